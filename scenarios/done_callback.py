@@ -1,0 +1,46 @@
+"""Done callback: N futures, each with a callback, resolved later (``add_done_callback``).
+
+Set-up (outside the region): N futures, one plain callback added to each. One operation is one
+dispatch: ``set_result`` schedules the callback and the scheduler runs it. The measured region runs
+from the first ``set_result`` until the last callback has run; the resolving task sets all N
+results without yielding, so the callbacks run afterwards, in the order their futures completed.
+
+Checks: every callback ran exactly once, in completion order, and saw its future's result.
+"""
+
+import anyio
+
+from anybench import Future, Probe, check
+
+NAME = "done_callback"
+OPERATION = "set_result -> done-callback runs"
+LATENCIES = {"callback": "set_result() -> the callback starts"}
+
+
+async def run(n: int, probe: Probe) -> None:
+    clock = probe.clock
+    futures: list[Future[int]] = [Future() for _ in range(n)]
+    set_ns = [0] * n
+    ran_ns = [0] * n
+    seen: list[int] = []
+    all_ran = anyio.Event()
+
+    def on_done(fut: Future[int]) -> None:
+        i = fut.result()
+        ran_ns[i] = clock()
+        seen.append(i)
+        if len(seen) == n:
+            probe.stop()
+            all_ran.set()
+
+    for fut in futures:
+        fut.add_done_callback(on_done)
+
+    probe.start(ops=n)
+    for i, fut in enumerate(futures):
+        set_ns[i] = clock()
+        fut.set_result(i)
+    await all_ran.wait()
+
+    check(seen == list(range(n)), "callbacks did not run exactly once each in completion order")
+    probe.record("callback", [r - s for r, s in zip(ran_ns, set_ns)])

@@ -1,0 +1,44 @@
+"""Spawn: fire and forget, then keep going (the tutorial's ``ensure_future``).
+
+One operation is one task's whole life: ``start_soon`` from a running task, the task's first line,
+its (empty) body and its exit. The measured region runs from the first spawn until the last task
+has finished. The spawner does not yield while spawning, so every task starts after all N spawns:
+the spawn-to-first-line delay of task i includes the spawning of the tasks after it.
+
+Checks: every task ran exactly once (anyio promises no start order, so none is checked).
+"""
+
+import anyio
+
+from anybench import Probe, check
+
+NAME = "spawn"
+OPERATION = "spawn a task and run it to completion"
+LATENCIES = {"spawn": "start_soon() -> the task's first line runs"}
+#: Every task is alive at once; the sweep stops at this many.
+MAX_N = 100_000
+
+
+async def run(n: int, probe: Probe) -> None:
+    clock = probe.clock
+    spawned_ns = [0] * n
+    started_ns = [0] * n
+    runs = [0] * n
+    remaining = n
+
+    async def task(i: int) -> None:
+        nonlocal remaining
+        started_ns[i] = clock()
+        runs[i] += 1
+        remaining -= 1
+        if remaining == 0:
+            probe.stop()
+
+    async with anyio.create_task_group() as tg:
+        probe.start(ops=n)
+        for i in range(n):
+            spawned_ns[i] = clock()
+            tg.start_soon(task, i)
+
+    check(all(count == 1 for count in runs), f"tasks ran {sorted(set(runs))} times, expected once")
+    probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns)])

@@ -1,0 +1,36 @@
+"""anybench: cross-runtime benchmarks of async callbacks and futures.
+
+The instrument: the runtime registry, the portable future, the probe scenarios time themselves
+with, and the harness that runs one round of a scenario on one runtime.
+"""
+
+from ._future import Future, FutureCancelledError, InvalidStateError
+from ._harness import DEFAULT_DEADLINE_S, RoundResult, Scenario, ScenarioTimeout, run_round
+from ._probe import Probe, ScenarioFailed, check, timer_cost_ns
+from ._runtimes import BASELINE, RUNTIMES, Runtime, UnknownRuntimeError, select_runtimes
+
+__version__ = "0.1.0"
+
+#: Version of the extra info anybench writes into results; readers refuse other versions.
+RESULTS_FORMAT = 1
+
+__all__ = [
+    "BASELINE",
+    "DEFAULT_DEADLINE_S",
+    "RESULTS_FORMAT",
+    "RUNTIMES",
+    "Future",
+    "FutureCancelledError",
+    "InvalidStateError",
+    "Probe",
+    "RoundResult",
+    "Runtime",
+    "Scenario",
+    "ScenarioFailed",
+    "ScenarioTimeout",
+    "UnknownRuntimeError",
+    "check",
+    "run_round",
+    "select_runtimes",
+    "timer_cost_ns",
+]

@@ -1,0 +1,72 @@
+"""Running a scenario: one round is one fresh ``anyio.run`` with the timed region inside it."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anyio
+
+from ._probe import Probe, ScenarioFailed
+from ._runtimes import Runtime
+
+#: Seconds one round may take before it is failed as hung.
+DEFAULT_DEADLINE_S = 120.0
+
+
+class Scenario(Protocol):
+    """What a scenario module provides (see ``scenarios/``)."""
+
+    NAME: str
+    OPERATION: str
+    LATENCIES: dict[str, str]
+    run: Callable[[int, Probe], Awaitable[None]]
+
+
+class ScenarioTimeout(Exception):
+    """A round did not finish before its deadline."""
+
+
+@dataclass
+class RoundResult:
+    """What one round measured: the timed region and the latency samples it recorded."""
+
+    ops: int
+    elapsed_ns: int
+    samples: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def ns_per_op(self) -> float:
+        return self.elapsed_ns / self.ops
+
+
+def run_round(
+    scenario: Scenario, runtime: Runtime, n: int, deadline_s: float = DEFAULT_DEADLINE_S
+) -> RoundResult:
+    """Run *scenario* at scale *n* once on *runtime* and return what its probe measured.
+
+    Raises :class:`ScenarioTimeout` if the round is not done within *deadline_s* seconds, and
+    :class:`~anybench.ScenarioFailed` if the scenario's own outcome check fails.
+    """
+    probe = Probe()
+
+    async def main() -> None:
+        with anyio.fail_after(deadline_s):
+            await scenario.run(n, probe)
+
+    where = f"{scenario.NAME} on {runtime.name} at N={n}"
+    # Start every round from the same heap: garbage left by the previous round is collected here,
+    # outside the measured region, not by a collection triggered inside it.
+    gc.collect()
+    try:
+        anyio.run(main, backend=runtime.backend, backend_options=runtime.backend_options())
+    except TimeoutError:
+        raise ScenarioTimeout(f"{where} did not finish within {deadline_s:g} s") from None
+    except ScenarioFailed as exc:
+        raise ScenarioFailed(f"{where}: {exc}") from None
+    unknown = set(probe.samples) - set(scenario.LATENCIES)
+    if unknown:
+        raise ScenarioFailed(f"{where} recorded undeclared latency series {sorted(unknown)}")
+    return RoundResult(probe.ops, probe.elapsed_ns, probe.samples)

@@ -1,0 +1,78 @@
+"""What a scenario uses to mark its measured region and hand over its latency samples."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+
+class ScenarioFailed(AssertionError):
+    """A scenario's own check of its outcome failed."""
+
+
+def check(condition: object, message: str) -> None:
+    """Fail the scenario with *message* unless *condition* holds (survives ``python -O``)."""
+    if not condition:
+        raise ScenarioFailed(message)
+
+
+class Probe:
+    """Timing hooks for one run of a scenario, used inside the running event loop.
+
+    A scenario sets up its work, calls :meth:`start` with the number of operations it is about to
+    do, does them, and calls :meth:`stop` as soon as the last one has finished (from a callback if
+    that is where the work ends). Only the time between the two counts. Delays it observed along
+    the way (trigger to callback, spawn to first line) go to :meth:`record` after the region.
+
+    :attr:`clock` is the one timer: :func:`time.perf_counter_ns`, in integer nanoseconds.
+    """
+
+    clock = staticmethod(time.perf_counter_ns)
+
+    def __init__(self) -> None:
+        self.ops = 0
+        self.start_ns: int | None = None
+        self.stop_ns: int | None = None
+        self.samples: dict[str, list[int]] = {}
+
+    def start(self, ops: int) -> None:
+        """Begin the measured region, which will perform *ops* operations."""
+        if self.start_ns is not None:
+            raise RuntimeError("Probe.start() called twice")
+        if ops < 1:
+            raise ValueError(f"a measured region needs at least one operation, not {ops}")
+        self.ops = ops
+        self.start_ns = self.clock()
+
+    def stop(self) -> None:
+        """End the measured region."""
+        now = self.clock()
+        if self.start_ns is None:
+            raise RuntimeError("Probe.stop() called before Probe.start()")
+        if self.stop_ns is not None:
+            raise RuntimeError("Probe.stop() called twice")
+        self.stop_ns = now
+
+    @property
+    def elapsed_ns(self) -> int:
+        """Nanoseconds between :meth:`start` and :meth:`stop`."""
+        if self.start_ns is None or self.stop_ns is None:
+            raise RuntimeError("the scenario did not start and stop its measured region")
+        return self.stop_ns - self.start_ns
+
+    def record(self, series: str, samples_ns: Iterable[int]) -> None:
+        """Add latency samples (nanoseconds) to the named series."""
+        self.samples.setdefault(series, []).extend(samples_ns)
+
+
+def timer_cost_ns(repeat: int = 200_000) -> float:
+    """The cost of one :attr:`Probe.clock` reading on this machine, in nanoseconds (median of 5)."""
+    clock = Probe.clock
+    costs = []
+    for _ in range(5):
+        t0 = clock()
+        for _ in range(repeat):
+            clock()
+        costs.append((clock() - t0) / repeat)
+    costs.sort()
+    return costs[2]

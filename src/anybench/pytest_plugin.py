@@ -1,0 +1,214 @@
+"""pytest plugin: runtime selection for tests and benchmarks, and the bridge to pytest-benchmark.
+
+pytest-benchmark times a plain call and cannot await (pytest-benchmark issue #66), and timing a
+whole ``anyio.run`` would count loop start-up. So each measured round is one fresh ``anyio.run``,
+the scenario times its own region inside the loop, and :class:`InLoopClock` is handed to
+pytest-benchmark as its timer: it advances only by that in-loop time, divided by the operation
+count. pytest-benchmark's statistics, comparisons and histograms are therefore **per operation**.
+
+Options (also usable after ``nox -s bench --``):
+
+``--runtime NAMES``   comma-separated runtimes to run (default: all in the registry)
+``--profile NAME``    the scale sweep (see :data:`anybench._sweep.PROFILES`)
+``--scales N,N``      explicit scales instead of a profile
+``--deadline S``      seconds one round may take before it is failed as hung
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from . import RESULTS_FORMAT, __version__
+from ._harness import DEFAULT_DEADLINE_S, RoundResult, Scenario, run_round
+from ._probe import timer_cost_ns
+from ._runtimes import RUNTIMES, Runtime, UnknownRuntimeError, library_versions, select_runtimes
+from ._stats import percentile, summarize_latency
+from ._sweep import DEFAULT_PROFILE, WARMUP_ROUNDS, UnknownProfileError, rounds_for, scales
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("anybench")
+    group.addoption(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help=f"comma-separated runtimes to run; known: {', '.join(RUNTIMES)} (default: all)",
+    )
+    group.addoption(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME",
+        help=f"scale sweep for benchmarks (default: {DEFAULT_PROFILE})",
+    )
+    group.addoption(
+        "--scales",
+        default=None,
+        metavar="N,N",
+        help="comma-separated scales for benchmarks, instead of the profile's",
+    )
+    group.addoption(
+        "--deadline",
+        type=float,
+        default=DEFAULT_DEADLINE_S,
+        metavar="SECONDS",
+        help=f"fail a round that takes longer than this (default: {DEFAULT_DEADLINE_S:g})",
+    )
+
+
+def selected_runtimes(config: pytest.Config) -> list[Runtime]:
+    """The runtimes chosen with ``--runtime`` (all by default)."""
+    names = [name for value in config.getoption("runtime") for name in _comma_list(value)]
+    return select_runtimes(names)
+
+
+def selected_scales(config: pytest.Config, max_n: int | None = None) -> tuple[int, ...]:
+    """The scales chosen with ``--scales`` or ``--profile``, capped at a scenario's *max_n*."""
+    explicit = config.getoption("scales")
+    if explicit is None:
+        return scales(config.getoption("profile"), max_n)
+    return tuple(n for n in _parse_scales(explicit) if max_n is None or n <= max_n)
+
+
+def _parse_scales(value: str) -> list[int]:
+    try:
+        values = [int(part.replace("_", "")) for part in _comma_list(value)]
+    except ValueError:
+        raise pytest.UsageError(f"--scales takes positive integers like 10,1000; got {value!r}")
+    if not values or min(values) < 1:
+        raise pytest.UsageError(f"--scales takes positive integers like 10,1000; got {value!r}")
+    return values
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Check the choices once, up front, so that a typo is one clear line and not a traceback.
+    try:
+        selected_runtimes(config)
+        if config.getoption("scales") is None:
+            scales(config.getoption("profile"))
+        else:
+            _parse_scales(config.getoption("scales"))
+    except (UnknownRuntimeError, UnknownProfileError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("deadline") <= 0:
+        raise pytest.UsageError("--deadline takes a positive number of seconds")
+
+
+def runtime_params(config: pytest.Config) -> list[Any]:
+    """``pytest.param`` per selected runtime; one that cannot run here is a skip with its reason."""
+    params = []
+    for runtime in selected_runtimes(config):
+        reason = runtime.unavailable_reason()
+        marks = [pytest.mark.skip(reason=f"{runtime.name}: {reason}")] if reason else []
+        params.append(pytest.param(runtime, id=runtime.name, marks=marks))
+    return params
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "runtime" in metafunc.fixturenames:
+        metafunc.parametrize("runtime", runtime_params(metafunc.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """Record, beside pytest-benchmark's machine info, what anybench's numbers depend on."""
+    machine_info["anybench"] = {
+        "format": RESULTS_FORMAT,
+        "version": __version__,
+        "libraries": library_versions(),
+        "python_implementation": platform.python_implementation(),
+        "timer": "time.perf_counter_ns",
+        "timer_cost_ns": timer_cost_ns(),
+        "profile": config.getoption("profile") if config.getoption("scales") is None else None,
+        "scales": list(selected_scales(config)),
+        "runtimes": {rt.name: rt.description for rt in selected_runtimes(config)},
+        "unavailable_runtimes": {
+            rt.name: reason
+            for rt in selected_runtimes(config)
+            if (reason := rt.unavailable_reason()) is not None
+        },
+    }
+
+
+class InLoopClock:
+    """A pytest-benchmark timer that only moves by in-loop measured time per operation."""
+
+    __name__ = "InLoopClock"
+
+    def __init__(self) -> None:
+        self._now_s = 0.0
+
+    def __call__(self) -> float:
+        return self._now_s
+
+    def advance(self, round_result: RoundResult) -> None:
+        self._now_s += round_result.ns_per_op / 1e9
+
+
+MeasureScenario = Callable[[Scenario, Runtime, int], list[RoundResult]]
+
+
+@pytest.fixture
+def measure_scenario(request: pytest.FixtureRequest) -> MeasureScenario:
+    """Benchmark a scenario at scale N on a runtime; record it through pytest-benchmark.
+
+    Returns the measured rounds. The benchmark's group is the scenario and N, so that one
+    pytest-benchmark table holds the runtimes side by side.
+    """
+
+    def measure(scenario: Scenario, runtime: Runtime, n: int) -> list[RoundResult]:
+        clock = InLoopClock()
+        request.node.add_marker(
+            pytest.mark.benchmark(timer=clock, group=f"{scenario.NAME} N={n}")
+        )
+        benchmark = request.getfixturevalue("benchmark")
+        deadline_s = request.config.getoption("deadline")
+        rounds: list[RoundResult] = []
+
+        def one_round() -> None:
+            result = run_round(scenario, runtime, n, deadline_s)
+            clock.advance(result)
+            rounds.append(result)
+
+        planned = rounds_for(n)
+        benchmark.pedantic(one_round, rounds=planned, warmup_rounds=WARMUP_ROUNDS)
+        measured = rounds[-planned:] if len(rounds) > planned else rounds
+        benchmark.extra_info.update(extra_info(scenario, runtime, n, measured))
+        return measured
+
+    return measure
+
+
+def extra_info(
+    scenario: Scenario, runtime: Runtime, n: int, rounds: list[RoundResult]
+) -> dict[str, Any]:
+    """What anybench stores beside each pytest-benchmark record (raw figures included)."""
+    per_op = sorted(r.ns_per_op for r in rounds)
+    samples: dict[str, list[int]] = {}
+    for r in rounds:
+        for series, values in r.samples.items():
+            samples.setdefault(series, []).extend(values)
+    return {
+        "anybench_format": RESULTS_FORMAT,
+        "scenario": scenario.NAME,
+        "operation": scenario.OPERATION,
+        "runtime": runtime.name,
+        "backend": runtime.backend,
+        "n": n,
+        "ops_per_round": rounds[0].ops if rounds else 0,
+        "rounds": len(rounds),
+        "ns_per_op": percentile(per_op, 50.0),
+        "round_elapsed_ns": [r.elapsed_ns for r in rounds],
+        "latency_ns": {
+            series: {"description": scenario.LATENCIES[series], **summarize_latency(values)}
+            for series, values in samples.items()
+        },
+    }
