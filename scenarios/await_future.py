@@ -52,4 +52,4 @@ async def run(n: int, probe: Probe) -> None:
 
     check(received == list(range(n)), "the waiter did not receive 0..N-1 in order")
     check(echoed == list(range(n)), "the resolver did not receive every echo in order")
-    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns)])
+    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns, strict=True)])

@@ -43,4 +43,4 @@ async def run(n: int, probe: Probe) -> None:
     await all_ran.wait()
 
     check(seen == list(range(n)), "callbacks did not run exactly once each in completion order")
-    probe.record("callback", [r - s for r, s in zip(ran_ns, set_ns)])
+    probe.record("callback", [r - s for r, s in zip(ran_ns, set_ns, strict=True)])

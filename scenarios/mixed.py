@@ -81,5 +81,5 @@ async def run(n: int, probe: Probe) -> None:
     check(results == [2 * i for i in range(n)], "a job did not get its own result")
     check(all(runs == 1 for runs in callback_runs), "a done-callback did not run exactly once")
     check(all(passes > 1 for passes in background_passes), "background tasks did not run")
-    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns)])
-    probe.record("callback", [c - s for c, s in zip(callback_ns, set_ns)])
+    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns, strict=True)])
+    probe.record("callback", [c - s for c, s in zip(callback_ns, set_ns, strict=True)])

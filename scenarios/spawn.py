@@ -41,4 +41,4 @@ async def run(n: int, probe: Probe) -> None:
             tg.start_soon(task, i)
 
     check(all(count == 1 for count in runs), f"tasks ran {sorted(set(runs))} times, expected once")
-    probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns)])
+    probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns, strict=True)])

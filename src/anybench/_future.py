@@ -109,8 +109,8 @@ class Future(Generic[T]):
         self._result = result
         self._complete(_FINISHED)
 
-    def set_exception(self, exception: BaseException) -> None:
-        """Complete the future with *exception* and schedule its callbacks."""
+    def set_exception(self, exception: BaseException | type[BaseException]) -> None:
+        """Complete the future with *exception* (a class is instantiated) and schedule callbacks."""
         if self._state != _PENDING:
             raise InvalidStateError(f"future is already {self._state}")
         if isinstance(exception, type):

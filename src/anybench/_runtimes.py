@@ -77,8 +77,7 @@ def select_runtimes(names: Iterable[str] | None = None) -> list[Runtime]:
     unknown = [name for name in wanted if name not in RUNTIMES]
     if unknown:
         raise UnknownRuntimeError(
-            f"unknown runtime {', '.join(map(repr, unknown))}; "
-            f"choose from: {', '.join(RUNTIMES)}"
+            f"unknown runtime {', '.join(map(repr, unknown))}; choose from: {', '.join(RUNTIMES)}"
         )
     return [rt for name, rt in RUNTIMES.items() if not wanted or name in wanted]
 

@@ -82,13 +82,15 @@ def _parse_scales(value: str) -> list[int]:
     try:
         values = [int(part.replace("_", "")) for part in _comma_list(value)]
     except ValueError:
-        raise pytest.UsageError(f"--scales takes positive integers like 10,1000; got {value!r}")
+        values = []
     if not values or min(values) < 1:
         raise pytest.UsageError(f"--scales takes positive integers like 10,1000; got {value!r}")
     return values
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_FAILURES] = _FailureLog()
+    config.pluginmanager.register(config.stash[_FAILURES], "anybench-failure-log")
     # Check the choices once, up front, so that a typo is one clear line and not a traceback.
     try:
         selected_runtimes(config)
@@ -117,8 +119,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("runtime", runtime_params(metafunc.config))
 
 
+class _FailureLog:
+    """Keeps failed tests so that a results file says which benchmarks are missing, and why."""
+
+    def __init__(self) -> None:
+        self.failures: list[dict[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)
+            self.failures.append({"test": report.nodeid, "error": message.splitlines()[0]})
+
+
+_FAILURES = pytest.StashKey[_FailureLog]()
+
+
 @pytest.hookimpl(optionalhook=True)
-def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+def pytest_benchmark_update_machine_info(
+    config: pytest.Config, machine_info: dict[str, Any]
+) -> None:
     """Record, beside pytest-benchmark's machine info, what anybench's numbers depend on."""
     machine_info["anybench"] = {
         "format": RESULTS_FORMAT,
@@ -135,6 +155,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
             for rt in selected_runtimes(config)
             if (reason := rt.unavailable_reason()) is not None
         },
+        "failed": config.stash[_FAILURES].failures,
     }
 
 
@@ -166,9 +187,7 @@ def measure_scenario(request: pytest.FixtureRequest) -> MeasureScenario:
 
     def measure(scenario: Scenario, runtime: Runtime, n: int) -> list[RoundResult]:
         clock = InLoopClock()
-        request.node.add_marker(
-            pytest.mark.benchmark(timer=clock, group=f"{scenario.NAME} N={n}")
-        )
+        request.node.add_marker(pytest.mark.benchmark(timer=clock, group=f"{scenario.NAME} N={n}"))
         benchmark = request.getfixturevalue("benchmark")
         deadline_s = request.config.getoption("deadline")
         rounds: list[RoundResult] = []

@@ -1,0 +1,71 @@
+"""The compact comparison printed at the end of a benchmark run: ns/op per runtime and N."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ._results import Record, Run
+from ._runtimes import BASELINE, RUNTIMES
+
+
+def format_ns(value: float) -> str:
+    """A duration in nanoseconds, in the unit that keeps it short (ns, µs, ms, s)."""
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} ns"
+
+
+def _runtime_order(records: Iterable[Record]) -> list[str]:
+    present = {r.runtime for r in records}
+    known = [name for name in RUNTIMES if name in present]
+    return known + sorted(present - set(known))
+
+
+def comparison_table(run: Run) -> str:
+    """ns/op per scenario and N on each runtime, with the ratio to the baseline runtime.
+
+    Several records of the same benchmark (the same file read twice, say) keep the first.
+    """
+    runtimes = _runtime_order(run.records)
+    cells: dict[tuple[str, int], dict[str, Record]] = {}
+    for record in run.records:
+        cells.setdefault(record.key, {}).setdefault(record.runtime, record)
+    scenario_order = list(dict.fromkeys(r.scenario for r in run.records))
+    keys = sorted(cells, key=lambda k: (scenario_order.index(k[0]), k[1]))
+
+    header = ["scenario", "N", *runtimes]
+    rows = [header]
+    for key in keys:
+        by_runtime = cells[key]
+        base = by_runtime.get(BASELINE)
+        row = [key[0], f"{key[1]:,}"]
+        for name in runtimes:
+            cell = by_runtime.get(name)
+            if cell is None:
+                row.append("-")
+            elif base is None or name == BASELINE:
+                row.append(format_ns(cell.ns_per_op))
+            else:
+                row.append(f"{format_ns(cell.ns_per_op)} ({cell.ns_per_op / base.ns_per_op:.2f}x)")
+        rows.append(row)
+
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append(
+        f"ns per operation, median of rounds; (x) = ratio to {BASELINE}, lower is faster. "
+        f"Timer cost: {run.anybench_info.get('timer_cost_ns', float('nan')):.0f} ns per reading."
+    )
+    for name, reason in run.unavailable_runtimes.items():
+        lines.append(f"skipped {name}: {reason}")
+    for failure in run.failed:
+        lines.append(f"FAILED {failure.get('test')}: {failure.get('error')}")
+    return "\n".join(lines)

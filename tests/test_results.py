@@ -1,0 +1,154 @@
+"""Reading, saving and tabulating results files; bad files are named and left untouched."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anybench import RESULTS_FORMAT
+from anybench._cli import main
+from anybench._results import ResultsError, load, save
+from anybench._table import comparison_table
+
+
+def _bench(scenario: str, runtime: str, n: int, ns_per_op: float) -> dict[str, Any]:
+    return {
+        "name": f"test_scenario[{scenario}-{n}-{runtime}]",
+        "group": f"{scenario} N={n}",
+        "stats": {"median": ns_per_op / 1e9},
+        "extra_info": {
+            "anybench_format": RESULTS_FORMAT,
+            "scenario": scenario,
+            "runtime": runtime,
+            "n": n,
+            "ops_per_round": n,
+            "rounds": 3,
+            "ns_per_op": ns_per_op,
+            "round_elapsed_ns": [ns_per_op * n] * 3,
+            "latency_ns": {},
+        },
+    }
+
+
+RESULTS: dict[str, Any] = {
+    "machine_info": {
+        "node": "box",
+        "python_version": "3.11.7",
+        "python_implementation": "CPython",
+        "anybench": {
+            "format": RESULTS_FORMAT,
+            "timer_cost_ns": 40.0,
+            "unavailable_runtimes": {"uvloop": "uvloop is not installed (pip install uvloop)"},
+            "failed": [],
+        },
+    },
+    "commit_info": {},
+    "datetime": "2026-11-25T10:11:12.123456+00:00",
+    "benchmarks": [
+        _bench("spawn", "asyncio", 10, 1000.0),
+        _bench("spawn", "trio", 10, 1500.0),
+        _bench("spawn", "asyncio", 1000, 800.0),
+        _bench("spawn", "trio", 1000, 400.0),
+    ],
+}
+
+
+def _write(tmp_path: Path, name: str, data: object) -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_load_reads_records(tmp_path: Path) -> None:
+    run = load(_write(tmp_path, "run.json", RESULTS))
+    assert [(r.scenario, r.runtime, r.n, r.ns_per_op) for r in run.records][:2] == [
+        ("spawn", "asyncio", 10, 1000.0),
+        ("spawn", "trio", 10, 1500.0),
+    ]
+    assert run.records[0].round_ns_per_op == (1000.0, 1000.0, 1000.0)
+    assert run.unavailable_runtimes == {"uvloop": "uvloop is not installed (pip install uvloop)"}
+
+
+def _broken(mutate: Any) -> dict[str, Any]:
+    data = copy.deepcopy(RESULTS)
+    mutate(data)
+    return data
+
+
+BAD_FILES = {
+    "not-json": ("{not json", "not valid JSON"),
+    "not-benchmark": ({"hello": 1}, "not a pytest-benchmark results file"),
+    "no-anybench": (
+        _broken(lambda d: d["machine_info"].pop("anybench")),
+        "without anybench's machine info",
+    ),
+    "other-format": (
+        _broken(lambda d: d["machine_info"]["anybench"].update(format=99)),
+        "anybench results format 99, this anybench reads format",
+    ),
+    "no-extra-info": (
+        _broken(lambda d: d["benchmarks"][1].update(extra_info={})),
+        r"benchmark test_scenario\[spawn-10-trio\] lacks anybench extra info \(scenario, runtime",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+def test_bad_file_is_named_and_left_untouched(tmp_path: Path, kind: str) -> None:
+    content, message = BAD_FILES[kind]
+    path = _write(tmp_path, f"{kind}.json", content)
+    before = path.read_bytes()
+    with pytest.raises(ResultsError, match=message) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert "\n" not in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_cli_reports_bad_file_in_one_line_and_still_tables_the_good_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _write(tmp_path, "bad.json", "{")
+    good = _write(tmp_path, "good.json", RESULTS)
+    assert main(["table", str(bad), str(good)]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert err.startswith(f"anybench: {bad}: not valid JSON")
+    assert "spawn" in out
+
+
+def test_save_never_overwrites(tmp_path: Path) -> None:
+    source = _write(tmp_path, "run.json", RESULTS)
+    results = tmp_path / "results"
+    first = save(source, results)
+    second = save(source, results)
+    assert first.name == "20261125T101112_box_cpython3.11.json"
+    assert second.name == "20261125T101112_box_cpython3.11-2.json"
+    assert first.read_bytes() == second.read_bytes() == source.read_bytes()
+    assert {p.name for p in results.iterdir()} == {first.name, second.name}
+
+
+def test_save_refuses_a_bad_file_and_writes_nothing(tmp_path: Path) -> None:
+    source = _write(tmp_path, "run.json", {"benchmarks": []})
+    with pytest.raises(ResultsError):
+        save(source, tmp_path / "results")
+    assert not (tmp_path / "results").exists()
+
+
+def test_comparison_table(tmp_path: Path) -> None:
+    data = _broken(
+        lambda d: d["machine_info"]["anybench"].update(
+            failed=[{"test": "test_scenario[mixed-10-trio]", "error": "hung"}]
+        )
+    )
+    table = comparison_table(load(_write(tmp_path, "run.json", data)))
+    lines = table.splitlines()
+    assert lines[0].split() == ["scenario", "N", "asyncio", "trio"]
+    assert lines[2].split() == ["spawn", "10", "1", "µs", "1.5", "µs", "(1.50x)"]
+    assert lines[3].split() == ["spawn", "1,000", "800", "ns", "400", "ns", "(0.50x)"]
+    assert "skipped uvloop: uvloop is not installed" in table
+    assert "FAILED test_scenario[mixed-10-trio]: hung" in table

@@ -1,0 +1,105 @@
+"""Every scenario does its work and checks its own outcome, on every runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import anyio
+import pytest
+
+import scenarios
+from anybench import Future, Probe, Runtime, ScenarioFailed, ScenarioTimeout, run_round
+
+
+@pytest.mark.parametrize("scenario", scenarios.ALL, ids=lambda s: s.NAME)
+@pytest.mark.parametrize("n", [1, 2, 57])
+def test_scenario_runs_and_records(
+    scenario: scenarios.ScenarioModule, n: int, runtime: Runtime
+) -> None:
+    result = run_round(scenario, runtime, n)
+    assert result.ops == n
+    assert result.elapsed_ns > 0
+    # Every declared latency series has one sample per operation.
+    assert set(result.samples) == set(scenario.LATENCIES)
+    for series, samples in result.samples.items():
+        assert len(samples) == n, series
+        assert min(samples) >= 0, series
+
+
+def test_every_scenario_module_is_registered() -> None:
+    modules = {
+        path.stem
+        for path in Path(scenarios.__file__).parent.glob("*.py")
+        if path.stem != "__init__"
+    }
+    assert modules == {s.__name__.rsplit(".", 1)[1] for s in scenarios.ALL}
+    assert len(scenarios.BY_NAME) == len(scenarios.ALL)
+    for scenario in scenarios.ALL:
+        assert scenario.__doc__, f"{scenario.NAME} needs a docstring saying what it measures"
+        assert scenario.OPERATION
+        assert scenario.LATENCIES
+
+
+def test_a_lost_callback_fails_the_scenario(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outcome checks are real: a future that drops one callback in ten is caught."""
+    real = Future._run_callback
+    calls = 0
+
+    def lossy(self: Future[int], callback: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls % 10:
+            real(self, callback)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Future, "_run_callback", lossy)
+    # done_callback would wait forever for the lost callback: its deadline turns that into a
+    # named failure; mixed counts callbacks and fails its check.
+    with pytest.raises(ScenarioTimeout, match=f"done_callback on {runtime.name} at N=30"):
+        run_round(scenarios.done_callback, runtime, 30, deadline_s=0.5)
+    with pytest.raises((ScenarioFailed, ScenarioTimeout), match=f"mixed on {runtime.name}"):
+        run_round(scenarios.mixed, runtime, 30, deadline_s=0.5)
+
+
+def test_wrong_order_fails_the_scenario(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_set_result = Future.set_result
+
+    def swapped(self: Future[int], result: int) -> None:
+        real_set_result(self, result ^ 1)  # 0<->1, 2<->3, ...
+
+    monkeypatch.setattr(Future, "set_result", swapped)
+    with pytest.raises(ScenarioFailed, match=r"await_future on .* the waiter did not receive"):
+        run_round(scenarios.await_future, runtime, 4)
+
+
+class _Hangs:
+    NAME = "hangs"
+    OPERATION = "nothing"
+    LATENCIES: ClassVar[dict[str, str]] = {}
+
+    @staticmethod
+    async def run(n: int, probe: Probe) -> None:
+        probe.start(ops=n)
+        await anyio.sleep_forever()
+
+
+def test_a_hung_round_fails_with_scenario_runtime_and_n(runtime: Runtime) -> None:
+    with pytest.raises(ScenarioTimeout, match=f"^hangs on {runtime.name} at N=3 did not finish"):
+        run_round(_Hangs, runtime, 3, deadline_s=0.05)
+
+
+class _NeverStops:
+    NAME = "never_stops"
+    OPERATION = "nothing"
+    LATENCIES: ClassVar[dict[str, str]] = {}
+
+    @staticmethod
+    async def run(n: int, probe: Probe) -> None:
+        probe.start(ops=n)
+
+
+def test_a_round_without_a_measured_region_is_an_error(runtime: Runtime) -> None:
+    with pytest.raises(RuntimeError, match="did not start and stop"):
+        run_round(_NeverStops, runtime, 1)
