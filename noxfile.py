@@ -54,8 +54,32 @@ def bench(session: nox.Session) -> None:
     path = str(saved).strip().splitlines()[-1]
     session.log(f"results saved to {os.path.relpath(path, ROOT)}")
     session.run("python", "benchmarks/crosscheck_spawn.py", path)
+    session.run("anybench", "report", path)
     # Last, so that it is what a person reads; it fails the session if a benchmark failed.
     session.run("anybench", "table", path)
+
+
+def newest_results() -> str:
+    runs = sorted(RESULTS.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise SystemExit("no results under results/; run 'nox -s bench' first")
+    return str(runs[-1])
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Write the Markdown and PNG report for results files (default: the newest one)."""
+    session.install(".")
+    session.run("anybench", "report", *(session.posargs or [newest_results()]))
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Compare two results files: nox -s compare -- OLD.json NEW.json [--threshold 10]."""
+    if len([arg for arg in session.posargs if not arg.startswith("-")]) < 2:
+        session.error("usage: nox -s compare -- OLD.json NEW.json [--threshold PERCENT]")
+    session.install(".")
+    session.run("anybench", "compare", *session.posargs)
 
 
 @nox.session

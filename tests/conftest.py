@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
@@ -21,3 +25,33 @@ def run_on(runtime: Runtime) -> Callable[[Callable[[], Awaitable[object]]], obje
         return anyio.run(fn, backend=runtime.backend, backend_options=runtime.backend_options())
 
     return run
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``pytest benchmarks`` in a subprocess, as ``nox -s bench`` does.
+
+    *env_path* goes first on PYTHONPATH, for a test plugin passed with ``-p``.
+    """
+    env = None
+    if env_path is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(env_path), str(ROOT)])}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real results file: the whole matrix at scales 3 and 40."""
+    out = tmp_path_factory.mktemp("bench") / "tiny.json"
+    proc = run_benchmarks("--scales", "3,40", f"--benchmark-json={out}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out

@@ -7,8 +7,6 @@ recorded, never how fast anything was.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,31 +18,12 @@ from anybench import RUNTIMES
 from anybench._results import load
 from anybench._table import comparison_table
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = None
-    if env_path is not None:
-        import os
-
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(env_path), str(ROOT)])}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+from .conftest import run_benchmarks
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("bench") / "run.json"
-    proc = run_benchmarks("--scales", "3,40", f"--benchmark-json={out}")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, json.loads(out.read_text())
+def tiny_run(tiny_results: Path) -> tuple[Path, dict[str, Any]]:
+    return tiny_results, json.loads(tiny_results.read_text())
 
 
 def test_matrix_is_complete(tiny_run: tuple[Path, dict[str, Any]]) -> None:
@@ -63,17 +42,18 @@ def test_records_carry_per_op_figures_and_latency(tiny_run: tuple[Path, dict[str
         extra = bench["extra_info"]
         name = bench["name"]
         assert bench["group"] == f"{extra['scenario']} N={extra['n']}", name
-        assert extra["ops_per_round"] == extra["n"], name
+        scenario = scenarios.BY_NAME[extra["scenario"]]
+        ops = extra["ops_per_round"]
+        assert ops == extra["n"] * getattr(scenario, "OPS_PER_N", 1), name
         assert len(extra["round_elapsed_ns"]) == extra["rounds"] == bench["stats"]["rounds"], name
         # pytest-benchmark's statistics are per operation, from the in-loop time only.
-        per_op_s = sorted(e / extra["n"] / 1e9 for e in extra["round_elapsed_ns"])
+        per_op_s = sorted(e / ops / 1e9 for e in extra["round_elapsed_ns"])
         assert bench["stats"]["min"] == pytest.approx(per_op_s[0]), name
         assert bench["stats"]["max"] == pytest.approx(per_op_s[-1]), name
         assert bench["stats"]["median"] * 1e9 == pytest.approx(extra["ns_per_op"]), name
-        scenario = scenarios.BY_NAME[extra["scenario"]]
         assert set(extra["latency_ns"]) == set(scenario.LATENCIES), name
         for summary in extra["latency_ns"].values():
-            assert summary["count"] == extra["rounds"] * extra["n"], name
+            assert summary["count"] == extra["rounds"] * ops, name
             assert summary["min"] <= summary["p50"] <= summary["p90"] <= summary["p99"], name
             assert summary["p99"] <= summary["p99_9"] <= summary["max"], name
 

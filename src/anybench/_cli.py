@@ -5,26 +5,62 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from ._results import ResultsError, load, save
+from ._results import ResultsError, Run, load, save
 from ._table import comparison_table
 
 
-def _table(args: argparse.Namespace) -> int:
-    status = 0
-    for path in args.files:
+def _load_all(paths: Sequence[str]) -> tuple[list[Run], bool]:
+    """Load every file; report each bad one in one line and go on. Returns (runs, all_ok)."""
+    runs, ok = [], True
+    for path in paths:
         try:
-            run = load(path)
+            runs.append(load(path))
         except ResultsError as exc:
             print(f"anybench: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        print(f"{path}:")
+            ok = False
+    return runs, ok
+
+
+def _table(args: argparse.Namespace) -> int:
+    runs, ok = _load_all(args.files)
+    status = 0 if ok else 1
+    for run in runs:
+        print(f"{run.path}:")
         print(comparison_table(run))
         print()
         if run.failed:
             status = 1
     return status
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ._report import ReportExistsError, default_report_dir, write_report
+
+    runs, ok = _load_all(args.files)
+    if not runs:
+        print("anybench: no usable results file; nothing to report", file=sys.stderr)
+        return 1
+    out_dir = Path(args.out) if args.out else default_report_dir(runs)
+    try:
+        page = write_report(runs, out_dir, replace=args.force)
+    except ReportExistsError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 1
+    print(page)
+    return 0 if ok else 1
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ._compare import format_comparison
+
+    runs, ok = _load_all([args.old, args.new])
+    if not ok:
+        return 2
+    text, regressed = format_comparison(runs[0], runs[1], args.threshold / 100)
+    print(text)
+    return 1 if regressed else 0
 
 
 def _save(args: argparse.Namespace) -> int:
@@ -49,6 +85,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     table.add_argument("files", nargs="+", metavar="RESULTS.json")
     table.set_defaults(func=_table)
+
+    report = commands.add_parser(
+        "report", help="write a Markdown report with plots for results files"
+    )
+    report.add_argument("files", nargs="+", metavar="RESULTS.json")
+    report.add_argument(
+        "--out", metavar="DIR", help="report directory (default: results/report-<newest file>)"
+    )
+    report.add_argument("--force", action="store_true", help="replace an existing report")
+    report.set_defaults(func=_report)
+
+    compare = commands.add_parser(
+        "compare",
+        help="per benchmark change from OLD to NEW; exit 1 on a significant regression",
+    )
+    compare.add_argument("old", metavar="OLD.json")
+    compare.add_argument("new", metavar="NEW.json")
+    compare.add_argument(
+        "--threshold",
+        type=float,
+        default=10.0,
+        metavar="PERCENT",
+        help="fail on significant slow-downs above this (default: 10)",
+    )
+    compare.set_defaults(func=_compare)
 
     save_cmd = commands.add_parser(
         "save", help="copy a fresh results file into a results directory under a new name"

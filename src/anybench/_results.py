@@ -37,6 +37,7 @@ class Record:
     round_ns_per_op: tuple[float, ...]
     latency_ns: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = ""
+    operation: str = ""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -135,6 +136,7 @@ def _record(path: Path, bench: Any) -> Record:
         round_ns_per_op=tuple(e / ops for e in elapsed) if ops else (),
         latency_ns=dict(extra.get("latency_ns") or {}),
         name=str(name),
+        operation=str(extra.get("operation", "")),
     )
 
 

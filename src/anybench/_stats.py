@@ -42,3 +42,72 @@ def summarize_latency(samples_ns: Sequence[int]) -> dict[str, Any]:
     summary["mean"] = sum(values) / len(values)
     summary["cdf"] = [[pct, percentile(values, pct)] for pct in CDF_POINTS]
     return summary
+
+
+def bootstrap_ratio(
+    baseline: Sequence[float],
+    other: Sequence[float],
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Ratio of medians ``median(other) / median(baseline)`` and its bootstrap interval.
+
+    Percentile bootstrap: both samples are resampled with replacement *resamples* times (fixed
+    seed, so a report is reproducible) and the interval is the central *confidence* share of the
+    resampled ratios. Medians and resampling make no assumption about the (skewed) shape of
+    timing distributions. Returns ``(ratio, low, high)``.
+    """
+    import numpy as np
+
+    if not baseline or not other:
+        raise ValueError("bootstrap of an empty sample")
+    rng = np.random.default_rng(seed)
+    base = np.asarray(baseline, dtype=float)
+    new = np.asarray(other, dtype=float)
+    base_medians = np.median(rng.choice(base, (resamples, base.size)), axis=1)
+    new_medians = np.median(rng.choice(new, (resamples, new.size)), axis=1)
+    ratios = new_medians / base_medians
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(np.median(new) / np.median(base)), float(low), float(high)
+
+
+def significant(low: float, high: float) -> bool:
+    """Whether a ratio interval excludes 1 (no change)."""
+    return high < 1.0 or low > 1.0
+
+
+#: pyperf's rules for a benchmark too unstable to trust.
+MIN_SAMPLES = 5
+MAX_RELATIVE_STDEV = 0.10
+MAX_EXTREME_DISTANCE = 0.50
+
+
+def stability_warnings(values: Sequence[float]) -> list[str]:
+    """Why a benchmark's per-round values are too spread to trust (empty when they are fine).
+
+    The rules are pyperf's: too few samples, a standard deviation of 10% of the mean or more, or
+    a minimum or maximum 50% or more away from the mean.
+    """
+    warnings = []
+    if len(values) < MIN_SAMPLES:
+        warnings.append(f"only {len(values)} rounds (fewer than {MIN_SAMPLES})")
+    if len(values) >= 2:
+        mean = sum(values) / len(values)
+        stdev = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        if mean > 0 and stdev / mean >= MAX_RELATIVE_STDEV:
+            warnings.append(f"std dev is {stdev / mean:.0%} of the mean")
+        if mean > 0:
+            for label, value in (("min", min(values)), ("max", max(values))):
+                if abs(value - mean) / mean >= MAX_EXTREME_DISTANCE:
+                    warnings.append(f"{label} is {abs(value - mean) / mean:.0%} away from the mean")
+    return warnings
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """The geometric mean of positive values."""
+    if not values:
+        raise ValueError("geometric mean of no values")
+    return math.exp(sum(math.log(v) for v in values) / len(values))

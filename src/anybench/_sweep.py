@@ -7,7 +7,7 @@ import math
 #: N values per profile. ``quick`` is for CI and first looks; ``full`` is the at-scale sweep.
 PROFILES: dict[str, tuple[int, ...]] = {
     "quick": (100, 10_000),
-    "default": (10, 1_000, 100_000),
+    "default": (10, 1_000, 10_000),
     "full": (10, 100, 1_000, 10_000, 100_000, 1_000_000),
 }
 DEFAULT_PROFILE = "default"

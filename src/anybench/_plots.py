@@ -1,0 +1,132 @@
+"""The report's plots (matplotlib, no display needed). Each function writes one PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt
+from matplotlib.axis import Axis
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, NullFormatter
+
+from ._compare import Entry, column_order
+from ._stats import percentile
+
+
+def _time_axis(axis: Axis) -> None:
+    """Label a time axis in engineering units (ns, µs, ms): values are plotted in seconds."""
+    axis.set_major_formatter(EngFormatter(unit="s"))
+    low, high = axis.get_view_interval()
+    # On a log axis spanning less than a decade there may be no major tick: label the minor ones.
+    narrow = axis.get_scale() == "log" and low > 0 and high / low < 10
+    axis.set_minor_formatter(EngFormatter(unit="s") if narrow else NullFormatter())
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) -> None:
+    """Grouped bars: median ns/op per N, one bar per runtime, whiskers at the round quartiles."""
+    columns = column_order([e.column for e in entries])
+    scales = sorted({e.record.n for e in entries})
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    width = 0.8 / max(len(columns), 1)
+    for i, column in enumerate(columns):
+        xs, ys, low, high = [], [], [], []
+        for j, n in enumerate(scales):
+            match = [e.record for e in entries if e.column == column and e.record.n == n]
+            if not match:
+                continue
+            values = sorted(match[0].round_ns_per_op or (match[0].ns_per_op,))
+            median = match[0].ns_per_op
+            xs.append(j + (i - (len(columns) - 1) / 2) * width)
+            ys.append(median / 1e9)
+            low.append((median - percentile(values, 25)) / 1e9)
+            high.append((percentile(values, 75) - median) / 1e9)
+        ax.bar(xs, ys, width, yerr=[low, high], capsize=3, label=column)
+    ax.set_xticks(range(len(scales)), [f"N={n:,}" for n in scales])
+    ax.set_ylabel("time per operation (median; whiskers: quartiles)")
+    _time_axis(ax.yaxis)
+    ax.set_title(f"{scenario}: {operation}", fontsize=10)
+    ax.legend(title="runtime")
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
+    """Per-operation cost against N, log-log, one line per runtime."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for column in column_order([e.column for e in entries]):
+        points = sorted((e.record.n, e.record.ns_per_op) for e in entries if e.column == column)
+        ax.plot([p[0] for p in points], [p[1] / 1e9 for p in points], marker="o", label=column)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("N (operations per round)")
+    ax.set_ylabel("time per operation (median)")
+    _time_axis(ax.yaxis)
+    ax.set_title(f"{scenario}: cost per operation as N grows", fontsize=10)
+    ax.legend(title="runtime")
+    ax.grid(which="both", alpha=0.3)
+    _save(fig, path)
+
+
+def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path: Path) -> None:
+    """p50 and p99 latency against N (or background load), one colour per runtime."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for k, column in enumerate(column_order([e.column for e in entries])):
+        points = sorted(
+            (e.record.n, e.record.latency_ns[series])
+            for e in entries
+            if e.column == column and series in e.record.latency_ns
+        )
+        if not points:
+            continue
+        colour = f"C{k}"
+        xs = [p[0] for p in points]
+        ax.plot(
+            xs, [p[1]["p50"] / 1e9 for p in points], marker="o", color=colour, label=f"{column} p50"
+        )
+        ax.plot(
+            xs,
+            [p[1]["p99"] / 1e9 for p in points],
+            marker="^",
+            ls="--",
+            color=colour,
+            label=f"{column} p99",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("N")
+    ax.set_ylabel(f"{series} latency")
+    _time_axis(ax.yaxis)
+    ax.set_title(f"{scenario}: {series} latency percentiles", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(which="both", alpha=0.3)
+    _save(fig, path)
+
+
+def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path) -> None:
+    """The latency distribution at scale *n*, as a CDF, one line per runtime."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for column in column_order([e.column for e in entries]):
+        for e in entries:
+            summary = e.record.latency_ns.get(series)
+            if e.column == column and e.record.n == n and summary and "cdf" in summary:
+                points = summary["cdf"]
+                ax.plot([max(p[1], 1) / 1e9 for p in points], [p[0] for p in points], label=column)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{series} latency (log scale)")
+    _time_axis(ax.xaxis)
+    ax.set_ylabel("percent of samples at or below")
+    ax.set_title(f"{scenario} at N={n:,}: {series} latency distribution", fontsize=10)
+    ax.legend(title="runtime")
+    ax.grid(which="both", alpha=0.3)
+    _save(fig, path)

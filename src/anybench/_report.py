@@ -1,0 +1,244 @@
+"""``anybench report``: from results files to a Markdown page and PNG plots.
+
+The report reads results files only (never the scenarios). It is written into a fresh temporary
+directory beside its destination and renamed into place, so an interrupted report leaves no
+half-written page; an existing report is replaced only when asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import _plots
+from ._compare import Entry, Ratio, baseline_column, column_order, entries
+from ._results import Run
+from ._stats import geometric_mean, stability_warnings
+from ._table import format_ns
+
+
+class ReportExistsError(FileExistsError):
+    """The report directory exists and replacing it was not asked for."""
+
+
+def default_report_dir(runs: Sequence[Run]) -> Path:
+    """``results/report-<newest file's stem>``, beside the newest results file."""
+    newest = max(runs, key=lambda run: run.datetime)
+    return newest.path.parent / f"report-{newest.path.stem}"
+
+
+def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -> Path:
+    """Write ``index.md`` and its plots for *runs* into *out_dir*; return the page's path."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not replace:
+        raise ReportExistsError(f"{out_dir} exists; pass --force to replace it or --out elsewhere")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    try:
+        (staging / "index.md").write_text(render(runs, staging), encoding="utf-8")
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-old-"))
+            os.replace(out_dir, trash / out_dir.name)
+            os.replace(staging, out_dir)
+            shutil.rmtree(trash)
+        else:
+            os.replace(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out_dir / "index.md"
+
+
+def render(runs: Sequence[Run], plot_dir: Path) -> str:
+    """The Markdown page; plots are written into *plot_dir* and linked relatively."""
+    all_entries = entries(runs)
+    columns = column_order([e.column for e in all_entries])
+    base = baseline_column(columns)
+    scenarios = list(dict.fromkeys(e.record.scenario for e in all_entries))
+
+    out: list[str] = ["# anybench report", ""]
+    out.append(
+        f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from "
+        + ", ".join(f"`{run.path.name}`" for run in runs)
+        + "."
+    )
+    out += ["", *_summary(all_entries, columns, base, scenarios)]
+    out += ["", *_latency(all_entries, columns, scenarios)]
+    out += ["", *_plots_section(all_entries, scenarios, plot_dir)]
+    out += ["", *_warnings(runs, all_entries)]
+    out += ["", *_metadata(runs)]
+    out += ["", *_method()]
+    return "\n".join(out) + "\n"
+
+
+def _cells(all_entries: Sequence[Entry]) -> dict[tuple[str, int], dict[str, Entry]]:
+    cells: dict[tuple[str, int], dict[str, Entry]] = {}
+    for entry in all_entries:
+        cells.setdefault(entry.record.key, {}).setdefault(entry.column, entry)
+    return cells
+
+
+def _sorted_keys(
+    cells: dict[tuple[str, int], dict[str, Entry]], scenarios: list[str]
+) -> list[tuple[str, int]]:
+    return sorted(cells, key=lambda k: (scenarios.index(k[0]), k[1]))
+
+
+def _summary(
+    all_entries: Sequence[Entry], columns: list[str], base: str | None, scenarios: list[str]
+) -> list[str]:
+    out = ["## Summary: ns per operation", ""]
+    if base is None:
+        out.append("(No asyncio run among these results: ratios are not shown.)")
+        out.append("")
+    out.append("| scenario | N | " + " | ".join(columns) + " |")
+    out.append("|---|---:|" + "---:|" * len(columns))
+    cells = _cells(all_entries)
+    ratios: dict[str, list[float]] = {c: [] for c in columns}
+    for key in _sorted_keys(cells, scenarios):
+        row = cells[key]
+        baseline = row.get(base) if base else None
+        parts = []
+        for column in columns:
+            entry = row.get(column)
+            if entry is None:
+                parts.append("–")
+                continue
+            text = format_ns(entry.record.ns_per_op)
+            if baseline is not None and column != base:
+                ratio = Ratio.of(baseline.record, entry.record)
+                ratios[column].append(ratio.ratio)
+                text += f" ({ratio})"
+            parts.append(text)
+        out.append(f"| {key[0]} | {key[1]:,} | " + " | ".join(parts) + " |")
+    if base is not None:
+        geo = [
+            f"{geometric_mean(ratios[c]):.2f}x" if ratios[c] else "–" for c in columns if c != base
+        ]
+        out.append("| **geometric mean** | | 1.00x | " + " | ".join(geo) + " |")
+        out += [
+            "",
+            f"Median ns per operation over rounds. In brackets: the ratio to `{base}` (lower is "
+            "faster) and its 95% bootstrap interval (ratio of medians, 2,000 resamples of the "
+            "rounds); `~` marks a difference that is not significant (the interval contains "
+            "1). The geometric mean is over every scenario and N that both columns have.",
+        ]
+    return out
+
+
+def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+    out = ["## Latency: p50 / p99 / max", ""]
+    out.append("| scenario | series | N | " + " | ".join(columns) + " | samples |")
+    out.append("|---|---|---:|" + "---:|" * len(columns) + "---:|")
+    cells = _cells(all_entries)
+    for key in _sorted_keys(cells, scenarios):
+        row = cells[key]
+        series_names = list(dict.fromkeys(s for e in row.values() for s in e.record.latency_ns))
+        for series in series_names:
+            parts = []
+            counts = set()
+            for column in columns:
+                entry = row.get(column)
+                summary = entry.record.latency_ns.get(series) if entry else None
+                if not summary or "p50" not in summary:
+                    parts.append("–")
+                    continue
+                counts.add(summary["count"])
+                parts.append(
+                    f"{format_ns(summary['p50'])} / {format_ns(summary['p99'])} / "
+                    f"{format_ns(summary['max'])}"
+                )
+            samples = ", ".join(f"{c:,}" for c in sorted(counts))
+            out.append(
+                f"| {key[0]} | {series} | {key[1]:,} | " + " | ".join(parts) + f" | {samples} |"
+            )
+    out += ["", "Delays from the trigger to the callback or awaiter running, over all rounds."]
+    return out
+
+
+def _plots_section(all_entries: Sequence[Entry], scenarios: list[str], plot_dir: Path) -> list[str]:
+    out = ["## Plots", ""]
+    for scenario in scenarios:
+        mine = [e for e in all_entries if e.record.scenario == scenario]
+        operation = next((e.record.operation for e in mine if e.record.operation), "")
+        out += [f"### {scenario}", ""]
+        if operation:
+            out += [f"One operation: {operation}.", ""]
+        _plots.bars(scenario, operation, mine, plot_dir / f"{scenario}-bars.png")
+        out.append(f"![{scenario}: ns per operation by runtime]({scenario}-bars.png)")
+        if len({e.record.n for e in mine}) > 1:
+            _plots.scaling(scenario, mine, plot_dir / f"{scenario}-scaling.png")
+            out.append(f"![{scenario}: cost per operation against N]({scenario}-scaling.png)")
+        series_names = list(dict.fromkeys(s for e in mine for s in e.record.latency_ns))
+        largest = max(e.record.n for e in mine)
+        for series in series_names:
+            if len({e.record.n for e in mine}) > 1:
+                name = f"{scenario}-{series}-latency.png"
+                _plots.latency_vs_scale(scenario, series, mine, plot_dir / name)
+                out.append(f"![{scenario}: {series} latency percentiles against N]({name})")
+            name = f"{scenario}-{series}-cdf.png"
+            _plots.cdf(scenario, series, largest, mine, plot_dir / name)
+            out.append(f"![{scenario}: {series} latency distribution at N={largest:,}]({name})")
+        out.append("")
+    return out
+
+
+def _warnings(runs: Sequence[Run], all_entries: Sequence[Entry]) -> list[str]:
+    out = ["## Warnings", ""]
+    for entry in all_entries:
+        problems = stability_warnings(entry.record.round_ns_per_op)
+        if problems:
+            out.append(
+                f"- `{entry.record.scenario}` N={entry.record.n:,} on {entry.column}: "
+                + "; ".join(problems)
+                + " — too unstable to trust; re-run it on a quieter machine."
+            )
+    for run in runs:
+        for name, reason in run.unavailable_runtimes.items():
+            out.append(f"- `{run.path.name}`: runtime {name} skipped: {reason}")
+        for failure in run.failed:
+            out.append(
+                f"- `{run.path.name}`: FAILED `{failure.get('test')}`: {failure.get('error')}"
+            )
+    if len(out) == 2:
+        out.append("None: every benchmark passed pyperf's stability rules.")
+    return out
+
+
+def _metadata(runs: Sequence[Run]) -> list[str]:
+    out = ["## Runs", ""]
+    out.append("| file | date | machine | CPU | Python | anyio | trio | uvloop | commit | timer |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        info = run.machine_info
+        libs = run.anybench_info.get("libraries", {})
+        cpu = (info.get("cpu") or {}).get("brand_raw") or info.get("processor") or "?"
+        commit = run.commit_info.get("id", "")[:10] or "?"
+        if run.commit_info.get("dirty"):
+            commit += " (dirty)"
+        timer = run.anybench_info.get("timer_cost_ns")
+        python = f"{info.get('python_implementation', '')} {info.get('python_version', '?')}"
+        versions = " | ".join(libs.get(lib) or "–" for lib in ("anyio", "trio", "uvloop"))
+        timer_text = f"{timer:.0f} ns/reading" if timer else "?"
+        out.append(
+            f"| `{run.path.name}` | {run.datetime[:19]} | {info.get('node', '?')} | {cpu} | "
+            f"{python} | {versions} | {commit} | {timer_text} |"
+        )
+    return out
+
+
+def _method() -> list[str]:
+    return [
+        "## Method",
+        "",
+        "Each round is one fresh `anyio.run`; the scenario times only its own region inside the "
+        "running loop with `time.perf_counter_ns` (loop start-up and set-up excluded) and divides "
+        "by its operation count. Each benchmark is the median over its rounds (5 to 50, after one "
+        "warm-up round, a full garbage collection before each). The timer's own cost per reading "
+        "is in the Runs table. Numbers from different machines or Python versions are shown side "
+        "by side only with that table beside them.",
+    ]

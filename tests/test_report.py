@@ -1,0 +1,157 @@
+"""Statistics, the report and the compare command, on real and on made-up results."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from anybench._cli import main
+from anybench._stats import bootstrap_ratio, geometric_mean, significant, stability_warnings
+
+from .conftest import run_benchmarks
+
+
+def test_bootstrap_of_equal_samples_is_not_significant() -> None:
+    values = [100.0, 102.0, 98.0, 101.0, 99.0, 100.5, 99.5]
+    ratio, low, high = bootstrap_ratio(values, list(reversed(values)))
+    assert ratio == pytest.approx(1.0)
+    assert low <= 1.0 <= high
+    assert not significant(low, high)
+
+
+def test_bootstrap_of_a_clear_slowdown_is_significant() -> None:
+    base = [100.0, 102.0, 98.0, 101.0, 99.0, 100.5, 99.5]
+    slow = [v * 1.5 for v in base]
+    ratio, low, high = bootstrap_ratio(base, slow)
+    assert ratio == pytest.approx(1.5)
+    assert 1.0 < low <= ratio <= high
+    assert significant(low, high)
+
+
+def test_stability_rules_are_pyperfs() -> None:
+    assert stability_warnings([100, 101, 99, 100, 100]) == []
+    assert stability_warnings([100, 100, 100]) == ["only 3 rounds (fewer than 5)"]
+    spread = stability_warnings([50, 150, 100, 100, 100, 100])
+    assert any("std dev" in w for w in spread)
+    assert any("min is 50% away" in w for w in spread)
+    outlier = stability_warnings([100] * 19 + [300])
+    assert any("max is" in w for w in outlier)
+
+
+def test_geometric_mean() -> None:
+    assert geometric_mean([0.5, 2.0]) == pytest.approx(1.0)
+    assert geometric_mean([4.0]) == pytest.approx(4.0)
+
+
+def test_report_writes_a_page_with_plots_it_links(tiny_results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert main(["report", str(tiny_results), "--out", str(out)]) == 0
+    page = (out / "index.md").read_text()
+    for section in ("## Summary", "## Latency", "## Plots", "## Warnings", "## Runs", "## Method"):
+        assert section in page
+    assert "geometric mean" in page
+    assert "95% bootstrap interval" in page
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
+    assert links
+    for link in links:
+        assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
+    assert {p.name for p in out.iterdir()} == {"index.md", *links}
+    assert [p.name for p in tmp_path.iterdir()] == ["report"], "staging left behind"
+
+
+def test_report_is_not_overwritten_unless_forced(
+    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report"
+    assert main(["report", str(tiny_results), "--out", str(out)]) == 0
+    (out / "index.md").write_text("kept")
+    assert main(["report", str(tiny_results), "--out", str(out)]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert (out / "index.md").read_text() == "kept"
+    assert main(["report", str(tiny_results), "--out", str(out), "--force"]) == 0
+    assert (out / "index.md").read_text().startswith("# anybench report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_report_names_a_bad_file_and_reports_the_rest(
+    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    out = tmp_path / "report"
+    assert main(["report", str(bad), str(tiny_results), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"anybench: {bad}: not valid JSON")
+    assert err.count("\n") == 1
+    assert bad.read_text() == "[1, 2"
+    assert (out / "index.md").exists()
+
+
+def test_compare_same_run_finds_no_regression(
+    tiny_results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", str(tiny_results), str(tiny_results)]) == 0
+    out = capsys.readouterr().out
+    assert "] REGRESSION" not in out
+    assert "WARNING" not in out
+    assert out.count("not significant") >= 4
+
+
+def test_compare_reports_a_slowed_runtime_and_fails(
+    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A plugin that makes trio's measured regions 2 ms longer (50 us per operation at N=40).
+    (tmp_path / "slow_trio.py").write_text(
+        textwrap.dedent(
+            """
+            import time
+            import anybench._probe
+            from anybench._adapter import current_backend
+
+            real_stop = anybench._probe.Probe.stop
+
+            def slow_stop(self):
+                if current_backend() == "trio":
+                    end = time.perf_counter() + 0.002
+                    while time.perf_counter() < end:
+                        pass
+                real_stop(self)
+
+            def pytest_configure(config):
+                anybench._probe.Probe.stop = slow_stop
+            """
+        )
+    )
+    slowed = tmp_path / "slowed.json"
+    proc = run_benchmarks(
+        "-p", "slow_trio", "--scenario", "spawn", "--scales", "40",
+        f"--benchmark-json={slowed}", env_path=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert main(["compare", str(tiny_results), str(slowed), "--threshold", "10"]) == 1
+    out = capsys.readouterr().out
+    [trio_line] = [line for line in out.splitlines() if line.startswith("spawn N=40 trio")]
+    assert "] REGRESSION" in trio_line
+    assert "only in old" in out  # the other scenarios were not re-run
+
+
+def test_compare_warns_when_machines_differ(
+    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.json"
+    other.write_text(
+        tiny_results.read_text().replace('"python_version": "', '"python_version": "9.')
+    )
+    main(["compare", str(tiny_results), str(other)])
+    out = capsys.readouterr().out
+    assert "WARNING: the runs differ in machine or software" in out
+    assert "Python: " in out
+
+
+def test_compare_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.json"
+    assert main(["compare", str(missing), str(missing)]) == 2
+    assert "cannot read it" in capsys.readouterr().err
