@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import scenarios
-from anybench.pytest_plugin import selected_scales
+from anybench.pytest_plugin import scenario_scales
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +41,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             [
                 pytest.param(scenario, n, id=f"{scenario.NAME}-{n}")
                 for scenario in selected_scenarios(metafunc.config)
-                for n in selected_scales(metafunc.config, getattr(scenario, "MAX_N", None))
+                for n in scenario_scales(metafunc.config, scenario)
             ],
         )

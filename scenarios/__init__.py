@@ -2,10 +2,36 @@
 
 from types import ModuleType
 
-from . import await_future, done_callback, mixed, spawn
+from . import (
+    await_future,
+    cancellation,
+    chain,
+    checkpoint_round_robin,
+    done_callback,
+    fan_in,
+    fan_out_callbacks,
+    fan_out_event,
+    latency_under_load,
+    mixed,
+    spawn,
+    timers,
+)
 
 #: A scenario is a module providing NAME, OPERATION, LATENCIES and ``async def run(n, probe)``.
 ScenarioModule = ModuleType
 
-ALL = (spawn, done_callback, await_future, mixed)
+ALL = (
+    spawn,
+    done_callback,
+    await_future,
+    mixed,
+    fan_out_callbacks,
+    fan_out_event,
+    fan_in,
+    chain,
+    checkpoint_round_robin,
+    timers,
+    cancellation,
+    latency_under_load,
+)
 BY_NAME = {scenario.NAME: scenario for scenario in ALL}

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -25,6 +25,15 @@ def run_on(runtime: Runtime) -> Callable[[Callable[[], Awaitable[object]]], obje
         return anyio.run(fn, backend=runtime.backend, backend_options=runtime.backend_options())
 
     return run
+
+
+def expected_ops(scenario: Any, n: int) -> int:
+    """How many operations a round of *scenario* at scale *n* does, from what it declares."""
+    if getattr(scenario, "AXIS", "n") == "load":
+        samples: int = scenario.SAMPLES  # N is the load; the samples are fixed
+        return samples
+    ops_per_n: int = getattr(scenario, "OPS_PER_N", 1)  # several per N (checkpoint_round_robin)
+    return n * ops_per_n
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from anybench import RUNTIMES
 from anybench._results import load
 from anybench._table import comparison_table
 
-from .conftest import run_benchmarks
+from .conftest import expected_ops, run_benchmarks
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_records_carry_per_op_figures_and_latency(tiny_run: tuple[Path, dict[str
         assert bench["group"] == f"{extra['scenario']} N={extra['n']}", name
         scenario = scenarios.BY_NAME[extra["scenario"]]
         ops = extra["ops_per_round"]
-        assert ops == extra["n"] * getattr(scenario, "OPS_PER_N", 1), name
+        assert ops == expected_ops(scenario, extra["n"]), name
         assert len(extra["round_elapsed_ns"]) == extra["rounds"] == bench["stats"]["rounds"], name
         # pytest-benchmark's statistics are per operation, from the in-loop time only.
         per_op_s = sorted(e / ops / 1e9 for e in extra["round_elapsed_ns"])

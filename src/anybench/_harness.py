@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gc
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,6 +36,8 @@ class RoundResult:
     ops: int
     elapsed_ns: int
     samples: dict[str, list[int]] = field(default_factory=dict)
+    #: With ``trace_memory``: peak memory allocated during the region (tracemalloc), in bytes.
+    peak_bytes: int | None = None
 
     @property
     def ns_per_op(self) -> float:
@@ -43,9 +45,18 @@ class RoundResult:
 
 
 def run_round(
-    scenario: Scenario, runtime: Runtime, n: int, deadline_s: float = DEFAULT_DEADLINE_S
+    scenario: Scenario,
+    runtime: Runtime,
+    n: int,
+    deadline_s: float = DEFAULT_DEADLINE_S,
+    *,
+    trace_memory: bool = False,
 ) -> RoundResult:
     """Run *scenario* at scale *n* once on *runtime* and return what its probe measured.
+
+    With *trace_memory*, tracemalloc traces the round and the result carries the peak memory
+    allocated inside the measured region; such a round is several times slower, so its time is
+    not a benchmark figure.
 
     Raises :class:`ScenarioTimeout` if the round is not done within *deadline_s* seconds, and
     :class:`~anybench.ScenarioFailed` if the scenario's own outcome check fails.
@@ -57,16 +68,18 @@ def run_round(
             await scenario.run(n, probe)
 
     where = f"{scenario.NAME} on {runtime.name} at N={n}"
-    # Start every round from the same heap: garbage left by the previous round is collected here,
-    # outside the measured region, not by a collection triggered inside it.
-    gc.collect()
+    if trace_memory:
+        tracemalloc.start()
     try:
         anyio.run(main, backend=runtime.backend, backend_options=runtime.backend_options())
     except TimeoutError:
         raise ScenarioTimeout(f"{where} did not finish within {deadline_s:g} s") from None
     except ScenarioFailed as exc:
         raise ScenarioFailed(f"{where}: {exc}") from None
+    finally:
+        if trace_memory:
+            tracemalloc.stop()
     unknown = set(probe.samples) - set(scenario.LATENCIES)
     if unknown:
         raise ScenarioFailed(f"{where} recorded undeclared latency series {sorted(unknown)}")
-    return RoundResult(probe.ops, probe.elapsed_ns, probe.samples)
+    return RoundResult(probe.ops, probe.elapsed_ns, probe.samples, probe.peak_bytes)

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, NullFormatter
@@ -25,6 +26,16 @@ def _time_axis(axis: Axis) -> None:
     # On a log axis spanning less than a decade there may be no major tick: label the minor ones.
     narrow = axis.get_scale() == "log" and low > 0 and high / low < 10
     axis.set_minor_formatter(EngFormatter(unit="s") if narrow else NullFormatter())
+
+
+def _scale_axis(ax: Axes, entries: Sequence[Entry]) -> None:
+    """A log x axis for N, or for the load B (symmetric-log there, since B starts at 0)."""
+    if any(e.record.axis == "load" for e in entries):
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("B, background tasks always ready")
+    else:
+        ax.set_xscale("log")
+        ax.set_xlabel("N (operations per round)")
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -52,7 +63,8 @@ def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) ->
             low.append((median - percentile(values, 25)) / 1e9)
             high.append((percentile(values, 75) - median) / 1e9)
         ax.bar(xs, ys, width, yerr=[low, high], capsize=3, label=column)
-    ax.set_xticks(range(len(scales)), [f"N={n:,}" for n in scales])
+    axis_label = "B" if any(e.record.axis == "load" for e in entries) else "N"
+    ax.set_xticks(range(len(scales)), [f"{axis_label}={n:,}" for n in scales])
     ax.set_ylabel("time per operation (median; whiskers: quartiles)")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: {operation}", fontsize=10)
@@ -67,9 +79,8 @@ def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
     for column in column_order([e.column for e in entries]):
         points = sorted((e.record.n, e.record.ns_per_op) for e in entries if e.column == column)
         ax.plot([p[0] for p in points], [p[1] / 1e9 for p in points], marker="o", label=column)
-    ax.set_xscale("log")
+    _scale_axis(ax, entries)
     ax.set_yscale("log")
-    ax.set_xlabel("N (operations per round)")
     ax.set_ylabel("time per operation (median)")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: cost per operation as N grows", fontsize=10)
@@ -102,9 +113,8 @@ def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path:
             color=colour,
             label=f"{column} p99",
         )
-    ax.set_xscale("log")
+    _scale_axis(ax, entries)
     ax.set_yscale("log")
-    ax.set_xlabel("N")
     ax.set_ylabel(f"{series} latency")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: {series} latency percentiles", fontsize=10)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import tracemalloc
 from collections.abc import Iterable
 
 
@@ -34,6 +36,9 @@ class Probe:
         self.start_ns: int | None = None
         self.stop_ns: int | None = None
         self.samples: dict[str, list[int]] = {}
+        self._memory_at_start = 0
+        #: Peak traced memory during the region above its start, when tracemalloc is tracing.
+        self.peak_bytes: int | None = None
 
     def start(self, ops: int) -> None:
         """Begin the measured region, which will perform *ops* operations."""
@@ -42,6 +47,13 @@ class Probe:
         if ops < 1:
             raise ValueError(f"a measured region needs at least one operation, not {ops}")
         self.ops = ops
+        # Garbage from the set-up (and from earlier rounds) is collected here, not by a collection
+        # it would trigger inside the region; the region's own garbage is still collected inside
+        # it, as it would be in a real program.
+        gc.collect()
+        if tracemalloc.is_tracing():
+            self._memory_at_start = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
         self.start_ns = self.clock()
 
     def stop(self) -> None:
@@ -52,6 +64,8 @@ class Probe:
         if self.stop_ns is not None:
             raise RuntimeError("Probe.stop() called twice")
         self.stop_ns = now
+        if tracemalloc.is_tracing():
+            self.peak_bytes = tracemalloc.get_traced_memory()[1] - self._memory_at_start
 
     @property
     def elapsed_ns(self) -> int:

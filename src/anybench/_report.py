@@ -8,6 +8,7 @@ half-written page; an existing report is replaced only when asked.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import shutil
 import tempfile
@@ -67,6 +68,8 @@ def render(runs: Sequence[Run], plot_dir: Path) -> str:
         + "."
     )
     out += ["", *_summary(all_entries, columns, base, scenarios)]
+    out += ["", *_scaling(all_entries, columns, scenarios)]
+    out += ["", *_memory(all_entries, columns, scenarios)]
     out += ["", *_latency(all_entries, columns, scenarios)]
     out += ["", *_plots_section(all_entries, scenarios, plot_dir)]
     out += ["", *_warnings(runs, all_entries)]
@@ -114,7 +117,8 @@ def _summary(
                 ratios[column].append(ratio.ratio)
                 text += f" ({ratio})"
             parts.append(text)
-        out.append(f"| {key[0]} | {key[1]:,} | " + " | ".join(parts) + " |")
+        label = next(iter(row.values())).record.scale_label
+        out.append(f"| {key[0]} | {label} | " + " | ".join(parts) + " |")
     if base is not None:
         geo = [
             f"{geometric_mean(ratios[c]):.2f}x" if ratios[c] else "–" for c in columns if c != base
@@ -127,6 +131,89 @@ def _summary(
             "rounds); `~` marks a difference that is not significant (the interval contains "
             "1). The geometric mean is over every scenario and N that both columns have.",
         ]
+    return out
+
+
+def _scaling(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+    out = ["## Scaling: cost per operation against N", ""]
+    out.append("| scenario | N range | " + " | ".join(columns) + " |")
+    out.append("|---|---|" + "---|" * len(columns))
+    rows = 0
+    for scenario in scenarios:
+        mine = [e for e in all_entries if e.record.scenario == scenario and e.record.axis == "n"]
+        scales = sorted({e.record.n for e in mine})
+        if len(scales) < 2:
+            continue
+        parts = []
+        for column in columns:
+            points = [(e.record.n, e.record.ns_per_op) for e in mine if e.column == column]
+            if len(points) < 2:
+                parts.append("–")
+                continue
+            slope = scaling_exponent(points)
+            parts.append(f"{slope:+.2f} {scaling_class(slope)}")
+        out.append(f"| {scenario} | {scales[0]:,} – {scales[-1]:,} | " + " | ".join(parts) + " |")
+        rows += 1
+    if not rows:
+        return []
+    out += [
+        "",
+        "The exponent k of a least-squares fit ns/op ∝ N^k on log-log axes: about 0 is a flat "
+        "cost per operation; about 1 is a cost per operation that grows linearly with N "
+        "(quadratic in total); in between, a slow growth such as log N or a garbage collector "
+        "walking more live objects; below 0, fixed costs spread over more operations. See the "
+        "scaling plots below for the shape.",
+    ]
+    return out
+
+
+def scaling_exponent(points: Sequence[tuple[int, float]]) -> float:
+    """Slope of log(ns/op) against log(N), by least squares."""
+    xs = [math.log(n) for n, _ in points]
+    ys = [math.log(v) for _, v in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+
+
+def scaling_class(exponent: float) -> str:
+    """A word for a scaling exponent (see :func:`scaling_exponent`)."""
+    if exponent <= -0.1:
+        return "falling"
+    if exponent < 0.1:
+        return "flat"
+    if exponent < 0.6:
+        return "slow growth"
+    return "linear growth"
+
+
+def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+    measured = [e for e in all_entries if e.record.memory]
+    if not measured:
+        return []
+    out = ["## Memory per operation at the largest N", ""]
+    out.append("| scenario | N | " + " | ".join(columns) + " |")
+    out.append("|---|---:|" + "---:|" * len(columns))
+    by_scenario: dict[str, dict[str, Entry]] = {}
+    for entry in measured:
+        by_scenario.setdefault(entry.record.scenario, {})[entry.column] = entry
+    for scenario in scenarios:
+        row = by_scenario.get(scenario)
+        if not row:
+            continue
+        label = next(iter(row.values())).record.scale_label
+        parts = []
+        for column in columns:
+            memory = row[column].record.memory if column in row else None
+            parts.append(f"{memory['bytes_per_op']:,.0f} B" if memory else "–")
+        out.append(f"| {scenario} | {label} | " + " | ".join(parts) + " |")
+    out += [
+        "",
+        "Peak memory allocated inside the measured region (tracemalloc, in one extra untimed "
+        "round), divided by the operations: for `spawn` and `mixed` that is per live task, for "
+        "`done_callback` per pending future with its callback. It includes the scenario's own "
+        "timestamps (two or three integers, about 32 B each, per operation).",
+    ]
     return out
 
 
@@ -153,8 +240,9 @@ def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
                     f"{format_ns(summary['max'])}"
                 )
             samples = ", ".join(f"{c:,}" for c in sorted(counts))
+            label = next(iter(row.values())).record.scale_label
             out.append(
-                f"| {key[0]} | {series} | {key[1]:,} | " + " | ".join(parts) + f" | {samples} |"
+                f"| {key[0]} | {series} | {label} | " + " | ".join(parts) + f" | {samples} |"
             )
     out += ["", "Delays from the trigger to the callback or awaiter running, over all rounds."]
     return out

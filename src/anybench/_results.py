@@ -38,6 +38,14 @@ class Record:
     latency_ns: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = ""
     operation: str = ""
+    #: The sweep axis N is on: "n" (operations) or "load" (background load B).
+    axis: str = "n"
+    memory: dict[str, Any] | None = None
+
+    @property
+    def scale_label(self) -> str:
+        """N as shown to a person: ``1,000``, or ``B=1,000`` for a load sweep."""
+        return f"B={self.n:,}" if self.axis == "load" else f"{self.n:,}"
 
     @property
     def key(self) -> tuple[str, int]:
@@ -137,6 +145,8 @@ def _record(path: Path, bench: Any) -> Record:
         latency_ns=dict(extra.get("latency_ns") or {}),
         name=str(name),
         operation=str(extra.get("operation", "")),
+        axis=str(extra.get("axis", "n")),
+        memory=extra.get("memory"),
     )
 
 

@@ -39,7 +39,7 @@ def comparison_table(run: Run) -> str:
     for key in keys:
         by_runtime = cells[key]
         base = by_runtime.get(BASELINE)
-        row = [key[0], f"{key[1]:,}"]
+        row = [key[0], next(iter(by_runtime.values())).scale_label]
         for name in runtimes:
             cell = by_runtime.get(name)
             if cell is None:

@@ -17,6 +17,7 @@ Options (also usable after ``nox -s bench --``):
 from __future__ import annotations
 
 import platform
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ from ._harness import DEFAULT_DEADLINE_S, RoundResult, Scenario, run_round
 from ._probe import timer_cost_ns
 from ._runtimes import RUNTIMES, Runtime, UnknownRuntimeError, library_versions, select_runtimes
 from ._stats import percentile, summarize_latency
-from ._sweep import DEFAULT_PROFILE, WARMUP_ROUNDS, UnknownProfileError, rounds_for, scales
+from ._sweep import AXES, DEFAULT_PROFILE, UnknownProfileError, rounds_for, scales
 
 
 def _comma_list(value: str) -> list[str]:
@@ -70,12 +71,25 @@ def selected_runtimes(config: pytest.Config) -> list[Runtime]:
     return select_runtimes(names)
 
 
-def selected_scales(config: pytest.Config, max_n: int | None = None) -> tuple[int, ...]:
-    """The scales chosen with ``--scales`` or ``--profile``, capped at a scenario's *max_n*."""
+def selected_scales(
+    config: pytest.Config, max_n: int | None = None, axis: str = "n"
+) -> tuple[int, ...]:
+    """The values chosen with ``--scales`` or ``--profile`` on *axis*, capped at *max_n*."""
     explicit = config.getoption("scales")
     if explicit is None:
-        return scales(config.getoption("profile"), max_n)
+        return scales(config.getoption("profile"), max_n, axis)
     return tuple(n for n in _parse_scales(explicit) if max_n is None or n <= max_n)
+
+
+def scenario_scales(config: pytest.Config, scenario: Scenario) -> tuple[int, ...]:
+    """The values a scenario runs at: its axis of the sweep, capped at its MAX_N."""
+    return selected_scales(config, getattr(scenario, "MAX_N", None), scenario_axis(scenario))
+
+
+def scenario_axis(scenario: Scenario) -> str:
+    """The sweep axis a scenario scales along: ``"n"`` (operations) or ``"load"``."""
+    axis: str = getattr(scenario, "AXIS", "n")
+    return axis
 
 
 def _parse_scales(value: str) -> list[int]:
@@ -148,7 +162,7 @@ def pytest_benchmark_update_machine_info(
         "timer": "time.perf_counter_ns",
         "timer_cost_ns": timer_cost_ns(),
         "profile": config.getoption("profile") if config.getoption("scales") is None else None,
-        "scales": list(selected_scales(config)),
+        "scales": {axis: list(selected_scales(config, axis=axis)) for axis in AXES},
         "runtimes": {rt.name: rt.description for rt in selected_runtimes(config)},
         "unavailable_runtimes": {
             rt.name: reason
@@ -156,7 +170,18 @@ def pytest_benchmark_update_machine_info(
             if (reason := rt.unavailable_reason()) is not None
         },
         "failed": config.stash[_FAILURES].failures,
+        "peak_rss_bytes": _peak_rss_bytes(),
     }
+
+
+def _peak_rss_bytes() -> int | None:
+    """The benchmark process's peak resident memory so far (None where it cannot be read)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
 
 class InLoopClock:
@@ -182,14 +207,18 @@ def measure_scenario(request: pytest.FixtureRequest) -> MeasureScenario:
     """Benchmark a scenario at scale N on a runtime; record it through pytest-benchmark.
 
     Returns the measured rounds. The benchmark's group is the scenario and N, so that one
-    pytest-benchmark table holds the runtimes side by side.
+    pytest-benchmark table holds the runtimes side by side. One warm-up round comes first (it
+    also tells the operation count, hence the number of rounds). At the largest N of the sweep,
+    one more round runs under tracemalloc for the peak memory per operation.
     """
 
     def measure(scenario: Scenario, runtime: Runtime, n: int) -> list[RoundResult]:
         clock = InLoopClock()
         request.node.add_marker(pytest.mark.benchmark(timer=clock, group=f"{scenario.NAME} N={n}"))
-        benchmark = request.getfixturevalue("benchmark")
         deadline_s = request.config.getoption("deadline")
+        # Before the benchmark fixture exists: a round that fails here is one failure, not two.
+        warm_up = run_round(scenario, runtime, n, deadline_s)
+        benchmark = request.getfixturevalue("benchmark")
         rounds: list[RoundResult] = []
 
         def one_round() -> None:
@@ -197,11 +226,17 @@ def measure_scenario(request: pytest.FixtureRequest) -> MeasureScenario:
             clock.advance(result)
             rounds.append(result)
 
-        planned = rounds_for(n)
-        benchmark.pedantic(one_round, rounds=planned, warmup_rounds=WARMUP_ROUNDS)
-        measured = rounds[-planned:] if len(rounds) > planned else rounds
-        benchmark.extra_info.update(extra_info(scenario, runtime, n, measured))
-        return measured
+        benchmark.pedantic(one_round, rounds=rounds_for(warm_up.ops, warm_up.elapsed_ns / 1e9))
+        info = extra_info(scenario, runtime, n, rounds)
+        if n == max(scenario_scales(request.config, scenario), default=None):
+            traced = run_round(scenario, runtime, n, deadline_s, trace_memory=True)
+            info["memory"] = {
+                "peak_bytes": traced.peak_bytes,
+                "bytes_per_op": (traced.peak_bytes or 0) / traced.ops,
+                "method": "tracemalloc peak inside the region, one extra untimed round",
+            }
+        benchmark.extra_info.update(info)
+        return rounds
 
     return measure
 
@@ -219,6 +254,7 @@ def extra_info(
         "anybench_format": RESULTS_FORMAT,
         "scenario": scenario.NAME,
         "operation": scenario.OPERATION,
+        "axis": scenario_axis(scenario),
         "runtime": runtime.name,
         "backend": runtime.backend,
         "n": n,

@@ -1,0 +1,76 @@
+"""Timers: N tasks each sleep until their own deadline (``anyio.sleep_until``).
+
+Set-up (outside the region): N tasks are spawned and each arms its timer for ``base + i * STEP_S``
+on the loop clock (``anyio.current_time()``), ``base`` leaving time for all to arm first; the main
+task then sleeps until just before ``base`` and spins to it. One operation is one timer: it
+expires and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
+takes per timer), so a timer's lateness includes the timers due before it: it grows with N by
+design. The measured region runs from ``base`` (or from the first task resuming, if the main task
+wakes too late) until the last task has resumed. uvloop's clock counts whole milliseconds and
+uvloop rounds each delay to one, so by its clock a timer can fire up to 0.5 ms early.
+
+Checks: every task woke exactly once, and none before its deadline (within EARLY_TOLERANCE_NS).
+"""
+
+import anyio
+
+from anybench import Probe, check
+
+NAME = "timers"
+OPERATION = "one timer: a sleep_until deadline passes and its task resumes"
+LATENCIES = {"lateness": "deadline -> the sleeping task resumes, on the loop clock (may be < 0)"}
+#: Every sleeping task is alive at once; the sweep stops at this many.
+MAX_N = 100_000
+STEP_S = 1e-7  # between consecutive deadlines
+#: ``base`` is LEAD_S plus ARM_FACTOR times the spawning time after spawning ends.
+LEAD_S, ARM_FACTOR = 0.01, 3
+SPIN_S = 0.003  # the main task sleeps until this long before ``base``, then spins
+#: How early a timer may fire by the loop clock (uvloop rounds delays to the millisecond).
+EARLY_TOLERANCE_NS = 1_000_000
+
+
+async def run(n: int, probe: Probe) -> None:
+    deadlines = [0.0] * n
+    woke = [0.0] * n
+    runs = [0] * n
+    armed = resumed = 0
+    started = False
+    all_armed = anyio.Event()
+
+    def start_region() -> None:
+        nonlocal started
+        if not started:
+            started = True
+            probe.start(ops=n)
+
+    async def sleeper(i: int) -> None:
+        nonlocal armed, resumed
+        armed += 1
+        if armed == n:
+            all_armed.set()  # this task arms its timer below in the same step
+        await anyio.sleep_until(deadlines[i])
+        woke[i] = anyio.current_time()
+        start_region()  # a no-op unless this task beat the main task to the first deadline
+        runs[i] += 1
+        resumed += 1
+        if resumed == n:
+            probe.stop()
+
+    async with anyio.create_task_group() as tg:
+        spawn_start = anyio.current_time()
+        for i in range(n):
+            tg.start_soon(sleeper, i)
+        now = anyio.current_time()
+        base = now + LEAD_S + ARM_FACTOR * (now - spawn_start)
+        deadlines[:] = [base + i * STEP_S for i in range(n)]
+        await all_armed.wait()
+        await anyio.sleep_until(base - SPIN_S)
+        while anyio.current_time() < base:
+            pass
+        start_region()
+
+    lateness_ns = [round((w - d) * 1e9) for w, d in zip(woke, deadlines, strict=True)]
+    check(all(count == 1 for count in runs), "a sleeping task did not wake exactly once")
+    early = sum(late < -EARLY_TOLERANCE_NS for late in lateness_ns)
+    check(not early, f"{early} tasks woke more than 1 ms before their deadline")
+    probe.record("lateness", lateness_ns)
