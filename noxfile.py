@@ -1,4 +1,4 @@
-"""nox sessions: ``tests`` (the suite), ``bench`` (the benchmark matrix), ``lint``.
+"""nox sessions: ``tests``, ``lint``, ``bench`` and its variants, ``report``, ``compare``.
 
 Every session installs what it needs from pyproject.toml's dependency groups. Arguments after
 ``--`` pass through to pytest, e.g. ``nox -s bench -- --runtime trio,asyncio --profile quick``.
@@ -7,6 +7,9 @@ Every session installs what it needs from pyproject.toml's dependency groups. Ar
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -15,15 +18,59 @@ import nox
 nox.needs_version = ">=2024.3.2"
 nox.options.sessions = ["tests", "lint"]
 nox.options.default_venv_backend = "venv"
+# bench_pythons runs on the Pythons that are installed and says which it skipped.
+nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHONS = nox.project.python_versions(PYPROJECT)
 RESULTS = ROOT / "results"
+#: What bench_versions compares when not told: the anyio releases around the per-task-handle
+#: change, and the newest.
+DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.14.0", "anyio")
+VERSION_SCENARIOS = "spawn,spawn_native,done_callback,await_future,mixed"
+
+
+def _expose_pyenv_pythons() -> None:
+    # pyenv's shims only run the active Python; let them find every installed one, the active
+    # one first (so that `python` is unchanged), for sessions that ask for several Pythons.
+    if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
+        return
+    try:
+        active = subprocess.run(
+            ["pyenv", "version-name"], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+        installed = subprocess.run(
+            ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return
+    os.environ["PYENV_VERSION"] = ":".join([active, *(v for v in installed if v != active)])
+
+
+_expose_pyenv_pythons()
 
 
 def install(session: nox.Session, group: str) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, group))
     session.install(".")
+
+
+def run_benchmarks(session: nox.Session, *pytest_args: str) -> str:
+    """Run the benchmark matrix and save it as a new results file; return its path."""
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = Path(scratch) / "run.json"
+        # Exit code 1 means some benchmarks failed (a hung scenario, say): the others are still
+        # saved and compared, and the comparison names the failures and fails the session.
+        session.run(
+            "pytest", "benchmarks", f"--benchmark-json={raw}", *pytest_args, success_codes=[0, 1]
+        )
+        if not raw.exists():
+            session.error("pytest wrote no results; see its output above")
+        saved = session.run("anybench", "save", str(raw), "--into", str(RESULTS), silent=True)
+    path = str(saved).strip().splitlines()[-1]
+    session.log(f"results saved to {os.path.relpath(path, ROOT)}")
+    return path
 
 
 @nox.session
@@ -35,28 +82,45 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmark matrix, save it as a new file under results/ and print the comparison."""
+    """Run the benchmark matrix, save it as a new file under results/, report and compare."""
     install(session, "bench")
-    with tempfile.TemporaryDirectory() as scratch:
-        raw = Path(scratch) / "run.json"
-        # Exit code 1 means some benchmarks failed (a hung scenario, say): the others are still
-        # saved and compared, and the comparison names the failures and fails the session.
-        session.run(
-            "pytest",
-            "benchmarks",
-            f"--benchmark-json={raw}",
-            *session.posargs,
-            success_codes=[0, 1],
-        )
-        if not raw.exists():
-            session.error("pytest wrote no results; see its output above")
-        saved = session.run("anybench", "save", str(raw), "--into", str(RESULTS), silent=True)
-    path = str(saved).strip().splitlines()[-1]
-    session.log(f"results saved to {os.path.relpath(path, ROOT)}")
+    path = run_benchmarks(session, *session.posargs)
     session.run("python", "benchmarks/crosscheck_spawn.py", path)
     session.run("anybench", "report", path)
     # Last, so that it is what a person reads; it fails the session if a benchmark failed.
     session.run("anybench", "table", path)
+
+
+@nox.session(python=PYTHONS)
+def bench_pythons(session: nox.Session) -> None:
+    """Run the benchmark matrix on each supported Python that is installed (others skipped)."""
+    install(session, "bench")
+    path = run_benchmarks(session, *session.posargs)
+    session.run("anybench", "table", path)
+    session.log("put Pythons side by side with: nox -s report -- results/<file>.json ...")
+
+
+@nox.session
+def bench_versions(session: nox.Session) -> None:
+    """Benchmark chosen versions of the runtimes' libraries side by side, in one report.
+
+    nox -s bench_versions -- anyio==4.13.0 anyio trio==0.30.0 [pytest options]
+    Each requirement (of anyio, trio, uvloop or rloop) is installed in turn and the matrix is
+    run with it; by default anyio 4.13.0, 4.14.0 and the newest, on the scenarios that show
+    scheduling cost.
+    """
+    specs = [a for a in session.posargs if re.match(r"^(anyio|trio|uvloop|rloop)\b", a)]
+    pytest_args = [a for a in session.posargs if a not in specs]
+    if not specs:
+        specs = list(DEFAULT_VERSIONS)
+        if not any(a.startswith("--scenario") for a in pytest_args):
+            pytest_args = ["--scenario", VERSION_SCENARIOS, *pytest_args]
+    install(session, "bench")
+    paths = []
+    for spec in specs:
+        session.install("--upgrade", spec)
+        paths.append(run_benchmarks(session, *pytest_args))
+    session.run("anybench", "report", *paths)
 
 
 def newest_results() -> str:

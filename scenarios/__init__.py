@@ -4,20 +4,25 @@ from types import ModuleType
 
 from . import (
     await_future,
+    await_future_native,
     cancellation,
     chain,
     checkpoint_round_robin,
     done_callback,
+    done_callback_native,
     fan_in,
     fan_out_callbacks,
     fan_out_event,
     latency_under_load,
     mixed,
+    mixed_native,
     spawn,
+    spawn_native,
     timers,
 )
 
-#: A scenario is a module providing NAME, OPERATION, LATENCIES and ``async def run(n, probe)``.
+#: A scenario is a module providing NAME, OPERATION, LATENCIES and ``async def run(n, probe)``
+#: (a native baseline: ``run_asyncio`` and ``run_trio`` instead, and NATIVE_OF).
 ScenarioModule = ModuleType
 
 ALL = (
@@ -33,5 +38,11 @@ ALL = (
     timers,
     cancellation,
     latency_under_load,
+    # Native baselines (plain asyncio and plain trio) of the four tutorial patterns: each is
+    # read beside its scenario, and the pair gives the anyio tax.
+    spawn_native,
+    done_callback_native,
+    await_future_native,
+    mixed_native,
 )
 BY_NAME = {scenario.NAME: scenario for scenario in ALL}

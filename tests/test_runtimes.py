@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from anybench import RUNTIMES, Runtime, UnknownRuntimeError, select_runtimes
 from anybench._adapter import current_backend
 
 
-def test_registry_names_the_three_runtimes() -> None:
-    assert list(RUNTIMES) == ["asyncio", "uvloop", "trio"]
+def test_registry_names_the_runtimes() -> None:
+    assert list(RUNTIMES) == ["asyncio", "uvloop", "trio", "asyncio-eager", "rloop"]
     assert {rt.backend for rt in RUNTIMES.values()} == {"asyncio", "trio"}
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="eager tasks exist from Python 3.12")
+def test_eager_tasks_need_python_3_12() -> None:
+    assert RUNTIMES["asyncio-eager"].unavailable_reason() == "needs Python 3.12 or newer"
 
 
 def test_select_all_by_default_in_registry_order() -> None:
@@ -20,7 +27,8 @@ def test_select_all_by_default_in_registry_order() -> None:
 
 def test_unknown_runtime_lists_the_known_ones() -> None:
     with pytest.raises(
-        UnknownRuntimeError, match="unknown runtime 'tokio'; choose from: asyncio, uvloop, trio"
+        UnknownRuntimeError,
+        match=r"unknown runtime 'tokio'; choose from: asyncio, uvloop, trio, asyncio-eager, rloop$",
     ):
         select_runtimes(["tokio"])
 
@@ -37,19 +45,23 @@ def test_missing_library_is_a_reason_not_an_error() -> None:
 def test_runtime_runs_the_loop_it_names(runtime: Runtime, run_on: object) -> None:
     import anyio
 
-    async def which() -> tuple[str, str]:
+    async def which() -> tuple[str, str, object]:
         import asyncio
 
-        loop_module = (
-            type(asyncio.get_running_loop()).__module__ if runtime.backend == "asyncio" else ""
-        )
-        return current_backend(), loop_module
+        if runtime.backend != "asyncio":
+            return current_backend(), "", None
+        loop = asyncio.get_running_loop()
+        return current_backend(), type(loop).__module__, loop.get_task_factory()
 
-    backend, loop_module = anyio.run(
+    backend, loop_module, task_factory = anyio.run(
         which, backend=runtime.backend, backend_options=runtime.backend_options()
     )
     assert backend == runtime.backend
-    if runtime.name == "uvloop":
-        assert loop_module.startswith("uvloop")
-    elif runtime.name == "asyncio":
-        assert loop_module.startswith("asyncio")
+    expected_module = {"asyncio": "asyncio", "asyncio-eager": "asyncio", "uvloop": "uvloop"}
+    expected_module["rloop"] = "rloop"
+    if runtime.backend == "asyncio":
+        assert loop_module.startswith(expected_module[runtime.name])
+    if runtime.name == "asyncio-eager":
+        import asyncio
+
+        assert task_factory is asyncio.eager_task_factory  # type: ignore[attr-defined]

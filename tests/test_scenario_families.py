@@ -73,7 +73,7 @@ def event_with_a_faulty_third_wait(monkeypatch: pytest.MonkeyPatch, *, lost: boo
             if waits != 3:
                 await self._event.wait()
             elif lost:
-                await anyio.sleep_forever()
+                await anyio.sleep(3600)  # not sleep_forever: rloop 0.5 returns from sleep(inf)
 
     monkeypatch.setattr(anyio, "Event", FaultyEvent)
 

@@ -85,7 +85,7 @@ class _Hangs:
     @staticmethod
     async def run(n: int, probe: Probe) -> None:
         probe.start(ops=n)
-        await anyio.sleep_forever()
+        await anyio.Event().wait()  # not sleep_forever: rloop 0.5 returns from sleep(inf)
 
 
 def test_a_hung_round_fails_with_scenario_runtime_and_n(runtime: Runtime) -> None:

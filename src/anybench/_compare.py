@@ -37,15 +37,29 @@ class Ratio:
 def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
     """A short label per run that tells runs apart when they are shown side by side.
 
-    One run needs no label. Runs on different Pythons are labelled by Python version; otherwise
-    by file name.
+    One run needs no label. Several are labelled by what differs between them: the Python
+    version, the versions of anyio, trio, uvloop or rloop; failing that, by file name.
     """
     if len(runs) <= 1:
         return {id(run): "" for run in runs}
     pythons = [str(run.machine_info.get("python_version", "?")) for run in runs]
-    if len(set(pythons)) == len(runs):
-        return {id(run): f"py{python}" for run, python in zip(runs, pythons, strict=True)}
-    return {id(run): run.path.stem for run in runs}
+    libraries = [run.anybench_info.get("libraries", {}) for run in runs]
+    differing = sorted(
+        {
+            lib
+            for libs in libraries
+            for lib in libs
+            if lib != "pytest-benchmark" and len({str(other.get(lib)) for other in libraries}) > 1
+        }
+    )
+    labels = []
+    for python, libs in zip(pythons, libraries, strict=True):
+        parts = [f"py{python}"] if len(set(pythons)) > 1 else []
+        parts += [f"{lib} {libs.get(lib)}" for lib in differing]
+        labels.append(", ".join(parts))
+    if len(set(labels)) < len(runs):  # the same software twice: tell the files apart
+        labels = [run.path.stem for run in runs]
+    return {id(run): label for run, label in zip(runs, labels, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -64,26 +78,27 @@ def entries(runs: Sequence[Run]) -> list[Entry]:
     for run in runs:
         label = labels[id(run)]
         for record in run.records:
-            column = f"{record.runtime} {label}".strip()
+            column = f"{record.runtime} ({label})" if label else record.runtime
             result.append(Entry(column, record.runtime, record))
     return result
 
 
-def column_order(columns: Sequence[str]) -> list[str]:
-    """Columns in registry order of their runtime, then by label."""
+def column_order(entries: Sequence[Entry]) -> list[str]:
+    """The columns of *entries*, in registry order of their runtime, then in order of the runs."""
     names = list(RUNTIMES)
+    first_seen = {e.column: (e.runtime, i) for i, e in reversed(list(enumerate(entries)))}
 
-    def key(column: str) -> tuple[int, str]:
-        runtime = column.split(" ", 1)[0]
-        return (names.index(runtime) if runtime in names else len(names), column)
+    def key(column: str) -> tuple[int, int]:
+        runtime, seen = first_seen[column]
+        return (names.index(runtime) if runtime in names else len(names), seen)
 
-    return sorted(dict.fromkeys(columns), key=key)
+    return sorted(first_seen, key=key)
 
 
-def baseline_column(columns: Sequence[str]) -> str | None:
-    """The column every ratio is taken against: the first baseline-runtime column."""
-    for column in column_order(columns):
-        if column.split(" ", 1)[0] == BASELINE:
+def baseline_column(entries: Sequence[Entry]) -> str | None:
+    """The column every ratio is taken against: the first column of the baseline runtime."""
+    for column in column_order(entries):
+        if any(e.column == column and e.runtime == BASELINE for e in entries):
             return column
     return None
 

@@ -17,12 +17,25 @@ DEFAULT_DEADLINE_S = 120.0
 
 
 class Scenario(Protocol):
-    """What a scenario module provides (see ``scenarios/``)."""
+    """What a scenario module provides (see ``scenarios/``).
+
+    A scenario written against anyio has ``run(n, probe)``. A native baseline (``*_native.py``)
+    instead has ``run_asyncio`` and/or ``run_trio``, and ``NATIVE_OF``, the scenario it mirrors.
+    """
 
     NAME: str
     OPERATION: str
     LATENCIES: dict[str, str]
-    run: Callable[[int, Probe], Awaitable[None]]
+
+
+Runner = Callable[[int, Probe], Awaitable[None]]
+
+
+def runner_for(scenario: Scenario, runtime: Runtime) -> Runner | None:
+    """The coroutine function that runs *scenario* on *runtime*, or None if it has none."""
+    native: Runner | None = getattr(scenario, f"run_{runtime.backend}", None)
+    portable: Runner | None = getattr(scenario, "run", None)
+    return native or portable
 
 
 class ScenarioTimeout(Exception):
@@ -62,10 +75,13 @@ def run_round(
     :class:`~anybench.ScenarioFailed` if the scenario's own outcome check fails.
     """
     probe = Probe()
+    run = runner_for(scenario, runtime)
+    if run is None:
+        raise ValueError(f"{scenario.NAME} has no version for the {runtime.backend} backend")
 
     async def main() -> None:
         with anyio.fail_after(deadline_s):
-            await scenario.run(n, probe)
+            await run(n, probe)
 
     where = f"{scenario.NAME} on {runtime.name} at N={n}"
     if trace_memory:

@@ -46,7 +46,7 @@ def _save(fig: Figure, path: Path) -> None:
 
 def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) -> None:
     """Grouped bars: median ns/op per N, one bar per runtime, whiskers at the round quartiles."""
-    columns = column_order([e.column for e in entries])
+    columns = column_order(entries)
     scales = sorted({e.record.n for e in entries})
     fig, ax = plt.subplots(figsize=(7.5, 4))
     width = 0.8 / max(len(columns), 1)
@@ -76,7 +76,7 @@ def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) ->
 def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
     """Per-operation cost against N, log-log, one line per runtime."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for column in column_order([e.column for e in entries]):
+    for column in column_order(entries):
         points = sorted((e.record.n, e.record.ns_per_op) for e in entries if e.column == column)
         ax.plot([p[0] for p in points], [p[1] / 1e9 for p in points], marker="o", label=column)
     _scale_axis(ax, entries)
@@ -92,7 +92,7 @@ def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
 def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path: Path) -> None:
     """p50 and p99 latency against N (or background load), one colour per runtime."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for k, column in enumerate(column_order([e.column for e in entries])):
+    for k, column in enumerate(column_order(entries)):
         points = sorted(
             (e.record.n, e.record.latency_ns[series])
             for e in entries
@@ -126,7 +126,7 @@ def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path:
 def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path) -> None:
     """The latency distribution at scale *n*, as a CDF, one line per runtime."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for column in column_order([e.column for e in entries]):
+    for column in column_order(entries):
         for e in entries:
             summary = e.record.latency_ns.get(series)
             if e.column == column and e.record.n == n and summary and "cdf" in summary:

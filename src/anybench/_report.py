@@ -57,8 +57,8 @@ def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -
 def render(runs: Sequence[Run], plot_dir: Path) -> str:
     """The Markdown page; plots are written into *plot_dir* and linked relatively."""
     all_entries = entries(runs)
-    columns = column_order([e.column for e in all_entries])
-    base = baseline_column(columns)
+    columns = column_order(all_entries)
+    base = baseline_column(all_entries)
     scenarios = list(dict.fromkeys(e.record.scenario for e in all_entries))
 
     out: list[str] = ["# anybench report", ""]
@@ -68,6 +68,7 @@ def render(runs: Sequence[Run], plot_dir: Path) -> str:
         + "."
     )
     out += ["", *_summary(all_entries, columns, base, scenarios)]
+    out += ["", *_anyio_tax(all_entries, columns, scenarios)]
     out += ["", *_scaling(all_entries, columns, scenarios)]
     out += ["", *_memory(all_entries, columns, scenarios)]
     out += ["", *_latency(all_entries, columns, scenarios)]
@@ -131,6 +132,39 @@ def _summary(
             "rounds); `~` marks a difference that is not significant (the interval contains "
             "1). The geometric mean is over every scenario and N that both columns have.",
         ]
+    return out
+
+
+def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+    natives = [e for e in all_entries if e.record.native_of]
+    if not natives:
+        return []
+    anyio_by_key = {(e.record.scenario, e.record.n, e.column): e for e in all_entries}
+    rows: dict[tuple[str, int], dict[str, str]] = {}
+    for native in natives:
+        twin = anyio_by_key.get((native.record.native_of or "", native.record.n, native.column))
+        if twin is None:
+            continue
+        ratio = Ratio.of(native.record, twin.record)
+        rows.setdefault((twin.record.scenario, twin.record.n), {})[native.column] = str(ratio)
+    if not rows:
+        return []
+    out = ["## The anyio tax: anyio ns/op ÷ native ns/op", ""]
+    out.append("| scenario | N | " + " | ".join(columns) + " |")
+    out.append("|---|---:|" + "---:|" * len(columns))
+    for scenario, n in sorted(rows, key=lambda k: (scenarios.index(k[0]), k[1])):
+        row = rows[(scenario, n)]
+        out.append(f"| {scenario} | {n:,} | " + " | ".join(row.get(c, "–") for c in columns) + " |")
+    out += [
+        "",
+        "Each `*_native` scenario does the same work as its anyio twin in plain asyncio (on every "
+        "asyncio-based runtime) or plain trio, with the same checks. 1.00x means anyio costs "
+        "nothing; 3x means the anyio version takes three times as long per operation. In "
+        "brackets, the 95% bootstrap interval; `~`: not significant. The anyio side of "
+        "`done_callback`, `await_future` and `mixed` includes anybench's portable Future, since "
+        "anyio has none; trio's native side of `done_callback` and `mixed` schedules callbacks "
+        "with the thread-safe `run_sync_soon` (trio has no done-callbacks).",
+    ]
     return out
 
 

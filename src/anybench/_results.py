@@ -41,6 +41,8 @@ class Record:
     #: The sweep axis N is on: "n" (operations) or "load" (background load B).
     axis: str = "n"
     memory: dict[str, Any] | None = None
+    #: For a native baseline, the anyio scenario it mirrors.
+    native_of: str | None = None
 
     @property
     def scale_label(self) -> str:
@@ -147,6 +149,7 @@ def _record(path: Path, bench: Any) -> Record:
         operation=str(extra.get("operation", "")),
         axis=str(extra.get("axis", "n")),
         memory=extra.get("memory"),
+        native_of=extra.get("native_of"),
     )
 
 

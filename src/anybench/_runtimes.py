@@ -6,8 +6,8 @@ report takes its list from :data:`RUNTIMES`; adding a runtime is adding one entr
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,24 @@ def _uvloop_options() -> dict[str, Any]:
     import uvloop
 
     return {"loop_factory": uvloop.new_event_loop}
+
+
+def _rloop_options() -> dict[str, Any]:
+    import rloop
+
+    return {"loop_factory": rloop.new_event_loop}
+
+
+def _eager_loop() -> Any:
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    return loop
+
+
+def _eager_options() -> dict[str, Any]:
+    return {"loop_factory": _eager_loop}
 
 
 def _no_options() -> dict[str, Any]:
@@ -32,9 +50,15 @@ class Runtime:
     description: str
     requires: tuple[str, ...] = ()
     options: Callable[[], dict[str, Any]] = field(default=_no_options, repr=False)
+    min_python: tuple[int, int] = (3, 10)
+    #: Warnings this runtime is known to raise on its own, as pytest ``filterwarnings`` specs:
+    #: findings about the runtime, not failures of the scenarios run on it.
+    known_warnings: tuple[str, ...] = ()
 
     def unavailable_reason(self) -> str | None:
         """Why this runtime cannot run here, or None when it can."""
+        if sys.version_info < self.min_python:
+            return f"needs Python {'.'.join(map(str, self.min_python))} or newer"
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
                 return f"{module} is not installed (pip install {module})"
@@ -57,6 +81,26 @@ RUNTIMES: dict[str, Runtime] = {
             _uvloop_options,
         ),
         Runtime("trio", "trio", "trio's own scheduler", ("trio",)),
+        Runtime(
+            "asyncio-eager",
+            "asyncio",
+            "stdlib asyncio with asyncio.eager_task_factory",
+            ("asyncio",),
+            _eager_options,
+            min_python=(3, 12),
+        ),
+        Runtime(
+            "rloop",
+            "asyncio",
+            "asyncio API on rloop's Rust event loop",
+            ("rloop",),
+            _rloop_options,
+            # rloop 0.5: closing the loop leaves its self-pipe socket pair open.
+            known_warnings=(
+                "ignore:Exception ignored in. <socket.socket"
+                ":pytest.PytestUnraisableExceptionWarning",
+            ),
+        ),
     )
 }
 
@@ -87,7 +131,7 @@ def library_versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions: dict[str, str | None] = {}
-    for dist in ("anyio", "trio", "uvloop", "pytest-benchmark"):
+    for dist in ("anyio", "trio", "uvloop", "rloop", "pytest-benchmark"):
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:

@@ -28,7 +28,7 @@ from ._harness import DEFAULT_DEADLINE_S, RoundResult, Scenario, run_round
 from ._probe import timer_cost_ns
 from ._runtimes import RUNTIMES, Runtime, UnknownRuntimeError, library_versions, select_runtimes
 from ._stats import percentile, summarize_latency
-from ._sweep import AXES, DEFAULT_PROFILE, UnknownProfileError, rounds_for, scales
+from ._sweep import AXES, DEFAULT_PROFILE, UnknownProfileError, profile, rounds_for, scales
 
 
 def _comma_list(value: str) -> list[str]:
@@ -123,7 +123,9 @@ def runtime_params(config: pytest.Config) -> list[Any]:
     params = []
     for runtime in selected_runtimes(config):
         reason = runtime.unavailable_reason()
-        marks = [pytest.mark.skip(reason=f"{runtime.name}: {reason}")] if reason else []
+        marks = [pytest.mark.filterwarnings(spec) for spec in runtime.known_warnings]
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"{runtime.name}: {reason}"))
         params.append(pytest.param(runtime, id=runtime.name, marks=marks))
     return params
 
@@ -226,7 +228,9 @@ def measure_scenario(request: pytest.FixtureRequest) -> MeasureScenario:
             clock.advance(result)
             rounds.append(result)
 
-        benchmark.pedantic(one_round, rounds=rounds_for(warm_up.ops, warm_up.elapsed_ns / 1e9))
+        sweep = profile(request.config.getoption("profile"))
+        planned = rounds_for(warm_up.ops, warm_up.elapsed_ns / 1e9, sweep)
+        benchmark.pedantic(one_round, rounds=planned)
         info = extra_info(scenario, runtime, n, rounds)
         if n == max(scenario_scales(request.config, scenario), default=None):
             traced = run_round(scenario, runtime, n, deadline_s, trace_memory=True)
@@ -255,6 +259,7 @@ def extra_info(
         "scenario": scenario.NAME,
         "operation": scenario.OPERATION,
         "axis": scenario_axis(scenario),
+        "native_of": getattr(scenario, "NATIVE_OF", None),
         "runtime": runtime.name,
         "backend": runtime.backend,
         "n": n,

@@ -1,0 +1,69 @@
+"""Spawn without anyio: the ``spawn`` scenario in plain asyncio and in plain trio.
+
+The same work and the same checks as ``spawn``: asyncio spawns with ``ensure_future`` (as the
+tutorial does) and waits with ``gather``; trio spawns into a nursery. Read beside ``spawn.py``:
+the pair gives the anyio tax, anyio's ns/op divided by these.
+"""
+
+import asyncio
+
+import trio
+
+from anybench import Probe, check
+
+from .spawn import LATENCIES, MAX_N, OPERATION
+
+NAME = "spawn_native"
+NATIVE_OF = "spawn"
+__all__ = ["LATENCIES", "MAX_N", "NAME", "NATIVE_OF", "OPERATION", "run_asyncio", "run_trio"]
+
+
+async def run_asyncio(n: int, probe: Probe) -> None:
+    clock = probe.clock
+    spawned_ns = [0] * n
+    started_ns = [0] * n
+    runs = [0] * n
+    remaining = n
+
+    async def task(i: int) -> None:
+        nonlocal remaining
+        started_ns[i] = clock()
+        runs[i] += 1
+        remaining -= 1
+        if remaining == 0:
+            probe.stop()
+
+    tasks = []
+    probe.start(ops=n)
+    for i in range(n):
+        spawned_ns[i] = clock()
+        tasks.append(asyncio.ensure_future(task(i)))
+    await asyncio.gather(*tasks)
+
+    check(all(count == 1 for count in runs), "a task did not run exactly once")
+    probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns, strict=True)])
+
+
+async def run_trio(n: int, probe: Probe) -> None:
+    clock = probe.clock
+    spawned_ns = [0] * n
+    started_ns = [0] * n
+    runs = [0] * n
+    remaining = n
+
+    async def task(i: int) -> None:
+        nonlocal remaining
+        started_ns[i] = clock()
+        runs[i] += 1
+        remaining -= 1
+        if remaining == 0:
+            probe.stop()
+
+    async with trio.open_nursery() as nursery:
+        probe.start(ops=n)
+        for i in range(n):
+            spawned_ns[i] = clock()
+            nursery.start_soon(task, i)
+
+    check(all(count == 1 for count in runs), "a task did not run exactly once")
+    probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns, strict=True)])
