@@ -106,3 +106,12 @@ class _NeverStops:
 def test_a_round_without_a_measured_region_is_an_error(runtime: Runtime) -> None:
     with pytest.raises(RuntimeError, match="did not start and stop"):
         run_round(_NeverStops, runtime, 1)
+
+
+def test_memory_tracing_counts_what_the_set_up_made(runtime: Runtime) -> None:
+    """done_callback makes its N futures before the region: they are counted all the same."""
+    result = run_round(scenarios.done_callback, runtime, 2000, trace_memory=True)
+    assert result.peak_bytes is not None
+    assert result.peak_bytes > 2000 * 100  # a future with a callback holds well over 100 B
+    untraced = run_round(scenarios.done_callback, runtime, 10)
+    assert untraced.peak_bytes is None

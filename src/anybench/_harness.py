@@ -67,9 +67,9 @@ def run_round(
 ) -> RoundResult:
     """Run *scenario* at scale *n* once on *runtime* and return what its probe measured.
 
-    With *trace_memory*, tracemalloc traces the round and the result carries the peak memory
-    allocated inside the measured region; such a round is several times slower, so its time is
-    not a benchmark figure.
+    With *trace_memory*, tracemalloc traces the round and the result carries the peak memory the
+    scenario allocated, from its start (set-up included) to the end of its measured region; such
+    a round is several times slower, so its time is not a benchmark figure.
 
     Raises :class:`ScenarioTimeout` if the round is not done within *deadline_s* seconds, and
     :class:`~anybench.ScenarioFailed` if the scenario's own outcome check fails.
@@ -80,6 +80,9 @@ def run_round(
         raise ValueError(f"{scenario.NAME} has no version for the {runtime.backend} backend")
 
     async def main() -> None:
+        if trace_memory:
+            probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
         with anyio.fail_after(deadline_s):
             await run(n, probe)
 

@@ -36,8 +36,10 @@ class Probe:
         self.start_ns: int | None = None
         self.stop_ns: int | None = None
         self.samples: dict[str, list[int]] = {}
-        self._memory_at_start = 0
-        #: Peak traced memory during the region above its start, when tracemalloc is tracing.
+        #: Traced memory when the scenario began (set by the harness when tracing memory).
+        self.memory_base_bytes: int | None = None
+        #: Peak traced memory above that base, from the scenario's start (set-up included) to
+        #: the end of its measured region: what its live tasks, futures and callbacks hold.
         self.peak_bytes: int | None = None
 
     def start(self, ops: int) -> None:
@@ -51,9 +53,6 @@ class Probe:
         # it would trigger inside the region; the region's own garbage is still collected inside
         # it, as it would be in a real program.
         gc.collect()
-        if tracemalloc.is_tracing():
-            self._memory_at_start = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
         self.start_ns = self.clock()
 
     def stop(self) -> None:
@@ -64,8 +63,8 @@ class Probe:
         if self.stop_ns is not None:
             raise RuntimeError("Probe.stop() called twice")
         self.stop_ns = now
-        if tracemalloc.is_tracing():
-            self.peak_bytes = tracemalloc.get_traced_memory()[1] - self._memory_at_start
+        if self.memory_base_bytes is not None:
+            self.peak_bytes = tracemalloc.get_traced_memory()[1] - self.memory_base_bytes
 
     @property
     def elapsed_ns(self) -> int:

@@ -243,10 +243,11 @@ def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[st
         out.append(f"| {scenario} | {label} | " + " | ".join(parts) + " |")
     out += [
         "",
-        "Peak memory allocated inside the measured region (tracemalloc, in one extra untimed "
-        "round), divided by the operations: for `spawn` and `mixed` that is per live task, for "
-        "`done_callback` per pending future with its callback. It includes the scenario's own "
-        "timestamps (two or three integers, about 32 B each, per operation).",
+        "Peak memory the scenario allocated from its start (set-up included) to the end of its "
+        "measured region (tracemalloc, in one extra untimed round), divided by the operations: "
+        "for `spawn`, `mixed` and `fan_out_event` that is per live task, for `done_callback` "
+        "per pending future with its callback. It includes the scenario's own bookkeeping "
+        "(timestamps and result lists: a few integers, about 32 B each, per operation).",
     ]
     return out
 

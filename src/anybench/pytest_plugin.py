@@ -237,7 +237,8 @@ def measure_scenario(request: pytest.FixtureRequest) -> MeasureScenario:
             info["memory"] = {
                 "peak_bytes": traced.peak_bytes,
                 "bytes_per_op": (traced.peak_bytes or 0) / traced.ops,
-                "method": "tracemalloc peak inside the region, one extra untimed round",
+                "method": "tracemalloc peak from the scenario's start to the end of its region, "
+                "in one extra untimed round",
             }
         benchmark.extra_info.update(info)
         return rounds
