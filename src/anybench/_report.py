@@ -79,6 +79,15 @@ def render(runs: Sequence[Run], plot_dir: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def _table_head(labels: list[str], numeric: list[str]) -> list[str]:
+    """A Markdown table's header: *labels* left-aligned, then *numeric* columns right-aligned."""
+    names = [*labels, *numeric]
+    return [
+        "| " + " | ".join(names) + " |",
+        "|" + "---|" * len(labels) + "---:|" * len(numeric),
+    ]
+
+
 def _cells(all_entries: Sequence[Entry]) -> dict[tuple[str, int], dict[str, Entry]]:
     cells: dict[tuple[str, int], dict[str, Entry]] = {}
     for entry in all_entries:
@@ -99,8 +108,7 @@ def _summary(
     if base is None:
         out.append("(No asyncio run among these results: ratios are not shown.)")
         out.append("")
-    out.append("| scenario | N | " + " | ".join(columns) + " |")
-    out.append("|---|---:|" + "---:|" * len(columns))
+    out += _table_head(["scenario", "N"], columns)
     cells = _cells(all_entries)
     ratios: dict[str, list[float]] = {c: [] for c in columns}
     for key in _sorted_keys(cells, scenarios):
@@ -150,8 +158,7 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
     if not rows:
         return []
     out = ["## The anyio tax: anyio ns/op ÷ native ns/op", ""]
-    out.append("| scenario | N | " + " | ".join(columns) + " |")
-    out.append("|---|---:|" + "---:|" * len(columns))
+    out += _table_head(["scenario", "N"], columns)
     for scenario, n in sorted(rows, key=lambda k: (scenarios.index(k[0]), k[1])):
         row = rows[(scenario, n)]
         out.append(f"| {scenario} | {n:,} | " + " | ".join(row.get(c, "–") for c in columns) + " |")
@@ -170,8 +177,7 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
 
 def _scaling(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
     out = ["## Scaling: cost per operation against N", ""]
-    out.append("| scenario | N range | " + " | ".join(columns) + " |")
-    out.append("|---|---|" + "---|" * len(columns))
+    out += _table_head(["scenario", "N range"], columns)
     rows = 0
     for scenario in scenarios:
         mine = [e for e in all_entries if e.record.scenario == scenario and e.record.axis == "n"]
@@ -226,8 +232,7 @@ def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[st
     if not measured:
         return []
     out = ["## Memory per operation at the largest N", ""]
-    out.append("| scenario | N | " + " | ".join(columns) + " |")
-    out.append("|---|---:|" + "---:|" * len(columns))
+    out += _table_head(["scenario", "N"], columns)
     by_scenario: dict[str, dict[str, Entry]] = {}
     for entry in measured:
         by_scenario.setdefault(entry.record.scenario, {})[entry.column] = entry
@@ -254,8 +259,7 @@ def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[st
 
 def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
     out = ["## Latency: p50 / p99 / max", ""]
-    out.append("| scenario | series | N | " + " | ".join(columns) + " | samples |")
-    out.append("|---|---|---:|" + "---:|" * len(columns) + "---:|")
+    out += _table_head(["scenario", "series", "N"], [*columns, "samples"])
     cells = _cells(all_entries)
     for key in _sorted_keys(cells, scenarios):
         row = cells[key]
