@@ -2,8 +2,9 @@
 
 One operation is one task's whole life: ``start_soon`` from a running task, the task's first line,
 its (empty) body and its exit. The measured region runs from the first spawn until the last task
-has finished. The spawner does not yield while spawning, so every task starts after all N spawns:
-the spawn-to-first-line delay of task i includes the spawning of the tasks after it.
+runs (its first line stops the clock; its exit and the task group's join are not timed). The
+spawner does not yield while spawning, so every task starts after all N spawns: the
+spawn-to-first-line delay of task i includes the spawning of the tasks after it.
 
 Checks: every task ran exactly once (anyio promises no start order, so none is checked).
 """

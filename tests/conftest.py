@@ -5,16 +5,12 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import pytest
 
 from anybench import Runtime
-
-T = TypeVar("T")
-
-RunOn = Callable[[Callable[[], Awaitable[T]]], T]
 
 
 @pytest.fixture
@@ -59,8 +55,10 @@ def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.Compl
 
 @pytest.fixture(scope="session")
 def tiny_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real results file: the whole matrix at scales 3 and 40."""
+    """A real results file: the whole matrix at N of 3 and 40, and B of 0 and 3."""
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
-    proc = run_benchmarks("--scales", "3,40", f"--benchmark-json={out}")
+    proc = run_benchmarks(
+        "--profile", "quick", "--scales", "3,40", "--loads", "0,3", f"--benchmark-json={out}"
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out

@@ -33,7 +33,13 @@ def test_matrix_is_complete(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         (b["extra_info"]["scenario"], b["extra_info"]["n"], b["extra_info"]["runtime"])
         for b in data["benchmarks"]
     }
-    assert got == {(s.NAME, n, rt) for s in scenarios.ALL for n in (3, 40) for rt in available}
+    scales = {"n": (3, 40), "load": (0, 3)}
+    assert got == {
+        (s.NAME, n, rt)
+        for s in scenarios.ALL
+        for n in scales[getattr(s, "AXIS", "n")]
+        for rt in available
+    }
 
 
 def test_records_carry_per_op_figures_and_latency(tiny_run: tuple[Path, dict[str, Any]]) -> None:
@@ -78,7 +84,8 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         ),
         (["--scenario", "nope"], "unknown scenario 'nope'; choose from: spawn, done_callback"),
         (["--profile", "huge"], "unknown profile 'huge'; choose from: quick, default, full"),
-        (["--scales", "ten"], "--scales takes positive integers"),
+        (["--scales", "ten"], "--scales takes integers of at least 1"),
+        (["--loads", "-1"], "--loads takes integers of at least 0"),
     ],
 )
 def test_bad_choice_is_one_clear_line(args: list[str], message: str) -> None:

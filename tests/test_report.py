@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -135,7 +136,7 @@ def test_compare_reports_a_slowed_runtime_and_fails(
     out = capsys.readouterr().out
     [trio_line] = [line for line in out.splitlines() if line.startswith("spawn N=40 trio")]
     assert "] REGRESSION" in trio_line
-    assert "only in old" in out  # the other scenarios were not re-run
+    assert "MISSING from new" in out  # the other scenarios were not re-run
 
 
 def test_compare_warns_when_machines_differ(
@@ -155,3 +156,18 @@ def test_compare_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     missing = tmp_path / "missing.json"
     assert main(["compare", str(missing), str(missing)]) == 2
     assert "cannot read it" in capsys.readouterr().err
+
+
+def test_compare_fails_when_new_lost_benchmarks_or_failed(
+    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(tiny_results.read_text())
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["runtime"] != "trio"]
+    data["machine_info"]["anybench"]["failed"] = [{"test": "test_scenario[x]", "error": "hung"}]
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(data))
+    assert main(["compare", str(tiny_results), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "spawn N=3 trio" in out
+    assert "MISSING from new" in out
+    assert "FAILED in new: test_scenario[x]: hung" in out

@@ -11,7 +11,7 @@ import pytest
 
 from anybench import RESULTS_FORMAT
 from anybench._cli import main
-from anybench._results import ResultsError, load, save
+from anybench._results import ResultsError, current_umask, load, save
 from anybench._table import comparison_table
 
 
@@ -90,6 +90,27 @@ BAD_FILES = {
         _broken(lambda d: d["machine_info"]["anybench"].update(format=99)),
         "anybench results format 99, this anybench reads format",
     ),
+    "ns-per-op-null": (
+        _broken(lambda d: d["benchmarks"][0]["extra_info"].update(ns_per_op=None)),
+        "malformed anybench extra info .ns_per_op must be a positive number, not None",
+    ),
+    "ns-per-op-zero": (
+        _broken(lambda d: d["benchmarks"][0]["extra_info"].update(ns_per_op=0)),
+        "ns_per_op must be a positive number, not 0",
+    ),
+    "rounds-not-numbers": (
+        _broken(lambda d: d["benchmarks"][0]["extra_info"].update(round_elapsed_ns=["x"])),
+        "round_elapsed_ns must be a list of positive numbers",
+    ),
+    "latency-a-list": (
+        _broken(lambda d: d["benchmarks"][0]["extra_info"].update(latency_ns=[1])),
+        "latency_ns must map series names to summaries",
+    ),
+    "libraries-null": (
+        _broken(lambda d: d["machine_info"]["anybench"].update(libraries=None)),
+        "anybench machine info 'libraries' is not a mapping",
+    ),
+    "empty": (_broken(lambda d: d.update(benchmarks=[])), "holds no benchmarks"),
     "no-extra-info": (
         _broken(lambda d: d["benchmarks"][1].update(extra_info={})),
         r"benchmark test_scenario\[spawn-10-trio\] lacks anybench extra info \(scenario, runtime",
@@ -125,6 +146,7 @@ def test_save_never_overwrites(tmp_path: Path) -> None:
     source = _write(tmp_path, "run.json", RESULTS)
     results = tmp_path / "results"
     first = save(source, results)
+    assert first.stat().st_mode & 0o044 == 0o044 & ~current_umask(), "readable as umask allows"
     second = save(source, results)
     assert first.name == "20261125T101112_box_cpython3.11.json"
     assert second.name == "20261125T101112_box_cpython3.11-2.json"

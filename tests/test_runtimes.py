@@ -42,7 +42,7 @@ def test_missing_library_is_a_reason_not_an_error() -> None:
     )
 
 
-def test_runtime_runs_the_loop_it_names(runtime: Runtime, run_on: object) -> None:
+def test_runtime_runs_the_loop_it_names(runtime: Runtime) -> None:
     import anyio
 
     async def which() -> tuple[str, str, object]:

@@ -164,7 +164,8 @@ def _name(key: tuple[str, int, str]) -> str:
 
 
 def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
-    """The text of ``anybench compare`` and whether a significant regression exceeds *threshold*."""
+    """The text of ``anybench compare`` and whether it fails: a significant slow-down above
+    *threshold*, or a benchmark of old that is missing from new or failed in it."""
     changes, only_old, only_new = compare_runs(old, new)
     lines = [f"old: {old.path}", f"new: {new.path}"]
     differences = machines_differ(old, new)
@@ -195,12 +196,17 @@ def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
             f"{pct:>+8.1%}  [{ratio.low - 1:+.1%}, {ratio.high - 1:+.1%}] {verdict}{p99_text}"
         )
     for name in only_old:
-        lines.append(f"{name:<34} only in old")
+        lines.append(f"{name:<34} MISSING from new (it ran in old)")
     for name in only_new:
         lines.append(f"{name:<34} only in new")
+    for failure in new.failed:
+        lines.append(f"FAILED in new: {failure.get('test')}: {failure.get('error')}")
+    # A benchmark that stopped running (hung, crashed, lost) is the worst regression of all.
+    regressed = regressed or bool(only_old) or bool(new.failed)
     lines.append("")
     lines.append(
         "change = new/old - 1 of median ns/op; interval: 95% bootstrap of the ratio of medians "
-        f"over rounds; REGRESSION = significant and above {threshold:.0%}."
+        f"over rounds; REGRESSION = significant and above {threshold:.0%}. A benchmark missing "
+        "from new, or failed in it, also fails the comparison."
     )
     return "\n".join(lines), regressed

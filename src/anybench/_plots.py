@@ -38,6 +38,16 @@ def _scale_axis(ax: Axes, entries: Sequence[Entry]) -> None:
         ax.set_xlabel("N (operations per round)")
 
 
+def _latency_scale(ax: Axes, which: str) -> None:
+    """Log scale for latencies; symmetric-log where some are zero or negative (early timers)."""
+    low = ax.dataLim.x0 if which == "x" else ax.dataLim.y0
+    set_scale = ax.set_xscale if which == "x" else ax.set_yscale
+    if low <= 0:
+        set_scale("symlog", linthresh=1e-6)  # linear within ±1 µs
+    else:
+        set_scale("log")
+
+
 def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -114,7 +124,7 @@ def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path:
             label=f"{column} p99",
         )
     _scale_axis(ax, entries)
-    ax.set_yscale("log")
+    _latency_scale(ax, "y")
     ax.set_ylabel(f"{series} latency")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: {series} latency percentiles", fontsize=10)
@@ -131,12 +141,13 @@ def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path
             summary = e.record.latency_ns.get(series)
             if e.column == column and e.record.n == n and summary and "cdf" in summary:
                 points = summary["cdf"]
-                ax.plot([max(p[1], 1) / 1e9 for p in points], [p[0] for p in points], label=column)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{series} latency (log scale)")
+                ax.plot([p[1] / 1e9 for p in points], [p[0] for p in points], label=column)
+    _latency_scale(ax, "x")
+    ax.set_xlabel(f"{series} latency (log scale; below 1 µs and negative: linear)")
     _time_axis(ax.xaxis)
     ax.set_ylabel("percent of samples at or below")
-    ax.set_title(f"{scenario} at N={n:,}: {series} latency distribution", fontsize=10)
+    scale = "B" if any(e.record.axis == "load" for e in entries) else "N"
+    ax.set_title(f"{scenario} at {scale}={n:,}: {series} latency distribution", fontsize=10)
     ax.legend(title="runtime")
     ax.grid(which="both", alpha=0.3)
     _save(fig, path)

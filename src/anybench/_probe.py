@@ -36,6 +36,7 @@ class Probe:
         self.start_ns: int | None = None
         self.stop_ns: int | None = None
         self.samples: dict[str, list[int]] = {}
+        self._collected = False
         #: Traced memory when the scenario began (set by the harness when tracing memory).
         self.memory_base_bytes: int | None = None
         #: Peak traced memory above that base, from the scenario's start (set-up included) to
@@ -49,11 +50,20 @@ class Probe:
         if ops < 1:
             raise ValueError(f"a measured region needs at least one operation, not {ops}")
         self.ops = ops
-        # Garbage from the set-up (and from earlier rounds) is collected here, not by a collection
-        # it would trigger inside the region; the region's own garbage is still collected inside
-        # it, as it would be in a real program.
-        gc.collect()
+        if not self._collected:
+            self.collect_garbage()
         self.start_ns = self.clock()
+
+    def collect_garbage(self) -> None:
+        """Collect garbage now, so that :meth:`start` does not (for a region that must begin at
+        an exact moment, such as a timer deadline).
+
+        Garbage from the set-up (and from earlier rounds) is collected before the region, not by
+        a collection it would trigger inside it; the region's own garbage is still collected
+        inside it, as it would be in a real program.
+        """
+        gc.collect()
+        self._collected = True
 
     def stop(self) -> None:
         """End the measured region."""

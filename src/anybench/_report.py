@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import _plots
 from ._compare import Entry, Ratio, baseline_column, column_order, entries
-from ._results import Run
+from ._results import Run, current_umask
 from ._stats import geometric_mean, stability_warnings
 from ._table import format_ns
 
@@ -39,6 +39,7 @@ def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -
         raise ReportExistsError(f"{out_dir} exists; pass --force to replace it or --out elsewhere")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private
     try:
         (staging / "index.md").write_text(render(runs, staging), encoding="utf-8")
         if out_dir.exists():
@@ -104,13 +105,18 @@ def _sorted_keys(
 def _summary(
     all_entries: Sequence[Entry], columns: list[str], base: str | None, scenarios: list[str]
 ) -> list[str]:
-    out = ["## Summary: ns per operation", ""]
+    out = ["## Summary: time per operation", ""]
     if base is None:
         out.append("(No asyncio run among these results: ratios are not shown.)")
         out.append("")
     out += _table_head(["scenario", "N"], columns)
     cells = _cells(all_entries)
-    ratios: dict[str, list[float]] = {c: [] for c in columns}
+    # Geometric means are kept apart for unlike things: anyio scenarios scaled by N, and the
+    # native baselines (the load scenario, whose cost is B's, stays out of both).
+    kinds = {"anyio scenarios": "anyio", "native baselines": "native"}
+    ratios: dict[str, dict[str, list[float]]] = {
+        k: {c: [] for c in columns} for k in kinds.values()
+    }
     for key in _sorted_keys(cells, scenarios):
         row = cells[key]
         baseline = row.get(base) if base else None
@@ -123,22 +129,30 @@ def _summary(
             text = format_ns(entry.record.ns_per_op)
             if baseline is not None and column != base:
                 ratio = Ratio.of(baseline.record, entry.record)
-                ratios[column].append(ratio.ratio)
+                if entry.record.axis == "n":
+                    kind = "native" if entry.record.native_of else "anyio"
+                    ratios[kind][column].append(ratio.ratio)
                 text += f" ({ratio})"
             parts.append(text)
         label = next(iter(row.values())).record.scale_label
         out.append(f"| {key[0]} | {label} | " + " | ".join(parts) + " |")
     if base is not None:
-        geo = [
-            f"{geometric_mean(ratios[c]):.2f}x" if ratios[c] else "–" for c in columns if c != base
-        ]
-        out.append("| **geometric mean** | | 1.00x | " + " | ".join(geo) + " |")
+        for label, kind in kinds.items():
+            if not any(ratios[kind].values()):
+                continue
+            geo = [
+                f"{geometric_mean(ratios[kind][c]):.2f}x" if ratios[kind][c] else "–"
+                for c in columns
+            ]
+            geo[columns.index(base)] = "1.00x"
+            out.append(f"| **geometric mean**, {label} | | " + " | ".join(geo) + " |")
         out += [
             "",
-            f"Median ns per operation over rounds. In brackets: the ratio to `{base}` (lower is "
-            "faster) and its 95% bootstrap interval (ratio of medians, 2,000 resamples of the "
+            f"Median time per operation over rounds. In brackets: the ratio to `{base}` (lower "
+            "is faster) and its 95% bootstrap interval (ratio of medians, 2,000 resamples of the "
             "rounds); `~` marks a difference that is not significant (the interval contains "
-            "1). The geometric mean is over every scenario and N that both columns have.",
+            "1). Each geometric mean is over every scenario and N of its kind that both columns "
+            "have; `latency_under_load`, whose cost is the load's, is in neither.",
         ]
     return out
 
@@ -149,15 +163,20 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
         return []
     anyio_by_key = {(e.record.scenario, e.record.n, e.column): e for e in all_entries}
     rows: dict[tuple[str, int], dict[str, str]] = {}
+    caveats: list[str] = []
     for native in natives:
         twin = anyio_by_key.get((native.record.native_of or "", native.record.n, native.column))
         if twin is None:
             continue
-        ratio = Ratio.of(native.record, twin.record)
-        rows.setdefault((twin.record.scenario, twin.record.n), {})[native.column] = str(ratio)
+        text = str(Ratio.of(native.record, twin.record))
+        if native.record.caveat:
+            if native.record.caveat not in caveats:
+                caveats.append(native.record.caveat)
+            text += " " + "†" * (caveats.index(native.record.caveat) + 1)
+        rows.setdefault((twin.record.scenario, twin.record.n), {})[native.column] = text
     if not rows:
         return []
-    out = ["## The anyio tax: anyio ns/op ÷ native ns/op", ""]
+    out = ["## The anyio tax: anyio time per operation ÷ native", ""]
     out += _table_head(["scenario", "N"], columns)
     for scenario, n in sorted(rows, key=lambda k: (scenarios.index(k[0]), k[1])):
         row = rows[(scenario, n)]
@@ -169,9 +188,9 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
         "nothing; 3x means the anyio version takes three times as long per operation. In "
         "brackets, the 95% bootstrap interval; `~`: not significant. The anyio side of "
         "`done_callback`, `await_future` and `mixed` includes anybench's portable Future, since "
-        "anyio has none; trio's native side of `done_callback` and `mixed` schedules callbacks "
-        "with the thread-safe `run_sync_soon` (trio has no done-callbacks).",
+        "anyio has none: for those it is the tax of anyio and that Future together.",
     ]
+    out += [f"\n{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]
     return out
 
 
@@ -283,7 +302,15 @@ def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
             out.append(
                 f"| {key[0]} | {series} | {label} | " + " | ".join(parts) + f" | {samples} |"
             )
-    out += ["", "Delays from the trigger to the callback or awaiter running, over all rounds."]
+    out += [
+        "",
+        "Delays from the trigger to the callback or awaiter running, over all rounds. In most "
+        "scenarios all N triggers of a round happen before the loop runs the reactions, so a "
+        "delay includes the queue of triggers before it and grows with N by design (see each "
+        "scenario's docstring); `await_future`, `chain` and `latency_under_load` measure single "
+        "wake-ups. uvloop's clock counts whole milliseconds, so its `timers` lateness is not "
+        "comparable below 1 ms and can be negative.",
+    ]
     return out
 
 
@@ -338,8 +365,10 @@ def _warnings(runs: Sequence[Run], all_entries: Sequence[Entry]) -> list[str]:
 
 def _metadata(runs: Sequence[Run]) -> list[str]:
     out = ["## Runs", ""]
-    out.append("| file | date | machine | CPU | Python | anyio | trio | uvloop | commit | timer |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    libraries = ("anyio", "trio", "uvloop", "rloop")
+    out += _table_head(
+        ["file", "date", "machine", "CPU", "Python", *libraries, "commit", "timer"], []
+    )
     for run in runs:
         info = run.machine_info
         libs = run.anybench_info.get("libraries", {})
@@ -349,7 +378,7 @@ def _metadata(runs: Sequence[Run]) -> list[str]:
             commit += " (dirty)"
         timer = run.anybench_info.get("timer_cost_ns")
         python = f"{info.get('python_implementation', '')} {info.get('python_version', '?')}"
-        versions = " | ".join(libs.get(lib) or "–" for lib in ("anyio", "trio", "uvloop"))
+        versions = " | ".join(libs.get(lib) or "–" for lib in libraries)
         timer_text = f"{timer:.0f} ns/reading" if timer else "?"
         out.append(
             f"| `{run.path.name}` | {run.datetime[:19]} | {info.get('node', '?')} | {cpu} | "

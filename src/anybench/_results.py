@@ -43,6 +43,8 @@ class Record:
     memory: dict[str, Any] | None = None
     #: For a native baseline, the anyio scenario it mirrors.
     native_of: str | None = None
+    #: What this measurement does differently on its runtime, if anything (native baselines).
+    caveat: str | None = None
 
     @property
     def scale_label(self) -> str:
@@ -115,7 +117,14 @@ def load(path: str | os.PathLike[str]) -> Run:
             f"{path}: anybench results format {info.get('format')!r}, this anybench reads format "
             f"{RESULTS_FORMAT}; use the anybench version that wrote it"
         )
+    for key in ("libraries", "unavailable_runtimes"):
+        if not isinstance(info.get(key, {}), dict):
+            raise ResultsError(f"{path}: anybench machine info {key!r} is not a mapping")
+    if not isinstance(info.get("failed", []), list):
+        raise ResultsError(f"{path}: anybench machine info 'failed' is not a list")
     records = [_record(path, bench) for bench in data["benchmarks"]]
+    if not records and not info.get("failed"):
+        raise ResultsError(f"{path}: holds no benchmarks; was the run interrupted?")
     return Run(
         path=path,
         records=records,
@@ -134,23 +143,60 @@ def _record(path: Path, bench: Any) -> Record:
             f"{path}: benchmark {name} lacks anybench extra info ({', '.join(missing)}); "
             "re-run it with anybench's benchmarks"
         )
-    ops = int(extra["ops_per_round"])
+    try:
+        return _checked_record(name, extra)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ResultsError(
+            f"{path}: benchmark {name} has malformed anybench extra info ({exc}); "
+            "was the file edited by hand?"
+        ) from None
+
+
+def _checked_record(name: str, extra: dict[str, Any]) -> Record:
+    def positive(key: str, kind: type[int] | type[float]) -> Any:
+        value = extra[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{key} must be a positive number, not {value!r}")
+        return kind(value)
+
+    ops = positive("ops_per_round", int)
     elapsed = extra.get("round_elapsed_ns") or []
+    latency = extra.get("latency_ns") or {}
+    memory = extra.get("memory")
+    if not isinstance(elapsed, list) or not all(
+        isinstance(e, (int, float)) and e > 0 for e in elapsed
+    ):
+        raise ValueError("round_elapsed_ns must be a list of positive numbers")
+    if not isinstance(latency, dict) or not all(isinstance(s, dict) for s in latency.values()):
+        raise ValueError("latency_ns must map series names to summaries")
+    if memory is not None and not isinstance(memory, dict):
+        raise ValueError("memory must be a mapping")
+    n = extra["n"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a whole number, not {n!r}")
     return Record(
         scenario=str(extra["scenario"]),
         runtime=str(extra["runtime"]),
-        n=int(extra["n"]),
-        ns_per_op=float(extra["ns_per_op"]),
-        rounds=int(extra["rounds"]),
+        n=n,
+        ns_per_op=positive("ns_per_op", float),
+        rounds=positive("rounds", int),
         ops_per_round=ops,
-        round_ns_per_op=tuple(e / ops for e in elapsed) if ops else (),
-        latency_ns=dict(extra.get("latency_ns") or {}),
+        round_ns_per_op=tuple(e / ops for e in elapsed),
+        latency_ns=latency,
         name=str(name),
         operation=str(extra.get("operation", "")),
         axis=str(extra.get("axis", "n")),
-        memory=extra.get("memory"),
+        memory=memory,
         native_of=extra.get("native_of"),
+        caveat=extra.get("caveat"),
     )
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def results_name(run: Run) -> str:
@@ -181,6 +227,7 @@ def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) ->
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())
+        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes it private
         stem = results_name(run)[: -len(".json")]
         for attempt in range(1, 1000):
             target = results_dir / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")

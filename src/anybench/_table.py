@@ -9,11 +9,13 @@ from ._runtimes import BASELINE, RUNTIMES
 
 
 def format_ns(value: float) -> str:
-    """A duration in nanoseconds, in the unit that keeps it short (ns, µs, ms, s)."""
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.3g} ns"
+    """A duration in nanoseconds, to three digits in the unit that keeps it short (ns … s)."""
+    sign = "-" if value < 0 else ""
+    for unit, scale in (("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)):
+        shown = float(f"{abs(value) / scale:.3g}")
+        if shown < 1000 or unit == "s":
+            return f"{sign}{shown:g} {unit}"
+    raise AssertionError("unreachable")
 
 
 def _runtime_order(records: Iterable[Record]) -> list[str]:

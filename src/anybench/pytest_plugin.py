@@ -54,7 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--scales",
         default=None,
         metavar="N,N",
-        help="comma-separated scales for benchmarks, instead of the profile's",
+        help="comma-separated N for benchmarks, instead of the profile's",
+    )
+    group.addoption(
+        "--loads",
+        default=None,
+        metavar="B,B",
+        help="comma-separated background loads B for load scenarios, instead of the profile's",
     )
     group.addoption(
         "--deadline",
@@ -74,11 +80,16 @@ def selected_runtimes(config: pytest.Config) -> list[Runtime]:
 def selected_scales(
     config: pytest.Config, max_n: int | None = None, axis: str = "n"
 ) -> tuple[int, ...]:
-    """The values chosen with ``--scales`` or ``--profile`` on *axis*, capped at *max_n*."""
-    explicit = config.getoption("scales")
+    """The values chosen with ``--scales`` (N) or ``--loads`` (B), or else by ``--profile``, on
+    *axis*, capped at *max_n*."""
+    option = _AXIS_OPTIONS[axis]
+    explicit = config.getoption(option)
     if explicit is None:
         return scales(config.getoption("profile"), max_n, axis)
-    return tuple(n for n in _parse_scales(explicit) if max_n is None or n <= max_n)
+    return tuple(n for n in _parse_scales(explicit, option) if max_n is None or n <= max_n)
+
+
+_AXIS_OPTIONS = {"n": "scales", "load": "loads"}
 
 
 def scenario_scales(config: pytest.Config, scenario: Scenario) -> tuple[int, ...]:
@@ -92,13 +103,16 @@ def scenario_axis(scenario: Scenario) -> str:
     return axis
 
 
-def _parse_scales(value: str) -> list[int]:
+def _parse_scales(value: str, option: str) -> list[int]:
+    lowest = 0 if option == "loads" else 1  # no load is a load; no operations is not a scale
     try:
         values = [int(part.replace("_", "")) for part in _comma_list(value)]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
-        raise pytest.UsageError(f"--scales takes positive integers like 10,1000; got {value!r}")
+    if not values or min(values) < lowest:
+        raise pytest.UsageError(
+            f"--{option} takes integers of at least {lowest} like 10,1000; got {value!r}"
+        )
     return values
 
 
@@ -108,10 +122,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Check the choices once, up front, so that a typo is one clear line and not a traceback.
     try:
         selected_runtimes(config)
-        if config.getoption("scales") is None:
-            scales(config.getoption("profile"))
-        else:
-            _parse_scales(config.getoption("scales"))
+        scales(config.getoption("profile"))
+        for option in _AXIS_OPTIONS.values():
+            if config.getoption(option) is not None:
+                _parse_scales(config.getoption(option), option)
     except (UnknownRuntimeError, UnknownProfileError) as exc:
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("deadline") <= 0:
@@ -163,7 +177,7 @@ def pytest_benchmark_update_machine_info(
         "python_implementation": platform.python_implementation(),
         "timer": "time.perf_counter_ns",
         "timer_cost_ns": timer_cost_ns(),
-        "profile": config.getoption("profile") if config.getoption("scales") is None else None,
+        "profile": config.getoption("profile"),
         "scales": {axis: list(selected_scales(config, axis=axis)) for axis in AXES},
         "runtimes": {rt.name: rt.description for rt in selected_runtimes(config)},
         "unavailable_runtimes": {
@@ -261,6 +275,7 @@ def extra_info(
         "operation": scenario.OPERATION,
         "axis": scenario_axis(scenario),
         "native_of": getattr(scenario, "NATIVE_OF", None),
+        "caveat": getattr(scenario, "CAVEATS", {}).get(runtime.backend),
         "runtime": runtime.name,
         "backend": runtime.backend,
         "n": n,
