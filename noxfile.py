@@ -57,17 +57,29 @@ def install(session: nox.Session, group: str) -> None:
 
 
 def run_benchmarks(session: nox.Session, *pytest_args: str) -> str:
-    """Run the benchmark matrix and save it as a new results file; return its path."""
-    with tempfile.TemporaryDirectory() as scratch:
-        raw = Path(scratch) / "run.json"
-        # Exit code 1 means some benchmarks failed (a hung scenario, say): the others are still
-        # saved and compared, and the comparison names the failures and fails the session.
-        session.run(
-            "pytest", "benchmarks", f"--benchmark-json={raw}", *pytest_args, success_codes=[0, 1]
-        )
-        if not raw.exists():
-            session.error("pytest wrote no results; see its output above")
+    """Run the benchmark matrix and save it as a new results file; return its path.
+
+    pytest writes into results/.incoming/ first; the raw file is removed only once it is saved
+    under its final name, so a run is never lost to a file that cannot be saved.
+    """
+    incoming = RESULTS / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=incoming, prefix="run-", suffix=".json")
+    os.close(fd)
+    raw = Path(name)
+    # Exit code 1 means some benchmarks failed (a hung scenario, say): the others are still
+    # saved and compared, and the comparison names the failures and fails the session.
+    session.run(
+        "pytest", "benchmarks", f"--benchmark-json={raw}", *pytest_args, success_codes=[0, 1]
+    )
+    if raw.stat().st_size == 0:
+        raw.unlink()
+        session.error("pytest wrote no results; see its output above")
+    try:
         saved = session.run("anybench", "save", str(raw), "--into", str(RESULTS), silent=True)
+    except nox.command.CommandFailed:
+        session.error(f"the raw results are kept in {os.path.relpath(raw, ROOT)}")
+    raw.unlink()
     path = str(saved).strip().splitlines()[-1]
     session.log(f"results saved to {os.path.relpath(path, ROOT)}")
     return path
