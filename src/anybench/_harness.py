@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,11 @@ def run_round(
             await run(n, probe)
 
     where = f"{scenario.NAME} on {runtime.name} at N={n}"
+    # What the process held before this round (pytest, earlier benchmarks' results) is frozen
+    # out of the collector's reach, so that a collection inside the region walks the round's
+    # own objects only, as it would in a fresh process, whatever ran before.
+    gc.collect()
+    gc.freeze()
     if trace_memory:
         tracemalloc.start()
     try:
@@ -98,6 +104,7 @@ def run_round(
     finally:
         if trace_memory:
             tracemalloc.stop()
+        gc.unfreeze()
     unknown = set(probe.samples) - set(scenario.LATENCIES)
     if unknown:
         raise ScenarioFailed(f"{where} recorded undeclared latency series {sorted(unknown)}")
