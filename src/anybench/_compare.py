@@ -95,6 +95,21 @@ def column_order(entries: Sequence[Entry]) -> list[str]:
     return sorted(first_seen, key=key)
 
 
+def cells_by_key(entries: Sequence[Entry]) -> dict[tuple[str, int], dict[str, Entry]]:
+    """Entries by (scenario, N), then by column; of duplicates (a file read twice) the first."""
+    cells: dict[tuple[str, int], dict[str, Entry]] = {}
+    for entry in entries:
+        cells.setdefault(entry.record.key, {}).setdefault(entry.column, entry)
+    return cells
+
+
+def sorted_keys(
+    cells: dict[tuple[str, int], dict[str, Entry]], scenarios: list[str]
+) -> list[tuple[str, int]]:
+    """The (scenario, N) keys in the order of *scenarios*, then by N."""
+    return sorted(cells, key=lambda k: (scenarios.index(k[0]), k[1]))
+
+
 def baseline_column(entries: Sequence[Entry]) -> str | None:
     """The column every ratio is taken against: the first column of the baseline runtime."""
     for column in column_order(entries):

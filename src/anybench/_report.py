@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import _plots
-from ._compare import Entry, Ratio, baseline_column, column_order, entries
+from ._compare import (
+    Entry,
+    Ratio,
+    baseline_column,
+    cells_by_key,
+    column_order,
+    entries,
+    sorted_keys,
+)
 from ._results import Run, current_umask
 from ._stats import geometric_mean, stability_warnings
 from ._table import format_ns
@@ -89,19 +97,6 @@ def _table_head(labels: list[str], numeric: list[str]) -> list[str]:
     ]
 
 
-def _cells(all_entries: Sequence[Entry]) -> dict[tuple[str, int], dict[str, Entry]]:
-    cells: dict[tuple[str, int], dict[str, Entry]] = {}
-    for entry in all_entries:
-        cells.setdefault(entry.record.key, {}).setdefault(entry.column, entry)
-    return cells
-
-
-def _sorted_keys(
-    cells: dict[tuple[str, int], dict[str, Entry]], scenarios: list[str]
-) -> list[tuple[str, int]]:
-    return sorted(cells, key=lambda k: (scenarios.index(k[0]), k[1]))
-
-
 def _summary(
     all_entries: Sequence[Entry], columns: list[str], base: str | None, scenarios: list[str]
 ) -> list[str]:
@@ -110,14 +105,14 @@ def _summary(
         out.append("(No asyncio run among these results: ratios are not shown.)")
         out.append("")
     out += _table_head(["scenario", "N"], columns)
-    cells = _cells(all_entries)
+    cells = cells_by_key(all_entries)
     # Geometric means are kept apart for unlike things: anyio scenarios scaled by N, and the
     # native baselines (the load scenario, whose cost is B's, stays out of both).
     kinds = {"anyio scenarios": "anyio", "native baselines": "native"}
     ratios: dict[str, dict[str, list[float]]] = {
         k: {c: [] for c in columns} for k in kinds.values()
     }
-    for key in _sorted_keys(cells, scenarios):
+    for key in sorted_keys(cells, scenarios):
         row = cells[key]
         baseline = row.get(base) if base else None
         parts = []
@@ -279,8 +274,8 @@ def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[st
 def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
     out = ["## Latency: p50 / p99 / max", ""]
     out += _table_head(["scenario", "series", "N"], [*columns, "samples"])
-    cells = _cells(all_entries)
-    for key in _sorted_keys(cells, scenarios):
+    cells = cells_by_key(all_entries)
+    for key in sorted_keys(cells, scenarios):
         row = cells[key]
         series_names = list(dict.fromkeys(s for e in row.values() for s in e.record.latency_ns))
         for series in series_names:

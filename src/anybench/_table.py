@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from ._results import Record, Run
-from ._runtimes import BASELINE, RUNTIMES
+from ._compare import cells_by_key, column_order, entries, sorted_keys
+from ._results import Run
+from ._runtimes import BASELINE
 
 
 def format_ns(value: float) -> str:
@@ -18,28 +17,20 @@ def format_ns(value: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _runtime_order(records: Iterable[Record]) -> list[str]:
-    present = {r.runtime for r in records}
-    known = [name for name in RUNTIMES if name in present]
-    return known + sorted(present - set(known))
-
-
 def comparison_table(run: Run) -> str:
     """ns/op per scenario and N on each runtime, with the ratio to the baseline runtime.
 
     Several records of the same benchmark (the same file read twice, say) keep the first.
     """
-    runtimes = _runtime_order(run.records)
-    cells: dict[tuple[str, int], dict[str, Record]] = {}
-    for record in run.records:
-        cells.setdefault(record.key, {}).setdefault(record.runtime, record)
-    scenario_order = list(dict.fromkeys(r.scenario for r in run.records))
-    keys = sorted(cells, key=lambda k: (scenario_order.index(k[0]), k[1]))
+    run_entries = entries([run])  # one run: a column is a runtime
+    runtimes = column_order(run_entries)
+    cells = cells_by_key(run_entries)
+    keys = sorted_keys(cells, list(dict.fromkeys(r.scenario for r in run.records)))
 
     header = ["scenario", "N", *runtimes]
     rows = [header]
     for key in keys:
-        by_runtime = cells[key]
+        by_runtime = {name: entry.record for name, entry in cells[key].items()}
         base = by_runtime.get(BASELINE)
         row = [key[0], next(iter(by_runtime.values())).scale_label]
         for name in runtimes:
