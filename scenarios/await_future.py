@@ -19,6 +19,7 @@ LATENCIES = {"wake": "set_result() -> the awaiting task resumes"}
 
 async def run(n: int, probe: Probe) -> None:
     clock = probe.clock
+    stamps = probe.latency
     ping: list[Future[int]] = [Future() for _ in range(n)]
     pong: list[Future[int]] = [Future() for _ in range(n)]
     set_ns = [0] * n
@@ -33,7 +34,8 @@ async def run(n: int, probe: Probe) -> None:
         waiter_parked.set()
         for i in range(n):
             value = await ping[i]
-            woke_ns[i] = clock()
+            if stamps:
+                woke_ns[i] = clock()
             received.append(value)
             pong[i].set_result(value)
 
@@ -41,7 +43,8 @@ async def run(n: int, probe: Probe) -> None:
         await waiter_parked.wait()
         probe.start(ops=n)
         for i in range(n):
-            set_ns[i] = clock()
+            if stamps:
+                set_ns[i] = clock()
             ping[i].set_result(i)
             echoed.append(await pong[i])
         probe.stop()

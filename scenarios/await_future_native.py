@@ -20,6 +20,7 @@ __all__ = ["LATENCIES", "NAME", "NATIVE_OF", "OPERATION", "run_asyncio", "run_tr
 
 async def run_asyncio(n: int, probe: Probe) -> None:
     clock = probe.clock
+    stamps = probe.latency
     loop = asyncio.get_running_loop()
     ping = [loop.create_future() for _ in range(n)]
     pong = [loop.create_future() for _ in range(n)]
@@ -33,7 +34,8 @@ async def run_asyncio(n: int, probe: Probe) -> None:
         waiter_parked.set()
         for i in range(n):
             value = await ping[i]
-            woke_ns[i] = clock()
+            if stamps:
+                woke_ns[i] = clock()
             received.append(value)
             pong[i].set_result(value)
 
@@ -41,7 +43,8 @@ async def run_asyncio(n: int, probe: Probe) -> None:
     await waiter_parked.wait()
     probe.start(ops=n)
     for i in range(n):
-        set_ns[i] = clock()
+        if stamps:
+            set_ns[i] = clock()
         ping[i].set_result(i)
         echoed.append(await pong[i])
     probe.stop()
@@ -54,6 +57,7 @@ async def run_asyncio(n: int, probe: Probe) -> None:
 
 async def run_trio(n: int, probe: Probe) -> None:
     clock = probe.clock
+    stamps = probe.latency
     ping = [trio.Event() for _ in range(n)]
     pong = [trio.Event() for _ in range(n)]
     ping_values = [-1] * n
@@ -68,7 +72,8 @@ async def run_trio(n: int, probe: Probe) -> None:
         waiter_parked.set()
         for i in range(n):
             await ping[i].wait()
-            woke_ns[i] = clock()
+            if stamps:
+                woke_ns[i] = clock()
             received.append(ping_values[i])
             pong_values[i] = ping_values[i]
             pong[i].set()
@@ -78,7 +83,8 @@ async def run_trio(n: int, probe: Probe) -> None:
         await waiter_parked.wait()
         probe.start(ops=n)
         for i in range(n):
-            set_ns[i] = clock()
+            if stamps:
+                set_ns[i] = clock()
             ping_values[i] = i
             ping[i].set()
             await pong[i].wait()

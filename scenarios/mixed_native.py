@@ -36,6 +36,7 @@ __all__ = [
 
 async def run_asyncio(n: int, probe: Probe) -> None:
     clock = probe.clock
+    stamps = probe.latency
     loop = asyncio.get_running_loop()
     set_ns = [0] * n
     woke_ns = [0] * n
@@ -51,18 +52,19 @@ async def run_asyncio(n: int, probe: Probe) -> None:
         nonlocal remaining
         remaining -= 1
         if remaining == 0:
-            probe.stop()
             all_done.set()
 
     def on_done(fut: asyncio.Future[int]) -> None:
         i = fut.result() // 2
-        callback_ns[i] = clock()
+        if stamps:
+            callback_ns[i] = clock()
         callback_runs[i] += 1
         finish_one()
 
     async def resolve(fut: asyncio.Future[int], i: int) -> None:
         await asyncio.sleep(0)
-        set_ns[i] = clock()
+        if stamps:
+            set_ns[i] = clock()
         fut.set_result(2 * i)
 
     async def job(i: int) -> None:
@@ -70,7 +72,8 @@ async def run_asyncio(n: int, probe: Probe) -> None:
         fut.add_done_callback(on_done)
         tasks.append(asyncio.ensure_future(resolve(fut, i)))
         results[i] = await fut
-        woke_ns[i] = clock()
+        if stamps:
+            woke_ns[i] = clock()
         finish_one()
 
     async def background(k: int) -> None:
@@ -85,6 +88,7 @@ async def run_asyncio(n: int, probe: Probe) -> None:
         tasks.append(asyncio.ensure_future(job(i)))
     await all_done.wait()
     await asyncio.gather(*tasks)
+    probe.stop()
 
     check(results == [2 * i for i in range(n)], "a job did not get its own result")
     check(all(runs == 1 for runs in callback_runs), "a done-callback did not run exactly once")
@@ -95,6 +99,7 @@ async def run_asyncio(n: int, probe: Probe) -> None:
 
 async def run_trio(n: int, probe: Probe) -> None:
     clock = probe.clock
+    stamps = probe.latency
     token = trio.lowlevel.current_trio_token()
     set_ns = [0] * n
     woke_ns = [0] * n
@@ -109,18 +114,19 @@ async def run_trio(n: int, probe: Probe) -> None:
         nonlocal remaining
         remaining -= 1
         if remaining == 0:
-            probe.stop()
             all_done.set()
 
     def on_done(value: int) -> None:
         i = value // 2
-        callback_ns[i] = clock()
+        if stamps:
+            callback_ns[i] = clock()
         callback_runs[i] += 1
         finish_one()
 
     async def resolve(event: trio.Event, slot: list[int], i: int) -> None:
         await trio.sleep(0)
-        set_ns[i] = clock()
+        if stamps:
+            set_ns[i] = clock()
         slot.append(2 * i)
         event.set()
         token.run_sync_soon(on_done, 2 * i)
@@ -130,7 +136,8 @@ async def run_trio(n: int, probe: Probe) -> None:
         nursery.start_soon(resolve, event, slot, i)
         await event.wait()
         results[i] = slot[0]
-        woke_ns[i] = clock()
+        if stamps:
+            woke_ns[i] = clock()
         finish_one()
 
     async def background(k: int) -> None:
@@ -145,6 +152,7 @@ async def run_trio(n: int, probe: Probe) -> None:
         probe.start(ops=n)
         for i in range(n):
             nursery.start_soon(job, i)
+    probe.stop()
 
     check(results == [2 * i for i in range(n)], "a job did not get its own result")
     check(all(runs == 1 for runs in callback_runs), "a done-callback did not run exactly once")

@@ -20,25 +20,24 @@ __all__ = ["LATENCIES", "MAX_N", "NAME", "NATIVE_OF", "OPERATION", "run_asyncio"
 
 async def run_asyncio(n: int, probe: Probe) -> None:
     clock = probe.clock
+    stamps = probe.latency
     spawned_ns = [0] * n
     started_ns = [0] * n
     runs = [0] * n
-    remaining = n
 
     async def task(i: int) -> None:
-        nonlocal remaining
-        started_ns[i] = clock()
+        if stamps:
+            started_ns[i] = clock()
         runs[i] += 1
-        remaining -= 1
-        if remaining == 0:
-            probe.stop()
 
     tasks = []
     probe.start(ops=n)
     for i in range(n):
-        spawned_ns[i] = clock()
+        if stamps:
+            spawned_ns[i] = clock()
         tasks.append(asyncio.ensure_future(task(i)))
     await asyncio.gather(*tasks)
+    probe.stop()
 
     check(all(count == 1 for count in runs), "a task did not run exactly once")
     probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns, strict=True)])
@@ -46,24 +45,23 @@ async def run_asyncio(n: int, probe: Probe) -> None:
 
 async def run_trio(n: int, probe: Probe) -> None:
     clock = probe.clock
+    stamps = probe.latency
     spawned_ns = [0] * n
     started_ns = [0] * n
     runs = [0] * n
-    remaining = n
 
     async def task(i: int) -> None:
-        nonlocal remaining
-        started_ns[i] = clock()
+        if stamps:
+            started_ns[i] = clock()
         runs[i] += 1
-        remaining -= 1
-        if remaining == 0:
-            probe.stop()
 
     async with trio.open_nursery() as nursery:
         probe.start(ops=n)
         for i in range(n):
-            spawned_ns[i] = clock()
+            if stamps:
+                spawned_ns[i] = clock()
             nursery.start_soon(task, i)
+    probe.stop()
 
     check(all(count == 1 for count in runs), "a task did not run exactly once")
     probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns, strict=True)])

@@ -12,7 +12,7 @@ from ._runtimes import BASELINE, RUNTIMES, Runtime, UnknownRuntimeError, select_
 __version__ = "0.1.0"
 
 #: Version of the extra info anybench writes into results; readers refuse other versions.
-RESULTS_FORMAT = 1
+RESULTS_FORMAT = 2
 
 __all__ = [
     "BASELINE",

@@ -45,13 +45,18 @@ class ScenarioTimeout(Exception):
 
 @dataclass
 class RoundResult:
-    """What one round measured: the timed region and the latency samples it recorded."""
+    """What one round measured: the timed regions and the latency samples they recorded.
+
+    A round is one or more independent *passes* of the scenario in one ``anyio.run`` (each with
+    its own set-up, outside its region); ``ops`` and ``elapsed_ns`` are their sums.
+    """
 
     ops: int
     elapsed_ns: int
     samples: dict[str, list[int]] = field(default_factory=dict)
     #: With ``trace_memory``: peak memory allocated during the region (tracemalloc), in bytes.
     peak_bytes: int | None = None
+    passes: int = 1
 
     @property
     def ns_per_op(self) -> float:
@@ -64,9 +69,16 @@ def run_round(
     n: int,
     deadline_s: float = DEFAULT_DEADLINE_S,
     *,
+    latency: bool = False,
+    passes: int = 1,
     trace_memory: bool = False,
 ) -> RoundResult:
-    """Run *scenario* at scale *n* once on *runtime* and return what its probe measured.
+    """Run *scenario* at scale *n* on *runtime* in one fresh ``anyio.run``; return what it measured.
+
+    A *latency* round has the scenario stamp every operation and record the delays; a
+    throughput round (the default) reads no clock per operation. *passes* independent passes
+    of the scenario run one after the other, each with its own set-up and region, and the round
+    adds them up (the harness uses it to bring a short region above a millisecond).
 
     With *trace_memory*, tracemalloc traces the round and the result carries the peak memory the
     scenario allocated, from its start (set-up included) to the end of its measured region; such
@@ -75,22 +87,27 @@ def run_round(
     Raises :class:`ScenarioTimeout` if the round is not done within *deadline_s* seconds, and
     :class:`~anybench.ScenarioFailed` if the scenario's own outcome check fails.
     """
-    probe = Probe()
     run = runner_for(scenario, runtime)
     if run is None:
         raise ValueError(f"{scenario.NAME} has no version for the {runtime.backend} backend")
+    if passes < 1 or (trace_memory and passes != 1):
+        raise ValueError(f"a round takes one or more passes (one when tracing), not {passes}")
+    probes: list[Probe] = []
 
     async def main() -> None:
-        if trace_memory:
-            probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
         with anyio.fail_after(deadline_s):
-            await run(n, probe)
+            for _ in range(passes):
+                probe = Probe(latency=latency)
+                probes.append(probe)
+                if trace_memory:
+                    probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
+                    tracemalloc.reset_peak()
+                await run(n, probe)
 
     where = f"{scenario.NAME} on {runtime.name} at N={n}"
-    # What the process held before this round (pytest, earlier benchmarks' results) is frozen
+    # What the process held before this round (imports, earlier rounds' results) is frozen
     # out of the collector's reach, so that a collection inside the region walks the round's
-    # own objects only, as it would in a fresh process, whatever ran before.
+    # own objects only, whatever ran before.
     gc.collect()
     gc.freeze()
     if trace_memory:
@@ -105,7 +122,17 @@ def run_round(
         if trace_memory:
             tracemalloc.stop()
         gc.unfreeze()
-    unknown = set(probe.samples) - set(scenario.LATENCIES)
+    samples: dict[str, list[int]] = {}
+    for probe in probes:
+        for series, values in probe.samples.items():
+            samples.setdefault(series, []).extend(values)
+    unknown = set(samples) - set(scenario.LATENCIES)
     if unknown:
         raise ScenarioFailed(f"{where} recorded undeclared latency series {sorted(unknown)}")
-    return RoundResult(probe.ops, probe.elapsed_ns, probe.samples, probe.peak_bytes)
+    return RoundResult(
+        ops=sum(p.ops for p in probes),
+        elapsed_ns=sum(p.elapsed_ns for p in probes),
+        samples=samples,
+        peak_bytes=probes[0].peak_bytes if trace_memory else None,
+        passes=passes,
+    )

@@ -22,16 +22,25 @@ class Probe:
     """Timing hooks for one run of a scenario, used inside the running event loop.
 
     A scenario sets up its work, calls :meth:`start` with the number of operations it is about to
-    do, does them, and calls :meth:`stop` as soon as the last one has finished (from a callback if
-    that is where the work ends). Only the time between the two counts. Delays it observed along
-    the way (trigger to callback, spawn to first line) go to :meth:`record` after the region.
+    do, does them, and calls :meth:`stop` once the last one has finished. Only the time between
+    the two counts.
+
+    Throughput and latency are measured in separate rounds. In a *throughput* round
+    (``latency`` false) the scenario reads no clock per operation, so its ns/op is the work
+    alone. In a *latency* round (``latency`` true) it stamps each trigger and reaction with
+    :attr:`clock` and hands the delays to :meth:`record` after the region; that round's time is
+    not a throughput figure. A scenario reads the flag once into a local and guards each stamp
+    with it (``if stamps: set_ns[i] = clock()``): the throughput path then pays one branch on a
+    local per stamp site, not a clock reading.
 
     :attr:`clock` is the one timer: :func:`time.perf_counter_ns`, in integer nanoseconds.
     """
 
     clock = staticmethod(time.perf_counter_ns)
 
-    def __init__(self) -> None:
+    def __init__(self, *, latency: bool = False) -> None:
+        #: True in a latency round: the scenario stamps its operations and records the delays.
+        self.latency = latency
         self.ops = 0
         self.start_ns: int | None = None
         self.stop_ns: int | None = None
@@ -84,8 +93,10 @@ class Probe:
         return self.stop_ns - self.start_ns
 
     def record(self, series: str, samples_ns: Iterable[int]) -> None:
-        """Add latency samples (nanoseconds) to the named series."""
-        self.samples.setdefault(series, []).extend(samples_ns)
+        """Add latency samples (nanoseconds) to the named series (ignored in a throughput round,
+        where the scenario took no stamps)."""
+        if self.latency:
+            self.samples.setdefault(series, []).extend(samples_ns)
 
 
 def timer_cost_ns(repeat: int = 200_000) -> float:

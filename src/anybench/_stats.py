@@ -1,13 +1,19 @@
-"""Summaries of latency samples: percentiles and a compact CDF."""
+"""Statistics: latency summaries (percentiles, a compact CDF), and process-level intervals,
+tests and false-discovery control for ratios of timings."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 #: The percentiles every latency summary carries, by the key they are stored under.
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
+
+#: A percentile is quoted only from this many samples: p99.9 from fewer than 10,000 rests on
+#: fewer than ten samples above it.
+MIN_SAMPLES_FOR: dict[str, int] = {"p50": 1, "p90": 1, "p99": 100, "p99_9": 10_000}
 
 #: Percent points kept as the latency CDF (enough to draw it; the raw samples are too many).
 CDF_POINTS: tuple[float, ...] = (
@@ -37,10 +43,23 @@ def summarize_latency(samples_ns: Sequence[int]) -> dict[str, Any]:
         return summary
     summary["min"] = values[0]
     for key, pct in PERCENTILES.items():
-        summary[key] = percentile(values, pct)
+        if len(values) >= MIN_SAMPLES_FOR[key]:
+            summary[key] = percentile(values, pct)
     summary["max"] = values[-1]
     summary["mean"] = sum(values) / len(values)
     summary["cdf"] = [[pct, percentile(values, pct)] for pct in CDF_POINTS]
+    return summary
+
+
+def summarize_round(samples_ns: Sequence[int]) -> dict[str, Any]:
+    """The per-round latency summary kept beside the pooled one: count, p50, p99 and max."""
+    values = sorted(samples_ns)
+    if not values:
+        return {"count": 0}
+    summary: dict[str, Any] = {"count": len(values), "p50": percentile(values, 50.0)}
+    if len(values) >= MIN_SAMPLES_FOR["p99"]:
+        summary["p99"] = percentile(values, 99.0)
+    summary["max"] = values[-1]
     return summary
 
 
@@ -111,3 +130,134 @@ def geometric_mean(values: Sequence[float]) -> float:
     if not values:
         raise ValueError("geometric mean of no values")
     return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+# Process-level statistics. Each benchmark's rounds come from several fresh worker processes;
+# variance between processes (and between minutes) is the largest source of spread on a shared
+# machine, so intervals and tests take one value per process (the median of its rounds) as the
+# unit, on a log scale (ratios of timings are what people read, and their logs are closer to
+# normal). With few processes the Student t distribution, not the normal, sets the width.
+
+
+def _t_quantile(p: float, df: float) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(p, df)) if math.isfinite(df) else float(t.ppf(p, 1e9))
+
+
+def _t_sf(x: float, df: float) -> float:
+    from scipy.stats import t
+
+    return float(t.sf(x, df if math.isfinite(df) else 1e9))
+
+
+def _log_mean_var(values: Sequence[float]) -> tuple[float, float, int]:
+    logs = [math.log(v) for v in values]
+    mean = sum(logs) / len(logs)
+    var = sum((x - mean) ** 2 for x in logs) / (len(logs) - 1) if len(logs) > 1 else math.nan
+    return mean, var, len(logs)
+
+
+def log_interval_halfwidth(values: Sequence[float], confidence: float = 0.95) -> float:
+    """Half-width, in log units, of the *confidence* t-interval of the mean log of *values*
+    (inf with fewer than two)."""
+    if len(values) < 2:
+        return math.inf
+    _, var, k = _log_mean_var(values)
+    return _t_quantile(0.5 + confidence / 2, k - 1) * math.sqrt(var / k)
+
+
+@dataclass(frozen=True)
+class LogRatio:
+    """``other / baseline`` from per-process values, with Welch's t interval on log scale.
+
+    ``ratio`` is the ratio of geometric means of the per-process medians; ``se`` and ``df`` are
+    the standard error and Welch-Satterthwaite degrees of freedom of its log. An extra variance
+    term (between-run drift, with its own degrees of freedom) can widen it.
+    """
+
+    ratio: float
+    low: float
+    high: float
+    se: float
+    df: float
+
+    @property
+    def significant(self) -> bool:
+        return significant(self.low, self.high)
+
+    @property
+    def known(self) -> bool:
+        """False when there were too few processes on a side to estimate a spread."""
+        return math.isfinite(self.se)
+
+    def p_above(self, threshold: float) -> float:
+        """One-sided p-value for "the slowdown is at most *threshold*" (H0: ratio ≤ 1+threshold)."""
+        if not self.known or self.se == 0:
+            return 0.0 if self.known and self.ratio > 1 + threshold else 1.0
+        return _t_sf((math.log(self.ratio) - math.log1p(threshold)) / self.se, self.df)
+
+    def floor(self, confidence: float = 0.95) -> float:
+        """The smallest relative change this comparison could tell from none (its half-width)."""
+        if not self.known:
+            return math.inf
+        return math.expm1(_t_quantile(0.5 + confidence / 2, self.df) * self.se)
+
+
+def welch_log_ratio(
+    baseline: Sequence[float],
+    other: Sequence[float],
+    *,
+    extra_var: float = 0.0,
+    extra_df: float = math.inf,
+    shift: float = 0.0,
+    confidence: float = 0.95,
+) -> LogRatio:
+    """Ratio of geometric means ``other / baseline`` of per-process values and its interval.
+
+    Welch's t on the logs (unequal variances, Welch-Satterthwaite degrees of freedom). *shift*
+    (log units) is subtracted from the log ratio, and *extra_var* (log units squared, with
+    *extra_df* degrees of freedom) added to its variance: the correction for, and the spread of,
+    drift between two runs made at different times. With fewer than two values on a side the
+    spread is unknown and the interval is infinite.
+    """
+    if not baseline or not other:
+        raise ValueError("a ratio needs values on both sides")
+    mean_a, var_a, ka = _log_mean_var(baseline)
+    mean_b, var_b, kb = _log_mean_var(other)
+    log_ratio = mean_b - mean_a - shift
+    if ka < 2 or kb < 2:
+        return LogRatio(math.exp(log_ratio), 0.0, math.inf, math.inf, math.nan)
+    parts = [(var_a / ka, ka - 1), (var_b / kb, kb - 1)]
+    if extra_var > 0:
+        parts.append((extra_var, extra_df))
+    total = sum(v for v, _ in parts)
+    if total == 0:
+        return LogRatio(math.exp(log_ratio), math.exp(log_ratio), math.exp(log_ratio), 0.0, 1e9)
+    denominator = sum(v * v / d for v, d in parts if v > 0 and math.isfinite(d))
+    df = total * total / denominator if denominator > 0 else math.inf
+    se = math.sqrt(total)
+    half = _t_quantile(0.5 + confidence / 2, df) * se
+    return LogRatio(
+        math.exp(log_ratio), math.exp(log_ratio - half), math.exp(log_ratio + half), se, df
+    )
+
+
+def benjamini_hochberg(p_values: Sequence[float], q: float = 0.05) -> list[bool]:
+    """Which hypotheses to reject at false discovery rate *q* (Benjamini-Hochberg step-up)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    cutoff = 0
+    for rank, i in enumerate(order, start=1):
+        if p_values[i] <= q * rank / m:
+            cutoff = rank
+    rejected = set(order[:cutoff])
+    return [i in rejected for i in range(m)]
+
+
+def robust_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Median and a robust standard deviation (1.4826 times the median absolute deviation)."""
+    ordered = sorted(values)
+    center = percentile(ordered, 50.0)
+    mad = percentile(sorted(abs(v - center) for v in values), 50.0)
+    return center, 1.4826 * mad

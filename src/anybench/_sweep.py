@@ -7,7 +7,6 @@ declare ``AXIS = "load"``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 
@@ -15,15 +14,21 @@ from dataclasses import dataclass
 class Profile:
     """A sweep: the values of each axis, and how much measuring each benchmark gets.
 
-    Each measured round is one fresh ``anyio.run``. A benchmark runs enough rounds for about
+    Each benchmark is measured in at least *processes* fresh worker processes, and in up to
+    *max_processes* while its interval is wider than ±2%. Each measured round is one fresh
+    ``anyio.run``. Over all its processes a benchmark runs enough throughput rounds for about
     *target_ops* operations, but no more than fit in *time_budget_s* of measured time (judged by
-    the warm-up round), and always between MIN_ROUNDS and MAX_ROUNDS.
+    each process's warm-up round), and each process between MIN_ROUNDS and MAX_ROUNDS; then
+    *latency_rounds* rounds with the scenario's stamps on.
     """
 
     n: tuple[int, ...]
     load: tuple[int, ...]
     target_ops: int = 100_000
     time_budget_s: float = 2.0
+    processes: int = 3
+    max_processes: int = 5
+    latency_rounds: int = 1
 
     def values(self, axis: str) -> tuple[int, ...]:
         return self.n if axis == "n" else self.load
@@ -33,7 +38,13 @@ class Profile:
 #: fewer rounds); ``full`` is the at-scale sweep (1,000,000 callbacks; scenarios that keep every
 #: task alive at once stop at their MAX_N, 100,000).
 PROFILES: dict[str, Profile] = {
-    "quick": Profile(n=(100, 10_000), load=(0, 100), target_ops=20_000, time_budget_s=0.5),
+    "quick": Profile(
+        n=(100, 10_000),
+        load=(0, 100),
+        target_ops=20_000,
+        time_budget_s=0.5,
+        max_processes=3,
+    ),
     "default": Profile(n=(10, 1_000, 10_000), load=(0, 10, 100, 1_000)),
     "full": Profile(
         n=(10, 100, 1_000, 10_000, 100_000, 1_000_000), load=(0, 10, 100, 1_000, 10_000)
@@ -41,8 +52,9 @@ PROFILES: dict[str, Profile] = {
 }
 DEFAULT_PROFILE = "default"
 AXES = {"n": "N", "load": "B (background load)"}
-MIN_ROUNDS = 5
-MAX_ROUNDS = 50
+#: Throughput rounds per process.
+MIN_ROUNDS = 2
+MAX_ROUNDS = 20
 
 
 class UnknownProfileError(ValueError):
@@ -62,11 +74,3 @@ def profile(name: str) -> Profile:
 def scales(name: str, max_n: int | None = None, axis: str = "n") -> tuple[int, ...]:
     """The values of profile *name* on *axis*, without those above *max_n* (a scenario's limit)."""
     return tuple(n for n in profile(name).values(axis) if max_n is None or n <= max_n)
-
-
-def rounds_for(ops: int, round_s: float = 0.0, sweep: Profile = PROFILES[DEFAULT_PROFILE]) -> int:
-    """How many rounds to measure, for *ops* operations taking about *round_s* per round."""
-    wanted = math.ceil(sweep.target_ops / max(ops, 1))
-    if round_s > 0:
-        wanted = min(wanted, math.ceil(sweep.time_budget_s / round_s))
-    return max(MIN_ROUNDS, min(MAX_ROUNDS, wanted))

@@ -16,7 +16,10 @@ Options (also usable after ``nox -s bench --``):
 
 from __future__ import annotations
 
+import math
+import os
 import platform
+import shutil
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,11 +27,21 @@ from typing import Any
 import pytest
 
 from . import RESULTS_FORMAT, __version__
-from ._harness import DEFAULT_DEADLINE_S, RoundResult, Scenario, run_round
-from ._probe import timer_cost_ns
+from ._harness import DEFAULT_DEADLINE_S, Scenario, run_round
+from ._measure import Key, Measurement, Plan, Variant, measure_group
+from ._probe import ScenarioFailed, timer_cost_ns
 from ._runtimes import RUNTIMES, Runtime, UnknownRuntimeError, library_versions, select_runtimes
-from ._stats import percentile, summarize_latency
-from ._sweep import AXES, DEFAULT_PROFILE, UnknownProfileError, profile, rounds_for, scales
+from ._stats import geometric_mean, percentile, summarize_latency, summarize_round
+from ._sweep import (
+    AXES,
+    DEFAULT_PROFILE,
+    MAX_ROUNDS,
+    MIN_ROUNDS,
+    UnknownProfileError,
+    profile,
+    scales,
+)
+from ._worker import MIN_REGION_NS
 
 
 def _comma_list(value: str) -> list[str]:
@@ -63,12 +76,68 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated background loads B for load scenarios, instead of the profile's",
     )
     group.addoption(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="P",
+        help="fresh worker processes per benchmark, at least (default: the profile's, 3)",
+    )
+    group.addoption(
+        "--max-processes",
+        type=int,
+        default=None,
+        metavar="P",
+        help="more processes, up to this many, for benchmarks whose interval is still wider "
+        "than ±2%% (default: the profile's)",
+    )
+    group.addoption(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=PYTHON",
+        help="also measure in this environment (a Python with anybench and its own library "
+        "versions installed), interleaved with the others; repeatable",
+    )
+    group.addoption(
+        "--memory-limit",
+        type=float,
+        default=_default_memory_limit_mb(),
+        metavar="MIB",
+        help="kill a worker whose resident memory passes this (default: 3/4 of physical memory)",
+    )
+    group.addoption(
         "--deadline",
         type=float,
         default=DEFAULT_DEADLINE_S,
         metavar="SECONDS",
         help=f"fail a round that takes longer than this (default: {DEFAULT_DEADLINE_S:g})",
     )
+
+
+def _default_memory_limit_mb() -> float | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75 / 2**20
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _variants(config: pytest.Config) -> dict[str, Variant]:
+    """The environments named with ``--variant LABEL=PYTHON``, by label."""
+    variants = {}
+    for value in config.getoption("variant"):
+        label, sep, python = value.partition("=")
+        if not sep or not label.strip() or not python.strip():
+            raise pytest.UsageError(
+                f"--variant takes LABEL=PYTHON, like anyio-4.13=.venv/bin/python; got {value!r}"
+            )
+        if label in variants:
+            raise pytest.UsageError(
+                f"--variant {label!r} is given twice; give each a label of its own"
+            )
+        if shutil.which(python) is None:
+            raise pytest.UsageError(f"--variant {label}: {python!r} is not an executable Python")
+        variants[label.strip()] = Variant(label.strip(), python.strip())
+    return variants
 
 
 def selected_runtimes(config: pytest.Config) -> list[Runtime]:
@@ -128,8 +197,22 @@ def pytest_configure(config: pytest.Config) -> None:
                 _parse_scales(config.getoption(option), option)
     except (UnknownRuntimeError, UnknownProfileError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    if config.getoption("deadline") <= 0:
-        raise pytest.UsageError("--deadline takes a positive number of seconds")
+    deadline = config.getoption("deadline")
+    if not (math.isfinite(deadline) and deadline > 0):
+        raise pytest.UsageError(f"--deadline takes a positive number of seconds, not {deadline}")
+    for option in ("processes", "max_processes"):
+        value = config.getoption(option)
+        if value is not None and value < 2:
+            raise pytest.UsageError(f"--{option.replace('_', '-')} takes 2 or more, not {value}")
+    limit = config.getoption("memory_limit")
+    if limit is not None and not (math.isfinite(limit) and limit > 0):
+        raise pytest.UsageError(f"--memory-limit takes a positive number of MiB, not {limit}")
+    if config.getoption("benchmark_disable_gc", False):
+        raise pytest.UsageError(
+            "--benchmark-disable-gc is not supported: anybench keeps the collector on inside "
+            "the region, as in a real program (it collects before each region instead)"
+        )
+    _variants(config)
 
 
 def runtime_params(config: pytest.Config) -> list[Any]:
@@ -147,6 +230,9 @@ def runtime_params(config: pytest.Config) -> list[Any]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "runtime" in metafunc.fixturenames:
         metafunc.parametrize("runtime", runtime_params(metafunc.config))
+    variants = _variants(metafunc.config)
+    if variants and "variant" in metafunc.fixturenames:
+        metafunc.parametrize("variant", list(variants), ids=list(variants))
 
 
 class _FailureLog:
@@ -200,10 +286,6 @@ def _peak_rss_bytes() -> int | None:
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
 
-#: How much longer than the deadline the one round traced by tracemalloc may take.
-TRACED_DEADLINE_FACTOR = 5
-
-
 class InLoopClock:
     """A pytest-benchmark timer that only moves by in-loop measured time per operation."""
 
@@ -215,68 +297,132 @@ class InLoopClock:
     def __call__(self) -> float:
         return self._now_s
 
-    def advance(self, round_result: RoundResult) -> None:
-        self._now_s += round_result.ns_per_op / 1e9
+    def advance(self, ns_per_op: float) -> None:
+        self._now_s += ns_per_op / 1e9
 
 
-MeasureScenario = Callable[[Scenario, Runtime, int], list[RoundResult]]
+MeasureScenario = Callable[[Scenario, Runtime, int], Measurement]
 
 
 @pytest.fixture
-def measure_scenario(request: pytest.FixtureRequest) -> MeasureScenario:
+def variant(request: pytest.FixtureRequest) -> str:
+    """The environment a benchmark runs in: "" for this interpreter (see ``--variant``)."""
+    return ""
+
+
+@pytest.fixture
+def measure_scenario(request: pytest.FixtureRequest, variant: str) -> MeasureScenario:
     """Benchmark a scenario at scale N on a runtime; record it through pytest-benchmark.
 
-    Returns the measured rounds. The benchmark's group is the scenario and N, so that one
-    pytest-benchmark table holds the runtimes side by side. One warm-up round comes first (it
-    also tells the operation count, hence the number of rounds). At the largest N of the sweep,
-    one more round runs under tracemalloc for the peak memory per operation.
+    The first benchmark of a scenario measures the whole group (every selected N, runtime and
+    variant of it) in worker processes, runtimes interleaved (see :mod:`anybench._measure`);
+    each benchmark then records its own rounds. pytest-benchmark sees the throughput rounds only,
+    one per round of every process, per operation. A benchmark that failed in its worker fails
+    here with the worker's reason.
     """
 
-    def measure(scenario: Scenario, runtime: Runtime, n: int) -> list[RoundResult]:
+    def measure(scenario: Scenario, runtime: Runtime, n: int) -> Measurement:
         clock = InLoopClock()
         request.node.add_marker(pytest.mark.benchmark(timer=clock, group=f"{scenario.NAME} N={n}"))
-        deadline_s = request.config.getoption("deadline")
-        # Before the benchmark fixture exists: a round that fails here is one failure, not two.
-        warm_up = run_round(scenario, runtime, n, deadline_s)
+        groups = request.config.stash[_GROUPS]
+        if scenario.NAME not in groups:
+            groups[scenario.NAME] = _measure_group(request.config, scenario)
+        m = groups[scenario.NAME].get((n, runtime.name, variant))
+        if m is None:
+            raise ScenarioFailed(f"{scenario.NAME} on {runtime.name} at N={n} was not measured")
+        if m.failure is not None:
+            raise ScenarioFailed(m.failure)
+        if not m.processes:
+            raise ScenarioFailed(f"{scenario.NAME} on {runtime.name} at N={n}: no rounds")
         benchmark = request.getfixturevalue("benchmark")
-        rounds: list[RoundResult] = []
+        values = [e / m.ops_per_round for rounds in m.processes for e in rounds]
+        feed = iter(values)
 
         def one_round() -> None:
-            result = run_round(scenario, runtime, n, deadline_s)
-            clock.advance(result)
-            rounds.append(result)
+            value = next(feed, None)
+            if value is None:
+                # An extra call (--benchmark-cprofile) profiles one in-process round; it is
+                # not a timed round and moves no clock.
+                run_round(scenario, runtime, n, request.config.getoption("deadline"))
+                return
+            clock.advance(value)
 
-        sweep = profile(request.config.getoption("profile"))
-        planned = rounds_for(warm_up.ops, warm_up.elapsed_ns / 1e9, sweep)
-        benchmark.pedantic(one_round, rounds=planned)
-        # Recorded before anything else can fail: the timings stand on their own.
-        benchmark.extra_info.update(extra_info(scenario, runtime, n, rounds))
-        if n == max(scenario_scales(request.config, scenario), default=None):
-            # tracemalloc slows a round several times over: give it room beyond the deadline.
-            traced = run_round(
-                scenario, runtime, n, deadline_s * TRACED_DEADLINE_FACTOR, trace_memory=True
-            )
-            benchmark.extra_info["memory"] = {
-                "peak_bytes": traced.peak_bytes,
-                "bytes_per_op": (traced.peak_bytes or 0) / traced.ops,
-                "method": "tracemalloc peak from the scenario's start to the end of its region, "
-                "in one extra untimed round",
-            }
-        return rounds
+        benchmark.pedantic(one_round, rounds=len(values))
+        benchmark.extra_info.update(extra_info(scenario, runtime, n, m, variant))
+        return m
 
     return measure
 
 
+def _measure_group(config: pytest.Config, scenario: Scenario) -> dict[Key, Measurement]:
+    keys = config.stash[_SELECTED].get(scenario.NAME, [])
+    if not keys:
+        return {}
+    variants = {"": Variant(), **_variants(config)}
+    return measure_group(
+        scenario.__name__,
+        keys,
+        _plan(config),
+        variants,
+        sys_path=[p for p in sys.path if p],
+        runtime_order=list(RUNTIMES),
+    )
+
+
+def _plan(config: pytest.Config) -> Plan:
+    sweep = profile(config.getoption("profile"))
+    processes = config.getoption("processes") or sweep.processes
+    max_processes = max(processes, config.getoption("max_processes") or sweep.max_processes)
+    limit_mb = config.getoption("memory_limit")
+    return Plan(
+        processes=processes,
+        max_processes=max_processes,
+        target_ops=sweep.target_ops,
+        time_budget_s=sweep.time_budget_s,
+        latency_rounds=sweep.latency_rounds,
+        min_rounds=MIN_ROUNDS,
+        max_rounds=MAX_ROUNDS,
+        deadline_s=config.getoption("deadline"),
+        memory_limit_bytes=int(limit_mb * 2**20) if limit_mb else None,
+    )
+
+
+_GROUPS = pytest.StashKey[dict[str, dict[Key, Measurement]]]()
+_SELECTED = pytest.StashKey[dict[str, list[Key]]]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note which benchmarks are selected, so that a scenario's group measures exactly those."""
+    selected: dict[str, list[Key]] = {}
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        scenario, runtime, n = params.get("scenario"), params.get("runtime"), params.get("n")
+        if scenario is None or runtime is None or n is None or runtime.unavailable_reason():
+            continue
+        key = (n, runtime.name, params.get("variant", ""))
+        keys = selected.setdefault(scenario.NAME, [])
+        if key not in keys:
+            keys.append(key)
+    config.stash[_SELECTED] = selected
+    config.stash[_GROUPS] = {}
+
+
 def extra_info(
-    scenario: Scenario, runtime: Runtime, n: int, rounds: list[RoundResult]
+    scenario: Scenario, runtime: Runtime, n: int, m: Measurement, variant: str = ""
 ) -> dict[str, Any]:
     """What anybench stores beside each pytest-benchmark record (raw figures included)."""
-    per_op = sorted(r.ns_per_op for r in rounds)
-    samples: dict[str, list[int]] = {}
-    for r in rounds:
-        for series, values in r.samples.items():
-            samples.setdefault(series, []).extend(values)
-    return {
+    ops = m.ops_per_round
+    medians = m.process_medians_ns_per_op()
+    shortest = min(e for rounds in m.processes for e in rounds)
+    pooled: dict[str, list[int]] = {}
+    per_round: dict[str, list[dict[str, Any]]] = {}
+    for latency_round in m.latency_rounds:
+        for series, values in latency_round.items():
+            pooled.setdefault(series, []).extend(values)
+            per_round.setdefault(series, []).append(summarize_round(values))
+    stamped = sorted(e / ops for e in m.stamped_elapsed_ns) if ops else []
+    info: dict[str, Any] = {
         "anybench_format": RESULTS_FORMAT,
         "scenario": scenario.NAME,
         "operation": scenario.OPERATION,
@@ -285,13 +431,36 @@ def extra_info(
         "caveat": getattr(scenario, "CAVEATS", {}).get(runtime.backend),
         "runtime": runtime.name,
         "backend": runtime.backend,
+        "variant": variant,
+        "python": m.python,
+        "libraries": m.libraries,
         "n": n,
-        "ops_per_round": rounds[0].ops if rounds else 0,
-        "rounds": len(rounds),
-        "ns_per_op": percentile(per_op, 50.0),
-        "round_elapsed_ns": [r.elapsed_ns for r in rounds],
+        "ops_per_round": ops,
+        "passes_per_round": m.passes,
+        "processes": len(m.processes),
+        "rounds": sum(len(rounds) for rounds in m.processes),
+        "ns_per_op": geometric_mean(medians),
+        "process_round_elapsed_ns": m.processes,
+        "unstable": (
+            f"a region lasted {shortest / 1e6:.2f} ms, under {MIN_REGION_NS / 1e6:g} ms"
+            if shortest < MIN_REGION_NS
+            else None
+        ),
+        "stamped_ns_per_op": percentile(stamped, 50.0) if stamped else None,
         "latency_ns": {
-            series: {"description": scenario.LATENCIES[series], **summarize_latency(values)}
-            for series, values in samples.items()
+            series: {
+                "description": scenario.LATENCIES[series],
+                **summarize_latency(values),
+                "rounds": per_round[series],
+            }
+            for series, values in pooled.items()
         },
     }
+    if m.peak_bytes is not None:
+        info["memory"] = {
+            "peak_bytes": m.peak_bytes,
+            "bytes_per_op": m.peak_bytes / max(m.memory_ops, 1),
+            "method": "tracemalloc peak from the scenario's start to the end of its region, "
+            "in one extra untimed round",
+        }
+    return info

@@ -1,0 +1,336 @@
+"""Measuring in worker processes: several fresh processes per benchmark, runtimes interleaved.
+
+One *group* is one scenario: every selected scale N, runtime and variant (an environment: a
+Python with its own library versions) of it. A worker process measures one scenario on one
+(runtime, variant) at each of its N (see :mod:`anybench._worker`). The group runs in rotations:
+each rotation starts one worker per (runtime, variant), in forward order on even rotations and
+in reverse on odd ones (asyncio, uvloop, trio, then trio, uvloop, asyncio, ...), so that the
+drift of a shared machine falls on every runtime alike. After the minimum number of processes,
+another rotation runs only for the benchmarks whose interval is still wider than the precision
+asked for, up to a maximum.
+
+The parent watches every worker: a round that outruns its deadline (set-up included), or a
+worker whose resident memory passes the limit, is killed from outside and fails that benchmark
+by name, and the rest of the group goes on in a fresh worker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import selectors
+import subprocess
+import sys
+import time
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._stats import log_interval_halfwidth
+from ._worker import decode_samples
+
+#: Extra seconds a round may take, beyond its deadline, before its worker is killed: the
+#: scenario's own cooperative deadline fires first where it can.
+KILL_MARGIN_S = 2.0
+#: Seconds a fresh worker may take to import and say hello.
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An environment to measure in: a label ("" for this interpreter) and its Python."""
+
+    label: str = ""
+    python: str = sys.executable
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: processes per benchmark, and rounds per process."""
+
+    processes: int = 3
+    max_processes: int = 3
+    #: Stop adding processes once the 95% interval of a benchmark is within ±precision.
+    precision: float = 0.02
+    #: Rounds per process: about target_ops operations over all processes, within
+    #: time_budget_s of measured time, and between min_rounds and max_rounds.
+    target_ops: int = 100_000
+    time_budget_s: float = 2.0
+    min_rounds: int = 2
+    max_rounds: int = 20
+    latency_rounds: int = 1
+    deadline_s: float = 120.0
+    memory_limit_bytes: int | None = None
+
+    def rounds(self, ops_per_round: int, round_s: float) -> int:
+        wanted = math.ceil(self.target_ops / max(ops_per_round, 1) / self.processes)
+        if round_s > 0:
+            wanted = min(wanted, math.ceil(self.time_budget_s / self.processes / round_s))
+        return max(self.min_rounds, min(self.max_rounds, wanted))
+
+
+Key = tuple[int, str, str]  # (N, runtime, variant label)
+
+
+@dataclass
+class Measurement:
+    """Everything measured for one benchmark (scenario, N, runtime, variant), over processes."""
+
+    n: int
+    runtime: str
+    variant: str
+    #: Per process, the elapsed ns of each throughput round.
+    processes: list[list[int]] = field(default_factory=list)
+    ops_per_round: int = 0
+    passes: int = 0
+    #: Per latency round: series -> samples (ns).
+    latency_rounds: list[dict[str, array[int]]] = field(default_factory=list)
+    #: Elapsed ns of the latency rounds (stamps on), for the instrument's cost.
+    stamped_elapsed_ns: list[int] = field(default_factory=list)
+    peak_bytes: int | None = None
+    memory_ops: int = 0
+    failure: str | None = None
+    python: str = ""
+    libraries: dict[str, Any] = field(default_factory=dict)
+
+    def process_medians_ns_per_op(self) -> list[float]:
+        out = []
+        for rounds in self.processes:
+            values = sorted(rounds)
+            mid = len(values) // 2
+            median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+            out.append(median / self.ops_per_round)
+        return out
+
+    def tight(self, precision: float) -> bool:
+        medians = self.process_medians_ns_per_op()
+        if len(medians) < 2:
+            return False
+        return math.expm1(log_interval_halfwidth(medians)) <= precision
+
+
+def rotation_order(workers: Sequence[Any], rotation: int) -> list[Any]:
+    """The order of the workers in a rotation: forward on even rotations, reversed on odd."""
+    return list(workers) if rotation % 2 == 0 else list(reversed(workers))
+
+
+class WorkerKilled(Exception):
+    """A worker was stopped from outside: a deadline or the memory limit."""
+
+
+def _rss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[dict[str, Any]]:
+    """Start a worker for *job* and yield its events as they come.
+
+    Raises :class:`WorkerKilled` (after killing it) when a round outruns its deadline plus
+    KILL_MARGIN_S, the worker starts too slowly, or its resident memory passes the plan's limit;
+    the message says which, for the scale in progress.
+    """
+    proc = subprocess.Popen(
+        [variant.python, "-m", "anybench._worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=None,  # the worker's errors and the scenario's prints reach the console
+        text=True,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        proc.stdin.write(json.dumps(job))
+        proc.stdin.close()
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        limit_s = START_TIMEOUT_S
+        since = time.monotonic()
+        what = "starting"
+        buffer = ""
+        fd = proc.stdout.fileno()
+        while True:
+            left = limit_s + KILL_MARGIN_S - (time.monotonic() - since)
+            if left <= 0:
+                raise WorkerKilled(f"{what} did not finish within {limit_s:g} s (worker killed)")
+            if plan.memory_limit_bytes is not None:
+                rss = _rss_bytes(proc.pid)
+                if rss is not None and rss > plan.memory_limit_bytes:
+                    raise WorkerKilled(
+                        f"{what} passed the memory limit of {plan.memory_limit_bytes / 2**20:,.0f}"
+                        " MiB (worker killed); raise --memory-limit or choose a smaller N"
+                    )
+            if not selector.select(timeout=min(left, 0.1)):
+                continue
+            chunk = os.read(fd, 1 << 20).decode("utf-8")
+            if not chunk:  # the worker exited
+                proc.wait()
+                if buffer.strip():
+                    yield json.loads(buffer)
+                if proc.returncode:
+                    raise WorkerKilled(f"{what}: the worker exited with status {proc.returncode}")
+                return
+            buffer += chunk
+            *lines, buffer = buffer.split("\n")
+            for line in lines:
+                event = json.loads(line)
+                if event["event"] == "begin":
+                    limit_s = float(event["deadline_s"])
+                    what = f"a {event['kind']} round at N={event['n']}"
+                since = time.monotonic()
+                yield event
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def measure_group(
+    scenario: str,
+    keys: Sequence[Key],
+    plan: Plan,
+    variants: dict[str, Variant],
+    *,
+    sys_path: Sequence[str] = (),
+    runtime_order: Sequence[str] = (),
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[Key, Measurement]:
+    """Measure every benchmark of one scenario (module name *scenario*) named by *keys*.
+
+    *runtime_order* orders the workers of a rotation (the registry's order by default the order
+    of the keys). Returns a :class:`Measurement` per key; a failed one carries its reason.
+    """
+    results = {key: Measurement(*key) for key in keys}
+    pairs = sorted(
+        {(rt, var) for _, rt, var in keys},
+        key=lambda p: (list(runtime_order).index(p[0]) if p[0] in runtime_order else 99, p[1]),
+    )
+    largest = max(n for n, _, _ in keys)
+
+    def wanted(key: Key, rotation: int) -> bool:
+        m = results[key]
+        if m.failure is not None:
+            return False
+        return rotation < plan.processes or not m.tight(plan.precision)
+
+    for rotation in range(max(plan.processes, plan.max_processes)):
+        todo = [p for p in pairs if any(wanted((n, *p), rotation) for n, *_ in keys)]
+        if not todo:
+            break
+        for runtime, label in rotation_order(todo, rotation):
+            scales = sorted(n for n, rt, var in keys if (rt, var) == (runtime, label))
+            remaining = [n for n in scales if wanted((n, runtime, label), rotation)]
+            while remaining:
+                remaining = _one_worker(
+                    scenario,
+                    runtime,
+                    variants[label],
+                    remaining,
+                    results,
+                    plan,
+                    sys_path,
+                    memory=rotation == 0 and largest in remaining,
+                    largest=largest,
+                )
+            log(f"{scenario}: rotation {rotation + 1}, {runtime}{' ' + label if label else ''}")
+    return results
+
+
+def _one_worker(
+    scenario: str,
+    runtime: str,
+    variant: Variant,
+    scales: list[int],
+    results: dict[Key, Measurement],
+    plan: Plan,
+    sys_path: Sequence[str],
+    *,
+    memory: bool,
+    largest: int,
+) -> list[int]:
+    """Run one worker over *scales*; return the scales it did not get to (after a kill)."""
+    job_scales = []
+    for n in scales:
+        m = results[(n, runtime, variant.label)]
+        job_scales.append(
+            {
+                "n": n,
+                "passes": m.passes or None,
+                "rounds": plan.rounds(m.ops_per_round, _round_s(m)) if m.processes else None,
+                "plan": {
+                    "target_ops": plan.target_ops,
+                    "time_budget_s": plan.time_budget_s,
+                    "processes": plan.processes,
+                    "min_rounds": plan.min_rounds,
+                    "max_rounds": plan.max_rounds,
+                },
+                "latency_rounds": plan.latency_rounds,
+                "memory": memory and n == largest,
+            }
+        )
+    job = {
+        "scenario": scenario,
+        "sys_path": list(sys_path),
+        "runtime": runtime,
+        "deadline_s": plan.deadline_s,
+        "scales": job_scales,
+    }
+    done: set[int] = set()
+    current: int | None = None
+    hello: dict[str, Any] = {}
+    throughput: dict[int, list[int]] = {}
+    try:
+        for event in run_worker(variant, job, plan):
+            kind = event["event"]
+            if kind == "hello":
+                hello = event
+            elif kind == "begin":
+                current = event["n"]
+            elif kind == "failed":
+                results[(event["n"], runtime, variant.label)].failure = event["error"]
+                done.add(event["n"])
+            elif kind == "round":
+                n = event["n"]
+                m = results[(n, runtime, variant.label)]
+                m.python = hello.get("python", "")
+                m.libraries = hello.get("libraries", {})
+                _add_round(m, event, throughput.setdefault(n, []))
+            elif kind == "finished":
+                done.add(event["n"])
+    except WorkerKilled as exc:
+        if current is not None:
+            where = f"{scenario.rsplit('.', 1)[-1]} on {runtime} at N={current}"
+            results[(current, runtime, variant.label)].failure = f"{where}: {exc}"
+            done.add(current)
+    finally:
+        for n, rounds in throughput.items():
+            if rounds:
+                results[(n, runtime, variant.label)].processes.append(rounds)
+    return [n for n in scales if n not in done]
+
+
+def _round_s(m: Measurement) -> float:
+    rounds = [e for p in m.processes for e in p]
+    return sorted(rounds)[len(rounds) // 2] / 1e9 if rounds else 0.0
+
+
+def _add_round(m: Measurement, event: dict[str, Any], throughput: list[int]) -> None:
+    kind = event["kind"]
+    if kind == "throughput":
+        m.ops_per_round = event["ops"]
+        m.passes = event["passes"]
+        throughput.append(event["elapsed_ns"])
+    elif kind == "latency":
+        m.latency_rounds.append(
+            {name: decode_samples(text) for name, text in event.get("samples", {}).items()}
+        )
+        m.stamped_elapsed_ns.append(event["elapsed_ns"])
+    elif kind == "memory":
+        m.peak_bytes = event.get("peak_bytes")
+        m.memory_ops = event["ops"]

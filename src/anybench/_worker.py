@@ -1,0 +1,163 @@
+"""A worker process: measures one scenario on one runtime, in a fresh interpreter.
+
+Started by :mod:`anybench._measure` as ``python -m anybench._worker`` with a JSON job on standard
+input, as pyperf starts its workers. It writes one JSON line per event to its original standard
+output (the scenario's own prints go to standard error instead), flushing each line, so that the
+parent sees every finished round at once and can stop the worker from outside when a round
+outruns its deadline.
+
+Events, in order: ``hello`` (pid, Python, library versions); then per scale ``begin`` before
+each round (with the deadline the parent should enforce) and ``round`` after it (kind
+``warmup``, ``throughput``, ``latency`` or ``memory``), then ``finished``, or ``failed``;
+finally ``done``.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import math
+import os
+import platform
+import sys
+from array import array
+from typing import IO, Any
+
+from ._harness import RoundResult, ScenarioTimeout, run_round
+from ._probe import ScenarioFailed
+from ._runtimes import RUNTIMES, library_versions
+
+#: A warm-up round runs at no more than this N: enough to warm the code paths and estimate the
+#: cost per operation, without paying a whole large round for it.
+WARMUP_MAX_N = 1_000
+#: A region shorter than this is dominated by per-round fixed costs: a round repeats the scenario
+#: (independent passes) until its region reaches it. pyperf calls shorter raw values unstable.
+MIN_REGION_NS = 1_000_000
+#: Passes are planned from the warm-up for this much, so that a round lands above the minimum.
+TARGET_REGION_NS = 2_000_000
+MAX_PASSES = 2_000
+#: How much longer than the deadline the one round traced by tracemalloc may take.
+TRACED_DEADLINE_FACTOR = 5
+
+
+def encode_samples(values: list[int]) -> str:
+    """Latency samples as base64 of signed 64-bit integers: compact, exact, fast to decode."""
+    return base64.b64encode(array("q", values).tobytes()).decode("ascii")
+
+
+def decode_samples(text: str) -> array[int]:
+    values = array("q")
+    values.frombytes(base64.b64decode(text))
+    return values
+
+
+def passes_for(n: int, warmup: RoundResult) -> int:
+    """Passes per round that bring a region of N operations to about TARGET_REGION_NS."""
+    region_ns = warmup.ns_per_op * (warmup.ops / warmup.passes) * (n / min(n, WARMUP_MAX_N))
+    if region_ns >= TARGET_REGION_NS:
+        return 1
+    return min(MAX_PASSES, math.ceil(TARGET_REGION_NS / max(region_ns, 1.0)))
+
+
+def rounds_for(n: int, warmup: RoundResult, passes: int, plan: dict[str, Any]) -> int:
+    """Throughput rounds for this process: about plan's target_ops over all its processes,
+    within its time budget, and between its min_rounds and max_rounds."""
+    ops = warmup.ops / warmup.passes * passes * n / min(n, WARMUP_MAX_N)
+    round_s = warmup.ns_per_op * ops / 1e9
+    processes = plan["processes"]
+    wanted = math.ceil(plan["target_ops"] / max(ops, 1) / processes)
+    wanted = min(wanted, math.ceil(plan["time_budget_s"] / processes / max(round_s, 1e-9)))
+    return int(max(plan["min_rounds"], min(plan["max_rounds"], wanted)))
+
+
+def _round_event(n: int, kind: str, result: RoundResult) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event": "round",
+        "n": n,
+        "kind": kind,
+        "ops": result.ops,
+        "elapsed_ns": result.elapsed_ns,
+        "passes": result.passes,
+    }
+    if kind == "latency":
+        event["samples"] = {name: encode_samples(v) for name, v in result.samples.items()}
+    if result.peak_bytes is not None:
+        event["peak_bytes"] = result.peak_bytes
+    return event
+
+
+def work(job: dict[str, Any], emit: Any) -> None:
+    """Run *job* (see :mod:`anybench._measure`), reporting each event through *emit*."""
+    for entry in reversed(job.get("sys_path", [])):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    scenario = importlib.import_module(job["scenario"])
+    runtime = RUNTIMES[job["runtime"]]
+    deadline_s = float(job["deadline_s"])
+    emit(
+        {
+            "event": "hello",
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "libraries": library_versions(),
+        }
+    )
+    for spec in job["scales"]:
+        n = int(spec["n"])
+
+        def one(kind: str, n_round: int, passes: int, n: int = n) -> RoundResult:
+            traced = kind == "memory"
+            limit = deadline_s * (TRACED_DEADLINE_FACTOR if traced else 1)
+            emit({"event": "begin", "n": n, "kind": kind, "deadline_s": limit})
+            result = run_round(
+                scenario,
+                runtime,
+                n_round,
+                limit,
+                latency=kind == "latency",
+                passes=passes,
+                trace_memory=traced,
+            )
+            emit(_round_event(n, kind, result))
+            return result
+
+        try:
+            warmup = one("warmup", min(n, WARMUP_MAX_N), 1)
+            passes = spec.get("passes") or passes_for(n, warmup)
+            rounds = spec.get("rounds") or rounds_for(n, warmup, passes, spec["plan"])
+            for _ in range(rounds):
+                one("throughput", n, passes)
+            for _ in range(int(spec["latency_rounds"])):
+                one("latency", n, passes)
+            if spec.get("memory"):
+                one("memory", n, 1)
+            emit({"event": "finished", "n": n})
+        except (ScenarioFailed, ScenarioTimeout) as exc:
+            emit({"event": "failed", "n": n, "error": str(exc).splitlines()[0]})
+        except Exception as exc:  # a bug in the scenario: fail this benchmark, name it
+            emit({"event": "failed", "n": n, "error": f"{type(exc).__name__}: {exc}"})
+    emit({"event": "done"})
+
+
+def main() -> None:
+    # The protocol keeps the original standard output to itself; anything the scenario prints
+    # goes to standard error.
+    channel: IO[str] = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def emit(event: dict[str, Any]) -> None:
+        channel.write(json.dumps(event) + "\n")
+        channel.flush()
+
+    job = json.loads(sys.stdin.read())
+    try:
+        work(job, emit)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
