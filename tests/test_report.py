@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from anybench._cli import main
+from anybench._files import REPORT_MARKER
 from anybench._stats import bootstrap_ratio, geometric_mean, significant, stability_warnings
 
 from .conftest import run_benchmarks
@@ -59,7 +60,7 @@ def test_report_writes_a_page_with_plots_it_links(tiny_results: Path, tmp_path: 
     assert links
     for link in links:
         assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
-    assert {p.name for p in out.iterdir()} == {"index.md", *links}
+    assert {p.name for p in out.iterdir()} == {"index.md", REPORT_MARKER, *links}
     assert [p.name for p in tmp_path.iterdir()] == ["report"], "staging left behind"
 
 

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._files import OutputError
 from ._results import ResultsError, Run, load, save
 from ._table import comparison_table
 
@@ -36,7 +37,7 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ._report import ReportExistsError, default_report_dir, write_report
+    from ._report import default_report_dir, write_report
 
     runs, ok = _load_all(args.files)
     if not runs:
@@ -45,7 +46,7 @@ def _report(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else default_report_dir(runs)
     try:
         page = write_report(runs, out_dir, replace=args.force)
-    except ReportExistsError as exc:
+    except OutputError as exc:
         print(f"anybench: {exc}", file=sys.stderr)
         return 1
     print(page)
@@ -66,7 +67,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _save(args: argparse.Namespace) -> int:
     try:
         target = save(args.file, args.into)
-    except ResultsError as exc:
+    except (ResultsError, OutputError) as exc:
         print(f"anybench: {exc}", file=sys.stderr)
         return 1
     print(target)
@@ -93,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--out", metavar="DIR", help="report directory (default: results/report-<newest file>)"
     )
-    report.add_argument("--force", action="store_true", help="replace an existing report")
+    report.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a report anybench wrote there before (never anything else)",
+    )
     report.set_defaults(func=_report)
 
     compare = commands.add_parser(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,6 +18,9 @@ from matplotlib.ticker import EngFormatter, NullFormatter
 
 from ._compare import Entry, column_order
 from ._stats import percentile
+
+# Titles and legends hold names from results files: "$" in one is text, not a formula to parse.
+matplotlib.rcParams["text.parse_math"] = False
 
 
 def _time_axis(axis: Axis) -> None:
@@ -46,6 +50,12 @@ def _latency_scale(ax: Axes, which: str) -> None:
         set_scale("symlog", linthresh=1e-6)  # linear within ±1 µs
     else:
         set_scale("log")
+
+
+def _legend(ax: Axes, **options: Any) -> None:
+    """A legend, if anything was drawn (a series may have no samples in a results file)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -78,7 +88,7 @@ def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) ->
     ax.set_ylabel("time per operation (median; whiskers: quartiles)")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: {operation}", fontsize=10)
-    ax.legend(title="runtime")
+    _legend(ax, title="runtime")
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
@@ -94,7 +104,7 @@ def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
     ax.set_ylabel("time per operation (median)")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: cost per operation as N grows", fontsize=10)
-    ax.legend(title="runtime")
+    _legend(ax, title="runtime")
     ax.grid(which="both", alpha=0.3)
     _save(fig, path)
 
@@ -104,9 +114,12 @@ def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for k, column in enumerate(column_order(entries)):
         points = sorted(
-            (e.record.n, e.record.latency_ns[series])
-            for e in entries
-            if e.column == column and series in e.record.latency_ns
+            (
+                (e.record.n, e.record.latency_ns[series])
+                for e in entries
+                if e.column == column and "p50" in e.record.latency_ns.get(series, {})
+            ),
+            key=lambda point: point[0],  # by N only: a file given twice repeats an N
         )
         if not points:
             continue
@@ -115,20 +128,22 @@ def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path:
         ax.plot(
             xs, [p[1]["p50"] / 1e9 for p in points], marker="o", color=colour, label=f"{column} p50"
         )
-        ax.plot(
-            xs,
-            [p[1]["p99"] / 1e9 for p in points],
-            marker="^",
-            ls="--",
-            color=colour,
-            label=f"{column} p99",
-        )
+        tail = [(n, summary["p99"]) for n, summary in points if "p99" in summary]
+        if tail:  # p99 is left out of summaries with too few samples
+            ax.plot(
+                [p[0] for p in tail],
+                [p[1] / 1e9 for p in tail],
+                marker="^",
+                ls="--",
+                color=colour,
+                label=f"{column} p99",
+            )
     _scale_axis(ax, entries)
     _latency_scale(ax, "y")
     ax.set_ylabel(f"{series} latency")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: {series} latency percentiles", fontsize=10)
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     ax.grid(which="both", alpha=0.3)
     _save(fig, path)
 
@@ -148,6 +163,6 @@ def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path
     ax.set_ylabel("percent of samples at or below")
     scale = "B" if any(e.record.axis == "load" for e in entries) else "N"
     ax.set_title(f"{scenario} at {scale}={n:,}: {series} latency distribution", fontsize=10)
-    ax.legend(title="runtime")
+    _legend(ax, title="runtime")
     ax.grid(which="both", alpha=0.3)
     _save(fig, path)

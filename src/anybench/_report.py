@@ -2,7 +2,8 @@
 
 The report reads results files only (never the scenarios). It is written into a fresh temporary
 directory beside its destination and renamed into place, so an interrupted report leaves no
-half-written page; an existing report is replaced only when asked.
+half-written page. It is marked as anybench's, and only such a report is ever replaced, and only
+when asked: never an input, a results directory or anything anybench did not write.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from ._compare import (
     entries,
     sorted_keys,
 )
+from ._files import REPORT_MARKER, FileNames, OutputError, existing_report, mark_report, unwritable
 from ._results import Run, current_umask
 from ._stats import geometric_mean, stability_warnings
 from ._table import format_ns
 
 
-class ReportExistsError(FileExistsError):
+class ReportExistsError(OutputError):
     """The report directory exists and replacing it was not asked for."""
 
 
@@ -41,25 +43,58 @@ def default_report_dir(runs: Sequence[Run]) -> Path:
 
 
 def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -> Path:
-    """Write ``index.md`` and its plots for *runs* into *out_dir*; return the page's path."""
+    """Write ``index.md`` and its plots for *runs* into *out_dir*; return the page's path.
+
+    The report is marked as anybench's (see :mod:`anybench._files`). With *replace*, an existing
+    report anybench wrote at *out_dir* is replaced; anything else there (an input, a file,
+    results, a directory without the mark) raises :class:`OutputError` and nothing changes, as
+    does an existing report without *replace* (:class:`ReportExistsError`). A directory that
+    cannot be written raises :class:`OutputError` too, naming it.
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not replace:
-        raise ReportExistsError(f"{out_dir} exists; pass --force to replace it or --out elsewhere")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private
+    inputs = [run.path for run in runs]
+
+    def may_replace() -> bool:
+        """Whether a report of anybench's is there; raise if it is not to be replaced."""
+        found = existing_report(out_dir, inputs)
+        if found and not replace:
+            raise ReportExistsError(
+                f"{out_dir} exists; pass --force to replace it or --out elsewhere"
+            )
+        return found
+
+    may_replace()
     try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    except OSError as exc:
+        raise unwritable(out_dir.parent, exc, "write a report into it", "--out") from None
+    try:
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private
         (staging / "index.md").write_text(render(runs, staging), encoding="utf-8")
-        if out_dir.exists():
+        mark_report(staging)
+        if may_replace():  # checked again: it may have changed while the plots were drawn
             trash = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-old-"))
-            os.replace(out_dir, trash / out_dir.name)
-            os.replace(staging, out_dir)
-            shutil.rmtree(trash)
+            old = trash / out_dir.name
+            try:
+                os.replace(out_dir, old)
+            except OSError:
+                trash.rmdir()
+                raise
+            try:
+                os.replace(staging, out_dir)
+            except OSError:
+                os.replace(old, out_dir)  # put the old report back (if that fails, it stays here)
+                trash.rmdir()
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(staging, out_dir)
+    except OSError as exc:
+        raise unwritable(out_dir.parent, exc, "write a report into it", "--out") from None
     finally:
         if staging.exists():
-            shutil.rmtree(staging)
+            shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "index.md"
 
 
@@ -311,25 +346,30 @@ def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
 
 def _plots_section(all_entries: Sequence[Entry], scenarios: list[str], plot_dir: Path) -> list[str]:
     out = ["## Plots", ""]
+    # Scenario and series names come from the results files: each file name is made safe and
+    # unique, so a name like "../x" stays inside plot_dir and never takes another plot's file.
+    names = FileNames(reserved=("index.md", REPORT_MARKER))
     for scenario in scenarios:
         mine = [e for e in all_entries if e.record.scenario == scenario]
         operation = next((e.record.operation for e in mine if e.record.operation), "")
         out += [f"### {scenario}", ""]
         if operation:
             out += [f"One operation: {operation}.", ""]
-        _plots.bars(scenario, operation, mine, plot_dir / f"{scenario}-bars.png")
-        out.append(f"![{scenario}: ns per operation by runtime]({scenario}-bars.png)")
+        name = names.name(scenario, "bars", suffix=".png")
+        _plots.bars(scenario, operation, mine, plot_dir / name)
+        out.append(f"![{scenario}: ns per operation by runtime]({name})")
         if len({e.record.n for e in mine}) > 1:
-            _plots.scaling(scenario, mine, plot_dir / f"{scenario}-scaling.png")
-            out.append(f"![{scenario}: cost per operation against N]({scenario}-scaling.png)")
+            name = names.name(scenario, "scaling", suffix=".png")
+            _plots.scaling(scenario, mine, plot_dir / name)
+            out.append(f"![{scenario}: cost per operation against N]({name})")
         series_names = list(dict.fromkeys(s for e in mine for s in e.record.latency_ns))
         largest = max(e.record.n for e in mine)
         for series in series_names:
             if len({e.record.n for e in mine}) > 1:
-                name = f"{scenario}-{series}-latency.png"
+                name = names.name(scenario, series, "latency", suffix=".png")
                 _plots.latency_vs_scale(scenario, series, mine, plot_dir / name)
                 out.append(f"![{scenario}: {series} latency percentiles against N]({name})")
-            name = f"{scenario}-{series}-cdf.png"
+            name = names.name(scenario, series, "cdf", suffix=".png")
             _plots.cdf(scenario, series, largest, mine, plot_dir / name)
             out.append(f"![{scenario}: {series} latency distribution at N={largest:,}]({name})")
         out.append("")
