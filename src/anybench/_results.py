@@ -7,6 +7,7 @@ that names it and says what is wrong. Saving never overwrites: a new file gets a
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import RESULTS_FORMAT
+from ._files import OutputError, unwritable
 
 #: Extra-info keys every anybench record must carry.
 REQUIRED_EXTRA = ("scenario", "runtime", "n", "ops_per_round", "rounds", "ns_per_op")
@@ -72,6 +74,11 @@ class Run:
         return info
 
     @property
+    def run_id(self) -> str:
+        """The id of the run that made this file: files split from one interleaved run share it."""
+        return str(self.anybench_info.get("run_id") or "")
+
+    @property
     def unavailable_runtimes(self) -> dict[str, str]:
         return dict(self.anybench_info.get("unavailable_runtimes", {}))
 
@@ -97,6 +104,15 @@ def load(path: str | os.PathLike[str]) -> Run:
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); "
             "is it a half-written or hand-edited file?"
         ) from None
+    except RecursionError:
+        raise ResultsError(
+            f"{path}: JSON nested too deeply to be a results file; pass a file written by "
+            "'nox -s bench' or pytest --benchmark-json"
+        ) from None
+    except ValueError:  # a number with thousands of digits, say
+        raise ResultsError(
+            f"{path}: JSON with a number too long to read; is it a results file?"
+        ) from None
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("benchmarks"), list)
@@ -117,11 +133,15 @@ def load(path: str | os.PathLike[str]) -> Run:
             f"{path}: anybench results format {info.get('format')!r}, this anybench reads format "
             f"{RESULTS_FORMAT}; use the anybench version that wrote it"
         )
-    for key in ("libraries", "unavailable_runtimes"):
-        if not isinstance(info.get(key, {}), dict):
-            raise ResultsError(f"{path}: anybench machine info {key!r} is not a mapping")
-    if not isinstance(info.get("failed", []), list):
-        raise ResultsError(f"{path}: anybench machine info 'failed' is not a list")
+    # Everything the table, report and compare read outside the records, checked here so that a
+    # malformed file is named in one line and the files given beside it still report.
+    problem = _machine_info_problem(data["machine_info"], info)
+    if problem is None and not isinstance(data.get("commit_info") or {}, dict):
+        problem = "'commit_info' is not a mapping"
+    if problem is None and not isinstance((data.get("commit_info") or {}).get("id", ""), str):
+        problem = "commit_info 'id' is not a string"
+    if problem is not None:
+        raise ResultsError(f"{path}: {problem}; was the file edited by hand?")
     records = [_record(path, bench) for bench in data["benchmarks"]]
     if not records and not info.get("failed"):
         raise ResultsError(f"{path}: holds no benchmarks; was the run interrupted?")
@@ -132,6 +152,44 @@ def load(path: str | os.PathLike[str]) -> Run:
         commit_info=data.get("commit_info") or {},
         datetime=str(data.get("datetime", "")),
     )
+
+
+def _machine_info_problem(machine: dict[str, Any], info: dict[str, Any]) -> str | None:
+    """What is wrong with the machine info of a results file, in a few words; None if nothing."""
+    for key in ("node", "python_version", "python_implementation", "processor"):
+        if not isinstance(machine.get(key) or "", str):
+            return f"machine info {key!r} is not a string"
+    if not isinstance(machine.get("cpu") or {}, dict):
+        return "machine info 'cpu' is not a mapping"
+    for key in ("libraries", "unavailable_runtimes"):
+        value = info.get(key, {})
+        if not isinstance(value, dict):
+            return f"anybench machine info {key!r} is not a mapping"
+        if not all(isinstance(v, str) or v is None for v in value.values()):
+            return f"anybench machine info {key!r} maps to something other than text"
+    timer = info.get("timer_cost_ns")
+    if timer is not None and (isinstance(timer, bool) or not isinstance(timer, (int, float))):
+        return f"anybench machine info 'timer_cost_ns' is not a number: {timer!r}"
+    failed = info.get("failed", [])
+    if not isinstance(failed, list):
+        return "anybench machine info 'failed' is not a list"
+    for failure in failed:
+        if not (
+            isinstance(failure, dict)
+            and isinstance(failure.get("test"), str)
+            and isinstance(failure.get("error"), str)
+        ):
+            return (
+                "anybench machine info 'failed' holds "
+                f"{_short(failure)} where a {{'test': ..., 'error': ...}} mapping of text belongs"
+            )
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """*value*'s repr, cut to *limit* characters: an error line stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _record(path: Path, bench: Any) -> Record:
@@ -155,7 +213,7 @@ def _record(path: Path, bench: Any) -> Record:
 def _checked_record(name: str, extra: dict[str, Any]) -> Record:
     def positive(key: str, kind: type[int] | type[float]) -> Any:
         value = extra[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        if not _number(value) or not value > 0:
             raise ValueError(f"{key} must be a positive number, not {value!r}")
         return kind(value)
 
@@ -163,17 +221,27 @@ def _checked_record(name: str, extra: dict[str, Any]) -> Record:
     elapsed = extra.get("round_elapsed_ns") or []
     latency = extra.get("latency_ns") or {}
     memory = extra.get("memory")
-    if not isinstance(elapsed, list) or not all(
-        isinstance(e, (int, float)) and e > 0 for e in elapsed
-    ):
+    if not isinstance(elapsed, list) or not all(_number(e) and e > 0 for e in elapsed):
         raise ValueError("round_elapsed_ns must be a list of positive numbers")
     if not isinstance(latency, dict) or not all(isinstance(s, dict) for s in latency.values()):
         raise ValueError("latency_ns must map series names to summaries")
+    for series, summary in latency.items():
+        _check_latency_summary(series, summary)
     if memory is not None and not isinstance(memory, dict):
         raise ValueError("memory must be a mapping")
+    if memory and not (_number(memory.get("bytes_per_op")) and memory["bytes_per_op"] >= 0):
+        raise ValueError(
+            f"memory bytes_per_op must be a number, not {memory.get('bytes_per_op')!r}"
+        )
     n = extra["n"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be a whole number, not {n!r}")
+    for key in ("scenario", "runtime"):
+        if not isinstance(extra[key], str) or not extra[key]:
+            raise ValueError(f"{key} must be a name, not {extra[key]!r}")
+    for key in ("native_of", "caveat", "operation"):
+        if not isinstance(extra.get(key) or "", str):
+            raise ValueError(f"{key} must be text, not {extra[key]!r}")
     return Record(
         scenario=str(extra["scenario"]),
         runtime=str(extra["runtime"]),
@@ -190,6 +258,35 @@ def _checked_record(name: str, extra: dict[str, Any]) -> Record:
         native_of=extra.get("native_of"),
         caveat=extra.get("caveat"),
     )
+
+
+def _number(value: Any) -> bool:
+    """Whether *value* is a finite int or float (not a bool, not NaN or infinite)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: The figures of a latency summary (see :func:`anybench._stats.summarize_latency`).
+_LATENCY_FIGURES = ("min", "p50", "p90", "p99", "p99_9", "max", "mean")
+
+
+def _check_latency_summary(series: str, summary: dict[str, Any]) -> None:
+    """Raise ValueError unless *summary* has the types the report and compare read."""
+    count = summary.get("count", 0)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"latency {series!r} count must be a whole number, not {count!r}")
+    for key in _LATENCY_FIGURES:
+        if key in summary and not _number(summary[key]):
+            raise ValueError(f"latency {series!r} {key} must be a number, not {summary[key]!r}")
+    if "p50" in summary:  # p99 and rarer percentiles are left out below enough samples
+        missing = [key for key in ("count", "max") if key not in summary]
+        if missing:
+            raise ValueError(f"latency {series!r} has p50 but no {', '.join(missing)}")
+    cdf = summary.get("cdf", [])
+    if not isinstance(cdf, list) or not all(
+        isinstance(point, list) and len(point) == 2 and all(_number(v) for v in point)
+        for point in cdf
+    ):
+        raise ValueError(f"latency {series!r} cdf must be a list of [percent, ns] pairs")
 
 
 def current_umask() -> int:
@@ -215,12 +312,25 @@ def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) ->
 
     The file is checked first (a bad file raises :class:`ResultsError` and nothing is written),
     written to a temporary file and linked into place, so that no existing file is ever
-    overwritten and no half-written file is ever left under the final name.
+    overwritten and no half-written file is ever left under the final name. A *results_dir*
+    that is a file or cannot be written raises :class:`~anybench._files.OutputError`.
     """
     run = load(source)
     results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    data = Path(source).read_bytes()
+    if results_dir.exists() and not results_dir.is_dir():
+        raise OutputError(
+            f"{results_dir} is a file, not a directory; pass --into a directory (it is created "
+            "if missing)"
+        )
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        return _link_new(Path(source).read_bytes(), results_dir, results_name(run))
+    except OSError as exc:
+        raise unwritable(results_dir, exc, "save into it", "--into") from None
+
+
+def _link_new(data: bytes, results_dir: Path, name: str) -> Path:
+    """Write *data* under *results_dir* as *name*, or *name* with ``-2``, ``-3``... if taken."""
     fd, tmp_name = tempfile.mkstemp(dir=results_dir, prefix=".incoming-", suffix=".json")
     try:
         with os.fdopen(fd, "wb") as tmp:
@@ -228,7 +338,7 @@ def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) ->
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes it private
-        stem = results_name(run)[: -len(".json")]
+        stem = name[: -len(".json")]
         for attempt in range(1, 1000):
             target = results_dir / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
             try:
@@ -236,6 +346,6 @@ def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) ->
             except FileExistsError:
                 continue
             return target
-        raise ResultsError(f"{results_dir}: too many results named {stem}*; move some away")
+        raise OutputError(f"{results_dir}: too many results named {stem}*; move some away")
     finally:
         os.unlink(tmp_name)
