@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +20,11 @@ from .conftest import expected_ops
 def test_scenario_runs_and_records(
     scenario: scenarios.ScenarioModule, n: int, runtime: Runtime
 ) -> None:
-    result = run_round(scenario, runtime, n)
+    throughput = run_round(scenario, runtime, n)
+    assert throughput.ops == expected_ops(scenario, n)
+    assert throughput.elapsed_ns > 0
+    assert throughput.samples == {}  # no stamps in a throughput round
+    result = run_round(scenario, runtime, n, latency=True)
     assert result.ops == expected_ops(scenario, n)
     assert result.elapsed_ns > 0
     # Every declared latency series has one sample per operation.
@@ -28,6 +33,40 @@ def test_scenario_runs_and_records(
         assert len(samples) == result.ops, series
         # Only a scenario that declares a tolerance may record early (negative) delays: timers.
         assert min(samples) >= -getattr(scenario, "EARLY_TOLERANCE_NS", 0), series
+
+
+class _CountingClock:
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> int:
+        self.reads += 1
+        return time.perf_counter_ns()
+
+
+@pytest.mark.parametrize("scenario", scenarios.ALL, ids=lambda s: s.NAME)
+def test_throughput_rounds_read_no_clock_per_operation(
+    scenario: scenarios.ScenarioModule, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instrument stays out of the region it times: at most the start and stop readings
+    (and a handful of fixed ones) per pass, however large N, in a throughput round; one or
+    more per operation in a latency round."""
+    counting = _CountingClock()
+    monkeypatch.setattr(Probe, "clock", staticmethod(counting))
+    run_round(scenario, runtime, 200)
+    assert counting.reads <= 4, f"{counting.reads} clock reads in a throughput round"
+    counting.reads = 0
+    result = run_round(scenario, runtime, 200, latency=True)
+    if scenario.NAME != "timers":  # timers stamps on the loop clock (anyio.current_time)
+        assert counting.reads >= result.ops
+
+
+def test_a_round_of_several_passes_adds_them_up(runtime: Runtime) -> None:
+    """The 1 ms rule's mechanism: independent passes in one round, ops and time summed."""
+    result = run_round(scenarios.done_callback, runtime, 7, passes=5, latency=True)
+    assert result.passes == 5
+    assert result.ops == 35
+    assert len(result.samples["callback"]) == 35
 
 
 def test_every_scenario_module_is_registered() -> None:

@@ -2,36 +2,69 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._results import Record, Run
 from ._runtimes import BASELINE, RUNTIMES
-from ._stats import bootstrap_ratio, significant
+from ._stats import LogRatio, benjamini_hochberg, robust_spread, welch_log_ratio
 
 
 @dataclass(frozen=True)
 class Ratio:
-    """``other / baseline`` of median ns/op, with its 95% bootstrap interval."""
+    """``other / baseline`` of ns/op, with its 95% interval at the process level.
 
-    ratio: float
-    low: float
-    high: float
+    The unit is one worker process (the median of its rounds); the interval is Welch's t on
+    the logs of those (see :func:`anybench._stats.welch_log_ratio`). Records with a single
+    process each (format-1 files) have no interval: ``known`` is false.
+    """
+
+    log: LogRatio
+
+    @property
+    def ratio(self) -> float:
+        return self.log.ratio
+
+    @property
+    def low(self) -> float:
+        return self.log.low
+
+    @property
+    def high(self) -> float:
+        return self.log.high
+
+    @property
+    def known(self) -> bool:
+        return self.log.known
 
     @property
     def significant(self) -> bool:
-        return significant(self.low, self.high)
+        return self.log.known and self.log.significant
 
     @classmethod
-    def of(cls, baseline: Record, other: Record) -> Ratio:
-        base_values = baseline.round_ns_per_op or (baseline.ns_per_op,)
-        other_values = other.round_ns_per_op or (other.ns_per_op,)
-        ratio, low, high = bootstrap_ratio(base_values, other_values)
-        return cls(ratio, low, high)
+    def of(cls, baseline: Record, other: Record, **drift: float) -> Ratio:
+        return cls(welch_log_ratio(_values(baseline), _values(other), **drift))
 
     def __str__(self) -> str:
+        if not self.known:
+            return f"{self.ratio:.2f}x [one process: no interval]"
         mark = "" if self.significant else " ~"
         return f"{self.ratio:.2f}x [{self.low:.2f}–{self.high:.2f}]{mark}"
+
+
+def _values(record: Record) -> list[float]:
+    return record.process_medians or [record.ns_per_op]
+
+
+def dagger(record: Record, caveats: list[str]) -> str:
+    """The † mark of a record whose runtime uses a mechanism of its own (numbered by *caveats*,
+    to which a new caveat is added); "" for none."""
+    if not record.caveat:
+        return ""
+    if record.caveat not in caveats:
+        caveats.append(record.caveat)
+    return " " + "†" * (caveats.index(record.caveat) + 1)
 
 
 def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
@@ -142,13 +175,73 @@ def machines_differ(old: Run, new: Run) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """How two runs made at different times are put on one footing.
+
+    Code under test does not touch the *controls* (the native baselines), so their change from
+    one run to the other is the machine's drift: their median log ratio is taken off every
+    benchmark (``shift``) and their spread is added to every interval (``var``, with ``df``).
+    Without enough controls nothing is taken off, and the spread of all benchmarks widens the
+    intervals instead: a uniform change then stays visible, at the price of width.
+    """
+
+    shift: float = 0.0
+    var: float = 0.0
+    df: float = math.inf
+    note: str = ""
+
+    def kwargs(self) -> dict[str, float]:
+        return {"shift": self.shift, "extra_var": self.var, "extra_df": self.df}
+
+
+#: Fewest control benchmarks from which the drift between two runs is estimated.
+MIN_CONTROLS = 3
+
+
+def drift_between(old: Run, new: Run, pairs: Sequence[tuple[Record, Record]]) -> Drift:
+    """The correction for comparing *old* and *new* (none when one run made both)."""
+    if old.run_id and old.run_id == new.run_id:
+        return Drift(note="both from one run, interleaved: no drift correction needed")
+    logs = {id(o): math.log(Ratio.of(o, n).ratio) for o, n in pairs if not o.unstable}
+    controls = [logs[id(o)] for o, n in pairs if o.native_of and id(o) in logs]
+    if len(controls) >= MIN_CONTROLS:
+        center, spread = robust_spread(controls)
+        return Drift(
+            center,
+            spread**2,
+            len(controls) - 1,
+            f"made at different times: the {len(controls)} native baselines, which the code "
+            f"under test does not touch, moved by {math.expm1(center):+.1%} (taken off every "
+            f"benchmark) with a spread of ±{math.expm1(spread):.1%} (added to every interval)",
+        )
+    if len(logs) >= MIN_CONTROLS:
+        _, spread = robust_spread(list(logs.values()))
+        return Drift(
+            0.0,
+            spread**2,
+            len(logs) - 1,
+            f"made at different times, with no native baselines to control for the machine's "
+            f"drift: every interval is widened by the spread of all benchmarks "
+            f"(±{math.expm1(spread):.1%}); an interleaved A/B run judges far finer",
+        )
+    return Drift(
+        0.0,
+        math.inf,
+        1.0,
+        "made at different times, with too few benchmarks to estimate the machine's drift: "
+        "no verdicts; make an interleaved A/B run instead",
+    )
+
+
+@dataclass(frozen=True)
 class Change:
-    """One benchmark in two runs."""
+    """One benchmark in two runs, and the verdict on it."""
 
     key: tuple[str, int, str]
     old: Record
     new: Record
     ratio: Ratio
+    verdict: str = ""
 
     @property
     def p99_change(self) -> float | None:
@@ -160,18 +253,52 @@ class Change:
         return None
 
 
-def compare_runs(old: Run, new: Run) -> tuple[list[Change], list[str], list[str]]:
-    """Match benchmarks of two runs; return the changes and the keys only in old, only in new."""
+#: False discovery rate across all benchmarks of a comparison (Benjamini-Hochberg).
+FALSE_DISCOVERY_RATE = 0.05
+
+
+def compare_runs(
+    old: Run, new: Run, threshold: float = 0.10
+) -> tuple[list[Change], list[str], list[str], Drift]:
+    """Match benchmarks of two runs and judge each; return the changes, the keys only in old
+    and only in new, and the drift correction used.
+
+    A change is a REGRESSION only when its whole 95% interval lies above *threshold* and it
+    survives Benjamini-Hochberg at FALSE_DISCOVERY_RATE across all the benchmarks compared.
+    """
     old_by_key = {(r.scenario, r.n, r.runtime): r for r in old.records}
     new_by_key = {(r.scenario, r.n, r.runtime): r for r in new.records}
-    changes = [
-        Change(key, old_by_key[key], new_by_key[key], Ratio.of(old_by_key[key], new_by_key[key]))
-        for key in old_by_key
-        if key in new_by_key
+    common = [key for key in old_by_key if key in new_by_key]
+    drift = drift_between(old, new, [(old_by_key[k], new_by_key[k]) for k in common])
+    ratios = [Ratio.of(old_by_key[k], new_by_key[k], **drift.kwargs()) for k in common]
+    judged = [
+        i
+        for i, k in enumerate(common)
+        if ratios[i].known and not _unstable(old_by_key[k], new_by_key[k])
     ]
+    rejected = benjamini_hochberg(
+        [ratios[i].log.p_above(threshold) for i in judged], FALSE_DISCOVERY_RATE
+    )
+    regressions = {i for i, r in zip(judged, rejected, strict=True) if r}
+    changes = []
+    for i, key in enumerate(common):
+        ratio = ratios[i]
+        if i not in judged:
+            verdict = "unstable: not judged" if ratio.known else "no interval: not judged"
+        elif i in regressions and ratio.low > 1 + threshold:
+            verdict = "REGRESSION"
+        elif not ratio.significant:
+            verdict = "not significant"
+        else:
+            verdict = "slower" if ratio.ratio > 1 else "faster"
+        changes.append(Change(key, old_by_key[key], new_by_key[key], ratio, verdict))
     only_old = [_name(key) for key in old_by_key if key not in new_by_key]
     only_new = [_name(key) for key in new_by_key if key not in old_by_key]
-    return changes, only_old, only_new
+    return changes, only_old, only_new, drift
+
+
+def _unstable(old: Record, new: Record) -> bool:
+    return bool(old.unstable or new.unstable)
 
 
 def _name(key: tuple[str, int, str]) -> str:
@@ -179,49 +306,55 @@ def _name(key: tuple[str, int, str]) -> str:
 
 
 def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
-    """The text of ``anybench compare`` and whether it fails: a significant slow-down above
-    *threshold*, or a benchmark of old that is missing from new or failed in it."""
-    changes, only_old, only_new = compare_runs(old, new)
-    lines = [f"old: {old.path}", f"new: {new.path}"]
+    """The text of ``anybench compare`` and whether it fails: a REGRESSION (see
+    :func:`compare_runs`), or a benchmark of old that is missing from new or failed in it."""
+    changes, only_old, only_new, drift = compare_runs(old, new, threshold)
+    lines = [f"old: {old.path}", f"new: {new.path}", f"runs {drift.note}."]
     differences = machines_differ(old, new)
     if differences:
         lines.append("WARNING: the runs differ in machine or software, so part of any change is ")
         lines.append("         theirs, not the code's: " + "; ".join(differences))
     lines.append("")
-    header = f"{'benchmark':<34} {'old ns/op':>11} {'new ns/op':>11} {'change':>8}  95% interval"
-    lines += [header, "-" * (len(header) + 14)]
-    regressed = False
+    header = (
+        f"{'benchmark':<36} {'old ns/op':>11} {'new ns/op':>11} {'change':>8}  "
+        f"{'95% interval':<17} {'floor':>6}  verdict"
+    )
+    lines += [header, "-" * (len(header) + 10)]
+    caveats: list[str] = []
     for change in changes:
         ratio = change.ratio
-        pct = ratio.ratio - 1
-        if not ratio.significant:
-            verdict = "not significant"
-        elif pct > threshold:
-            verdict = "REGRESSION"
-            regressed = True
-        elif pct > 0:
-            verdict = "slower"
-        else:
-            verdict = "faster"
+        interval = (
+            f"[{ratio.low - 1:+.1%}, {ratio.high - 1:+.1%}]"
+            if ratio.known and math.isfinite(ratio.high)
+            else "[?]"
+        )
+        floor = ratio.log.floor()
+        floor_text = f"±{floor:.0%}" if math.isfinite(floor) else "?"
         p99 = change.p99_change
         p99_text = f"  p99 latency {p99:+.0%}" if p99 is not None else ""
-        old_ns, new_ns = change.old.ns_per_op, change.new.ns_per_op
+        name = _name(change.key) + dagger(change.new, caveats)
         lines.append(
-            f"{_name(change.key):<34} {old_ns:>11,.0f} {new_ns:>11,.0f} "
-            f"{pct:>+8.1%}  [{ratio.low - 1:+.1%}, {ratio.high - 1:+.1%}] {verdict}{p99_text}"
+            f"{name:<36} {change.old.ns_per_op:>11,.0f} {change.new.ns_per_op:>11,.0f} "
+            f"{ratio.ratio - 1:>+8.1%}  {interval:<17} {floor_text:>6}  {change.verdict}{p99_text}"
         )
     for name in only_old:
-        lines.append(f"{name:<34} MISSING from new (it ran in old)")
+        lines.append(f"{name:<36} MISSING from new (it ran in old)")
     for name in only_new:
-        lines.append(f"{name:<34} only in new")
+        lines.append(f"{name:<36} only in new")
     for failure in new.failed:
         lines.append(f"FAILED in new: {failure.get('test')}: {failure.get('error')}")
+    regressed = any(c.verdict == "REGRESSION" for c in changes)
     # A benchmark that stopped running (hung, crashed, lost) is the worst regression of all.
     regressed = regressed or bool(only_old) or bool(new.failed)
     lines.append("")
     lines.append(
-        "change = new/old - 1 of median ns/op; interval: 95% bootstrap of the ratio of medians "
-        f"over rounds; REGRESSION = significant and above {threshold:.0%}. A benchmark missing "
-        "from new, or failed in it, also fails the comparison."
+        "change = new/old - 1 of ns/op (geometric mean of the per-process medians). Interval: "
+        "95% Welch t on the logs of the per-process medians (each worker process one unit)"
+        + (", with the drift correction above" if drift.var or drift.shift else "")
+        + "; floor: the smallest change it could tell from none. REGRESSION = the whole "
+        f"interval above +{threshold:.0%} and significant after Benjamini-Hochberg at "
+        f"{FALSE_DISCOVERY_RATE:.0%} false discoveries over all {len(changes)} benchmarks. "
+        "A benchmark missing from new, or failed in it, also fails the comparison."
     )
+    lines += [f"{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]
     return "\n".join(lines), regressed

@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -185,7 +186,11 @@ def _parse_scales(value: str, option: str) -> list[int]:
     return values
 
 
+_RUN_ID = pytest.StashKey[str]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RUN_ID] = uuid.uuid4().hex
     config.stash[_FAILURES] = _FailureLog()
     config.pluginmanager.register(config.stash[_FAILURES], "anybench-failure-log")
     # Check the choices once, up front, so that a typo is one clear line and not a traceback.
@@ -258,6 +263,8 @@ def pytest_benchmark_update_machine_info(
     """Record, beside pytest-benchmark's machine info, what anybench's numbers depend on."""
     machine_info["anybench"] = {
         "format": RESULTS_FORMAT,
+        "run_id": config.stash[_RUN_ID],
+        "method": "worker processes, runtimes interleaved; throughput and latency rounds apart",
         "version": __version__,
         "libraries": library_versions(),
         "python_implementation": platform.python_implementation(),
@@ -408,13 +415,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[_GROUPS] = {}
 
 
+_TIMER_COST_NS: list[float] = []
+
+
+def request_timer_cost() -> float:
+    """The cost of one clock reading in this process, measured once."""
+    if not _TIMER_COST_NS:
+        _TIMER_COST_NS.append(timer_cost_ns())
+    return _TIMER_COST_NS[0]
+
+
 def extra_info(
     scenario: Scenario, runtime: Runtime, n: int, m: Measurement, variant: str = ""
 ) -> dict[str, Any]:
     """What anybench stores beside each pytest-benchmark record (raw figures included)."""
     ops = m.ops_per_round
     medians = m.process_medians_ns_per_op()
-    shortest = min(e for rounds in m.processes for e in rounds)
+    typical = percentile(sorted(e for rounds in m.processes for e in rounds), 50.0)
     pooled: dict[str, list[int]] = {}
     per_round: dict[str, list[dict[str, Any]]] = {}
     for latency_round in m.latency_rounds:
@@ -441,9 +458,11 @@ def extra_info(
         "rounds": sum(len(rounds) for rounds in m.processes),
         "ns_per_op": geometric_mean(medians),
         "process_round_elapsed_ns": m.processes,
+        "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
+        "timer_cost_ns": request_timer_cost(),
         "unstable": (
-            f"a region lasted {shortest / 1e6:.2f} ms, under {MIN_REGION_NS / 1e6:g} ms"
-            if shortest < MIN_REGION_NS
+            f"its regions lasted {typical / 1e6:.2f} ms, under {MIN_REGION_NS / 1e6:g} ms"
+            if typical < MIN_REGION_NS
             else None
         ),
         "stamped_ns_per_op": percentile(stamped, 50.0) if stamped else None,
