@@ -12,7 +12,7 @@ ran while the samples were taken (at least one pass each per round trip).
 
 import anyio
 
-from anybench import Future, Probe, check
+from anybench import TRIO_CALLBACKS_CAVEAT, Future, Probe, check
 
 NAME = "latency_under_load"
 OPERATION = "round trip (as in await_future) among B always-ready tasks"
@@ -20,6 +20,8 @@ LATENCIES = {
     "wake": "set_result() -> the awaiting task resumes",
     "callback": "set_result() -> the done-callback starts",
 }
+#: What this figure does differently on a backend (marked † wherever it appears).
+CAVEATS = {"trio": TRIO_CALLBACKS_CAVEAT}
 AXIS = "load"
 #: Round trips per round: with at least five rounds, p99 rests on 25 or more samples above it.
 SAMPLES = 500

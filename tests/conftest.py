@@ -58,7 +58,15 @@ def tiny_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real results file: the whole matrix at N of 3 and 40, and B of 0 and 3."""
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
     proc = run_benchmarks(
-        "--profile", "quick", "--scales", "3,40", "--loads", "0,3", f"--benchmark-json={out}"
+        "--profile",
+        "quick",
+        "--scales",
+        "3,40",
+        "--loads",
+        "0,3",
+        "--processes",
+        "2",
+        f"--benchmark-json={out}",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out

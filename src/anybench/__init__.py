@@ -5,7 +5,14 @@ with, and the harness that runs one round of a scenario on one runtime.
 """
 
 from ._future import Future, FutureCancelledError, InvalidStateError
-from ._harness import DEFAULT_DEADLINE_S, RoundResult, Scenario, ScenarioTimeout, run_round
+from ._harness import (
+    DEFAULT_DEADLINE_S,
+    TRIO_CALLBACKS_CAVEAT,
+    RoundResult,
+    Scenario,
+    ScenarioTimeout,
+    run_round,
+)
 from ._probe import Probe, ScenarioFailed, check, timer_cost_ns
 from ._runtimes import BASELINE, RUNTIMES, Runtime, UnknownRuntimeError, select_runtimes
 
@@ -19,6 +26,7 @@ __all__ = [
     "DEFAULT_DEADLINE_S",
     "RESULTS_FORMAT",
     "RUNTIMES",
+    "TRIO_CALLBACKS_CAVEAT",
     "Future",
     "FutureCancelledError",
     "InvalidStateError",

@@ -181,7 +181,7 @@ def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[di
                 event = json.loads(line)
                 if event["event"] == "begin":
                     limit_s = float(event["deadline_s"])
-                    what = f"a {event['kind']} round at N={event['n']}"
+                    what = f"a {event['kind']} round"
                 since = time.monotonic()
                 yield event
     finally:
@@ -305,7 +305,8 @@ def _one_worker(
                 done.add(event["n"])
     except WorkerKilled as exc:
         if current is not None:
-            where = f"{scenario.rsplit('.', 1)[-1]} on {runtime} at N={current}"
+            name = hello.get("name") or scenario.rsplit(".", 1)[-1]
+            where = f"{name} on {runtime} at N={current}"
             results[(current, runtime, variant.label)].failure = f"{where}: {exc}"
             done.add(current)
     finally:

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, NullFormatter
 
 from ._compare import Entry, column_order
-from ._stats import percentile
 
 # Titles and legends hold names from results files: "$" in one is text, not a formula to parse.
 matplotlib.rcParams["text.parse_math"] = False
@@ -65,7 +64,7 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) -> None:
-    """Grouped bars: median ns/op per N, one bar per runtime, whiskers at the round quartiles."""
+    """Grouped bars: ns/op per N, one bar per runtime, whiskers over the process medians."""
     columns = column_order(entries)
     scales = sorted({e.record.n for e in entries})
     fig, ax = plt.subplots(figsize=(7.5, 4))
@@ -76,16 +75,16 @@ def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) ->
             match = [e.record for e in entries if e.column == column and e.record.n == n]
             if not match:
                 continue
-            values = sorted(match[0].round_ns_per_op or (match[0].ns_per_op,))
-            median = match[0].ns_per_op
+            values = sorted(match[0].process_medians or (match[0].ns_per_op,))
+            middle = match[0].ns_per_op
             xs.append(j + (i - (len(columns) - 1) / 2) * width)
-            ys.append(median / 1e9)
-            low.append((median - percentile(values, 25)) / 1e9)
-            high.append((percentile(values, 75) - median) / 1e9)
+            ys.append(middle / 1e9)
+            low.append(max(0.0, middle - values[0]) / 1e9)
+            high.append(max(0.0, values[-1] - middle) / 1e9)
         ax.bar(xs, ys, width, yerr=[low, high], capsize=3, label=column)
     axis_label = "B" if any(e.record.axis == "load" for e in entries) else "N"
     ax.set_xticks(range(len(scales)), [f"{axis_label}={n:,}" for n in scales])
-    ax.set_ylabel("time per operation (median; whiskers: quartiles)")
+    ax.set_ylabel("time per operation (whiskers: range of process medians)")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: {operation}", fontsize=10)
     _legend(ax, title="runtime")

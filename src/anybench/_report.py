@@ -9,6 +9,7 @@ when asked: never an input, a results directory or anything anybench did not wri
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import os
 import shutil
@@ -23,11 +24,12 @@ from ._compare import (
     baseline_column,
     cells_by_key,
     column_order,
+    dagger,
     entries,
     sorted_keys,
 )
 from ._files import REPORT_MARKER, FileNames, OutputError, existing_report, mark_report, unwritable
-from ._results import Run, current_umask
+from ._results import Record, Run, current_umask
 from ._stats import geometric_mean, stability_warnings
 from ._table import format_ns
 
@@ -147,6 +149,8 @@ def _summary(
     ratios: dict[str, dict[str, list[float]]] = {
         k: {c: [] for c in columns} for k in kinds.values()
     }
+    caveats: list[str] = []
+    left_out = 0
     for key in sorted_keys(cells, scenarios):
         row = cells[key]
         baseline = row.get(base) if base else None
@@ -156,12 +160,19 @@ def _summary(
             if entry is None:
                 parts.append("–")
                 continue
-            text = format_ns(entry.record.ns_per_op)
-            if baseline is not None and column != base:
-                ratio = Ratio.of(baseline.record, entry.record)
-                if entry.record.axis == "n":
-                    kind = "native" if entry.record.native_of else "anyio"
+            record = entry.record
+            text = format_ns(record.ns_per_op) + dagger(record, caveats)
+            if record.unstable:
+                text += " (unstable)"
+            elif baseline is not None and column != base:
+                ratio = Ratio.of(baseline.record, record)
+                # Only like with like enters a mean: no unstable row, no row whose runtime uses
+                # a mechanism of its own (†), no load scenario.
+                if record.axis == "n" and not record.caveat and not baseline.record.unstable:
+                    kind = "native" if record.native_of else "anyio"
                     ratios[kind][column].append(ratio.ratio)
+                else:
+                    left_out += 1
                 text += f" ({ratio})"
             parts.append(text)
         label = next(iter(row.values())).record.scale_label
@@ -178,12 +189,18 @@ def _summary(
             out.append(f"| **geometric mean**, {label} | | " + " | ".join(geo) + " |")
         out += [
             "",
-            f"Median time per operation over rounds. In brackets: the ratio to `{base}` (lower "
-            "is faster) and its 95% bootstrap interval (ratio of medians, 2,000 resamples of the "
-            "rounds); `~` marks a difference that is not significant (the interval contains "
-            "1). Each geometric mean is over every scenario and N of its kind that both columns "
-            "have; `latency_under_load`, whose cost is the load's, is in neither.",
+            "Time per operation: the geometric mean of the per-process medians (each benchmark "
+            f"ran in several fresh worker processes, runtimes interleaved). In brackets: the "
+            f"ratio to `{base}` (lower is faster) and its 95% interval, Welch's t on the logs of "
+            "the per-process medians (one process is one unit: the variance between processes "
+            "is in the interval); `~` marks a difference that is not significant (the interval "
+            "contains 1). `(unstable)`: the measured region stayed under 1 ms; no ratio is "
+            "drawn from it. Each geometric mean is over the stable rows of its kind that both "
+            "columns have, without the rows marked † (a mechanism of their own on that "
+            f"runtime) and without `latency_under_load`, whose cost is the load's "
+            f"({left_out} cells left out).",
         ]
+    out += [f"\n{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]
     return out
 
 
@@ -199,10 +216,7 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
         if twin is None:
             continue
         text = str(Ratio.of(native.record, twin.record))
-        if native.record.caveat:
-            if native.record.caveat not in caveats:
-                caveats.append(native.record.caveat)
-            text += " " + "†" * (caveats.index(native.record.caveat) + 1)
+        text += dagger(native.record, caveats) + dagger(twin.record, caveats)
         rows.setdefault((twin.record.scenario, twin.record.n), {})[native.column] = text
     if not rows:
         return []
@@ -216,7 +230,7 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
         "Each `*_native` scenario does the same work as its anyio twin in plain asyncio (on every "
         "asyncio-based runtime) or plain trio, with the same checks. 1.00x means anyio costs "
         "nothing; 3x means the anyio version takes three times as long per operation. In "
-        "brackets, the 95% bootstrap interval; `~`: not significant. The anyio side of "
+        "brackets, the 95% process-level interval; `~`: not significant. The anyio side of "
         "`done_callback`, `await_future` and `mixed` includes anybench's portable Future, since "
         "anyio has none: for those it is the tax of anyio and that Future together.",
     ]
@@ -225,48 +239,53 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
 
 
 def _scaling(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
-    out = ["## Scaling: cost per operation against N", ""]
-    out += _table_head(["scenario", "N range"], columns)
+    out = ["## Scaling: cost per operation from one N to the next", ""]
+    out += _table_head(["scenario", "N from → to"], columns)
     rows = 0
     for scenario in scenarios:
         mine = [e for e in all_entries if e.record.scenario == scenario and e.record.axis == "n"]
         scales = sorted({e.record.n for e in mine})
-        if len(scales) < 2:
-            continue
-        parts = []
-        for column in columns:
-            points = [(e.record.n, e.record.ns_per_op) for e in mine if e.column == column]
-            if len(points) < 2:
-                parts.append("–")
-                continue
-            slope = scaling_exponent(points)
-            parts.append(f"{slope:+.2f} {scaling_class(slope)}")
-        out.append(f"| {scenario} | {scales[0]:,} – {scales[-1]:,} | " + " | ".join(parts) + " |")
-        rows += 1
+        for low_n, high_n in itertools.pairwise(scales):
+            parts = []
+            for column in columns:
+                at = {e.record.n: e.record for e in mine if e.column == column}
+                if low_n not in at or high_n not in at:
+                    parts.append("–")
+                    continue
+                slope, low, high = scaling_slope(at[low_n], at[high_n])
+                interval = f" [{low:+.2f}, {high:+.2f}]" if math.isfinite(high - low) else ""
+                parts.append(f"{slope:+.2f}{interval} {scaling_class(slope)}")
+            out.append(f"| {scenario} | {low_n:,} → {high_n:,} | " + " | ".join(parts) + " |")
+            rows += 1
     if not rows:
         return []
     out += [
         "",
-        "The exponent k of a least-squares fit ns/op ∝ N^k on log-log axes: about 0 is a flat "
-        "cost per operation; about 1 is a cost per operation that grows linearly with N "
-        "(quadratic in total); in between, a slow growth such as log N or a garbage collector "
-        "walking more live objects; below 0, fixed costs spread over more operations. See the "
-        "scaling plots below for the shape.",
+        "The local exponent k of ns/op ∝ N^k between two neighbouring N, log(ratio of ns/op) / "
+        "log(ratio of N), with its 95% interval (from the process-level interval of the "
+        "ratio): about 0 is a flat cost per operation; about 1 is a cost per operation that "
+        "grows linearly with N (quadratic in total); in between, a slow growth such as log N "
+        "or a garbage collector walking more live objects; below 0, fixed costs spread over "
+        "more operations. See the scaling plots below for the shape.",
     ]
     return out
 
 
-def scaling_exponent(points: Sequence[tuple[int, float]]) -> float:
-    """Slope of log(ns/op) against log(N), by least squares."""
-    xs = [math.log(n) for n, _ in points]
-    ys = [math.log(v) for _, v in points]
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mean_x) ** 2 for x in xs)
-    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+def scaling_slope(smaller: Record, larger: Record) -> tuple[float, float, float]:
+    """The local exponent k of ns/op ∝ N^k between two scales, and its 95% interval."""
+    ratio = Ratio.of(smaller, larger)
+    span = math.log(larger.n / smaller.n)
+    if not ratio.known or ratio.low <= 0:
+        return math.log(ratio.ratio) / span, -math.inf, math.inf
+    return (
+        math.log(ratio.ratio) / span,
+        math.log(ratio.low) / span,
+        math.log(ratio.high) / span,
+    )
 
 
 def scaling_class(exponent: float) -> str:
-    """A word for a scaling exponent (see :func:`scaling_exponent`)."""
+    """A word for a scaling exponent (see :func:`scaling_slope`)."""
     if exponent <= -0.1:
         return "falling"
     if exponent < 0.1:
@@ -324,7 +343,8 @@ def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
                     continue
                 counts.add(summary["count"])
                 parts.append(
-                    f"{format_ns(summary['p50'])} / {format_ns(summary['p99'])} / "
+                    f"{format_ns(summary['p50'])} / "
+                    f"{format_ns(summary['p99']) if 'p99' in summary else 'n/a'} / "
                     f"{format_ns(summary['max'])}"
                 )
             samples = ", ".join(f"{c:,}" for c in sorted(counts))
@@ -426,10 +446,15 @@ def _method() -> list[str]:
     return [
         "## Method",
         "",
-        "Each round is one fresh `anyio.run`; the scenario times only its own region inside the "
-        "running loop with `time.perf_counter_ns` (loop start-up and set-up excluded) and divides "
-        "by its operation count. Each benchmark is the median over its rounds (5 to 50, after one "
-        "warm-up round, a full garbage collection before each). The timer's own cost per reading "
-        "is in the Runs table. Numbers from different machines or Python versions are shown side "
-        "by side only with that table beside them.",
+        "Each benchmark ran in several fresh worker processes (at least three), the runtimes' "
+        "workers of one scenario interleaved in alternating order, so that the drift of a "
+        "shared machine falls on all of them alike. Each round is one fresh `anyio.run`; the "
+        "scenario times only its own region inside the running loop with "
+        "`time.perf_counter_ns` (loop start-up and set-up excluded), after a full garbage "
+        "collection. Throughput rounds read no clock per operation; latency comes from rounds "
+        "of its own, with the scenario's stamps on. A region shorter than 1 ms is repeated "
+        "(independent passes in one round) until the round passes 1 ms. The unit of every "
+        "interval is one process (the median of its rounds): Welch's t on their logs. The "
+        "timer's own cost per reading is in the Runs table. Numbers from different machines or "
+        "Python versions are shown side by side only with that table beside them.",
     ]

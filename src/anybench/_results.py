@@ -17,6 +17,10 @@ from typing import Any
 
 from . import RESULTS_FORMAT
 from ._files import OutputError, unwritable
+from ._stats import percentile
+
+#: Formats this anybench reads: 1 (one process per benchmark, before worker processes) and 2.
+READABLE_FORMATS = (1, RESULTS_FORMAT)
 
 #: Extra-info keys every anybench record must carry.
 REQUIRED_EXTRA = ("scenario", "runtime", "n", "ops_per_round", "rounds", "ns_per_op")
@@ -45,8 +49,22 @@ class Record:
     memory: dict[str, Any] | None = None
     #: For a native baseline, the anyio scenario it mirrors.
     native_of: str | None = None
-    #: What this measurement does differently on its runtime, if anything (native baselines).
+    #: What this measurement does differently on its runtime, if anything: a mechanism of its
+    #: own there (marked † wherever the figure appears).
     caveat: str | None = None
+    #: Per worker process, ns/op of each throughput round (a format-1 file: one process).
+    processes: tuple[tuple[float, ...], ...] = ()
+    #: The environment it ran in, when several were interleaved in one run ("" otherwise).
+    variant: str = ""
+    #: Why its figure is left out of summaries (a region under 1 ms), or None.
+    unstable: str | None = None
+    #: Median ns/op of its latency rounds (stamps on): the instrument's cost is the difference.
+    stamped_ns_per_op: float | None = None
+
+    @property
+    def process_medians(self) -> list[float]:
+        """The median ns/op of each process: the unit of every interval and test."""
+        return [percentile(sorted(p), 50.0) for p in self.processes if p]
 
     @property
     def scale_label(self) -> str:
@@ -128,7 +146,7 @@ def load(path: str | os.PathLike[str]) -> Run:
             f"{path}: pytest-benchmark results without anybench's machine info; "
             "was it written by anybench's benchmarks?"
         )
-    if info.get("format") != RESULTS_FORMAT:
+    if info.get("format") not in READABLE_FORMATS:
         raise ResultsError(
             f"{path}: anybench results format {info.get('format')!r}, this anybench reads format "
             f"{RESULTS_FORMAT}; use the anybench version that wrote it"
@@ -257,7 +275,25 @@ def _checked_record(name: str, extra: dict[str, Any]) -> Record:
         memory=memory,
         native_of=extra.get("native_of"),
         caveat=extra.get("caveat"),
+        processes=_processes(extra, ops, elapsed),
+        variant=str(extra.get("variant") or ""),
+        unstable=extra.get("unstable") or None,
+        stamped_ns_per_op=extra.get("stamped_ns_per_op"),
     )
+
+
+def _processes(
+    extra: dict[str, Any], ops: int, elapsed: list[float]
+) -> tuple[tuple[float, ...], ...]:
+    """Per-process ns/op of each round; a format-1 record's rounds all came from one process."""
+    per_process = extra.get("process_round_elapsed_ns")
+    if per_process is None:
+        return (tuple(e / ops for e in elapsed),) if elapsed else ()
+    if not isinstance(per_process, list) or not all(
+        isinstance(p, list) and p and all(_number(e) and e > 0 for e in p) for p in per_process
+    ):
+        raise ValueError("process_round_elapsed_ns must be lists of positive numbers")
+    return tuple(tuple(e / ops for e in p) for p in per_process)
 
 
 def _number(value: Any) -> bool:

@@ -98,6 +98,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
     emit(
         {
             "event": "hello",
+            "name": scenario.NAME,
             "pid": os.getpid(),
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
