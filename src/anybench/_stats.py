@@ -228,7 +228,7 @@ def welch_log_ratio(
     log_ratio = mean_b - mean_a - shift
     if ka < 2 or kb < 2:
         return LogRatio(math.exp(log_ratio), 0.0, math.inf, math.inf, math.nan)
-    parts = [(var_a / ka, ka - 1), (var_b / kb, kb - 1)]
+    parts: list[tuple[float, float]] = [(var_a / ka, ka - 1.0), (var_b / kb, kb - 1.0)]
     if extra_var > 0:
         parts.append((extra_var, extra_df))
     total = sum(v for v, _ in parts)

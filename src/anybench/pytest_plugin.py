@@ -367,7 +367,7 @@ def _measure_group(config: pytest.Config, scenario: Scenario) -> dict[Key, Measu
         return {}
     variants = {"": Variant(), **_variants(config)}
     return measure_group(
-        scenario.__name__,
+        getattr(scenario, "__name__", scenario.NAME),  # the module a worker imports
         keys,
         _plan(config),
         variants,
