@@ -27,8 +27,11 @@ PYTHONS = nox.project.python_versions(PYPROJECT)
 RESULTS = ROOT / "results"
 #: What bench_versions compares when not told: the anyio releases around the per-task-handle
 #: change, and the newest.
-DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.14.0", "anyio")
-VERSION_SCENARIOS = "spawn,spawn_native,done_callback,await_future,mixed"
+DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.16.0")
+VERSION_SCENARIOS = (
+    "spawn,done_callback,await_future,mixed,"
+    "spawn_native,done_callback_native,await_future_native,mixed_native"
+)
 
 
 def _expose_pyenv_pythons() -> None:
@@ -56,8 +59,9 @@ def install(session: nox.Session, group: str) -> None:
     session.install(".")
 
 
-def run_benchmarks(session: nox.Session, *pytest_args: str) -> str:
-    """Run the benchmark matrix and save it as a new results file; return its path.
+def run_benchmarks(session: nox.Session, *pytest_args: str) -> list[str]:
+    """Run the benchmark matrix and save it as new results files (one per variant); return
+    their paths.
 
     pytest writes into results/.incoming/ first; the raw file is removed only once it is saved
     under its final name, so a run is never lost to a file that cannot be saved.
@@ -80,9 +84,10 @@ def run_benchmarks(session: nox.Session, *pytest_args: str) -> str:
     except nox.command.CommandFailed:
         session.error(f"the raw results are kept in {os.path.relpath(raw, ROOT)}")
     raw.unlink()
-    path = str(saved).strip().splitlines()[-1]
-    session.log(f"results saved to {os.path.relpath(path, ROOT)}")
-    return path
+    paths = str(saved).strip().splitlines()
+    for path in paths:
+        session.log(f"results saved to {os.path.relpath(path, ROOT)}")
+    return paths
 
 
 @nox.session
@@ -96,31 +101,34 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmark matrix, save it as a new file under results/, report and compare."""
     install(session, "bench")
-    path = run_benchmarks(session, *session.posargs)
+    [path] = run_benchmarks(session, *session.posargs)
     session.run("anybench", "report", path)
     # Fails the session if a benchmark failed, after printing the comparison.
     session.run("anybench", "table", path)
-    # Fails the session if the spawn figures disagree with a hand measurement by more than 25%.
-    session.run("python", "benchmarks/crosscheck_spawn.py", path)
+    # An independent measurement of spawn and done_callback; a disagreement is printed loudly
+    # but does not fail the session, whose results are already saved.
+    session.run("python", "benchmarks/crosscheck_spawn.py", path, success_codes=[0, 1])
 
 
 @nox.session(python=PYTHONS)
 def bench_pythons(session: nox.Session) -> None:
     """Run the benchmark matrix on each supported Python that is installed (others skipped)."""
     install(session, "bench")
-    path = run_benchmarks(session, *session.posargs)
-    session.run("anybench", "table", path)
+    paths = run_benchmarks(session, *session.posargs)
+    session.run("anybench", "table", *paths)
     session.log("put Pythons side by side with: nox -s report -- results/<file>.json ...")
 
 
 @nox.session
 def bench_versions(session: nox.Session) -> None:
-    """Benchmark chosen versions of the runtimes' libraries side by side, in one report.
+    """Benchmark chosen versions of the runtimes' libraries interleaved in one run (an A/B run).
 
-    nox -s bench_versions -- anyio==4.13.0 anyio trio==0.30.0 [pytest options]
-    The requirements (of anyio, trio, uvloop or rloop) come first; each is installed in turn
-    and the matrix is run with it. By default: anyio 4.13.0, 4.14.0 and the newest, on the
-    scenarios that show scheduling cost.
+    nox -s bench_versions -- anyio==4.13.0 anyio [pytest options]
+    The requirements (of anyio, trio, uvloop or rloop) come first; each gets an environment of
+    its own, and one run interleaves their worker processes, so the machine's drift falls on
+    all of them alike. Each is saved as a results file of its own (sharing the run's id), then
+    reported side by side and, for two, compared. By default: anyio 4.13.0 and the newest, on
+    the scenarios that show scheduling cost, and the native baselines as the control.
     """
     # Requirements come first; everything from the first other argument on goes to pytest.
     args = list(session.posargs)
@@ -133,11 +141,19 @@ def bench_versions(session: nox.Session) -> None:
         if not any(a.startswith("--scenario") for a in pytest_args):
             pytest_args = ["--scenario", VERSION_SCENARIOS, *pytest_args]
     install(session, "bench")
-    paths = []
+    variants = []
     for spec in specs:
-        session.install("--upgrade", spec)
-        paths.append(run_benchmarks(session, *pytest_args))
+        label = re.sub(r"[^A-Za-z0-9._=-]+", "", spec) or "latest"
+        env = Path(session.virtualenv.location) / "variants" / label
+        python = env / "bin" / "python"
+        if not python.exists():
+            session.run("python", "-m", "venv", str(env))
+        session.run(str(python), "-m", "pip", "install", "--quiet", ".", spec, external=True)
+        variants += ["--variant", f"{label}={python}"]
+    paths = run_benchmarks(session, *variants, *pytest_args)
     session.run("anybench", "report", *paths)
+    if len(paths) == 2:
+        session.run("anybench", "compare", *paths, success_codes=[0, 1])
 
 
 def newest_results() -> str:

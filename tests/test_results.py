@@ -145,13 +145,30 @@ def test_cli_reports_bad_file_in_one_line_and_still_tables_the_good_one(
 def test_save_never_overwrites(tmp_path: Path) -> None:
     source = _write(tmp_path, "run.json", RESULTS)
     results = tmp_path / "results"
-    first = save(source, results)
+    [first] = save(source, results)
     assert first.stat().st_mode & 0o044 == 0o044 & ~current_umask(), "readable as umask allows"
-    second = save(source, results)
+    [second] = save(source, results)
     assert first.name == "20261125T101112_box_cpython3.11.json"
     assert second.name == "20261125T101112_box_cpython3.11-2.json"
     assert first.read_bytes() == second.read_bytes() == source.read_bytes()
     assert {p.name for p in results.iterdir()} == {first.name, second.name}
+
+
+def test_an_interleaved_run_of_two_variants_is_saved_as_two_files(tmp_path: Path) -> None:
+    data = copy.deepcopy(RESULTS)
+    data["machine_info"]["anybench"]["run_id"] = "abc"
+    for bench, variant in zip(data["benchmarks"], ["old", "old", "new", "new"], strict=True):
+        bench["extra_info"]["variant"] = variant
+        bench["extra_info"]["libraries"] = {"anyio": "4.13.0" if variant == "old" else "4.16.0"}
+    source = _write(tmp_path, "run.json", data)
+    old, new = save(source, tmp_path / "results")
+    assert old.name.endswith("_old.json")
+    assert new.name.endswith("_new.json")
+    runs = load(old), load(new)
+    assert [len(run.records) for run in runs] == [2, 2]
+    assert [run.anybench_info["libraries"]["anyio"] for run in runs] == ["4.13.0", "4.16.0"]
+    assert runs[0].run_id == runs[1].run_id == "abc"
+    assert source.read_bytes() == _write(tmp_path, "again.json", data).read_bytes()
 
 
 def test_save_refuses_a_bad_file_and_writes_nothing(tmp_path: Path) -> None:

@@ -66,11 +66,12 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _save(args: argparse.Namespace) -> int:
     try:
-        target = save(args.file, args.into)
+        targets = save(args.file, args.into)
     except (ResultsError, OutputError) as exc:
         print(f"anybench: {exc}", file=sys.stderr)
         return 1
-    print(target)
+    for target in targets:
+        print(target)
     return 0
 
 

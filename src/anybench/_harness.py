@@ -80,6 +80,7 @@ def run_round(
     latency: bool = False,
     passes: int = 1,
     trace_memory: bool = False,
+    freeze_heap: bool = True,
 ) -> RoundResult:
     """Run *scenario* at scale *n* on *runtime* in one fresh ``anyio.run``; return what it measured.
 
@@ -91,6 +92,10 @@ def run_round(
     With *trace_memory*, tracemalloc traces the round and the result carries the peak memory the
     scenario allocated, from its start (set-up included) to the end of its measured region; such
     a round is several times slower, so its time is not a benchmark figure.
+
+    With *freeze_heap* (the default) what the process held before the round is frozen out of the
+    collector's reach for the round; a worker process, which froze its heap once at start-up,
+    passes False and only collects.
 
     Raises :class:`ScenarioTimeout` if the round is not done within *deadline_s* seconds, and
     :class:`~anybench.ScenarioFailed` if the scenario's own outcome check fails.
@@ -117,7 +122,8 @@ def run_round(
     # out of the collector's reach, so that a collection inside the region walks the round's
     # own objects only, whatever ran before.
     gc.collect()
-    gc.freeze()
+    if freeze_heap:
+        gc.freeze()
     if trace_memory:
         tracemalloc.start()
     try:
@@ -129,7 +135,8 @@ def run_round(
     finally:
         if trace_memory:
             tracemalloc.stop()
-        gc.unfreeze()
+        if freeze_heap:
+            gc.unfreeze()
     samples: dict[str, list[int]] = {}
     for probe in probes:
         for series, values in probe.samples.items():

@@ -6,6 +6,7 @@ that names it and says what is wrong. Saving never overwrites: a new file gets a
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -343,8 +344,12 @@ def results_name(run: Run) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem) + ".json"
 
 
-def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) -> Path:
-    """Copy a fresh results file into *results_dir* under a new name and return that path.
+def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) -> list[Path]:
+    """Copy a fresh results file into *results_dir* under a new name; return the new paths.
+
+    A run that interleaved several variants (environments) is saved as one file per variant,
+    each with that variant's Python and library versions in its machine info and the run's id,
+    so that ``report`` shows them side by side and ``compare`` knows they ran interleaved.
 
     The file is checked first (a bad file raises :class:`ResultsError` and nothing is written),
     written to a temporary file and linked into place, so that no existing file is ever
@@ -360,9 +365,36 @@ def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) ->
         )
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
-        return _link_new(Path(source).read_bytes(), results_dir, results_name(run))
+        variants = list(dict.fromkeys(r.variant for r in run.records))
+        if len(variants) <= 1:
+            return [_link_new(Path(source).read_bytes(), results_dir, results_name(run))]
+        data = json.loads(Path(source).read_text(encoding="utf-8"))
+        return [
+            _link_new(_variant_file(data, variant), results_dir, _variant_name(run, variant))
+            for variant in variants
+        ]
     except OSError as exc:
         raise unwritable(results_dir, exc, "save into it", "--into") from None
+
+
+def _variant_file(data: dict[str, Any], variant: str) -> bytes:
+    """The results of one variant of an interleaved run, as a results file of its own."""
+    mine = [b for b in data["benchmarks"] if (b["extra_info"].get("variant") or "") == variant]
+    machine = copy.deepcopy(data["machine_info"])
+    first = mine[0]["extra_info"]
+    if first.get("python"):
+        machine["python_version"] = first["python"]
+    info = machine["anybench"]
+    if isinstance(first.get("libraries"), dict):
+        info["libraries"] = first["libraries"]
+    info["variant"] = variant
+    info["failed"] = [f for f in info.get("failed", []) if f"-{variant}]" in f.get("test", "")]
+    return json.dumps({**data, "machine_info": machine, "benchmarks": mine}, indent=1).encode()
+
+
+def _variant_name(run: Run, variant: str) -> str:
+    stem = results_name(run)[: -len(".json")]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{stem}_{variant}") + ".json"
 
 
 def _link_new(data: bytes, results_dir: Path, name: str) -> Path:

@@ -15,6 +15,7 @@ finally ``done``.
 from __future__ import annotations
 
 import base64
+import gc
 import importlib
 import json
 import math
@@ -52,9 +53,14 @@ def decode_samples(text: str) -> array[int]:
     return values
 
 
+def _growth(n: int) -> float:
+    """How much larger a pass at N is than the warm-up's pass (at most WARMUP_MAX_N)."""
+    return n / min(n, WARMUP_MAX_N) if n else 1.0
+
+
 def passes_for(n: int, warmup: RoundResult) -> int:
     """Passes per round that bring a region of N operations to about TARGET_REGION_NS."""
-    region_ns = warmup.ns_per_op * (warmup.ops / warmup.passes) * (n / min(n, WARMUP_MAX_N))
+    region_ns = warmup.ns_per_op * (warmup.ops / warmup.passes) * _growth(n)
     if region_ns >= TARGET_REGION_NS:
         return 1
     return min(MAX_PASSES, math.ceil(TARGET_REGION_NS / max(region_ns, 1.0)))
@@ -63,7 +69,7 @@ def passes_for(n: int, warmup: RoundResult) -> int:
 def rounds_for(n: int, warmup: RoundResult, passes: int, plan: dict[str, Any]) -> int:
     """Throughput rounds for this process: about plan's target_ops over all its processes,
     within its time budget, and between its min_rounds and max_rounds."""
-    ops = warmup.ops / warmup.passes * passes * n / min(n, WARMUP_MAX_N)
+    ops = warmup.ops / warmup.passes * passes * _growth(n)
     round_s = warmup.ns_per_op * ops / 1e9
     processes = plan["processes"]
     wanted = math.ceil(plan["target_ops"] / max(ops, 1) / processes)
@@ -94,6 +100,10 @@ def work(job: dict[str, Any], emit: Any) -> None:
             sys.path.insert(0, entry)
     scenario = importlib.import_module(job["scenario"])
     runtime = RUNTIMES[job["runtime"]]
+    # What the interpreter holds after the imports is frozen out of the collector's reach once:
+    # a collection inside a region walks the round's own objects only.
+    gc.collect()
+    gc.freeze()
     deadline_s = float(job["deadline_s"])
     emit(
         {
@@ -120,6 +130,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
                 latency=kind == "latency",
                 passes=passes,
                 trace_memory=traced,
+                freeze_heap=False,  # frozen once, below
             )
             emit(_round_event(n, kind, result))
             return result
