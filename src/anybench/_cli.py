@@ -75,6 +75,33 @@ def _save(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recover(args: argparse.Namespace) -> int:
+    from . import _journal
+
+    incoming = Path(args.into) / ".incoming"
+    journals = [Path(j) for j in args.journals] or _journal.leftovers(incoming)
+    if not journals:
+        print(f"anybench: no journal of an unfinished run in {incoming}; nothing to recover")
+        return 0
+    status = 0
+    for journal in journals:
+        if not journal.name.endswith(_journal.SUFFIX) or not journal.is_file():
+            print(f"anybench: {journal} is not a run's journal (*.journal)", file=sys.stderr)
+            status = 1
+            continue
+        try:
+            saved = _journal.recover(journal, Path(args.into))
+        except (ResultsError, OutputError, OSError, ValueError, KeyError) as exc:
+            print(f"anybench: {journal}: cannot recover it ({exc}); it is left in place")
+            status = 1
+            continue
+        if not saved:
+            print(f"anybench: {journal}: no benchmark had finished; removed it")
+        for path in saved:
+            print(f"recovered an unfinished run into {path}")
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anybench", description="Cross-runtime benchmarks of async callbacks and futures."
@@ -123,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     save_cmd.add_argument("file", metavar="RESULTS.json")
     save_cmd.add_argument("--into", default="results", metavar="DIR")
     save_cmd.set_defaults(func=_save)
+
+    recover = commands.add_parser(
+        "recover",
+        help="save what an interrupted or killed run finished, from its journal, as results "
+        "marked partial (default: every journal left in DIR/.incoming)",
+    )
+    recover.add_argument("journals", nargs="*", metavar="RUN.journal")
+    recover.add_argument("--into", default="results", metavar="DIR")
+    recover.set_defaults(func=_recover)
     return parser
 
 

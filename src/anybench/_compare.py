@@ -310,6 +310,9 @@ def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
     :func:`compare_runs`), or a benchmark of old that is missing from new or failed in it."""
     changes, only_old, only_new, drift = compare_runs(old, new, threshold)
     lines = [f"old: {old.path}", f"new: {new.path}", f"runs {drift.note}."]
+    for label, run in (("old", old), ("new", new)):
+        if run.partial:
+            lines.append(f"PARTIAL {label} run: {run.partial}.")
     differences = machines_differ(old, new)
     if differences:
         lines.append("WARNING: the runs differ in machine or software, so part of any change is ")

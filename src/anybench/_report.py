@@ -407,6 +407,8 @@ def _warnings(runs: Sequence[Run], all_entries: Sequence[Entry]) -> list[str]:
                 + " — too unstable to trust; re-run it on a quieter machine."
             )
     for run in runs:
+        if run.partial:
+            out.append(f"- `{run.path.name}`: PARTIAL run, {run.partial}.")
         for name, reason in run.unavailable_runtimes.items():
             out.append(f"- `{run.path.name}`: runtime {name} skipped: {reason}")
         for failure in run.failed:

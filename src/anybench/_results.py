@@ -93,6 +93,12 @@ class Run:
         return info
 
     @property
+    def partial(self) -> str | None:
+        """Why this run is incomplete (recovered from the journal of an interrupted run)."""
+        value = self.anybench_info.get("partial")
+        return str(value) if value else None
+
+    @property
     def run_id(self) -> str:
         """The id of the run that made this file: files split from one interleaved run share it."""
         return str(self.anybench_info.get("run_id") or "")

@@ -16,6 +16,7 @@ Options (also usable after ``nox -s bench --``):
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import platform
@@ -23,12 +24,15 @@ import shutil
 import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import RESULTS_FORMAT, __version__
 from ._harness import DEFAULT_DEADLINE_S, Scenario, run_round
+from ._journal import SUFFIX as JOURNAL_SUFFIX
+from ._journal import Journal
 from ._measure import Key, Measurement, Plan, Variant, measure_group
 from ._probe import ScenarioFailed, timer_cost_ns
 from ._runtimes import RUNTIMES, Runtime, UnknownRuntimeError, library_versions, select_runtimes
@@ -191,7 +195,7 @@ _RUN_ID = pytest.StashKey[str]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN_ID] = uuid.uuid4().hex
-    config.stash[_FAILURES] = _FailureLog()
+    config.stash[_FAILURES] = _FailureLog(config)
     config.pluginmanager.register(config.stash[_FAILURES], "anybench-failure-log")
     # Check the choices once, up front, so that a typo is one clear line and not a traceback.
     try:
@@ -241,16 +245,47 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 class _FailureLog:
-    """Keeps failed tests so that a results file says which benchmarks are missing, and why."""
+    """Keeps failed tests so that a results file says which benchmarks are missing, and why;
+    with ``--benchmark-json``, journals every finished benchmark and failure as it happens."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.failures: list[dict[str, str]] = []
+        target = config.getoption("benchmark_json", None)
+        self.journal = Journal(Path(f"{target}{JOURNAL_SUFFIX}")) if target else None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr)
-            self.failures.append({"test": report.nodeid, "error": message.splitlines()[0]})
+            error = message.splitlines()[0] if message else "failed"
+            self.failures.append({"test": report.nodeid, "error": error})
+            if self.journal is not None and self.journal.started:
+                self.journal.failure(report.nodeid, error)
+
+    def finished(self, record: dict[str, Any]) -> None:
+        """Journal one finished benchmark (its header first, at the first one)."""
+        if self.journal is None:
+            return
+        if not self.journal.started:
+            hook = self.config.hook
+            machine_info = hook.pytest_benchmark_generate_machine_info(config=self.config)
+            hook.pytest_benchmark_update_machine_info(config=self.config, machine_info=machine_info)
+            commit_info = hook.pytest_benchmark_generate_commit_info(config=self.config)
+            when = datetime.datetime.now(datetime.timezone.utc).isoformat()
+            self.journal.header(machine_info, commit_info, when)
+            for failure in self.failures:
+                self.journal.failure(failure["test"], failure["error"])
+        self.journal.benchmark(record)
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        if self.journal is not None:
+            # 0: all passed, 1: some benchmarks failed (named in the results); else stopped.
+            self.journal.end(complete=exitstatus in (0, 1))
+
+    def pytest_unconfigure(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
 
 
 _FAILURES = pytest.StashKey[_FailureLog]()
@@ -356,6 +391,8 @@ def measure_scenario(request: pytest.FixtureRequest, variant: str) -> MeasureSce
 
         benchmark.pedantic(one_round, rounds=len(values))
         benchmark.extra_info.update(extra_info(scenario, runtime, n, m, variant))
+        # On disk before anything else can go wrong: Ctrl-C or a kill loses no finished one.
+        request.config.stash[_FAILURES].finished(benchmark.stats.as_dict(include_data=False))
         return m
 
     return measure
