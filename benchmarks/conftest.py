@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import scenarios
-from anybench.pytest_plugin import scenario_scales
+from anybench.pytest_plugin import _comma_list, scenario_scales
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -19,8 +19,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def selected_scenarios(config: pytest.Config) -> list[scenarios.ScenarioModule]:
-    names = [n.strip() for value in config.getoption("scenario") for n in value.split(",")]
-    names = [n for n in names if n]
+    names = [n for value in config.getoption("scenario") for n in _comma_list(value, "scenario")]
     unknown = [n for n in names if n not in scenarios.BY_NAME]
     if unknown:
         raise pytest.UsageError(
@@ -31,16 +30,25 @@ def selected_scenarios(config: pytest.Config) -> list[scenarios.ScenarioModule]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    selected_scenarios(config)  # a typo is a usage error before anything runs
+    # A typo, or a choice that leaves nothing to run, is a usage error before anything runs.
+    chosen = selected_scenarios(config)
+    try:
+        runnable = any(scenario_scales(config, scenario) for scenario in chosen)
+    except ValueError as exc:  # an unknown profile
+        raise pytest.UsageError(str(exc)) from None
+    if not runnable:
+        raise pytest.UsageError(
+            "no benchmark to run: every scale chosen is above the MAX_N of every scenario "
+            "chosen (spawn and the others that keep every task alive stop at 100,000); "
+            "choose smaller --scales"
+        )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if {"scenario", "n"} <= set(metafunc.fixturenames):
-        metafunc.parametrize(
-            ("scenario", "n"),
-            [
-                pytest.param(scenario, n, id=f"{scenario.NAME}-{n}")
-                for scenario in selected_scenarios(metafunc.config)
-                for n in scenario_scales(metafunc.config, scenario)
-            ],
-        )
+        params = [
+            pytest.param(scenario, n, id=f"{scenario.NAME}-{n}")
+            for scenario in selected_scenarios(metafunc.config)
+            for n in scenario_scales(metafunc.config, scenario)
+        ]
+        metafunc.parametrize(("scenario", "n"), params)

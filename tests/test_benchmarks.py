@@ -92,6 +92,13 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         (["--profile", "huge"], "unknown profile 'huge'; choose from: quick, default, full"),
         (["--scales", "ten"], "--scales takes integers of at least 1"),
         (["--loads", "-1"], "--loads takes integers of at least 0"),
+        (["--runtime="], "--runtime '' names nothing"),
+        (["--scenario=,"], "--scenario ',' names nothing"),
+        (["--deadline", "nan"], "--deadline takes a positive number of seconds, not nan"),
+        (["--scenario", "spawn", "--scales", "1000000000"], "no benchmark to run"),
+        (["--processes", "1"], "--processes takes 2 or more"),
+        (["--variant", "x"], "--variant takes LABEL=PYTHON"),
+        (["--benchmark-disable-gc"], "--benchmark-disable-gc is not supported"),
     ],
 )
 def test_bad_choice_is_one_clear_line(args: list[str], message: str) -> None:

@@ -49,8 +49,15 @@ from ._sweep import (
 from ._worker import MIN_REGION_NS
 
 
-def _comma_list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+def _comma_list(value: str, option: str = "") -> list[str]:
+    """The names in a comma-separated option value; with *option*, an empty one is an error
+    (an empty value must not silently mean "all")."""
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if option and not names:
+        raise pytest.UsageError(
+            f"--{option} {value!r} names nothing; give one or more names, or leave it out for all"
+        )
+    return names
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -147,7 +154,7 @@ def _variants(config: pytest.Config) -> dict[str, Variant]:
 
 def selected_runtimes(config: pytest.Config) -> list[Runtime]:
     """The runtimes chosen with ``--runtime`` (all by default)."""
-    names = [name for value in config.getoption("runtime") for name in _comma_list(value)]
+    names = [n for value in config.getoption("runtime") for n in _comma_list(value, "runtime")]
     return select_runtimes(names)
 
 
