@@ -171,3 +171,14 @@ def test_benjamini_hochberg_controls_the_false_discovery_rate() -> None:
     assert benjamini_hochberg([0.001, 0.04, 0.03, 0.5]) == [True, False, False, False]
     assert benjamini_hochberg([0.01, 0.02, 0.03]) == [True, True, True]
     assert benjamini_hochberg([]) == []
+
+
+def test_a_scale_that_cannot_fit_is_refused_before_it_is_built() -> None:
+    plan = Plan(processes=2, max_processes=2, memory_limit_bytes=500 * 2**20)
+    results = measure_group(
+        "scenarios.done_callback", [(5_000_000, "asyncio", "")], plan, {"": Variant()}
+    )
+    failure = results[(5_000_000, "asyncio", "")].failure
+    assert failure is not None
+    assert failure.startswith("done_callback on asyncio at N=5000000: projected memory")
+    assert "over the limit of 0.5 GiB; choose a smaller N or raise --memory-limit" in failure

@@ -279,6 +279,7 @@ def _one_worker(
         "sys_path": list(sys_path),
         "runtime": runtime,
         "deadline_s": plan.deadline_s,
+        "memory_limit_bytes": plan.memory_limit_bytes,
         "scales": job_scales,
     }
     done: set[int] = set()

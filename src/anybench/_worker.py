@@ -136,6 +136,30 @@ def work(job: dict[str, Any], emit: Any) -> None:
             return result
 
         try:
+            limit = job.get("memory_limit_bytes")
+            if limit and n > WARMUP_MAX_N:
+                # Refuse a scale that cannot fit before building it: bytes per operation from a
+                # small traced round, times N, twice over for what tracemalloc cannot see.
+                small = run_round(
+                    scenario,
+                    runtime,
+                    WARMUP_MAX_N,
+                    deadline_s,
+                    trace_memory=True,
+                    freeze_heap=False,
+                )
+                projected = 2 * (small.peak_bytes or 0) / small.ops * n
+                if projected > limit:
+                    emit(
+                        {
+                            "event": "failed",
+                            "n": n,
+                            "error": f"{scenario.NAME} on {runtime.name} at N={n}: projected "
+                            f"memory {projected / 2**30:.1f} GiB is over the limit of "
+                            f"{limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
+                        }
+                    )
+                    continue
             warmup = one("warmup", min(n, WARMUP_MAX_N), 1)
             passes = spec.get("passes") or passes_for(n, warmup)
             # A cold first pass overstates the cost: check the plan at N, and re-plan (these
