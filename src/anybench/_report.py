@@ -118,6 +118,7 @@ def render(runs: Sequence[Run], plot_dir: Path) -> str:
     out += ["", *_scaling(all_entries, columns, scenarios)]
     out += ["", *_memory(all_entries, columns, scenarios)]
     out += ["", *_latency(all_entries, columns, scenarios)]
+    out += ["", *_instrument(all_entries, columns)]
     out += ["", *_plots_section(all_entries, scenarios, plot_dir)]
     out += ["", *_warnings(runs, all_entries)]
     out += ["", *_metadata(runs)]
@@ -361,6 +362,37 @@ def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
         "wake-ups. uvloop's clock counts whole milliseconds, so its `timers` lateness is not "
         "comparable below 1 ms and can be negative.",
     ]
+    return out
+
+
+def _instrument(all_entries: Sequence[Entry], columns: list[str]) -> list[str]:
+    """What the latency stamps cost, on the cheapest operation measured: the same benchmark's
+    ns/op in its latency rounds (stamps on) against its throughput rounds (none)."""
+    stamped = [e for e in all_entries if e.record.stamped_ns_per_op and not e.record.unstable]
+    if not stamped:
+        return []
+    cheapest = min(stamped, key=lambda e: e.record.ns_per_op).record
+    out = [
+        "## The instrument's cost",
+        "",
+        f"On the cheapest benchmark measured, `{cheapest.scenario}` at N={cheapest.n:,}: ns per "
+        "operation in throughput rounds (no clock reading per operation) and in latency rounds "
+        "(every operation stamped), and the stamps' share of the stamped figure.",
+        "",
+        *_table_head(["rounds"], columns),
+    ]
+    rows: dict[str, list[str]] = {"throughput": [], "latency (stamped)": [], "stamps' share": []}
+    for column in columns:
+        match = [e.record for e in stamped if e.column == column and e.record.key == cheapest.key]
+        if not match:
+            for row in rows.values():
+                row.append("–")
+            continue
+        plain, with_stamps = match[0].ns_per_op, match[0].stamped_ns_per_op or 0.0
+        rows["throughput"].append(format_ns(plain))
+        rows["latency (stamped)"].append(format_ns(with_stamps))
+        rows["stamps' share"].append(f"{(with_stamps - plain) / with_stamps:+.0%}")
+    out += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
     return out
 
 
