@@ -166,7 +166,10 @@ def bench_versions(session: nox.Session) -> None:
         python = env / "bin" / "python"
         if not python.exists():
             session.run("python", "-m", "venv", str(env))
-        session.run(str(python), "-m", "pip", "install", "--quiet", ".", spec, external=True)
+        runtimes = nox.project.dependency_groups(PYPROJECT, "runtimes")
+        session.run(
+            str(python), "-m", "pip", "install", "--quiet", ".", *runtimes, spec, external=True
+        )
         variants += ["--variant", f"{label}={python}"]
     paths = run_benchmarks(session, *variants, *pytest_args)
     session.run("anybench", "report", *paths)
