@@ -68,6 +68,8 @@ def tiny_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "2",
         "--max-processes",
         "2",
+        "--rounds",
+        "2",
         f"--benchmark-json={out}",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -139,14 +139,16 @@ def recover(journal: Path, results_dir: Path) -> list[Path]:
             saved = save(raw, results_dir)
     except ResultsError:
         saved = []
-    if not saved:
-        if data is not None and (data["benchmarks"] or data["machine_info"]["anybench"]["failed"]):
-            staged = journal.with_name(journal.name + ".json")
-            staged.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            try:
-                saved = save(staged, results_dir)
-            finally:
-                staged.unlink()
+    measured = data is not None and (
+        data["benchmarks"] or data["machine_info"]["anybench"]["failed"]
+    )
+    if not saved and measured:
+        staged = journal.with_name(journal.name + ".json")
+        staged.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        try:
+            saved = save(staged, results_dir)
+        finally:
+            staged.unlink()
     for leftover in (raw, journal):
         if leftover.exists():
             leftover.unlink()

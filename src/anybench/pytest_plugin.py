@@ -103,6 +103,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "than ±2%% (default: the profile's)",
     )
     group.addoption(
+        "--rounds",
+        type=int,
+        default=None,
+        metavar="R",
+        help=f"throughput rounds per process, fixed (default: planned from the profile's "
+        f"budget, {MIN_ROUNDS} to {MAX_ROUNDS})",
+    )
+    group.addoption(
         "--variant",
         action="append",
         default=[],
@@ -216,10 +224,11 @@ def pytest_configure(config: pytest.Config) -> None:
     deadline = config.getoption("deadline")
     if not (math.isfinite(deadline) and deadline > 0):
         raise pytest.UsageError(f"--deadline takes a positive number of seconds, not {deadline}")
-    for option in ("processes", "max_processes"):
+    for option, lowest in (("processes", 2), ("max_processes", 2), ("rounds", 1)):
         value = config.getoption(option)
-        if value is not None and value < 2:
-            raise pytest.UsageError(f"--{option.replace('_', '-')} takes 2 or more, not {value}")
+        if value is not None and value < lowest:
+            flag = option.replace("_", "-")
+            raise pytest.UsageError(f"--{flag} takes {lowest} or more, not {value}")
     limit = config.getoption("memory_limit")
     if limit is not None and not (math.isfinite(limit) and limit > 0):
         raise pytest.UsageError(f"--memory-limit takes a positive number of MiB, not {limit}")
@@ -425,14 +434,15 @@ def _plan(config: pytest.Config) -> Plan:
     processes = config.getoption("processes") or sweep.processes
     max_processes = max(processes, config.getoption("max_processes") or sweep.max_processes)
     limit_mb = config.getoption("memory_limit")
+    rounds = config.getoption("rounds")
     return Plan(
         processes=processes,
         max_processes=max_processes,
         target_ops=sweep.target_ops,
         time_budget_s=sweep.time_budget_s,
         latency_rounds=sweep.latency_rounds,
-        min_rounds=MIN_ROUNDS,
-        max_rounds=MAX_ROUNDS,
+        min_rounds=rounds or MIN_ROUNDS,
+        max_rounds=rounds or MAX_ROUNDS,
         deadline_s=config.getoption("deadline"),
         memory_limit_bytes=int(limit_mb * 2**20) if limit_mb else None,
     )
