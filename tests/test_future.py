@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import traceback
@@ -40,6 +41,8 @@ def test_result_and_state(run_on: Run) -> None:
         assert fut.result() == 7
         assert fut.exception() is None
         with pytest.raises(InvalidStateError):
+            fut.set_result(8)
+        with pytest.raises(asyncio.InvalidStateError):  # as code written for asyncio catches it
             fut.set_result(8)
         with pytest.raises(InvalidStateError):
             fut.set_exception(ValueError())

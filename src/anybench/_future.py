@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import reprlib
 from collections.abc import Callable, Generator
@@ -26,8 +27,11 @@ _CANCELLED = "cancelled"
 _FINISHED = "finished"
 
 
-class InvalidStateError(RuntimeError):
-    """The future is not in the state the operation needs (e.g. ``result()`` while pending)."""
+class InvalidStateError(RuntimeError, asyncio.InvalidStateError):
+    """The future is not in the state the operation needs (e.g. ``result()`` while pending).
+
+    Also an :class:`asyncio.InvalidStateError`, so that code written for asyncio catches it.
+    """
 
 
 class FutureCancelledError(Exception):
