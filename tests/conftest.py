@@ -59,7 +59,7 @@ def tiny_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
     proc = run_benchmarks(
         "--profile",
-        "quick",
+        "default",
         "--scales",
         "3,40",
         "--loads",

@@ -42,8 +42,9 @@ def runner_for(scenario: Scenario, runtime: Runtime) -> Runner | None:
 #: The mark of a figure whose done-callbacks on trio go through anybench's own queue (trio has
 #: no done-callbacks; see anybench._adapter), where asyncio's go through ``loop.call_soon``.
 TRIO_CALLBACKS_CAVEAT = (
-    "on trio, done-callbacks go through anybench's own queue drained by one task (trio has "
-    "none of its own), on asyncio through loop.call_soon: a different mechanism"
+    "on trio, done-callbacks go through anybench's own queue, run from trio's scheduler "
+    "between task batches (trio has none of its own); on asyncio through loop.call_soon: a "
+    "different mechanism"
 )
 
 

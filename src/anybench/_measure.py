@@ -61,6 +61,10 @@ class Plan:
     min_rounds: int = 2
     max_rounds: int = 20
     latency_rounds: int = 1
+    #: Latency rounds in every process (else in the first process of each benchmark only).
+    latency_every_process: bool = True
+    #: The memory round (tracemalloc) runs at the largest N, or at this N if it is smaller.
+    memory_max_n: int | None = None
     deadline_s: float = 120.0
     memory_limit_bytes: int | None = None
 
@@ -91,6 +95,9 @@ class Measurement:
     stamped_elapsed_ns: list[int] = field(default_factory=list)
     peak_bytes: int | None = None
     memory_ops: int = 0
+    memory_n: int = 0
+    #: Wall time its workers spent on it (start-up shared out), in seconds: the cost of the figure.
+    worker_s: float = 0.0
     failure: str | None = None
     python: str = ""
     libraries: dict[str, Any] = field(default_factory=dict)
@@ -235,7 +242,7 @@ def measure_group(
                     results,
                     plan,
                     sys_path,
-                    memory=rotation == 0 and largest in remaining,
+                    first=rotation == 0,
                     largest=largest,
                 )
             log(f"{scenario}: rotation {rotation + 1}, {runtime}{' ' + label if label else ''}")
@@ -251,7 +258,7 @@ def _one_worker(
     plan: Plan,
     sys_path: Sequence[str],
     *,
-    memory: bool,
+    first: bool,
     largest: int,
 ) -> list[int]:
     """Run one worker over *scales*; return the scales it did not get to (after a kill)."""
@@ -270,8 +277,9 @@ def _one_worker(
                     "min_rounds": plan.min_rounds,
                     "max_rounds": plan.max_rounds,
                 },
-                "latency_rounds": plan.latency_rounds,
-                "memory": memory and n == largest,
+                "latency_rounds": plan.latency_rounds if first or plan.latency_every_process else 0,
+                "memory": first and n == largest,
+                "memory_n": min(n, plan.memory_max_n or n),
             }
         )
     job = {
@@ -283,6 +291,7 @@ def _one_worker(
         "scales": job_scales,
     }
     done: set[int] = set()
+    started = time.monotonic()
     current: int | None = None
     hello: dict[str, Any] = {}
     throughput: dict[int, list[int]] = {}
@@ -314,6 +323,9 @@ def _one_worker(
         for n, rounds in throughput.items():
             if rounds:
                 results[(n, runtime, variant.label)].processes.append(rounds)
+        share = (time.monotonic() - started) / len(scales)
+        for n in scales:
+            results[(n, runtime, variant.label)].worker_s += share
     return [n for n in scales if n not in done]
 
 
@@ -336,3 +348,4 @@ def _add_round(m: Measurement, event: dict[str, Any], throughput: list[int]) -> 
     elif kind == "memory":
         m.peak_bytes = event.get("peak_bytes")
         m.memory_ops = event["ops"]
+        m.memory_n = event.get("n_round", m.n)

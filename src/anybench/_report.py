@@ -313,7 +313,10 @@ def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[st
         parts = []
         for column in columns:
             memory = row[column].record.memory if column in row else None
-            parts.append(f"{memory['bytes_per_op']:,.0f} B" if memory else "–")
+            text = f"{memory['bytes_per_op']:,.0f} B" if memory else "–"
+            if memory and memory.get("n", row[column].record.n) != row[column].record.n:
+                text += f" (at N={memory['n']:,})"
+            parts.append(text)
         out.append(f"| {scenario} | {label} | " + " | ".join(parts) + " |")
     out += [
         "",

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Throughput rounds per process.
+MIN_ROUNDS = 2
+MAX_ROUNDS = 20
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -18,8 +22,8 @@ class Profile:
     *max_processes* while its interval is wider than ±2%. Each measured round is one fresh
     ``anyio.run``. Over all its processes a benchmark runs enough throughput rounds for about
     *target_ops* operations, but no more than fit in *time_budget_s* of measured time (judged by
-    each process's warm-up round), and each process between MIN_ROUNDS and MAX_ROUNDS; then
-    *latency_rounds* rounds with the scenario's stamps on.
+    each process's warm-up round), and each process between *min_rounds* and MAX_ROUNDS; then
+    *latency_rounds* rounds with the scenario's stamps on, in every process or in the first.
     """
 
     n: tuple[int, ...]
@@ -28,7 +32,12 @@ class Profile:
     time_budget_s: float = 2.0
     processes: int = 3
     max_processes: int = 5
+    min_rounds: int = MIN_ROUNDS
     latency_rounds: int = 1
+    #: Latency rounds in every process, or in the first process of each benchmark only.
+    latency_every_process: bool = True
+    #: The memory round runs at the largest N, or at this N if smaller.
+    memory_max_n: int | None = None
 
     def values(self, axis: str) -> tuple[int, ...]:
         return self.n if axis == "n" else self.load
@@ -44,6 +53,9 @@ PROFILES: dict[str, Profile] = {
         target_ops=20_000,
         time_budget_s=0.5,
         max_processes=3,
+        min_rounds=1,
+        latency_every_process=False,
+        memory_max_n=1_000,
     ),
     "default": Profile(n=(10, 1_000, 10_000), load=(0, 10, 100, 1_000)),
     "full": Profile(
@@ -52,9 +64,6 @@ PROFILES: dict[str, Profile] = {
 }
 DEFAULT_PROFILE = "default"
 AXES = {"n": "N", "load": "B (background load)"}
-#: Throughput rounds per process.
-MIN_ROUNDS = 2
-MAX_ROUNDS = 20
 
 
 class UnknownProfileError(ValueError):

@@ -118,7 +118,9 @@ def work(job: dict[str, Any], emit: Any) -> None:
     for spec in job["scales"]:
         n = int(spec["n"])
 
-        def one(kind: str, n_round: int, passes: int, n: int = n) -> RoundResult:
+        def one(
+            kind: str, n_round: int, passes: int, n: int = n, report_n: int | None = None
+        ) -> RoundResult:
             traced = kind == "memory"
             limit = deadline_s * (TRACED_DEADLINE_FACTOR if traced else 1)
             emit({"event": "begin", "n": n, "kind": kind, "deadline_s": limit})
@@ -132,7 +134,9 @@ def work(job: dict[str, Any], emit: Any) -> None:
                 trace_memory=traced,
                 freeze_heap=False,  # frozen once, below
             )
-            emit(_round_event(n, kind, result))
+            event = _round_event(report_n or n, kind, result)
+            event["n_round"] = n_round
+            emit(event)
             return result
 
         try:
@@ -175,7 +179,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
             for _ in range(int(spec["latency_rounds"])):
                 one("latency", n, passes)
             if spec.get("memory"):
-                one("memory", n, 1)
+                one("memory", int(spec.get("memory_n") or n), 1, report_n=n)
             emit({"event": "finished", "n": n})
         except (ScenarioFailed, ScenarioTimeout) as exc:
             emit({"event": "failed", "n": n, "error": str(exc).splitlines()[0]})

@@ -441,7 +441,9 @@ def _plan(config: pytest.Config) -> Plan:
         target_ops=sweep.target_ops,
         time_budget_s=sweep.time_budget_s,
         latency_rounds=sweep.latency_rounds,
-        min_rounds=rounds or MIN_ROUNDS,
+        latency_every_process=sweep.latency_every_process,
+        memory_max_n=sweep.memory_max_n,
+        min_rounds=rounds or sweep.min_rounds,
         max_rounds=rounds or MAX_ROUNDS,
         deadline_s=config.getoption("deadline"),
         memory_limit_bytes=int(limit_mb * 2**20) if limit_mb else None,
@@ -533,7 +535,9 @@ def extra_info(
         info["memory"] = {
             "peak_bytes": m.peak_bytes,
             "bytes_per_op": m.peak_bytes / max(m.memory_ops, 1),
+            "n": m.memory_n or n,
             "method": "tracemalloc peak from the scenario's start to the end of its region, "
             "in one extra untimed round",
         }
+    info["measure_s"] = round(m.worker_s, 3)
     return info
