@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import sys
+import time
 from array import array
 from typing import IO, Any
 
@@ -66,11 +67,18 @@ def passes_for(n: int, warmup: RoundResult) -> int:
     return min(MAX_PASSES, math.ceil(TARGET_REGION_NS / max(region_ns, 1.0)))
 
 
-def rounds_for(n: int, warmup: RoundResult, passes: int, plan: dict[str, Any]) -> int:
+def rounds_for(
+    n: int, warmup: RoundResult, passes: int, plan: dict[str, Any], warmup_wall_s: float
+) -> int:
     """Throughput rounds for this process: about plan's target_ops over all its processes,
-    within its time budget, and between its min_rounds and max_rounds."""
-    ops = warmup.ops / warmup.passes * passes * _growth(n)
-    round_s = warmup.ns_per_op * ops / 1e9
+    within its time budget, and between its min_rounds and max_rounds.
+
+    The budget is of wall time, set-up and waiting included (a scenario whose set-up outlasts
+    its region, such as timers, must not overrun it), estimated from the last warm-up round.
+    """
+    scale = passes / warmup.passes * (_growth(n) if warmup.ops < passes * n else 1.0)
+    ops = warmup.ops * scale
+    round_s = warmup_wall_s * scale
     processes = plan["processes"]
     wanted = math.ceil(plan["target_ops"] / max(ops, 1) / processes)
     wanted = min(wanted, math.ceil(plan["time_budget_s"] / processes / max(round_s, 1e-9)))
@@ -115,6 +123,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
             "libraries": library_versions(),
         }
     )
+    wall_s = [0.0]  # wall time of the last round, set-up included
     for spec in job["scales"]:
         n = int(spec["n"])
 
@@ -124,6 +133,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
             traced = kind == "memory"
             limit = deadline_s * (TRACED_DEADLINE_FACTOR if traced else 1)
             emit({"event": "begin", "n": n, "kind": kind, "deadline_s": limit})
+            started = time.perf_counter()
             result = run_round(
                 scenario,
                 runtime,
@@ -134,6 +144,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
                 trace_memory=traced,
                 freeze_heap=False,  # frozen once, below
             )
+            wall_s[0] = time.perf_counter() - started
             event = _round_event(report_n or n, kind, result)
             event["n_round"] = n_round
             emit(event)
@@ -173,7 +184,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
                 if warmup.elapsed_ns >= TARGET_REGION_NS:
                     break
                 passes = min(MAX_PASSES, math.ceil(passes * TARGET_REGION_NS / warmup.elapsed_ns))
-            rounds = spec.get("rounds") or rounds_for(n, warmup, passes, spec["plan"])
+            rounds = spec.get("rounds") or rounds_for(n, warmup, passes, spec["plan"], wall_s[0])
             for _ in range(rounds):
                 one("throughput", n, passes)
             for _ in range(int(spec["latency_rounds"])):
