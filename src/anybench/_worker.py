@@ -39,6 +39,9 @@ MIN_REGION_NS = 1_000_000
 #: Passes are planned from the warm-up for this much, so that a round lands above the minimum.
 TARGET_REGION_NS = 2_000_000
 MAX_PASSES = 2_000
+#: From this N on, a scale's memory is projected from a small traced round before it is built
+#: (below it, a round cannot come near the memory of a machine that runs anybench).
+PROJECT_MEMORY_FROM_N = 100_000
 #: How much longer than the deadline the one round traced by tracemalloc may take.
 TRACED_DEADLINE_FACTOR = 5
 
@@ -152,7 +155,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
 
         try:
             limit = job.get("memory_limit_bytes")
-            if limit and n > WARMUP_MAX_N:
+            if limit and n >= PROJECT_MEMORY_FROM_N:
                 # Refuse a scale that cannot fit before building it: bytes per operation from a
                 # small traced round, times N, twice over for what tracemalloc cannot see.
                 small = run_round(
@@ -179,7 +182,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
             passes = spec.get("passes") or passes_for(n, warmup)
             # A cold first pass overstates the cost: check the plan at N, and re-plan (these
             # rounds are warm-ups too) until a region reaches the target.
-            for _ in range(3 if not spec.get("passes") and passes > 1 else 0):
+            for _ in range(2 if not spec.get("passes") and passes > 1 else 0):
                 warmup = one("warmup", n, passes)
                 if warmup.elapsed_ns >= TARGET_REGION_NS:
                     break
