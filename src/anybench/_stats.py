@@ -197,6 +197,12 @@ class LogRatio:
             return 0.0 if self.known and self.ratio > 1 + threshold else 1.0
         return _t_sf((math.log(self.ratio) - math.log1p(threshold)) / self.se, self.df)
 
+    def p_changed(self) -> float:
+        """Two-sided p-value for "no change" (H0: ratio = 1)."""
+        if not self.known or self.se == 0:
+            return 0.0 if self.known and self.ratio != 1 else 1.0
+        return min(1.0, 2 * _t_sf(abs(math.log(self.ratio)) / self.se, self.df))
+
     def floor(self, confidence: float = 0.95) -> float:
         """The smallest relative change this comparison could tell from none (its half-width)."""
         if not self.known:
