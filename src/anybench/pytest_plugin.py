@@ -424,9 +424,21 @@ def _measure_group(config: pytest.Config, scenario: Scenario) -> dict[Key, Measu
         keys,
         _plan(config),
         variants,
-        sys_path=[p for p in sys.path if p],
+        sys_path=[_import_root(scenario)],
         runtime_order=list(RUNTIMES),
     )
+
+
+def _import_root(scenario: Scenario) -> str:
+    """The directory a worker must put on its path to import *scenario*'s module, and nothing
+    more: a variant's worker must import its own anybench, not this interpreter's."""
+    name = getattr(scenario, "__name__", "")
+    top = sys.modules.get(name.split(".")[0]) if name else None
+    where = getattr(top, "__file__", None)
+    if where is None:
+        return os.getcwd()
+    path = Path(where).parent
+    return str(path.parent if Path(where).name == "__init__.py" else path)
 
 
 def _plan(config: pytest.Config) -> Plan:
