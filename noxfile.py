@@ -84,14 +84,17 @@ def run_benchmarks(session: nox.Session, *pytest_args: str) -> list[str]:
             "pytest", "benchmarks", f"--benchmark-json={raw}", *pytest_args, success_codes=[0, 1]
         )
     except (nox.command.CommandFailed, KeyboardInterrupt) as exc:
-        if journal.exists():
+        journaled = journal.exists()
+        if journaled:
             anybench = str(Path(session.bin) / "anybench")
             subprocess.run([anybench, "recover", str(journal), "--into", str(RESULTS)])
-        elif raw.exists() and raw.stat().st_size == 0:
+        if raw.exists() and not journaled:
             raw.unlink()
         if isinstance(exc, KeyboardInterrupt):
             raise
-        session.error("the run stopped early; what finished is saved above, marked partial")
+        if journaled:
+            session.error("the run stopped early; what finished is saved above, marked partial")
+        session.error("pytest stopped before any benchmark finished; see its output above")
     if raw.stat().st_size == 0:
         raw.unlink()
         journal.unlink(missing_ok=True)
@@ -161,7 +164,8 @@ def bench_versions(session: nox.Session) -> None:
     install(session, "bench")
     variants = []
     for spec in specs:
-        label = re.sub(r"[^A-Za-z0-9._=-]+", "", spec) or "latest"
+        # A label names the environment in test ids and file names: no "=" (LABEL=PYTHON).
+        label = re.sub(r"[^A-Za-z0-9._-]+", "-", spec).strip("-") or "latest"
         env = Path(session.virtualenv.location) / "variants" / label
         python = env / "bin" / "python"
         if not python.exists():
