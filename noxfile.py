@@ -28,6 +28,7 @@ RESULTS = ROOT / "results"
 #: What bench_versions compares when not told: the anyio releases around the per-task-handle
 #: change, and the newest.
 DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.16.0")
+VERSION_PROCESSES = 6
 VERSION_SCENARIOS = (
     "spawn,done_callback,await_future,mixed,"
     "spawn_native,done_callback_native,await_future_native,mixed_native"
@@ -161,6 +162,10 @@ def bench_versions(session: nox.Session) -> None:
         specs = list(DEFAULT_VERSIONS)
         if not any(a.startswith("--scenario") for a in pytest_args):
             pytest_args = ["--scenario", VERSION_SCENARIOS, *pytest_args]
+    # A verdict between versions needs more processes than a first look: the variance between
+    # processes is the unit of its interval.
+    if not any(a.startswith("--processes") for a in pytest_args):
+        pytest_args = ["--processes", str(VERSION_PROCESSES), *pytest_args]
     install(session, "bench")
     variants = []
     for spec in specs:

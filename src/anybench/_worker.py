@@ -181,8 +181,10 @@ def work(job: dict[str, Any], emit: Any) -> None:
             warmup = one("warmup", min(n, WARMUP_MAX_N), 1)
             passes = spec.get("passes") or passes_for(n, warmup)
             # A cold first pass overstates the cost: check the plan at N, and re-plan (these
-            # rounds are warm-ups too) until a region reaches the target.
-            for _ in range(2 if not spec.get("passes") and passes > 1 else 0):
+            # rounds are warm-ups too) until a region reaches the target, wherever the first
+            # estimate came anywhere near it.
+            near = warmup.ns_per_op * n < 4 * TARGET_REGION_NS
+            for _ in range(2 if not spec.get("passes") and (passes > 1 or near) else 0):
                 warmup = one("warmup", n, passes)
                 if warmup.elapsed_ns >= TARGET_REGION_NS:
                     break
