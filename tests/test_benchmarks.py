@@ -88,7 +88,10 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
             ["--runtime", "asyncio,tokio"],
             "unknown runtime 'tokio'; choose from: asyncio, uvloop, trio",
         ),
-        (["--scenario", "nope"], "unknown scenario 'nope'; choose from: spawn, spawn_native, done_callback"),
+        (
+            ["--scenario", "nope"],
+            "unknown scenario 'nope'; choose from: spawn, spawn_native, done_callback",
+        ),
         (["--profile", "huge"], "unknown profile 'huge'; choose from: quick, default, full"),
         (["--scales", "ten"], "--scales takes integers of at least 1"),
         (["--loads", "-1"], "--loads takes integers of at least 0"),
