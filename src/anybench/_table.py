@@ -54,7 +54,8 @@ def comparison_table(run: Run) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
     lines.append(
-        f"ns per operation, median of rounds; (x) = ratio to {BASELINE}, lower is faster. "
+        f"ns per operation (geometric mean of the per-process medians); (x) = ratio to "
+        f"{BASELINE}, lower is faster. "
         f"Timer cost: {run.anybench_info.get('timer_cost_ns', float('nan')):.0f} ns per reading."
     )
     for name, reason in run.unavailable_runtimes.items():
