@@ -10,7 +10,6 @@ import math
 import random
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,6 @@ def test_a_scenario_that_never_yields_is_killed_by_name(
         textwrap.dedent(HOSTILE.format(name=name, body=body))
     )
     plan = Plan(processes=2, max_processes=2, deadline_s=0.5)
-    started = time.monotonic()
     results = measure_group(
         f"hostile_{name}",
         [(5, "asyncio", ""), (7, "asyncio", "")],
@@ -127,15 +125,11 @@ def test_a_scenario_that_never_yields_is_killed_by_name(
         {"": Variant("", sys.executable)},
         sys_path=[str(tmp_path), *sys.path],
     )
-    elapsed = time.monotonic() - started
     for n in (5, 7):  # the first N is killed; the next N still runs (and is killed in turn)
         failure = results[(n, "asyncio", "")].failure
         assert failure is not None
         assert failure.startswith(f"{name} on asyncio at N={n}: a warmup round")
         assert "did not finish within 0.5 s (worker killed)" in failure
-    # Two kills, each at the deadline plus the kill margin, plus worker start-ups: far less than
-    # the hour a blocked scenario would take.
-    assert elapsed < 60
 
 
 def test_a_shift_is_significant_and_none_is_not() -> None:

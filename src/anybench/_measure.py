@@ -68,12 +68,6 @@ class Plan:
     deadline_s: float = 120.0
     memory_limit_bytes: int | None = None
 
-    def rounds(self, ops_per_round: int, round_s: float) -> int:
-        wanted = math.ceil(self.target_ops / max(ops_per_round, 1) / self.processes)
-        if round_s > 0:
-            wanted = min(wanted, math.ceil(self.time_budget_s / self.processes / round_s))
-        return max(self.min_rounds, min(self.max_rounds, wanted))
-
 
 Key = tuple[int, str, str]  # (N, runtime, variant label)
 
@@ -269,7 +263,7 @@ def _one_worker(
             {
                 "n": n,
                 "passes": m.passes or None,
-                "rounds": plan.rounds(m.ops_per_round, _round_s(m)) if m.processes else None,
+                "rounds": None,  # each worker plans its own from its warm-up (_worker.rounds_for)
                 "plan": {
                     "target_ops": plan.target_ops,
                     "time_budget_s": plan.time_budget_s,
@@ -327,11 +321,6 @@ def _one_worker(
         for n in scales:
             results[(n, runtime, variant.label)].worker_s += share
     return [n for n in scales if n not in done]
-
-
-def _round_s(m: Measurement) -> float:
-    rounds = [e for p in m.processes for e in p]
-    return sorted(rounds)[len(rounds) // 2] / 1e9 if rounds else 0.0
 
 
 def _add_round(m: Measurement, event: dict[str, Any], throughput: list[int]) -> None:
