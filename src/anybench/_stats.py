@@ -63,36 +63,6 @@ def summarize_round(samples_ns: Sequence[int]) -> dict[str, Any]:
     return summary
 
 
-def bootstrap_ratio(
-    baseline: Sequence[float],
-    other: Sequence[float],
-    *,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Ratio of medians ``median(other) / median(baseline)`` and its bootstrap interval.
-
-    Percentile bootstrap: both samples are resampled with replacement *resamples* times (fixed
-    seed, so a report is reproducible) and the interval is the central *confidence* share of the
-    resampled ratios. Medians and resampling make no assumption about the (skewed) shape of
-    timing distributions. Returns ``(ratio, low, high)``.
-    """
-    import numpy as np
-
-    if not baseline or not other:
-        raise ValueError("bootstrap of an empty sample")
-    rng = np.random.default_rng(seed)
-    base = np.asarray(baseline, dtype=float)
-    new = np.asarray(other, dtype=float)
-    base_medians = np.median(rng.choice(base, (resamples, base.size)), axis=1)
-    new_medians = np.median(rng.choice(new, (resamples, new.size)), axis=1)
-    ratios = new_medians / base_medians
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(np.median(new) / np.median(base)), float(low), float(high)
-
-
 def significant(low: float, high: float) -> bool:
     """Whether a ratio interval excludes 1 (no change)."""
     return high < 1.0 or low > 1.0

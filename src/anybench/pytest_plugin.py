@@ -320,7 +320,7 @@ def pytest_benchmark_update_machine_info(
         "libraries": library_versions(),
         "python_implementation": platform.python_implementation(),
         "timer": "time.perf_counter_ns",
-        "timer_cost_ns": timer_cost_ns(),
+        "timer_cost_ns": request_timer_cost(),
         "profile": config.getoption("profile"),
         "scales": {axis: list(selected_scales(config, axis=axis)) for axis in AXES},
         "runtimes": {rt.name: rt.description for rt in selected_runtimes(config)},
