@@ -29,6 +29,10 @@ def _finished(journal: Path) -> int:
     return sum('"event": "benchmark"' in line for line in journal.read_text().splitlines())
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 @pytest.mark.parametrize("runtime_name", ["asyncio", "trio"])
 def test_a_stopped_run_keeps_every_finished_benchmark(
@@ -52,6 +56,9 @@ def test_a_stopped_run_keeps_every_finished_benchmark(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # a signal of ours reaches its workers, never this process
+        # A shell's background job inherits SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: give the run the disposition a terminal's Ctrl-C meets.
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
