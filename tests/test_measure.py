@@ -6,8 +6,10 @@ synthetic differences the statistics call significant. No timing is asserted.
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -28,51 +30,105 @@ def test_rotation_order_alternates_direction() -> None:
     assert rotation_order(workers, 2) == ["asyncio", "uvloop", "trio"]
 
 
-def _fake_worker(calls: list[tuple[str, str]], spread: float) -> Any:
+def _fake_worker(calls: list[tuple[list[str], str]], spread: float) -> Any:
     rng = random.Random(1)
 
     def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[dict[str, Any]]:
-        calls.append((job["runtime"], variant.label))
+        calls.append((job["runtimes"], variant.label))
         yield {"event": "hello", "python": "3.x", "libraries": {}}
         for spec in job["scales"]:
-            yield {"event": "begin", "n": spec["n"], "kind": "throughput", "deadline_s": 1}
-            for _ in range(3):
-                elapsed = int(1e6 * (1 + spread * rng.random()))
-                yield {
-                    "event": "round",
-                    "n": spec["n"],
-                    "kind": "throughput",
-                    "ops": 100,
-                    "elapsed_ns": elapsed,
-                    "passes": 1,
-                }
-            yield {"event": "finished", "n": spec["n"]}
+            for runtime in spec["runtimes"]:
+                n = spec["n"]
+                yield {"event": "begin", "n": n, "runtime": runtime, "kind": "throughput"}
+                for _ in range(3):
+                    elapsed = int(1e6 * (1 + spread * rng.random()))
+                    yield {
+                        "event": "round",
+                        "n": n,
+                        "runtime": runtime,
+                        "kind": "throughput",
+                        "ops": 100,
+                        "elapsed_ns": elapsed,
+                        "passes": 1,
+                    }
+                yield {"event": "finished", "n": n, "runtime": runtime}
         yield {"event": "done"}
 
     return run_worker
 
 
-def test_workers_of_a_group_rotate_over_runtimes_and_variants(
+def test_workers_of_a_group_rotate_over_variants_each_on_every_runtime(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls: list[tuple[str, str]] = []
+    calls: list[tuple[list[str], str]] = []
     monkeypatch.setattr(_measure, "run_worker", _fake_worker(calls, spread=0.0))
-    keys = [(n, rt, v) for n in (10, 100) for rt in ("asyncio", "trio") for v in ("a", "b")]
+    keys = [(n, rt, v) for n in (10, 100) for rt in ("trio", "asyncio") for v in ("a", "b")]
     variants = {"a": Variant("a"), "b": Variant("b")}
     results = measure_group(
         "x", keys, Plan(processes=3, max_processes=3), variants, runtime_order=["asyncio", "trio"]
     )
-    forward = [("asyncio", "a"), ("asyncio", "b"), ("trio", "a"), ("trio", "b")]
-    assert calls == forward + forward[::-1] + forward
+    forward, backward = ["asyncio", "trio"], ["trio", "asyncio"]
+    assert calls == [
+        (forward, "a"),
+        (forward, "b"),
+        (backward, "b"),
+        (backward, "a"),
+        (forward, "a"),
+        (forward, "b"),
+    ]
     for m in results.values():
         assert len(m.processes) == 3  # one list of rounds per process
         assert all(len(rounds) == 3 for rounds in m.processes)
 
 
+def test_a_worker_alternates_the_runtimes_round_by_round() -> None:
+    """Within one process the runtimes take turns, forward then backward, so that a slow
+    process or a slow minute falls on all of them alike."""
+    job = {
+        "scenario": "scenarios.done_callback",
+        "sys_path": [str(Path(__file__).resolve().parent.parent)],
+        "runtimes": ["asyncio", "trio"],
+        "deadline_s": 60,
+        "memory_limit_bytes": None,
+        "scales": [
+            {
+                "n": 10,
+                "runtimes": ["asyncio", "trio"],
+                "plan": {
+                    "target_ops": 10**9,
+                    "time_budget_s": 60.0,
+                    "processes": 1,
+                    "min_rounds": 4,
+                    "max_rounds": 4,
+                },
+                "latency_rounds": 1,
+                "memory": False,
+            }
+        ],
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "anybench._worker"],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    rounds = [(e["kind"], e["runtime"]) for e in events if e["event"] == "round"]
+    timed = [rt for kind, rt in rounds if kind == "throughput"]
+    assert timed == ["asyncio", "trio", "trio", "asyncio", "asyncio", "trio", "trio", "asyncio"]
+    # Warm-ups come before every timed round, latency rounds after them.
+    kinds = [kind for kind, _ in rounds]
+    assert kinds.index("throughput") > max(i for i, k in enumerate(kinds) if k == "warmup")
+    assert sorted(rt for kind, rt in rounds if kind == "latency") == ["asyncio", "trio"]
+    assert [e["runtime"] for e in events if e["event"] == "finished"] == ["asyncio", "trio"]
+
+
 def test_loose_benchmarks_get_more_processes_up_to_the_maximum(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls: list[tuple[str, str]] = []
+    calls: list[tuple[list[str], str]] = []
     monkeypatch.setattr(_measure, "run_worker", _fake_worker(calls, spread=0.5))
     results = measure_group(
         "x",
@@ -85,7 +141,7 @@ def test_loose_benchmarks_get_more_processes_up_to_the_maximum(
 
 
 def test_tight_benchmarks_stop_at_the_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, str]] = []
+    calls: list[tuple[list[str], str]] = []
     monkeypatch.setattr(_measure, "run_worker", _fake_worker(calls, spread=0.0))
     measure_group("x", [(10, "asyncio", "")], Plan(processes=3, max_processes=5), {"": Variant()})
     assert len(calls) == 3

@@ -1,13 +1,14 @@
 """Measuring in worker processes: several fresh processes per benchmark, runtimes interleaved.
 
 One *group* is one scenario: every selected scale N, runtime and variant (an environment: a
-Python with its own library versions) of it. A worker process measures one scenario on one
-(runtime, variant) at each of its N (see :mod:`anybench._worker`). The group runs in rotations:
-each rotation starts one worker per (runtime, variant), in forward order on even rotations and
-in reverse on odd ones (asyncio, uvloop, trio, then trio, uvloop, asyncio, ...), so that the
-drift of a shared machine falls on every runtime alike. After the minimum number of processes,
-another rotation runs only for the benchmarks whose interval is still wider than the precision
-asked for, up to a maximum.
+Python with its own library versions) of it. A worker process measures one scenario in one
+variant, on every runtime of the group, at each of its N (see :mod:`anybench._worker`): within
+the worker the runtimes' rounds alternate, one each in turn, forward then backward, so that
+whatever makes one process or one minute slower falls on every runtime alike and cancels out of
+their ratios. The group runs in rotations: each rotation starts one worker per variant, in
+forward order on even rotations and in reverse on odd ones, with the runtimes in forward or
+reverse order too. After the minimum number of processes, another rotation runs only for the
+benchmarks whose interval is still wider than the precision asked for, up to a maximum.
 
 The parent watches every worker: a round that outruns its deadline (set-up included), or a
 worker whose resident memory passes the limit, is killed from outside and fails that benchmark
@@ -204,14 +205,14 @@ def measure_group(
 ) -> dict[Key, Measurement]:
     """Measure every benchmark of one scenario (module name *scenario*) named by *keys*.
 
-    *runtime_order* orders the workers of a rotation (the registry's order by default the order
-    of the keys). Returns a :class:`Measurement` per key; a failed one carries its reason.
+    *runtime_order* orders the runtimes within a worker (by default the order of the keys).
+    Returns a :class:`Measurement` per key; a failed one carries its reason.
     """
     results = {key: Measurement(*key) for key in keys}
-    pairs = sorted(
-        {(rt, var) for _, rt, var in keys},
-        key=lambda p: (list(runtime_order).index(p[0]) if p[0] in runtime_order else 99, p[1]),
-    )
+    given = list(dict.fromkeys(rt for _, rt, _ in keys))
+    ranked = [*runtime_order, *given]
+    runtimes = sorted(given, key=ranked.index)
+    labels = sorted({var for _, _, var in keys})
     largest = max(n for n, _, _ in keys)
 
     def wanted(key: Key, rotation: int) -> bool:
@@ -221,16 +222,20 @@ def measure_group(
         return rotation < plan.processes or not m.tight(plan.precision)
 
     for rotation in range(max(plan.processes, plan.max_processes)):
-        todo = [p for p in pairs if any(wanted((n, *p), rotation) for n, *_ in keys)]
-        if not todo:
-            break
-        for runtime, label in rotation_order(todo, rotation):
-            scales = sorted(n for n, rt, var in keys if (rt, var) == (runtime, label))
-            remaining = [n for n in scales if wanted((n, runtime, label), rotation)]
+        todo = {
+            label: [
+                (n, rt)
+                for n in sorted({k[0] for k in keys})
+                for rt in rotation_order(runtimes, rotation)
+                if (n, rt, label) in results and wanted((n, rt, label), rotation)
+            ]
+            for label in labels
+        }
+        for label in rotation_order([label for label in labels if todo[label]], rotation):
+            remaining = todo[label]
             while remaining:
                 remaining = _one_worker(
                     scenario,
-                    runtime,
                     variants[label],
                     remaining,
                     results,
@@ -239,31 +244,34 @@ def measure_group(
                     first=rotation == 0,
                     largest=largest,
                 )
-            log(f"{scenario}: rotation {rotation + 1}, {runtime}{' ' + label if label else ''}")
+            log(f"{scenario}: rotation {rotation + 1}{', ' + label if label else ''}")
     return results
 
 
 def _one_worker(
     scenario: str,
-    runtime: str,
     variant: Variant,
-    scales: list[int],
+    todo: list[tuple[int, str]],
     results: dict[Key, Measurement],
     plan: Plan,
     sys_path: Sequence[str],
     *,
     first: bool,
     largest: int,
-) -> list[int]:
-    """Run one worker over *scales*; return the scales it did not get to (after a kill)."""
+) -> list[tuple[int, str]]:
+    """Run one worker over *todo*, (N, runtime) pairs; return the pairs it did not get to
+    (after a kill), for a fresh worker."""
     job_scales = []
-    for n in scales:
-        m = results[(n, runtime, variant.label)]
+    for n in sorted({n for n, _ in todo}):
+        runtimes = [rt for m, rt in todo if m == n]
+        passes = {rt: results[(n, rt, variant.label)].passes for rt in runtimes}
         job_scales.append(
             {
                 "n": n,
-                "passes": m.passes or None,
-                "rounds": None,  # each worker plans its own from its warm-up (_worker.rounds_for)
+                "runtimes": runtimes,
+                # Calibrated in the first worker; each worker plans its own rounds from its
+                # warm-ups (_worker.rounds_for).
+                "passes": {rt: p for rt, p in passes.items() if p},
                 "plan": {
                     "target_ops": plan.target_ops,
                     "time_budget_s": plan.time_budget_s,
@@ -279,48 +287,53 @@ def _one_worker(
     job = {
         "scenario": scenario,
         "sys_path": list(sys_path),
-        "runtime": runtime,
+        "runtimes": list(dict.fromkeys(rt for _, rt in todo)),
         "deadline_s": plan.deadline_s,
         "memory_limit_bytes": plan.memory_limit_bytes,
         "scales": job_scales,
     }
-    done: set[int] = set()
+    done: set[tuple[int, str]] = set()
     started = time.monotonic()
-    current: int | None = None
+    current: tuple[int, str] | None = None
     hello: dict[str, Any] = {}
-    throughput: dict[int, list[int]] = {}
+    throughput: dict[tuple[int, str], list[int]] = {}
     try:
         for event in run_worker(variant, job, plan):
             kind = event["event"]
             if kind == "hello":
                 hello = event
-            elif kind == "begin":
-                current = event["n"]
+            if "runtime" not in event:
+                continue
+            pair = (int(event["n"]), str(event["runtime"]))
+            m = results[(pair[0], pair[1], variant.label)]
+            if kind == "begin":
+                current = pair
             elif kind == "failed":
-                results[(event["n"], runtime, variant.label)].failure = event["error"]
-                done.add(event["n"])
+                m.failure = event["error"]
+                done.add(pair)
             elif kind == "round":
-                n = event["n"]
-                m = results[(n, runtime, variant.label)]
                 m.python = hello.get("python", "")
                 m.libraries = hello.get("libraries", {})
-                _add_round(m, event, throughput.setdefault(n, []))
+                _add_round(m, event, throughput.setdefault(pair, []))
             elif kind == "finished":
-                done.add(event["n"])
+                done.add(pair)
     except WorkerKilled as exc:
         if current is not None:
+            n, runtime = current
             name = hello.get("name") or scenario.rsplit(".", 1)[-1]
-            where = f"{name} on {runtime} at N={current}"
-            results[(current, runtime, variant.label)].failure = f"{where}: {exc}"
+            results[(n, runtime, variant.label)].failure = f"{name} on {runtime} at N={n}: {exc}"
             done.add(current)
     finally:
-        for n, rounds in throughput.items():
-            if rounds:
-                results[(n, runtime, variant.label)].processes.append(rounds)
-        share = (time.monotonic() - started) / len(scales)
-        for n in scales:
+        # Only a benchmark this worker finished gets a process: one it did not get to the end
+        # of is measured again, whole, in a fresh worker.
+        for (n, runtime), rounds in throughput.items():
+            m = results[(n, runtime, variant.label)]
+            if rounds and (n, runtime) in done and m.failure is None:
+                m.processes.append(rounds)
+        share = (time.monotonic() - started) / len(todo)
+        for n, runtime in todo:
             results[(n, runtime, variant.label)].worker_s += share
-    return [n for n in scales if n not in done]
+    return [pair for pair in todo if pair not in done]
 
 
 def _add_round(m: Measurement, event: dict[str, Any], throughput: list[int]) -> None:

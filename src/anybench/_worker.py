@@ -1,4 +1,4 @@
-"""A worker process: measures one scenario on one runtime, in a fresh interpreter.
+"""A worker process: measures one scenario on one or more runtimes, in a fresh interpreter.
 
 Started by :mod:`anybench._measure` as ``python -m anybench._worker`` with a JSON job on standard
 input, as pyperf starts its workers. It writes one JSON line per event to its original standard
@@ -6,10 +6,11 @@ output (the scenario's own prints go to standard error instead), flushing each l
 parent sees every finished round at once and can stop the worker from outside when a round
 outruns its deadline.
 
-Events, in order: ``hello`` (pid, Python, library versions); then per scale ``begin`` before
-each round (with the deadline the parent should enforce) and ``round`` after it (kind
-``warmup``, ``throughput``, ``latency`` or ``memory``), then ``finished``, or ``failed``;
-finally ``done``.
+Events, in order: ``hello`` (pid, Python, library versions); then per scale, naming the scale
+and the runtime, ``begin`` before each round (with the deadline the parent should enforce) and
+``round`` after it (kind ``warmup``, ``throughput``, ``latency`` or ``memory``), then
+``finished`` for each runtime that finished it, or ``failed`` for one that did not; finally
+``done``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ import platform
 import sys
 import time
 from array import array
-from typing import IO, Any
+from collections.abc import Callable, Sequence
+from typing import IO, Any, ParamSpec, TypeVar
 
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
-from ._runtimes import RUNTIMES, library_versions
+from ._runtimes import RUNTIMES, Runtime, library_versions
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 #: A warm-up round runs at no more than this N: enough to warm the code paths and estimate the
 #: cost per operation, without paying a whole large round for it.
@@ -71,20 +76,27 @@ def passes_for(n: int, warmup: RoundResult) -> int:
 
 
 def rounds_for(
-    n: int, warmup: RoundResult, passes: int, plan: dict[str, Any], warmup_wall_s: float
+    n: int, warmups: Sequence[tuple[RoundResult, int, float]], plan: dict[str, Any]
 ) -> int:
-    """Throughput rounds for this process: about plan's target_ops over all its processes,
-    within its time budget, and between its min_rounds and max_rounds.
+    """Throughput rounds of every runtime in this process, for the scale N: about plan's
+    target_ops per benchmark over all its processes, within its time budget, and between its
+    min_rounds and max_rounds.
 
-    The budget is of wall time, set-up and waiting included (a scenario whose set-up outlasts
-    its region, such as timers, must not overrun it), estimated from the last warm-up round.
+    *warmups* holds, per runtime, its last warm-up round, the passes its rounds will make and
+    that warm-up's wall time. The budget (``time_budget_s`` per benchmark, over all processes)
+    is of wall time, set-up and waiting included (a scenario whose set-up outlasts its region,
+    such as timers, must not overrun it); every runtime's round is paid for in every rotation
+    of rounds, so the slowest runtime does not take the others' share.
     """
-    scale = passes / warmup.passes * (_growth(n) if warmup.ops < passes * n else 1.0)
-    ops = warmup.ops * scale
-    round_s = warmup_wall_s * scale
     processes = plan["processes"]
-    wanted = math.ceil(plan["target_ops"] / max(ops, 1) / processes)
-    wanted = min(wanted, math.ceil(plan["time_budget_s"] / processes / max(round_s, 1e-9)))
+    wanted = 0
+    rotation_s = 0.0
+    for warmup, passes, wall_s in warmups:
+        scale = passes / warmup.passes * (_growth(n) if warmup.ops < passes * n else 1.0)
+        wanted = max(wanted, math.ceil(plan["target_ops"] / max(warmup.ops * scale, 1) / processes))
+        rotation_s += wall_s * scale
+    budget_s = plan["time_budget_s"] * len(warmups) / processes
+    wanted = min(wanted, math.ceil(budget_s / max(rotation_s, 1e-9)))
     return int(max(plan["min_rounds"], min(plan["max_rounds"], wanted)))
 
 
@@ -105,17 +117,24 @@ def _round_event(n: int, kind: str, result: RoundResult) -> dict[str, Any]:
 
 
 def work(job: dict[str, Any], emit: Any) -> None:
-    """Run *job* (see :mod:`anybench._measure`), reporting each event through *emit*."""
+    """Run *job* (see :mod:`anybench._measure`), reporting each event through *emit*.
+
+    Per scale, every runtime of the job is warmed up and planned on its own; then their
+    throughput rounds alternate, one round each in turn, forward then backward (asyncio, trio,
+    trio, asyncio, ...), so that whatever this process and this minute do to the speed falls on
+    every runtime alike; then the latency rounds and the memory round of each.
+    """
     for entry in reversed(job.get("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     scenario = importlib.import_module(job["scenario"])
-    runtime = RUNTIMES[job["runtime"]]
+    runtimes = {name: RUNTIMES[name] for name in job["runtimes"]}
     # What the interpreter holds after the imports is frozen out of the collector's reach once:
     # a collection inside a region walks the round's own objects only.
     gc.collect()
     gc.freeze()
     deadline_s = float(job["deadline_s"])
+    limit = job.get("memory_limit_bytes")
     emit(
         {
             "event": "hello",
@@ -126,82 +145,144 @@ def work(job: dict[str, Any], emit: Any) -> None:
             "libraries": library_versions(),
         }
     )
-    wall_s = [0.0]  # wall time of the last round, set-up included
     for spec in job["scales"]:
         n = int(spec["n"])
-
-        def one(
-            kind: str, n_round: int, passes: int, n: int = n, report_n: int | None = None
-        ) -> RoundResult:
-            traced = kind == "memory"
-            limit = deadline_s * (TRACED_DEADLINE_FACTOR if traced else 1)
-            emit({"event": "begin", "n": n, "kind": kind, "deadline_s": limit})
-            started = time.perf_counter()
-            result = run_round(
-                scenario,
-                runtime,
-                n_round,
-                limit,
-                latency=kind == "latency",
-                passes=passes,
-                trace_memory=traced,
-                freeze_heap=False,  # frozen once, below
-            )
-            wall_s[0] = time.perf_counter() - started
-            event = _round_event(report_n or n, kind, result)
-            event["n_round"] = n_round
-            emit(event)
-            return result
-
-        try:
-            limit = job.get("memory_limit_bytes")
-            if limit and n >= PROJECT_MEMORY_FROM_N:
-                # Refuse a scale that cannot fit before building it: bytes per operation from a
-                # small traced round, times N, twice over for what tracemalloc cannot see.
-                small = run_round(
-                    scenario,
-                    runtime,
-                    WARMUP_MAX_N,
-                    deadline_s,
-                    trace_memory=True,
-                    freeze_heap=False,
-                )
-                projected = 2 * (small.peak_bytes or 0) / small.ops * n
-                if projected > limit:
-                    emit(
-                        {
-                            "event": "failed",
-                            "n": n,
-                            "error": f"{scenario.NAME} on {runtime.name} at N={n}: projected "
-                            f"memory {projected / 2**30:.1f} GiB is over the limit of "
-                            f"{limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
-                        }
-                    )
-                    continue
-            warmup = one("warmup", min(n, WARMUP_MAX_N), 1)
-            passes = spec.get("passes") or passes_for(n, warmup)
-            # A cold first pass overstates the cost: check the plan at N, and re-plan (these
-            # rounds are warm-ups too) until a region reaches the target, wherever the first
-            # estimate came anywhere near it.
-            near = warmup.ns_per_op * n < 4 * TARGET_REGION_NS
-            for _ in range(2 if not spec.get("passes") and (passes > 1 or near) else 0):
-                warmup = one("warmup", n, passes)
-                if warmup.elapsed_ns >= TARGET_REGION_NS:
-                    break
-                passes = min(MAX_PASSES, math.ceil(passes * TARGET_REGION_NS / warmup.elapsed_ns))
-            rounds = spec.get("rounds") or rounds_for(n, warmup, passes, spec["plan"], wall_s[0])
-            for _ in range(rounds):
-                one("throughput", n, passes)
+        scale = _Scale(scenario, runtimes, n, deadline_s, emit)
+        planned: dict[str, tuple[int, tuple[RoundResult, int, float]]] = {}
+        for name in spec["runtimes"]:
+            plan = scale.attempt(name, scale.plan, runtimes[name], spec, limit)
+            if plan is not None and plan[0]:
+                planned[name] = plan
+        order = list(planned)
+        rounds = rounds_for(n, [warmup for _, warmup in planned.values()], spec["plan"])
+        budget_s = spec["plan"]["time_budget_s"] * len(order) / spec["plan"]["processes"]
+        started = time.perf_counter()
+        for r in range(rounds):
+            for name in order if r % 2 == 0 else order[::-1]:
+                scale.attempt(name, scale.one, "throughput", name, planned)
+            order = [name for name in order if name not in scale.failed]
+            # The plan rests on warm-up estimates: past twice the budget, the minimum will do.
+            if r + 1 >= spec["plan"]["min_rounds"] and time.perf_counter() - started > 2 * budget_s:
+                break
+        for name in order:
             for _ in range(int(spec["latency_rounds"])):
-                one("latency", n, passes)
+                scale.attempt(name, scale.one, "latency", name, planned)
             if spec.get("memory"):
-                one("memory", int(spec.get("memory_n") or n), 1, report_n=n)
-            emit({"event": "finished", "n": n})
-        except (ScenarioFailed, ScenarioTimeout) as exc:
-            emit({"event": "failed", "n": n, "error": str(exc).splitlines()[0]})
-        except Exception as exc:  # a bug in the scenario: fail this benchmark, name it
-            emit({"event": "failed", "n": n, "error": f"{type(exc).__name__}: {exc}"})
+                memory_n = int(spec.get("memory_n") or n)
+                scale.attempt(name, scale.one, "memory", name, None, memory_n)
+            if name not in scale.failed:
+                emit({"event": "finished", "n": n, "runtime": name})
     emit({"event": "done"})
+
+
+class _Scale:
+    """The rounds of one scale N in a worker, on each of its runtimes; a runtime whose round
+    fails is failed for this N, named, and the others go on."""
+
+    def __init__(
+        self, scenario: Any, runtimes: dict[str, Runtime], n: int, deadline_s: float, emit: Any
+    ) -> None:
+        self.scenario = scenario
+        self.runtimes = runtimes
+        self.n = n
+        self.deadline_s = deadline_s
+        self.emit = emit
+        self.failed: set[str] = set()
+        self.wall_s = 0.0  # wall time of the last round, set-up included
+
+    def attempt(
+        self, runtime: str, action: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T | None:
+        """``action(*args, **kwargs)``, unless *runtime* has failed at this N (now or before,
+        naming the error): then None."""
+        if runtime in self.failed:
+            return None
+        try:
+            return action(*args, **kwargs)
+        except (ScenarioFailed, ScenarioTimeout) as exc:
+            self.fail(runtime, str(exc).splitlines()[0])
+        except Exception as exc:  # a bug in the scenario: fail this benchmark, name it
+            self.fail(runtime, f"{type(exc).__name__}: {exc}")
+        return None
+
+    def fail(self, runtime: str, error: str) -> None:
+        self.failed.add(runtime)
+        self.emit({"event": "failed", "n": self.n, "runtime": runtime, "error": error})
+
+    def one(
+        self,
+        kind: str,
+        runtime: str,
+        planned: dict[str, tuple[int, Any]] | None,
+        n_round: int | None = None,
+        passes: int | None = None,
+    ) -> RoundResult:
+        """Run one round of *kind* on *runtime*, with its planned passes unless given."""
+        traced = kind == "memory"
+        limit = self.deadline_s * (TRACED_DEADLINE_FACTOR if traced else 1)
+        if passes is None:
+            passes = 1 if planned is None else planned[runtime][0]
+        n_round = self.n if n_round is None else n_round
+        self.emit(
+            {"event": "begin", "n": self.n, "runtime": runtime, "kind": kind, "deadline_s": limit}
+        )
+        started = time.perf_counter()
+        result = run_round(
+            self.scenario,
+            self.runtimes[runtime],
+            n_round,
+            limit,
+            latency=kind == "latency",
+            passes=passes,
+            trace_memory=traced,
+            freeze_heap=False,  # frozen once, at the worker's start
+        )
+        self.wall_s = time.perf_counter() - started
+        event = _round_event(self.n, kind, result)
+        event["runtime"] = runtime
+        event["n_round"] = n_round
+        self.emit(event)
+        return result
+
+    def plan(
+        self, runtime: Runtime, spec: dict[str, Any], memory_limit: int | None
+    ) -> tuple[int, tuple[RoundResult, int, float]]:
+        """Warm *runtime* up at this N; return its passes per round (0: refused) and its last
+        warm-up (round, passes, wall time) for :func:`rounds_for`."""
+        n = self.n
+        if memory_limit and n >= PROJECT_MEMORY_FROM_N:
+            # Refuse a scale that cannot fit before building it: bytes per operation from a
+            # small traced round, times N, twice over for what tracemalloc cannot see.
+            small = run_round(
+                self.scenario,
+                runtime,
+                WARMUP_MAX_N,
+                self.deadline_s,
+                trace_memory=True,
+                freeze_heap=False,
+            )
+            projected = 2 * (small.peak_bytes or 0) / small.ops * n
+            if projected > memory_limit:
+                self.fail(
+                    runtime.name,
+                    f"{self.scenario.NAME} on {runtime.name} at N={n}: projected memory "
+                    f"{projected / 2**30:.1f} GiB is over the limit of "
+                    f"{memory_limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
+                )
+                return 0, (small, 1, 0.0)
+        warmup = self.one("warmup", runtime.name, None, min(n, WARMUP_MAX_N), 1)
+        fixed = (spec.get("passes") or {}).get(runtime.name)
+        passes = fixed or passes_for(n, warmup)
+        # A cold first pass overstates the cost: check the plan at N, and re-plan (these rounds
+        # are warm-ups too) until a region reaches the target, wherever the first estimate
+        # came anywhere near it.
+        near = warmup.ns_per_op * n < 4 * TARGET_REGION_NS
+        for _ in range(2 if not fixed and (passes > 1 or near) else 0):
+            warmup = self.one("warmup", runtime.name, None, n, passes)
+            if warmup.elapsed_ns >= TARGET_REGION_NS:
+                break
+            passes = min(MAX_PASSES, math.ceil(passes * TARGET_REGION_NS / warmup.elapsed_ns))
+        return passes, (warmup, passes, self.wall_s)
 
 
 def main() -> None:
