@@ -30,7 +30,7 @@ def test_rotation_order_alternates_direction() -> None:
     assert rotation_order(workers, 2) == ["asyncio", "uvloop", "trio"]
 
 
-def _fake_worker(calls: list[tuple[list[str], str]], spread: float) -> Any:
+def _fake_worker(calls: list[tuple[list[str], str]], spread: float | dict[str, float]) -> Any:
     rng = random.Random(1)
 
     def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[dict[str, Any]]:
@@ -40,8 +40,9 @@ def _fake_worker(calls: list[tuple[list[str], str]], spread: float) -> Any:
             for runtime in spec["runtimes"]:
                 n = spec["n"]
                 yield {"event": "begin", "n": n, "runtime": runtime, "kind": "throughput"}
+                loose = spread if isinstance(spread, float) else spread[runtime]
                 for _ in range(3):
-                    elapsed = int(1e6 * (1 + spread * rng.random()))
+                    elapsed = int(1e6 * (1 + loose * rng.random()))
                     yield {
                         "event": "round",
                         "n": n,
@@ -138,6 +139,22 @@ def test_loose_benchmarks_get_more_processes_up_to_the_maximum(
     )
     assert len(calls) == 5
     assert len(results[(10, "asyncio", "")].processes) == 5
+
+
+def test_the_runtimes_of_a_scale_get_more_processes_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One loose runtime keeps the others of its scale measured too: their ratios stay over
+    the same processes."""
+    calls: list[tuple[list[str], str]] = []
+    spread = {"asyncio": 0.0, "trio": 0.5}
+    monkeypatch.setattr(_measure, "run_worker", _fake_worker(calls, spread=spread))
+    keys = [(10, "asyncio", ""), (10, "trio", "")]
+    results = measure_group(
+        "x", keys, Plan(processes=3, max_processes=5, precision=1e-6), {"": Variant()}
+    )
+    assert len(calls) == 5
+    assert [len(results[key].processes) for key in keys] == [5, 5]
 
 
 def test_tight_benchmarks_stop_at_the_minimum(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -215,19 +215,28 @@ def measure_group(
     labels = sorted({var for _, _, var in keys})
     largest = max(n for n, _, _ in keys)
 
-    def wanted(key: Key, rotation: int) -> bool:
-        m = results[key]
-        if m.failure is not None:
-            return False
-        return rotation < plan.processes or not m.tight(plan.precision)
+    scales = sorted({n for n, _, _ in keys})
+
+    def alive(n: int, runtime: str, label: str) -> bool:
+        m = results.get((n, runtime, label))
+        return m is not None and m.failure is None
+
+    def wanted(n: int, label: str, rotation: int) -> bool:
+        # A scale's runtimes get another process together, while any of them is still loose,
+        # so that their ratios stay over the same processes.
+        live = [results[(n, rt, label)] for rt in runtimes if alive(n, rt, label)]
+        return bool(live) and (
+            rotation < plan.processes or not all(m.tight(plan.precision) for m in live)
+        )
 
     for rotation in range(max(plan.processes, plan.max_processes)):
         todo = {
             label: [
                 (n, rt)
-                for n in sorted({k[0] for k in keys})
+                for n in scales
+                if wanted(n, label, rotation)
                 for rt in rotation_order(runtimes, rotation)
-                if (n, rt, label) in results and wanted((n, rt, label), rotation)
+                if alive(n, rt, label)
             ]
             for label in labels
         }
