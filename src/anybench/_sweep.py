@@ -57,7 +57,11 @@ PROFILES: dict[str, Profile] = {
         latency_every_process=False,
         memory_max_n=1_000,
     ),
-    "default": Profile(n=(10, 1_000, 10_000), load=(0, 10, 100, 1_000)),
+    # B = 1,000 costs seconds a round (500 round trips, each past 1,000 ready tasks): at scale,
+    # in "full".
+    "default": Profile(
+        n=(10, 1_000, 10_000), load=(0, 10, 100), time_budget_s=1.5, max_processes=4
+    ),
     "full": Profile(
         n=(10, 100, 1_000, 10_000, 100_000, 1_000_000), load=(0, 10, 100, 1_000, 10_000)
     ),

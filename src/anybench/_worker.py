@@ -97,7 +97,11 @@ def rounds_for(
         rotation_s += wall_s * scale
     budget_s = plan["time_budget_s"] * len(warmups) / processes
     wanted = min(wanted, math.ceil(budget_s / max(rotation_s, 1e-9)))
-    return int(max(plan["min_rounds"], min(plan["max_rounds"], wanted)))
+    # Where even the minimum would overrun the budget, one round a process: the process is the
+    # unit of every interval, and more processes are worth more than more rounds of one.
+    fixed = plan["min_rounds"] == plan["max_rounds"]  # --rounds
+    lowest = plan["min_rounds"] if fixed or rotation_s * plan["min_rounds"] <= budget_s else 1
+    return int(max(lowest, min(plan["max_rounds"], wanted)))
 
 
 def _round_event(n: int, kind: str, result: RoundResult) -> dict[str, Any]:
@@ -161,8 +165,10 @@ def work(job: dict[str, Any], emit: Any) -> None:
             for name in order if r % 2 == 0 else order[::-1]:
                 scale.attempt(name, scale.one, "throughput", name, planned)
             order = [name for name in order if name not in scale.failed]
-            # The plan rests on warm-up estimates: past twice the budget, the minimum will do.
-            if r + 1 >= spec["plan"]["min_rounds"] and time.perf_counter() - started > 2 * budget_s:
+            # The plan rests on warm-up estimates: past twice the budget, what ran will do (an
+            # even number of turns, so that no runtime always went first).
+            late = time.perf_counter() - started > 2 * budget_s
+            if late and r % 2 and spec["plan"]["min_rounds"] <= r + 1 < rounds:
                 break
         for name in order:
             for _ in range(int(spec["latency_rounds"])):
