@@ -181,6 +181,10 @@ def work(job: dict[str, Any], emit: Any) -> None:
     emit({"event": "done"})
 
 
+#: The runtimes this process has run a round on.
+_WARMED: set[str] = set()
+
+
 class _Scale:
     """The rounds of one scale N in a worker, on each of its runtimes; a runtime whose round
     fails is failed for this N, named, and the others go on."""
@@ -276,16 +280,23 @@ class _Scale:
                     f"{memory_limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
                 )
                 return 0, (small, 1, 0.0)
-        warmup = self.one("warmup", runtime.name, None, min(n, WARMUP_MAX_N), 1)
+        n_warm = min(n, WARMUP_MAX_N)
+        if runtime.name not in _WARMED:
+            # The first round of a runtime in a process imports its backend and fills its
+            # caches: a wall time to plan from comes from the round after it.
+            self.one("warmup", runtime.name, None, n_warm, 1)
+            _WARMED.add(runtime.name)
+        warmup = self.one("warmup", runtime.name, None, n_warm, 1)
         fixed = (spec.get("passes") or {}).get(runtime.name)
         passes = fixed or passes_for(n, warmup)
         # A cold first pass overstates the cost: check the plan at N, and re-plan (these rounds
         # are warm-ups too) until a region reaches the target, wherever the first estimate
-        # came anywhere near it.
+        # came anywhere near it. With the passes already known (from the first process), one
+        # warm-up at N is enough.
         near = warmup.ns_per_op * n < 4 * TARGET_REGION_NS
-        for _ in range(2 if not fixed and (passes > 1 or near) else 0):
+        for _ in range(1 if fixed else 2) if passes > 1 or near else ():
             warmup = self.one("warmup", runtime.name, None, n, passes)
-            if warmup.elapsed_ns >= TARGET_REGION_NS:
+            if fixed or warmup.elapsed_ns >= TARGET_REGION_NS:
                 break
             passes = min(MAX_PASSES, math.ceil(passes * TARGET_REGION_NS / warmup.elapsed_ns))
         return passes, (warmup, passes, self.wall_s)
