@@ -6,10 +6,13 @@ Every session installs what it needs from pyproject.toml's dependency groups. Ar
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import subprocess
+import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -141,6 +144,41 @@ def bench_pythons(session: nox.Session) -> None:
     session.log("put Pythons side by side with: nox -s report -- results/<file>.json ...")
 
 
+def variant_option(session: nox.Session, label: str, *requirements: str) -> list[str]:
+    """Make (or update) the environment of one variant and return its ``--variant`` option.
+
+    The environment gets *requirements* (pip arguments: a checkout of anybench, a library's
+    version) and the optional runtimes. A label names it in test ids and file names.
+    """
+    env = Path(session.virtualenv.location) / "variants" / label
+    python = env / "bin" / "python"
+    if not python.exists():
+        session.run("python", "-m", "venv", str(env))
+    runtimes = nox.project.dependency_groups(PYPROJECT, "runtimes")
+    session.run(
+        str(python), "-m", "pip", "install", "--quiet", *requirements, *runtimes, external=True
+    )
+    return ["--variant", f"{label}={python}"]
+
+
+def run_variants(
+    session: nox.Session, variants: dict[str, list[str]], pytest_args: list[str]
+) -> list[str]:
+    """Benchmark *variants* (label: pip requirements) interleaved in one run, save one results
+    file per variant and report them side by side; return the files' paths."""
+    # A verdict between variants needs more processes than a first look: the variance between
+    # processes is the unit of its interval.
+    if not any(a.startswith("--processes") for a in pytest_args):
+        pytest_args = ["--processes", str(VERSION_PROCESSES), *pytest_args]
+    install(session, "bench")
+    options = []
+    for label, requirements in variants.items():
+        options += variant_option(session, label, *requirements)
+    paths = run_benchmarks(session, *options, *pytest_args)
+    session.run("anybench", "report", *paths)
+    return paths
+
+
 @nox.session
 def bench_versions(session: nox.Session) -> None:
     """Benchmark chosen versions of the runtimes' libraries interleaved in one run (an A/B run).
@@ -162,28 +200,87 @@ def bench_versions(session: nox.Session) -> None:
         specs = list(DEFAULT_VERSIONS)
         if not any(a.startswith("--scenario") for a in pytest_args):
             pytest_args = ["--scenario", VERSION_SCENARIOS, *pytest_args]
-    # A verdict between versions needs more processes than a first look: the variance between
-    # processes is the unit of its interval.
-    if not any(a.startswith("--processes") for a in pytest_args):
-        pytest_args = ["--processes", str(VERSION_PROCESSES), *pytest_args]
-    install(session, "bench")
-    variants = []
+    variants = {}
     for spec in specs:
         # A label names the environment in test ids and file names: no "=" (LABEL=PYTHON).
         label = re.sub(r"[^A-Za-z0-9._-]+", "-", spec).strip("-") or "latest"
-        env = Path(session.virtualenv.location) / "variants" / label
-        python = env / "bin" / "python"
-        if not python.exists():
-            session.run("python", "-m", "venv", str(env))
-        runtimes = nox.project.dependency_groups(PYPROJECT, "runtimes")
-        session.run(
-            str(python), "-m", "pip", "install", "--quiet", ".", *runtimes, spec, external=True
-        )
-        variants += ["--variant", f"{label}={python}"]
-    paths = run_benchmarks(session, *variants, *pytest_args)
-    session.run("anybench", "report", *paths)
+        variants[label] = [".", spec]
+    paths = run_variants(session, variants, pytest_args)
     if len(paths) == 2:
         session.run("anybench", "compare", *paths, success_codes=[0, 1])
+
+
+@nox.session
+def bench_ab(session: nox.Session) -> None:
+    """Benchmark a git revision against this working tree, interleaved in one run (an A/B run).
+
+    nox -s bench_ab -- BASE_REF [pytest options]
+    BASE_REF (a branch, tag or commit) is exported into a temporary directory; the base and the
+    head (this working tree, uncommitted changes included) each get an environment of their own
+    with their own anybench and its dependencies, and one run interleaves their worker
+    processes. Both sides run this tree's benchmarks and scenarios, driven by this tree's
+    plugin: what differs is the installed package (harness, adapter, Future) and what it
+    requires. The two results files (``*_base``, ``*_head``) are reported side by side and
+    compared; the comparison is saved beside them (``compare-*.txt``), and the session
+    fails on its verdict: a REGRESSION, or a benchmark that ran in the base and is missing or
+    failed in the head. The pull-request workflow (.github/workflows/pr-bench.yml) runs this.
+    """
+    if not session.posargs or session.posargs[0].startswith("-"):
+        session.error("usage: nox -s bench_ab -- BASE_REF [pytest options], e.g. origin/main")
+    base_ref, *pytest_args = session.posargs
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base_ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        session.error(f"{base_ref!r} is not a commit of this repository; fetch it first")
+    commit = found.stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="anybench-base-") as tmp:
+        # git archive: the committed tree alone, and no worktree for git to keep track of.
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        # pip copies the base into its environment: the directory may go once they are made.
+        paths = run_variants(session, {"base": [tmp], "head": ["."]}, pytest_args)
+    side = {label: p for p in paths for label in ("base", "head") if _is_variant(p, label)}
+    if set(side) != {"base", "head"}:
+        session.error(f"expected the results of base and head, got {', '.join(paths)}")
+    anybench = str(Path(session.bin) / "anybench")
+    compared = subprocess.run(
+        [anybench, "compare", side["base"], side["head"]], capture_output=True, text=True
+    )
+    text = f"base: {base_ref} ({commit[:10]})\nhead: {_describe_tree()}\n{compared.stdout}"
+    print(text, end="")
+    print(compared.stderr, end="", file=sys.stderr)
+    stem = Path(side["base"]).stem
+    saved = Path(side["base"]).with_name(f"compare-{stem}-{commit[:10]}_vs_head.txt")
+    saved.write_text(text, encoding="utf-8")
+    session.log(f"comparison saved to {os.path.relpath(saved, ROOT)}")
+    if compared.returncode == 1:
+        session.error("the head is slower than the base (REGRESSION above), or lost a benchmark")
+    if compared.returncode != 0:
+        session.error("anybench compare could not compare the two runs; see its message above")
+
+
+def _is_variant(path: str, label: str) -> bool:
+    """Whether *path* is the results file of variant *label* (``..._label.json``, or
+    ``..._label-2.json`` beside an older one)."""
+    return re.search(rf"_{re.escape(label)}(-[0-9]+)?$", Path(path).stem) is not None
+
+
+def _describe_tree() -> str:
+    """This working tree: its commit, and whether it has uncommitted changes."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    changes = " with uncommitted changes" if dirty.stdout.strip() else ""
+    return f"this working tree ({head.stdout.strip() or '?'}{changes})"
 
 
 def newest_results() -> str:
@@ -212,8 +309,10 @@ def compare(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and types: ruff and mypy."""
+    """Check style and types (ruff, mypy) and the GitHub workflows (actionlint)."""
     install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    # actionlint also runs shellcheck on every `run:` script when shellcheck is on PATH.
+    session.run("actionlint")
