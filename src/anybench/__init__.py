@@ -36,6 +36,7 @@ _LAZY: dict[str, str] = {
     "RUNTIMES": "._runtimes",
     "Runtime": "._runtimes",
     "UnknownRuntimeError": "._runtimes",
+    "register_runtime": "._runtimes",
     "select_runtimes": "._runtimes",
 }
 
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         RUNTIMES,
         Runtime,
         UnknownRuntimeError,
+        register_runtime,
         select_runtimes,
     )
 
@@ -90,6 +92,7 @@ __all__ = [
     "ScenarioTimeout",
     "UnknownRuntimeError",
     "check",
+    "register_runtime",
     "run_round",
     "select_runtimes",
     "timer_cost_ns",

@@ -26,6 +26,7 @@ from ._compare import (
     column_order,
     dagger,
     entries,
+    recorded_libraries,
     sorted_keys,
 )
 from ._files import REPORT_MARKER, FileNames, OutputError, existing_report, mark_report, unwritable
@@ -457,7 +458,7 @@ def _warnings(runs: Sequence[Run], all_entries: Sequence[Entry]) -> list[str]:
 
 def _metadata(runs: Sequence[Run]) -> list[str]:
     out = ["## Runs", ""]
-    libraries = ("anyio", "trio", "uvloop", "rloop")
+    libraries = recorded_libraries(runs)
     out += _table_head(
         ["file", "date", "machine", "CPU", "Python", *libraries, "commit", "timer"], []
     )

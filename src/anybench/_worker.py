@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
-from ._runtimes import RUNTIMES, library_versions
+from ._runtimes import library_versions, runtime_named
 
 #: A warm-up round runs at no more than this N: enough to warm the code paths and estimate the
 #: cost per operation, without paying a whole large round for it.
@@ -110,7 +110,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
         if entry not in sys.path:
             sys.path.insert(0, entry)
     scenario = importlib.import_module(job["scenario"])
-    runtime = RUNTIMES[job["runtime"]]
+    runtime = runtime_named(job["runtime"])  # importing the modules that register it, if any
     # What the interpreter holds after the imports is frozen out of the collector's reach once:
     # a collection inside a region walks the round's own objects only.
     gc.collect()
