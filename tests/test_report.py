@@ -12,9 +12,11 @@ import pytest
 
 from anybench._cli import main
 from anybench._files import REPORT_MARKER
+from anybench._results import load
 from anybench._stats import geometric_mean, stability_warnings
+from anybench._table import comparison_table
 
-from .conftest import run_benchmarks
+from .conftest import ROOT, run_benchmarks
 
 
 def test_stability_rules_are_pyperfs() -> None:
@@ -183,3 +185,19 @@ def test_compare_fails_when_new_lost_benchmarks_or_failed(
     assert "spawn N=3 trio" in out
     assert "MISSING from new" in out
     assert "FAILED in new: test_scenario[x]: hung" in out
+
+
+def test_columns_follow_the_runtimes_the_results_recorded(tmp_path: Path) -> None:
+    # A committed results file, its recorded runtimes reversed (as a run that chose them so, or
+    # registered some of its own, records them): the columns follow the record.
+    source = ROOT / "results" / "20261129T112446_vm_cpython3.11_anyio-4.16.0.json"
+    data = json.loads(source.read_text())
+    info = data["machine_info"]["anybench"]
+    recorded = list(reversed(info["runtimes"]))
+    info["runtimes"] = {name: info["runtimes"][name] for name in recorded}
+    path = tmp_path / source.name
+    path.write_text(json.dumps(data))
+    header = comparison_table(load(path)).splitlines()[0].split()
+    ran = [name for name in recorded if name in header]
+    assert header == ["scenario", "N", *ran]
+    assert len(ran) >= 2
