@@ -34,6 +34,7 @@ from ._files import REPORT_MARKER, FileNames, OutputError, existing_report, mark
 from ._format import format_ns
 from ._results import Run, current_umask
 from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
+from ._sweep import N
 
 
 class ReportExistsError(OutputError):
@@ -198,7 +199,7 @@ def _summary(ctx: Context) -> list[str]:
                 ratio = Ratio.of(baseline.record, record)
                 # Only like with like enters a mean: no unstable row, no row whose runtime uses
                 # a mechanism of its own (†), no load scenario.
-                if record.axis == "n" and not record.caveat and not baseline.record.unstable:
+                if record.axis == N.name and not record.caveat and not baseline.record.unstable:
                     kind = "native" if record.native_of else "anyio"
                     ratios[kind][column].append(ratio.ratio)
                 else:
@@ -270,12 +271,12 @@ def _anyio_tax(ctx: Context) -> list[str]:
 
 
 def _scaling(ctx: Context) -> list[str]:
-    all_entries, columns, scenarios = ctx.entries, ctx.columns, ctx.scenarios
+    columns, scenarios = ctx.columns, ctx.scenarios
     out = ["## Scaling: cost per operation from one N to the next", ""]
     out += _table_head(["scenario", "N from → to"], columns)
     rows = 0
     for scenario in scenarios:
-        mine = [e for e in all_entries if e.record.scenario == scenario and e.record.axis == "n"]
+        mine = [e for e in ctx.entries if e.record.scenario == scenario and e.record.axis == N.name]
         scales = sorted({e.record.n for e in mine})
         for low_n, high_n in itertools.pairwise(scales):
             parts = []
