@@ -166,11 +166,12 @@ def bench_versions(session: nox.Session) -> None:
     """Benchmark chosen versions of the runtimes' libraries interleaved in one run (an A/B run).
 
     nox -s bench_versions -- anyio==4.13.0 anyio [pytest options]
-    The requirements (of anyio, trio, uvloop or rloop) come first; each gets an environment of
-    its own, and one run interleaves their worker processes, so the machine's drift falls on
-    all of them alike. Each is saved as a results file of its own (sharing the run's id), then
-    reported side by side and, for two, compared. By default: anyio 4.13.0 and the newest, on
-    the scenarios that show scheduling cost, and the native baselines as the control.
+    The requirements (of anyio or of a runtime's distribution, as the registry in
+    anybench._runtimes names them) come first; each gets an environment of its own, and one run
+    interleaves their worker processes, so the machine's drift falls on all of them alike. Each
+    is saved as a results file of its own (sharing the run's id), then reported side by side
+    and, for two, compared. By default: anyio 4.13.0 and the newest, on the scenarios that show
+    scheduling cost, and the native baselines as the control.
     """
     # Requirements come first; everything from the first other argument on goes to pytest.
     args = list(session.posargs)
