@@ -13,7 +13,12 @@ import pytest
 
 from anybench import RUNTIMES, Runtime, register_runtime
 from anybench._cli import main
-from anybench._runtimes import RUNTIME_MODULES_ENV, library_versions, runtime_named
+from anybench._runtimes import (
+    ENTRY_POINT_GROUP,
+    RUNTIME_MODULES_ENV,
+    library_versions,
+    runtime_named,
+)
 
 from .conftest import run_benchmarks
 
@@ -86,6 +91,27 @@ def test_a_worker_imports_the_modules_named_in_the_environment(
     monkeypatch.setenv(RUNTIME_MODULES_ENV, "late_runtime")
     assert "late" not in RUNTIMES
     assert runtime_named("late").description == "registered on import"
+
+
+@pytest.mark.usefixtures("registry")
+def test_an_installed_distribution_adds_runtimes_through_its_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What pip leaves for a distribution that declares
+    # [project.entry-points."anybench.runtimes"] in its pyproject.toml.
+    (tmp_path / "ep_runtimes.py").write_text(
+        "from anybench import Runtime\n"
+        "EPLOOP = Runtime('eploop', 'asyncio', 'from an entry point', distributions=('ep-dist',))\n"
+    )
+    info = tmp_path / "ep_dist-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-dist\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\neploop = ep_runtimes:EPLOOP\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("anybench._runtimes._entry_points_loaded", False)
+    assert runtime_named("eploop").description == "from an entry point"
+    assert library_versions()["ep-dist"] == "1.0"
+    assert RUNTIME_MODULES_ENV not in os.environ  # workers read the entry points themselves
 
 
 @pytest.mark.usefixtures("registry")

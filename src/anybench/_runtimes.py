@@ -139,7 +139,9 @@ def register_runtime(runtime: Runtime, *, module: str | None = None) -> Runtime:
     Call it when your module is imported (at its top level, not from a hook or function): a worker
     process is a fresh interpreter that learns of the runtime by importing that *module* again (by
     default the caller's; it is added to :data:`RUNTIME_MODULES_ENV`, which workers inherit), so
-    the module must be importable there too, e.g. from an installed package or PYTHONPATH.
+    the module must be importable there too, e.g. from an installed package or PYTHONPATH. An
+    empty *module* passes nothing on (for a runtime every process finds by itself, such as one
+    from an :data:`ENTRY_POINT_GROUP` entry point).
     Registering the same runtime again is harmless; another runtime under a taken name raises
     :class:`ValueError`.
     """
@@ -160,11 +162,34 @@ def _runtime_modules() -> list[str]:
     return [m.strip() for m in os.environ.get(RUNTIME_MODULES_ENV, "").split(",") if m.strip()]
 
 
-def import_runtime_modules() -> None:
-    """Import the modules named in :data:`RUNTIME_MODULES_ENV`, so that they register theirs.
+#: The entry point group through which an installed distribution adds runtimes: each entry
+#: point names a :class:`Runtime`, or a module that registers its runtimes when imported.
+ENTRY_POINT_GROUP = "anybench.runtimes"
+_entry_points_loaded = False
 
-    Raises :class:`UnknownRuntimeError` naming a module that cannot be imported.
+
+def import_runtime_modules() -> None:
+    """Register the runtimes from outside anybench: the ``anybench.runtimes`` entry points of the
+    installed distributions (once per process), then the modules named in
+    :data:`RUNTIME_MODULES_ENV`.
+
+    Raises :class:`UnknownRuntimeError` naming an entry point or module that cannot be loaded.
     """
+    global _entry_points_loaded
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        from importlib.metadata import entry_points
+
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                loaded = point.load()
+            except ImportError as exc:
+                raise UnknownRuntimeError(
+                    f"cannot load the {ENTRY_POINT_GROUP} entry point {point.value!r}: {exc}"
+                ) from None
+            if isinstance(loaded, Runtime):
+                # Every worker reads the entry points itself: nothing to pass on.
+                register_runtime(loaded, module="")
     for module in _runtime_modules():
         try:
             importlib.import_module(module)
