@@ -127,6 +127,10 @@ TOOL_DISTRIBUTIONS: tuple[str, ...] = ("pytest-benchmark",)
 #: them before it looks up a runtime it does not know. A person may set it too, to bring
 #: runtimes into a run without a pytest plugin.
 RUNTIME_MODULES_ENV = "ANYBENCH_RUNTIME_MODULES"
+#: The entry point group through which an installed distribution adds runtimes: each entry
+#: point names a :class:`Runtime`, or a module that registers its runtimes when imported.
+ENTRY_POINT_GROUP = "anybench.runtimes"
+_entry_points_loaded = False
 
 
 class UnknownRuntimeError(ValueError):
@@ -162,13 +166,7 @@ def _runtime_modules() -> list[str]:
     return [m.strip() for m in os.environ.get(RUNTIME_MODULES_ENV, "").split(",") if m.strip()]
 
 
-#: The entry point group through which an installed distribution adds runtimes: each entry
-#: point names a :class:`Runtime`, or a module that registers its runtimes when imported.
-ENTRY_POINT_GROUP = "anybench.runtimes"
-_entry_points_loaded = False
-
-
-def import_runtime_modules() -> None:
+def load_runtime_plugins() -> None:
     """Register the runtimes from outside anybench: the ``anybench.runtimes`` entry points of the
     installed distributions (once per process), then the modules named in
     :data:`RUNTIME_MODULES_ENV`.
@@ -201,19 +199,18 @@ def import_runtime_modules() -> None:
 
 
 def runtime_named(name: str) -> Runtime:
-    """The registered runtime called *name*, importing the registering modules first if needed
-    (a worker process starts knowing the built-in runtimes only)."""
-    if name not in RUNTIMES:
-        import_runtime_modules()
+    """The registered runtime called *name*, once those from outside anybench are loaded (a
+    worker process starts knowing the built-in runtimes only); see :func:`select_runtimes`."""
     return select_runtimes([name])[0]
 
 
 def select_runtimes(names: Iterable[str] | None = None) -> list[Runtime]:
-    """The runtimes named, in registry order; all of them when *names* is None or empty.
+    """The runtimes named, in registry order; all of them when *names* is None or empty. Those
+    from outside anybench are loaded first (:func:`load_runtime_plugins`).
 
     Raises :class:`UnknownRuntimeError` naming the known runtimes for a name not in the registry.
     """
-    import_runtime_modules()
+    load_runtime_plugins()
     wanted = [name.strip() for name in names or () if name.strip()]
     unknown = [name for name in wanted if name not in RUNTIMES]
     if unknown:
