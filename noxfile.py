@@ -6,6 +6,7 @@ Every session installs what it needs from pyproject.toml's dependency groups. Ar
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import re
@@ -144,6 +145,24 @@ def bench_pythons(session: nox.Session) -> None:
     session.log("put Pythons side by side with: nox -s report -- results/<file>.json ...")
 
 
+def runtime_distributions() -> list[str]:
+    """The distributions the runtimes come from, asked of the registry itself.
+
+    nox runs outside anybench's environment, so the registry's module is loaded from its file
+    (it imports the standard library only, and its own package not at all).
+    """
+    spec = importlib.util.spec_from_file_location(
+        "anybench_runtimes_for_nox", ROOT / "src" / "anybench" / "_runtimes.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    registry = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = registry  # a dataclass looks its module up while it is made
+    spec.loader.exec_module(registry)
+    distributions: list[str] = registry.runtime_distributions()
+    return distributions
+
+
 def variant_option(session: nox.Session, label: str, *requirements: str) -> list[str]:
     """Make (or update) the environment of one variant and return its ``--variant`` option.
 
@@ -184,16 +203,18 @@ def bench_versions(session: nox.Session) -> None:
     """Benchmark chosen versions of the runtimes' libraries interleaved in one run (an A/B run).
 
     nox -s bench_versions -- anyio==4.13.0 anyio [pytest options]
-    The requirements (of anyio, trio, uvloop or rloop) come first; each gets an environment of
-    its own, and one run interleaves their worker processes, so the machine's drift falls on
-    all of them alike. Each is saved as a results file of its own (sharing the run's id), then
-    reported side by side and, for two, compared. By default: anyio 4.13.0 and the newest, on
-    the scenarios that show scheduling cost, and the native baselines as the control.
+    The requirements (of anyio or of a runtime's distribution, as the registry in
+    anybench._runtimes names them) come first; each gets an environment of its own, and one run
+    interleaves their worker processes, so the machine's drift falls on all of them alike. Each
+    is saved as a results file of its own (sharing the run's id), then reported side by side
+    and, for two, compared. By default: anyio 4.13.0 and the newest, on the scenarios that show
+    scheduling cost, and the native baselines as the control.
     """
     # Requirements come first; everything from the first other argument on goes to pytest.
     args = list(session.posargs)
     specs = []
-    while args and re.match(r"^(anyio|trio|uvloop|rloop)\s*(==|>=|<=|~=|$)", args[0]):
+    names = "|".join(map(re.escape, runtime_distributions()))
+    while args and re.match(rf"^({names})\s*(==|>=|<=|~=|$)", args[0]):
         specs.append(args.pop(0))
     pytest_args = args
     if not specs:

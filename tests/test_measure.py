@@ -249,3 +249,16 @@ def test_a_scale_that_cannot_fit_is_refused_before_it_is_built() -> None:
     assert failure is not None
     assert failure.startswith("done_callback on asyncio at N=5000000: projected memory")
     assert "over the limit of 0.5 GiB; choose a smaller N or raise --memory-limit" in failure
+
+
+def test_a_worker_that_cannot_start_fails_its_benchmarks_and_is_not_retried() -> None:
+    """A worker that dies before its first round (here: no such scenario module) would die the
+    same way in a fresh one: every benchmark it had fails, with the reason, and the group ends."""
+    plan = Plan(processes=2, max_processes=2)
+    keys = [(5, "asyncio", ""), (5, "trio", ""), (7, "asyncio", "")]
+    results = measure_group("no_such_scenario_module", keys, plan, {"": Variant()})
+    for n, runtime, _ in keys:
+        failure = results[(n, runtime, "")].failure
+        assert failure is not None
+        assert failure.startswith(f"no_such_scenario_module on {runtime} at N={n}: starting")
+        assert "the worker exited with status 1" in failure

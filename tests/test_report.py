@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import textwrap
@@ -12,9 +13,19 @@ import pytest
 
 from anybench._cli import main
 from anybench._files import REPORT_MARKER
-from anybench._stats import geometric_mean, stability_warnings
+from anybench._format import format_ns
+from anybench._report import SECTIONS, render
+from anybench._results import load
+from anybench._stats import (
+    LogRatio,
+    geometric_mean,
+    scaling_class,
+    scaling_slope,
+    stability_warnings,
+)
+from anybench._table import comparison_table
 
-from .conftest import run_benchmarks
+from .conftest import ROOT, run_benchmarks
 
 
 def test_stability_rules_are_pyperfs() -> None:
@@ -30,6 +41,35 @@ def test_stability_rules_are_pyperfs() -> None:
 def test_geometric_mean() -> None:
     assert geometric_mean([0.5, 2.0]) == pytest.approx(1.0)
     assert geometric_mean([4.0]) == pytest.approx(4.0)
+
+
+def test_scaling_slope_is_the_local_exponent_with_its_interval() -> None:
+    tenfold = LogRatio(ratio=10.0, low=5.0, high=20.0, se=0.1, df=5.0)
+    slope, low, high = scaling_slope(tenfold, 10, 100)
+    assert slope == pytest.approx(1.0)
+    assert (low, high) == pytest.approx((math.log10(5.0), math.log10(20.0)))
+    assert scaling_class(slope) == "linear growth"
+    unknown = LogRatio(ratio=1.0, low=0.0, high=math.inf, se=math.inf, df=math.nan)
+    assert scaling_slope(unknown, 10, 100) == (0.0, -math.inf, math.inf)
+    assert [scaling_class(k) for k in (-0.5, 0.0, 0.3)] == ["falling", "flat", "slow growth"]
+
+
+def test_durations_are_written_in_the_unit_that_keeps_them_short() -> None:
+    assert [format_ns(v) for v in (999, 1_234, 45_600_000, 2.5e9)] == [
+        "999 ns",
+        "1.23 µs",
+        "45.6 ms",
+        "2.5 s",
+    ]
+    assert format_ns(-1_500) == "-1.5 µs"
+
+
+def test_the_page_is_its_sections_in_order(tiny_results: Path, tmp_path: Path) -> None:
+    page = render([load(tiny_results)], tmp_path)
+    headings = [line for line in page.splitlines() if line.startswith(("# ", "## "))]
+    assert headings[0] == "# anybench report"
+    assert headings[-3:] == ["## Warnings", "## Runs", "## Method"]
+    assert len(headings) <= len(SECTIONS)  # one heading per section at most
 
 
 def test_report_writes_a_page_with_plots_it_links(tiny_results: Path, tmp_path: Path) -> None:
@@ -183,3 +223,19 @@ def test_compare_fails_when_new_lost_benchmarks_or_failed(
     assert "spawn N=3 trio" in out
     assert "MISSING from new" in out
     assert "FAILED in new: test_scenario[x]: hung" in out
+
+
+def test_columns_follow_the_runtimes_the_results_recorded(tmp_path: Path) -> None:
+    # A committed results file, its recorded runtimes reversed (as a run that chose them so, or
+    # registered some of its own, records them): the columns follow the record.
+    source = ROOT / "results" / "20261129T112446_vm_cpython3.11_anyio-4.16.0.json"
+    data = json.loads(source.read_text())
+    info = data["machine_info"]["anybench"]
+    recorded = list(reversed(info["runtimes"]))
+    info["runtimes"] = {name: info["runtimes"][name] for name in recorded}
+    path = tmp_path / source.name
+    path.write_text(json.dumps(data))
+    header = comparison_table(load(path)).splitlines()[0].split()
+    ran = [name for name in recorded if name in header]
+    assert header == ["scenario", "N", *ran]
+    assert len(ran) >= 2

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from anybench import RUNTIMES, Runtime, UnknownRuntimeError, select_runtimes
+import anybench._runtimes
+from anybench import BASELINE, RUNTIMES, Runtime, UnknownRuntimeError, select_runtimes
 from anybench._adapter import current_backend
+from anybench._runtimes import (
+    COMMON_DISTRIBUTIONS,
+    TOOL_DISTRIBUTIONS,
+    library_versions,
+    runtime_distributions,
+)
 
 
-def test_registry_names_the_runtimes() -> None:
-    assert list(RUNTIMES) == ["asyncio", "uvloop", "trio", "asyncio-eager", "rloop"]
-    assert {rt.backend for rt in RUNTIMES.values()} == {"asyncio", "trio"}
+def test_registry_is_keyed_by_name_and_runs_on_anyios_backends() -> None:
+    assert all(name == rt.name for name, rt in RUNTIMES.items())
+    assert BASELINE in RUNTIMES
+    assert {rt.backend for rt in RUNTIMES.values()} <= {"asyncio", "trio"}
+
+
+def test_the_recorded_libraries_are_the_runtimes_distributions() -> None:
+    versions = library_versions()
+    assert list(versions)[: len(COMMON_DISTRIBUTIONS)] == list(COMMON_DISTRIBUTIONS)
+    for runtime in RUNTIMES.values():
+        assert set(runtime.distributions) <= set(versions), runtime.name
+    assert set(versions) == {*runtime_distributions(), *TOOL_DISTRIBUTIONS}
+
+
+def test_the_registry_file_loads_without_its_package_as_the_noxfile_loads_it() -> None:
+    # noxfile.py runs outside anybench's environment and reads the distributions from the file.
+    path = Path(anybench._runtimes.__file__)
+    code = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('registry', {str(path)!r})\n"
+        "registry = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['registry'] = registry\n"
+        "spec.loader.exec_module(registry)\n"
+        "print(json.dumps([registry.runtime_distributions(), 'anybench' in sys.modules]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert json.loads(proc.stdout) == [runtime_distributions(), False]
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="eager tasks exist from Python 3.12")
@@ -28,7 +64,7 @@ def test_select_all_by_default_in_registry_order() -> None:
 def test_unknown_runtime_lists_the_known_ones() -> None:
     with pytest.raises(
         UnknownRuntimeError,
-        match=r"unknown runtime 'tokio'; choose from: asyncio, uvloop, trio, asyncio-eager, rloop$",
+        match=rf"^unknown runtime 'tokio'; choose from: {', '.join(RUNTIMES)}$",
     ):
         select_runtimes(["tokio"])
 
@@ -57,10 +93,9 @@ def test_runtime_runs_the_loop_it_names(runtime: Runtime) -> None:
         which, backend=runtime.backend, backend_options=runtime.backend_options()
     )
     assert backend == runtime.backend
-    expected_module = {"asyncio": "asyncio", "asyncio-eager": "asyncio", "uvloop": "uvloop"}
-    expected_module["rloop"] = "rloop"
     if runtime.backend == "asyncio":
-        assert loop_module.startswith(expected_module[runtime.name])
+        # A runtime that comes from a library of its own runs that library's loop.
+        assert loop_module.startswith((*runtime.distributions, "asyncio")[0])
     if runtime.name == "asyncio-eager":
         import asyncio
 

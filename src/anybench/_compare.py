@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._results import Record, Run
-from ._runtimes import BASELINE, RUNTIMES
+from ._runtimes import BASELINE, RUNTIMES, TOOL_DISTRIBUTIONS
 from ._stats import LogRatio, benjamini_hochberg, robust_spread, welch_log_ratio
 
 
@@ -71,7 +71,7 @@ def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
     """A short label per run that tells runs apart when they are shown side by side.
 
     One run needs no label. Several are labelled by what differs between them: the Python
-    version, the versions of anyio, trio, uvloop or rloop; failing that, by file name.
+    version, the versions of the libraries the runtimes come from; failing that, by file name.
     """
     if len(runs) <= 1:
         return {id(run): "" for run in runs}
@@ -82,7 +82,8 @@ def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
             lib
             for libs in libraries
             for lib in libs
-            if lib != "pytest-benchmark" and len({str(other.get(lib)) for other in libraries}) > 1
+            if lib not in TOOL_DISTRIBUTIONS
+            and len({str(other.get(lib)) for other in libraries}) > 1
         }
     )
     labels = []
@@ -97,35 +98,49 @@ def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
 
 @dataclass(frozen=True)
 class Entry:
-    """A record with the name it is shown under (runtime, plus the run's label if several)."""
+    """A record with the name it is shown under (runtime, plus the run's label if several), and
+    the place of its runtime among the columns (see :func:`runtime_order`)."""
 
     column: str
     runtime: str
     record: Record
+    rank: int = 0
+
+
+def runtime_order(runs: Sequence[Run]) -> list[str]:
+    """The runtimes as the results recorded them: those each run's metadata lists, in its order
+    (run by run), then the rest of the registry, then any other a record names, as met."""
+    names: list[str] = []
+    for run in runs:
+        names += run.anybench_info.get("runtimes") or ()
+    names += RUNTIMES
+    names += (record.runtime for run in runs for record in run.records)
+    return list(dict.fromkeys(names))
 
 
 def entries(runs: Sequence[Run]) -> list[Entry]:
     """Every record of *runs*, named for side-by-side display."""
     labels = variant_labels(runs)
+    rank = {name: i for i, name in enumerate(runtime_order(runs))}
     result = []
     for run in runs:
         label = labels[id(run)]
         for record in run.records:
             column = f"{record.runtime} ({label})" if label else record.runtime
-            result.append(Entry(column, record.runtime, record))
+            result.append(Entry(column, record.runtime, record, rank[record.runtime]))
     return result
 
 
 def column_order(entries: Sequence[Entry]) -> list[str]:
-    """The columns of *entries*, in registry order of their runtime, then in order of the runs."""
-    names = list(RUNTIMES)
-    first_seen = {e.column: (e.runtime, i) for i, e in reversed(list(enumerate(entries)))}
+    """The columns of *entries*, by their runtime's rank, then in order of the runs."""
+    first_seen = {e.column: (e.rank, i) for i, e in reversed(list(enumerate(entries)))}
+    return sorted(first_seen, key=first_seen.__getitem__)
 
-    def key(column: str) -> tuple[int, int]:
-        runtime, seen = first_seen[column]
-        return (names.index(runtime) if runtime in names else len(names), seen)
 
-    return sorted(first_seen, key=key)
+def recorded_libraries(runs: Sequence[Run]) -> list[str]:
+    """The libraries whose versions *runs* recorded, as recorded, without the tools'."""
+    names = (lib for run in runs for lib in run.anybench_info.get("libraries", {}))
+    return [lib for lib in dict.fromkeys(names) if lib not in TOOL_DISTRIBUTIONS]
 
 
 def cells_by_key(entries: Sequence[Entry]) -> dict[tuple[str, int], dict[str, Entry]]:

@@ -327,11 +327,13 @@ def _one_worker(
             elif kind == "finished":
                 done.add(pair)
     except WorkerKilled as exc:
-        if current is not None:
-            n, runtime = current
-            name = hello.get("name") or scenario.rsplit(".", 1)[-1]
+        name = hello.get("name") or scenario.rsplit(".", 1)[-1]
+        # Killed in a round: that benchmark fails, the rest go to a fresh worker. Dead before
+        # its first round (it cannot import the scenario or find a runtime): so would a fresh
+        # one be, and every benchmark it had fails with the reason.
+        for n, runtime in [current] if current is not None else todo:
             results[(n, runtime, variant.label)].failure = f"{name} on {runtime} at N={n}: {exc}"
-            done.add(current)
+            done.add((n, runtime))
     finally:
         # Only a benchmark this worker finished gets a process: one it did not get to the end
         # of is measured again, whole, in a fresh worker.

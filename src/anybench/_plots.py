@@ -17,9 +17,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, NullFormatter
 
 from ._compare import Entry, column_order
+from ._sweep import LOAD, N
+from ._sweep import Axis as SweepAxis
 
 # Titles and legends hold names from results files: "$" in one is text, not a formula to parse.
 matplotlib.rcParams["text.parse_math"] = False
+
+
+def _sweep_axis(entries: Sequence[Entry]) -> SweepAxis:
+    """The sweep axis a scenario's entries are on: the load's if any is, else N."""
+    return LOAD if any(e.record.axis == LOAD.name for e in entries) else N
 
 
 def _time_axis(axis: Axis) -> None:
@@ -33,12 +40,12 @@ def _time_axis(axis: Axis) -> None:
 
 def _scale_axis(ax: Axes, entries: Sequence[Entry]) -> None:
     """A log x axis for N, or for the load B (symmetric-log there, since B starts at 0)."""
-    if any(e.record.axis == "load" for e in entries):
+    axis = _sweep_axis(entries)
+    if axis is LOAD:
         ax.set_xscale("symlog", linthresh=1)
-        ax.set_xlabel("B, background tasks always ready")
     else:
         ax.set_xscale("log")
-        ax.set_xlabel("N (operations per round)")
+    ax.set_xlabel(axis.label)
 
 
 def _latency_scale(ax: Axes, which: str) -> None:
@@ -82,8 +89,8 @@ def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) ->
             low.append(max(0.0, middle - values[0]) / 1e9)
             high.append(max(0.0, values[-1] - middle) / 1e9)
         ax.bar(xs, ys, width, yerr=[low, high], capsize=3, label=column)
-    axis_label = "B" if any(e.record.axis == "load" for e in entries) else "N"
-    ax.set_xticks(range(len(scales)), [f"{axis_label}={n:,}" for n in scales])
+    symbol = _sweep_axis(entries).symbol
+    ax.set_xticks(range(len(scales)), [f"{symbol}={n:,}" for n in scales])
     ax.set_ylabel("time per operation (whiskers: range of process medians)")
     _time_axis(ax.yaxis)
     ax.set_title(f"{scenario}: {operation}", fontsize=10)
@@ -160,7 +167,7 @@ def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path
     ax.set_xlabel(f"{series} latency (log scale; below 1 µs and negative: linear)")
     _time_axis(ax.xaxis)
     ax.set_ylabel("percent of samples at or below")
-    scale = "B" if any(e.record.axis == "load" for e in entries) else "N"
+    scale = _sweep_axis(entries).symbol
     ax.set_title(f"{scenario} at {scale}={n:,}: {series} latency distribution", fontsize=10)
     _legend(ax, title="runtime")
     ax.grid(which="both", alpha=0.3)

@@ -14,7 +14,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import _plots
@@ -26,12 +27,14 @@ from ._compare import (
     column_order,
     dagger,
     entries,
+    recorded_libraries,
     sorted_keys,
 )
 from ._files import REPORT_MARKER, FileNames, OutputError, existing_report, mark_report, unwritable
-from ._results import Record, Run, current_umask
-from ._stats import geometric_mean, stability_warnings
-from ._table import format_ns
+from ._format import format_ns
+from ._results import Run, current_umask
+from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
+from ._sweep import N
 
 
 class ReportExistsError(OutputError):
@@ -100,30 +103,58 @@ def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -
     return out_dir / "index.md"
 
 
-def render(runs: Sequence[Run], plot_dir: Path) -> str:
-    """The Markdown page; plots are written into *plot_dir* and linked relatively."""
-    all_entries = entries(runs)
-    columns = column_order(all_entries)
-    base = baseline_column(all_entries)
-    scenarios = list(dict.fromkeys(e.record.scenario for e in all_entries))
+@dataclass(frozen=True)
+class Context:
+    """What every section of the report is drawn from."""
 
-    out: list[str] = ["# anybench report", ""]
-    out.append(
-        f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from "
-        + ", ".join(f"`{run.path.name}`" for run in runs)
-        + "."
-    )
-    out += ["", *_summary(all_entries, columns, base, scenarios)]
-    out += ["", *_anyio_tax(all_entries, columns, scenarios)]
-    out += ["", *_scaling(all_entries, columns, scenarios)]
-    out += ["", *_memory(all_entries, columns, scenarios)]
-    out += ["", *_latency(all_entries, columns, scenarios)]
-    out += ["", *_instrument(all_entries, columns)]
-    out += ["", *_plots_section(all_entries, scenarios, plot_dir)]
-    out += ["", *_warnings(runs, all_entries)]
-    out += ["", *_metadata(runs)]
-    out += ["", *_method()]
+    runs: Sequence[Run]
+    entries: Sequence[Entry]
+    #: The runtimes' columns, in order (see :func:`anybench._compare.column_order`).
+    columns: list[str]
+    #: The column ratios are taken against, or None when no run has the baseline runtime.
+    base: str | None
+    #: The scenarios, in the order the results hold them.
+    scenarios: list[str]
+    #: Where the plots are written; the page links them relatively.
+    plot_dir: Path
+
+    @classmethod
+    def of(cls, runs: Sequence[Run], plot_dir: Path) -> Context:
+        all_entries = entries(runs)
+        return cls(
+            runs,
+            all_entries,
+            column_order(all_entries),
+            baseline_column(all_entries),
+            list(dict.fromkeys(e.record.scenario for e in all_entries)),
+            plot_dir,
+        )
+
+
+#: A section of the page: its Markdown lines, or none to leave it out.
+Section = Callable[[Context], list[str]]
+
+
+def render(runs: Sequence[Run], plot_dir: Path) -> str:
+    """The Markdown page, its sections (:data:`SECTIONS`) a blank line apart; plots are written
+    into *plot_dir* and linked relatively."""
+    context = Context.of(runs, plot_dir)
+    out: list[str] = []
+    for i, section in enumerate(SECTIONS):
+        if i:
+            out.append("")  # an empty section leaves a blank line: the page stays as it was
+        out += section(context)
     return "\n".join(out) + "\n"
+
+
+def _title(ctx: Context) -> list[str]:
+    return [
+        "# anybench report",
+        "",
+        f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from "
+        + ", ".join(f"`{run.path.name}`" for run in ctx.runs)
+        + ".",
+    ]
 
 
 def _table_head(labels: list[str], numeric: list[str]) -> list[str]:
@@ -135,9 +166,8 @@ def _table_head(labels: list[str], numeric: list[str]) -> list[str]:
     ]
 
 
-def _summary(
-    all_entries: Sequence[Entry], columns: list[str], base: str | None, scenarios: list[str]
-) -> list[str]:
+def _summary(ctx: Context) -> list[str]:
+    all_entries, columns, base, scenarios = ctx.entries, ctx.columns, ctx.base, ctx.scenarios
     out = ["## Summary: time per operation", ""]
     if base is None:
         out.append("(No asyncio run among these results: ratios are not shown.)")
@@ -169,7 +199,7 @@ def _summary(
                 ratio = Ratio.of(baseline.record, record)
                 # Only like with like enters a mean: no unstable row, no row whose runtime uses
                 # a mechanism of its own (†), no load scenario.
-                if record.axis == "n" and not record.caveat and not baseline.record.unstable:
+                if record.axis == N.name and not record.caveat and not baseline.record.unstable:
                     kind = "native" if record.native_of else "anyio"
                     ratios[kind][column].append(ratio.ratio)
                 else:
@@ -205,7 +235,8 @@ def _summary(
     return out
 
 
-def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+def _anyio_tax(ctx: Context) -> list[str]:
+    all_entries, columns, scenarios = ctx.entries, ctx.columns, ctx.scenarios
     natives = [e for e in all_entries if e.record.native_of]
     if not natives:
         return []
@@ -239,12 +270,13 @@ def _anyio_tax(all_entries: Sequence[Entry], columns: list[str], scenarios: list
     return out
 
 
-def _scaling(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+def _scaling(ctx: Context) -> list[str]:
+    columns, scenarios = ctx.columns, ctx.scenarios
     out = ["## Scaling: cost per operation from one N to the next", ""]
     out += _table_head(["scenario", "N from → to"], columns)
     rows = 0
     for scenario in scenarios:
-        mine = [e for e in all_entries if e.record.scenario == scenario and e.record.axis == "n"]
+        mine = [e for e in ctx.entries if e.record.scenario == scenario and e.record.axis == N.name]
         scales = sorted({e.record.n for e in mine})
         for low_n, high_n in itertools.pairwise(scales):
             parts = []
@@ -253,7 +285,8 @@ def _scaling(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
                 if low_n not in at or high_n not in at:
                     parts.append("–")
                     continue
-                slope, low, high = scaling_slope(at[low_n], at[high_n])
+                ratio = Ratio.of(at[low_n], at[high_n]).log
+                slope, low, high = scaling_slope(ratio, low_n, high_n)
                 interval = f" [{low:+.2f}, {high:+.2f}]" if math.isfinite(high - low) else ""
                 parts.append(f"{slope:+.2f}{interval} {scaling_class(slope)}")
             out.append(f"| {scenario} | {low_n:,} → {high_n:,} | " + " | ".join(parts) + " |")
@@ -272,31 +305,8 @@ def _scaling(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
     return out
 
 
-def scaling_slope(smaller: Record, larger: Record) -> tuple[float, float, float]:
-    """The local exponent k of ns/op ∝ N^k between two scales, and its 95% interval."""
-    ratio = Ratio.of(smaller, larger)
-    span = math.log(larger.n / smaller.n)
-    if not ratio.known or ratio.low <= 0:
-        return math.log(ratio.ratio) / span, -math.inf, math.inf
-    return (
-        math.log(ratio.ratio) / span,
-        math.log(ratio.low) / span,
-        math.log(ratio.high) / span,
-    )
-
-
-def scaling_class(exponent: float) -> str:
-    """A word for a scaling exponent (see :func:`scaling_slope`)."""
-    if exponent <= -0.1:
-        return "falling"
-    if exponent < 0.1:
-        return "flat"
-    if exponent < 0.6:
-        return "slow growth"
-    return "linear growth"
-
-
-def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+def _memory(ctx: Context) -> list[str]:
+    all_entries, columns, scenarios = ctx.entries, ctx.columns, ctx.scenarios
     measured = [e for e in all_entries if e.record.memory]
     if not measured:
         return []
@@ -329,7 +339,8 @@ def _memory(all_entries: Sequence[Entry], columns: list[str], scenarios: list[st
     return out
 
 
-def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[str]) -> list[str]:
+def _latency(ctx: Context) -> list[str]:
+    all_entries, columns, scenarios = ctx.entries, ctx.columns, ctx.scenarios
     out = ["## Latency: p50 / p99 / max", ""]
     out += _table_head(["scenario", "series", "N"], [*columns, "samples"])
     cells = cells_by_key(all_entries)
@@ -368,9 +379,10 @@ def _latency(all_entries: Sequence[Entry], columns: list[str], scenarios: list[s
     return out
 
 
-def _instrument(all_entries: Sequence[Entry], columns: list[str]) -> list[str]:
+def _instrument(ctx: Context) -> list[str]:
     """What the latency stamps cost, on the cheapest operation measured: the same benchmark's
     ns/op in its latency rounds (stamps on) against its throughput rounds (none)."""
+    all_entries, columns = ctx.entries, ctx.columns
     stamped = [e for e in all_entries if e.record.stamped_ns_per_op and not e.record.unstable]
     if not stamped:
         return []
@@ -399,7 +411,8 @@ def _instrument(all_entries: Sequence[Entry], columns: list[str]) -> list[str]:
     return out
 
 
-def _plots_section(all_entries: Sequence[Entry], scenarios: list[str], plot_dir: Path) -> list[str]:
+def _plots_section(ctx: Context) -> list[str]:
+    all_entries, scenarios, plot_dir = ctx.entries, ctx.scenarios, ctx.plot_dir
     out = ["## Plots", ""]
     # Scenario and series names come from the results files: each file name is made safe and
     # unique, so a name like "../x" stays inside plot_dir and never takes another plot's file.
@@ -431,7 +444,8 @@ def _plots_section(all_entries: Sequence[Entry], scenarios: list[str], plot_dir:
     return out
 
 
-def _warnings(runs: Sequence[Run], all_entries: Sequence[Entry]) -> list[str]:
+def _warnings(ctx: Context) -> list[str]:
+    runs, all_entries = ctx.runs, ctx.entries
     out = ["## Warnings", ""]
     for entry in all_entries:
         problems = stability_warnings(entry.record.round_ns_per_op)
@@ -455,9 +469,10 @@ def _warnings(runs: Sequence[Run], all_entries: Sequence[Entry]) -> list[str]:
     return out
 
 
-def _metadata(runs: Sequence[Run]) -> list[str]:
+def _metadata(ctx: Context) -> list[str]:
+    runs = ctx.runs
     out = ["## Runs", ""]
-    libraries = ("anyio", "trio", "uvloop", "rloop")
+    libraries = recorded_libraries(runs)
     out += _table_head(
         ["file", "date", "machine", "CPU", "Python", *libraries, "commit", "timer"], []
     )
@@ -479,7 +494,7 @@ def _metadata(runs: Sequence[Run]) -> list[str]:
     return out
 
 
-def _method() -> list[str]:
+def _method(ctx: Context) -> list[str]:
     return [
         "## Method",
         "",
@@ -495,3 +510,19 @@ def _method() -> list[str]:
         "timer's own cost per reading is in the Runs table. Numbers from different machines or "
         "Python versions are shown side by side only with that table beside them.",
     ]
+
+
+#: The page, section by section: a new section is one function and one line here.
+SECTIONS: tuple[Section, ...] = (
+    _title,
+    _summary,
+    _anyio_tax,
+    _scaling,
+    _memory,
+    _latency,
+    _instrument,
+    _plots_section,
+    _warnings,
+    _metadata,
+    _method,
+)

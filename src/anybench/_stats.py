@@ -237,3 +237,30 @@ def robust_spread(values: Sequence[float]) -> tuple[float, float]:
     center = percentile(ordered, 50.0)
     mad = percentile(sorted(abs(v - center) for v in values), 50.0)
     return center, 1.4826 * mad
+
+
+def scaling_slope(ratio: LogRatio, smaller_n: int, larger_n: int) -> tuple[float, float, float]:
+    """The local exponent k of ns/op ∝ N^k between two scales, and its 95% interval.
+
+    *ratio* is ns/op at *larger_n* over ns/op at *smaller_n*; without a known interval (or with
+    one reaching zero) the interval is infinite.
+    """
+    span = math.log(larger_n / smaller_n)
+    if not ratio.known or ratio.low <= 0:
+        return math.log(ratio.ratio) / span, -math.inf, math.inf
+    return (
+        math.log(ratio.ratio) / span,
+        math.log(ratio.low) / span,
+        math.log(ratio.high) / span,
+    )
+
+
+def scaling_class(exponent: float) -> str:
+    """A word for a scaling exponent (see :func:`scaling_slope`)."""
+    if exponent <= -0.1:
+        return "falling"
+    if exponent < 0.1:
+        return "flat"
+    if exponent < 0.6:
+        return "slow growth"
+    return "linear growth"

@@ -2,12 +2,36 @@
 
 Most scenarios scale with N, the number of operations (tasks, callbacks, futures). Scenarios that
 measure latency under load scale with B, the background load, at a fixed sample count; they
-declare ``AXIS = "load"``.
+declare ``AXIS = "load"``. Each axis is declared once, as an :class:`Axis` in :data:`AXES`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A sweep axis: what a scenario's scale counts, and how it is named wherever it shows."""
+
+    #: As scenarios declare it (``AXIS``), results record it and :class:`Profile` holds it.
+    name: str
+    #: The letter a value is written with: ``N=1,000``, ``B=10``.
+    symbol: str
+    #: The command-line option that sets the values, instead of the profile's.
+    option: str
+    #: The smallest value the axis takes.
+    lowest: int
+    #: What a plot's axis says.
+    label: str
+
+
+#: N, the operations a round does (tasks, callbacks, futures): the axis of most scenarios.
+N = Axis("n", "N", "--scales", 1, "N (operations per round)")
+#: B, the background load a latency is measured under, at a fixed number of samples.
+LOAD = Axis("load", "B", "--loads", 0, "B, background tasks always ready")
+#: The axes by name, N first.
+AXES: dict[str, Axis] = {axis.name: axis for axis in (N, LOAD)}
 
 #: Throughput rounds per process.
 MIN_ROUNDS = 2
@@ -39,8 +63,13 @@ class Profile:
     #: The memory round runs at the largest N, or at this N if smaller.
     memory_max_n: int | None = None
 
-    def values(self, axis: str) -> tuple[int, ...]:
-        return self.n if axis == "n" else self.load
+    def values(self, axis: str | Axis) -> tuple[int, ...]:
+        """The values of *axis* (an :class:`Axis` or its name): the field of that name."""
+        name = axis.name if isinstance(axis, Axis) else axis
+        if name not in AXES:
+            raise ValueError(f"unknown sweep axis {name!r}; choose from: {', '.join(AXES)}")
+        values: tuple[int, ...] = getattr(self, name)
+        return values
 
 
 #: ``quick`` is for CI and first looks (the whole matrix in a few minutes on two cores, with
@@ -67,7 +96,6 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 DEFAULT_PROFILE = "default"
-AXES = {"n": "N", "load": "B (background load)"}
 
 
 class UnknownProfileError(ValueError):
@@ -84,6 +112,6 @@ def profile(name: str) -> Profile:
         ) from None
 
 
-def scales(name: str, max_n: int | None = None, axis: str = "n") -> tuple[int, ...]:
+def scales(name: str, max_n: int | None = None, axis: str | Axis = N) -> tuple[int, ...]:
     """The values of profile *name* on *axis*, without those above *max_n* (a scenario's limit)."""
     return tuple(n for n in profile(name).values(axis) if max_n is None or n <= max_n)

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from ._compare import cells_by_key, column_order, entries, sorted_keys
+from ._format import format_ns
 from ._results import Run
 from ._runtimes import BASELINE
-
-
-def format_ns(value: float) -> str:
-    """A duration in nanoseconds, to three digits in the unit that keeps it short (ns … s)."""
-    sign = "-" if value < 0 else ""
-    for unit, scale in (("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)):
-        shown = float(f"{abs(value) / scale:.3g}")
-        if shown < 1000 or unit == "s":
-            return f"{sign}{shown:g} {unit}"
-    raise AssertionError("unreachable")
 
 
 def comparison_table(run: Run) -> str:

@@ -30,7 +30,7 @@ from typing import IO, Any, ParamSpec, TypeVar
 
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
-from ._runtimes import RUNTIMES, Runtime, library_versions
+from ._runtimes import Runtime, library_versions, runtime_named
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -132,7 +132,8 @@ def work(job: dict[str, Any], emit: Any) -> None:
         if entry not in sys.path:
             sys.path.insert(0, entry)
     scenario = importlib.import_module(job["scenario"])
-    runtimes = {name: RUNTIMES[name] for name in job["runtimes"]}
+    # runtime_named imports the modules that register a runtime from outside, if any.
+    runtimes = {name: runtime_named(name) for name in job["runtimes"]}
     # What the interpreter holds after the imports is frozen out of the collector's reach once:
     # a collection inside a region walks the round's own objects only.
     gc.collect()
