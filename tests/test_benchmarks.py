@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import scenarios
-from anybench import RUNTIMES
+from anybench import RUNTIMES, ScenarioSpec
 from anybench._results import load
 from anybench._table import comparison_table
 
@@ -38,7 +38,7 @@ def test_matrix_is_complete(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     assert got == {
         (s.NAME, n, rt)
         for s in scenarios.ALL
-        for n in scales[getattr(s, "AXIS", "n")]
+        for n in scales[ScenarioSpec.of(s).axis]
         for rt in available
     }
 

@@ -10,7 +10,15 @@ import anyio
 import pytest
 
 import scenarios
-from anybench import Future, Probe, Runtime, ScenarioFailed, ScenarioTimeout, run_round
+from anybench import (
+    Future,
+    Probe,
+    Runtime,
+    ScenarioFailed,
+    ScenarioSpec,
+    ScenarioTimeout,
+    run_round,
+)
 
 from .conftest import expected_ops
 
@@ -32,7 +40,7 @@ def test_scenario_runs_and_records(
     for series, samples in result.samples.items():
         assert len(samples) == result.ops, series
         # Only a scenario that declares a tolerance may record early (negative) delays: timers.
-        assert min(samples) >= -getattr(scenario, "EARLY_TOLERANCE_NS", 0), series
+        assert min(samples) >= -ScenarioSpec.of(scenario).early_tolerance_ns, series
 
 
 class _CountingClock:

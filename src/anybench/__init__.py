@@ -14,12 +14,11 @@ from ._harness import (
     run_round,
 )
 from ._probe import Probe, ScenarioFailed, check, timer_cost_ns
+from ._results import RESULTS_FORMAT
 from ._runtimes import BASELINE, RUNTIMES, Runtime, UnknownRuntimeError, select_runtimes
+from ._scenario import ScenarioError, ScenarioSpec
 
 __version__ = "0.1.0"
-
-#: Version of the extra info anybench writes into results; readers refuse other versions.
-RESULTS_FORMAT = 2
 
 __all__ = [
     "BASELINE",
@@ -34,7 +33,9 @@ __all__ = [
     "RoundResult",
     "Runtime",
     "Scenario",
+    "ScenarioError",
     "ScenarioFailed",
+    "ScenarioSpec",
     "ScenarioTimeout",
     "UnknownRuntimeError",
     "check",

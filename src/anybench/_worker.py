@@ -29,6 +29,7 @@ from typing import IO, Any
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
 from ._runtimes import RUNTIMES, library_versions
+from ._scenario import ScenarioSpec
 
 #: A warm-up round runs at no more than this N: enough to warm the code paths and estimate the
 #: cost per operation, without paying a whole large round for it.
@@ -109,7 +110,8 @@ def work(job: dict[str, Any], emit: Any) -> None:
     for entry in reversed(job.get("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    scenario = importlib.import_module(job["scenario"])
+    # The module by its name, as the parent found it (a user's module: from its sys_path).
+    scenario = ScenarioSpec.from_module(importlib.import_module(job["scenario"]))
     runtime = RUNTIMES[job["runtime"]]
     # What the interpreter holds after the imports is frozen out of the collector's reach once:
     # a collection inside a region walks the round's own objects only.
@@ -119,7 +121,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
     emit(
         {
             "event": "hello",
-            "name": scenario.NAME,
+            "name": scenario.name,
             "pid": os.getpid(),
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
@@ -172,7 +174,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
                         {
                             "event": "failed",
                             "n": n,
-                            "error": f"{scenario.NAME} on {runtime.name} at N={n}: projected "
+                            "error": f"{scenario.name} on {runtime.name} at N={n}: projected "
                             f"memory {projected / 2**30:.1f} GiB is over the limit of "
                             f"{limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
                         }
