@@ -86,9 +86,13 @@ def test_every_scenario_module_is_registered() -> None:
     assert modules == {s.__name__.rsplit(".", 1)[1] for s in scenarios.ALL}
     assert len(scenarios.BY_NAME) == len(scenarios.ALL)
     for scenario in scenarios.ALL:
-        assert scenario.__doc__, f"{scenario.NAME} needs a docstring saying what it measures"
-        assert scenario.OPERATION
-        assert scenario.LATENCIES
+        spec = ScenarioSpec.from_module(scenario)  # the contract, checked
+        assert spec.doc, f"{spec.name} needs a docstring saying what it measures"
+        assert spec.latencies
+        assert spec.native_of is None or spec.native_of in scenarios.BY_NAME
+    # A scenario's own constants are its parameters, recorded with its results.
+    assert dict(ScenarioSpec.of(scenarios.mixed).parameters) == {"BACKGROUND_TASKS": 8}
+    assert dict(ScenarioSpec.of(scenarios.mixed_native).parameters) == {"BACKGROUND_TASKS": 8}
 
 
 def test_a_lost_callback_fails_the_scenario(

@@ -14,11 +14,12 @@ pytest plugin, the results) reads a scenario through its spec, never with ``geta
 
 **Fields and parameters.** Any other public UPPER_CASE constant of the module is one of the
 scenario's *parameters* (``BACKGROUND_TASKS = 8``): it is recorded in every result of the
-scenario, as pyperformance records its benchmarks' parameters. A name that is close to a field's
-(``MAXN``, ``LATENCY``) is taken for a misspelling and refused, unless the module lists it in
-``PARAMETERS``, the one way to say "this near-miss is meant". Constants imported from anybench
-itself (``TRIO_CALLBACKS_CAVEAT``) and values that are not plain data (numbers, text, flags, and
-tuples, lists or mappings of those) are not parameters.
+scenario (extra info ``parameters``), as pyperformance records its benchmarks' parameters. A
+constant named close to a field (``MAXN``, ``LATENCY``; see :data:`CLOSE_MATCH`), or an async
+function named close to a runner (``async def runn``), is taken for a misspelling and refused,
+unless the module lists it in ``PARAMETERS``, the one way to say "this near-miss is meant".
+Constants imported from anybench itself (``TRIO_CALLBACKS_CAVEAT``) and values that are not
+plain data (numbers, text, flags, and tuples, lists or mappings of those) are not parameters.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ Runner = Callable[[int, "Probe"], Awaitable[None]]
 
 #: The sweep axes a scenario may scale along (see :mod:`anybench._sweep`).
 AXES = ("n", "load")
+#: How alike a name must be to a field's to be taken for its misspelling (difflib's ratio):
+#: MAXN, LATENCY, SAMPLE, AXES, runn; not YIELDS_PER_TASK, SEED or BUFFER.
+CLOSE_MATCH = 0.75
 #: The backends a native runner may be written for: ``run_asyncio``, ``run_trio``.
 NATIVE_BACKENDS = ("asyncio", "trio")
 
@@ -186,8 +190,16 @@ class ScenarioSpec:
         if not isinstance(declared, (tuple, list)) or not all(isinstance(d, str) for d in declared):
             raise fail("PARAMETERS must be a tuple of constant names")
         for name in sorted(names - set(_BY_NAME) - set(declared)):
-            close = difflib.get_close_matches(name, _BY_NAME, n=1, cutoff=0.8)
-            if close and (name.isupper() or close[0].islower()):
+            # Constants against the fields, and async functions against the runners: an
+            # imported module (asyncio) or a helper is neither.
+            if name.isupper():
+                candidates: Iterable[str] = _BY_NAME
+            elif inspect.iscoroutinefunction(getattr(module, name)):
+                candidates = _RUNNERS
+            else:
+                continue
+            close = difflib.get_close_matches(name, candidates, n=1, cutoff=CLOSE_MATCH)
+            if close:
                 raise fail(f"unknown field {name} (did you mean {close[0]}?)")
         for f in FIELDS:
             if f.required and f.name not in names:
