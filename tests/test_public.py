@@ -149,6 +149,33 @@ def test_the_plugin_is_inert_in_a_project_that_does_not_use_it(tmp_path: Path) -
     assert "--scenarios=PATHS" in helped.stdout
 
 
+def test_a_projects_own_test_of_measure_scenario_runs_on_each_runtime(tmp_path: Path) -> None:
+    project = tmp_path / "own"
+    project.mkdir()
+    shutil.copy(EXAMPLE, project / "my_scenario.py")
+    (project / "test_bench.py").write_text(
+        textwrap.dedent(
+            """
+            import my_scenario
+
+            def test_my_client(measure_scenario, runtime):
+                measure_scenario(my_scenario, runtime, 20)
+            """
+        )
+    )
+    proc = _run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "--rootdir", ".",
+         "--runtime", "asyncio,trio", *TINY[2:], "--benchmark-json=b.json"],
+        project,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "test_my_client[asyncio] PASSED" in proc.stdout
+    assert "test_my_client[trio] PASSED" in proc.stdout
+    data = json.loads((project / "b.json").read_text())
+    assert {b["extra_info"]["runtime"] for b in data["benchmarks"]} == {"asyncio", "trio"}
+    assert data["anybench_run"]["failed"] == []
+
+
 def _write_scenario(directory: Path, body: str, name: str = "my_scen.py") -> Path:
     path = directory / name
     path.write_text(

@@ -154,9 +154,14 @@ class Measurer:
         request, state = self.request, self.state
         clock = InLoopClock()
         request.node.add_marker(pytest.mark.benchmark(timer=clock, group=f"{spec.name} N={n}"))
-        if spec.name not in state.groups:
-            state.groups[spec.name] = self._measure_group(spec)
-        m = state.groups[spec.name].get((n, runtime.name, self.variant))
+        key = (n, runtime.name, self.variant)
+        group = state.groups.setdefault(spec.name, {})
+        if key not in group:
+            # The scenario's selected benchmarks together, interleaved; a call with a scenario
+            # and N of the test's own choosing (not parametrized) is a group of its own.
+            pending = [k for k in state.selected.get(spec.name, []) if k not in group]
+            group.update(self._measure_group(spec, pending if key in pending else [key]))
+        m = group.get(key)
         if m is None:
             raise ScenarioFailed(f"{spec.name} on {runtime.name} at N={n} was not measured")
         if m.failure is not None:
@@ -194,11 +199,8 @@ class Measurer:
         )
         return m
 
-    def _measure_group(self, spec: ScenarioSpec) -> dict[Key, Measurement]:
+    def _measure_group(self, spec: ScenarioSpec, keys: list[Key]) -> dict[Key, Measurement]:
         state = self.state
-        keys = state.selected.get(spec.name, [])
-        if not keys:
-            return {}
         if not spec.module:
             raise ScenarioFailed(
                 f"{spec.source}: only a scenario module can be measured in worker processes"

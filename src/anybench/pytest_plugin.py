@@ -479,11 +479,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "measure_scenario" not in getattr(item, "fixturenames", ()):
             continue
+        state.nodeids.add(item.nodeid)
         params = getattr(getattr(item, "callspec", None), "params", {})
         scenario, runtime, n = params.get("scenario"), params.get("runtime"), params.get("n")
         if scenario is None or not isinstance(runtime, Runtime) or n is None:
-            continue
-        state.nodeids.add(item.nodeid)
+            continue  # measured on its own when it runs
         if runtime.unavailable_reason():
             continue
         key = (n, runtime.name, params.get("variant", ""))
