@@ -16,7 +16,7 @@ import pytest
 
 import scenarios
 from anybench import RUNTIMES, ScenarioSpec
-from anybench._results import load
+from anybench._results import RUN_KEYS, load
 from anybench._table import comparison_table
 
 from .conftest import expected_ops, run_benchmarks
@@ -72,10 +72,15 @@ def test_records_carry_per_op_figures_and_latency(tiny_run: tuple[Path, dict[str
 
 def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     path, data = tiny_run
-    info = data["machine_info"]["anybench"]
+    machine = data["machine_info"]["anybench"]
+    assert machine["libraries"]["anyio"]
+    # What changes from run to run is kept out of the machine info, which pytest-benchmark
+    # compares between runs (--benchmark-compare).
+    assert not set(machine) & set(RUN_KEYS)
+    info = data["anybench_run"]
     assert info["timer_cost_ns"] > 0
-    assert info["libraries"]["anyio"]
     assert info["failed"] == []
+    assert info["run_id"]
     table = comparison_table(load(path))
     for scenario in scenarios.ALL:
         assert scenario.NAME in table
