@@ -171,7 +171,13 @@ def read_run_info(data: dict[str, Any]) -> dict[str, Any]:
     run = data.get("anybench_run")
     if run is not None and not isinstance(run, dict):
         raise ValueError("'anybench_run' is not a mapping")
-    return {**{k: legacy[k] for k in RUN_KEYS if k in legacy}, **(run or {})}
+    merged = {**{k: legacy[k] for k in RUN_KEYS if k in legacy}, **(run or {})}
+    if isinstance(legacy.get("failed"), list) and run and isinstance(run.get("failed"), list):
+        # A failure is never hidden: one noted where format 2 kept them counts too.
+        merged["failed"] = legacy["failed"] + [
+            f for f in run["failed"] if f not in legacy["failed"]
+        ]
+    return merged
 
 
 def load(path: str | os.PathLike[str]) -> Run:
