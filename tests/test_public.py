@@ -11,10 +11,12 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import site
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -318,3 +320,80 @@ def test_pytest_benchmark_save_compare_and_histogram_work(tmp_path: Path) -> Non
     assert "Comparing against benchmarks from" in compared.stdout + compared.stderr
     assert "0001_one" in compared.stdout
     assert list(tmp_path.glob("hist*.svg"))
+
+
+def test_scenarios_are_found_by_file_directory_or_module_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anybench._scenario import load_scenarios
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the import adds the package's root
+    try:
+        _find_scenarios(tmp_path, load_scenarios)
+    finally:
+        for name in ("mypkg", "mypkg.first", "mypkg.second", "again"):
+            sys.modules.pop(name, None)
+
+
+def _find_scenarios(tmp_path: Path, load_scenarios: Any) -> None:
+
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    _write_scenario(package, "", name="first.py")
+    _write_scenario(package, "NAME = 'second'\n", name="second.py")
+    (package / "_helpers.py").write_text("X = 1\n")  # private: not a scenario
+    found = load_scenarios([str(package)])
+    assert [spec.name for _, spec in found] == ["my_scen", "second"]
+    assert [spec.module for _, spec in found] == ["mypkg.first", "mypkg.second"]
+    assert {spec.import_root for _, spec in found} == {str(tmp_path)}
+    [(path, _)] = load_scenarios(["mypkg.second"])  # importable now that its root is on the path
+    assert path == package / "second.py"
+    with pytest.raises(ScenarioError, match=r"^nowhere\.py: no such scenario file or directory$"):
+        load_scenarios(["nowhere.py"])
+    _write_scenario(tmp_path, "", name="again.py")
+    with pytest.raises(ScenarioError, match="NAME 'my_scen' is also the NAME of"):
+        load_scenarios([str(package / "first.py"), str(tmp_path / "again.py")])
+
+
+def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -> None:
+    """Ctrl-C during ``anybench run``: the finished scenario is saved, the rest is not lost."""
+    _write_scenario(tmp_path, "NAME = 'a_fast'\n", name="a_fast.py")
+    _write_scenario(
+        tmp_path,
+        """
+        NAME = "b_hangs"
+        import anyio
+
+        async def run(n, probe):
+            probe.start(ops=n)
+            await anyio.Event().wait()
+        """,
+        name="b_hangs.py",
+    )
+    incoming = tmp_path / "results" / ".incoming"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anybench", "run", "a_fast.py", "b_hangs.py", "--runtime",
+         "asyncio", *TINY[:1], "3", *TINY[2:], "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # our signal reaches its pytest and workers, never us
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+        '"event": "benchmark"' in j.read_text() for j in incoming.glob("*.journal")
+    ):
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode not in (0, 1), out[-2000:] + err[-2000:]
+    [saved] = (tmp_path / "results").glob("*.json")
+    assert f"results saved to results/{saved.name}" in out
+    data = json.loads(saved.read_text())
+    assert "interrupted" in data["anybench_run"]["partial"]
+    assert {b["extra_info"]["scenario"] for b in data["benchmarks"]} == {"a_fast"}
+    assert not list(incoming.glob("*"))

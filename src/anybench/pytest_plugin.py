@@ -54,6 +54,7 @@ from ._sweep import (
 __all__ = [
     "InLoopClock",
     "MeasureScenario",
+    "check_runnable",
     "runtime_params",
     "scenario_params",
     "scenario_scales",
