@@ -397,3 +397,19 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
     assert "interrupted" in data["anybench_run"]["partial"]
     assert {b["extra_info"]["scenario"] for b in data["benchmarks"]} == {"a_fast"}
     assert not list(incoming.glob("*"))
+
+
+def test_scenario_filter_chooses_among_the_scenarios_found(tmp_path: Path) -> None:
+    for name in ("one", "two", "three"):
+        _write_scenario(tmp_path, f"NAME = {name!r}\n", name=f"{name}.py")
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--scenarios", ".",
+            "--runtime", "asyncio", "--scales", "5"]  # fmt: skip
+    listed = _run([*base, "--scenario", "one,three", "--co", "-q"], tmp_path)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert sorted(line for line in listed.stdout.splitlines() if "::" in line) == [
+        "one.py::test_scenario[one-5-asyncio]",
+        "three.py::test_scenario[three-5-asyncio]",
+    ]
+    wrong = _run([*base, "--scenario", "four"], tmp_path)
+    assert wrong.returncode == 4
+    assert wrong.stderr.strip() == "ERROR: unknown scenario 'four'; choose from: one, three, two"

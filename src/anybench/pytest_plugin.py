@@ -324,9 +324,13 @@ def check_runnable(config: pytest.Config, specs: Iterable[ScenarioSpec]) -> None
 def scenario_params(config: pytest.Config, scenarios: Sequence[Any]) -> list[Any]:
     """``pytest.param(spec, n)`` for each scenario ``--scenario`` chooses at each of its scales,
     for parametrizing ``("scenario", "n")``; ids ``NAME-N``."""
+    return _scale_params(config, selected_scenarios(config, scenarios))
+
+
+def _scale_params(config: pytest.Config, specs: Sequence[ScenarioSpec]) -> list[Any]:
     return [
         pytest.param(spec, n, id=f"{spec.name}-{n}")
-        for spec in selected_scenarios(config, scenarios)
+        for spec in specs
         for n in scenario_scales(config, spec)
     ]
 
@@ -381,7 +385,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parent = metafunc.definition.parent
     if isinstance(parent, ScenarioFile):
         spec = config.stash[_SCENARIO_FILES][parent.path.resolve()]
-        metafunc.parametrize(("scenario", "n"), scenario_params(config, [spec]))
+        # chosen by --scenario already: only the chosen files are collected
+        metafunc.parametrize(("scenario", "n"), _scale_params(config, [spec]))
     if "runtime" in metafunc.fixturenames:
         metafunc.parametrize("runtime", runtime_params(config))
     variants = config.stash[STATE].variants
