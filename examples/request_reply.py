@@ -16,7 +16,7 @@ Run it on every installed runtime (asyncio, uvloop, trio, ...)::
 from __future__ import annotations
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from anybench import Future, Probe, check
 
@@ -41,7 +41,7 @@ class Client:
         return await reply
 
 
-async def serve(receive: anyio.abc.ObjectReceiveStream[Request]) -> None:
+async def serve(receive: MemoryObjectReceiveStream[Request]) -> None:
     """The server: doubles each request's value, in the order the requests arrive."""
     async with receive:
         async for value, reply in receive:

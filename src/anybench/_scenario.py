@@ -29,6 +29,7 @@ import importlib
 import inspect
 import os
 import sys
+import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,7 +266,7 @@ class ScenarioSpec:
             ops_per_n=get("OPS_PER_N"),
             early_tolerance_ns=get("EARLY_TOLERANCE_NS"),
             parameters=MappingProxyType(_parameters(module, names)),
-            module=name if isinstance(module, type(sys)) else "",
+            module=name if isinstance(module, types.ModuleType) else "",
             import_root=_import_root(module),
             doc=inspect.getdoc(module) or "",
             source=source,
@@ -300,7 +301,7 @@ def _import_root(module: Any) -> str:
     """The directory a worker must put on its path to import *module*, and nothing more: a
     variant's worker must import its own anybench, not this interpreter's."""
     name = getattr(module, "__name__", "")
-    top = sys.modules.get(name.split(".")[0]) if isinstance(module, type(sys)) else None
+    top = sys.modules.get(name.split(".")[0]) if isinstance(module, types.ModuleType) else None
     where = getattr(top, "__file__", None)
     if where is None:
         return ""
