@@ -1,2 +1,3 @@
-# The anybench pytest plugin serves both tests/ and benchmarks/: runtime selection and recording.
-pytest_plugins = ["anybench.pytest_plugin"]
+# The anybench pytest plugin serves tests/ and benchmarks/ through its pytest11 entry point
+# (pyproject.toml), as it serves any project that installs anybench: not listed here, or it
+# would be registered twice.

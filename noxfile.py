@@ -68,51 +68,23 @@ def run_benchmarks(session: nox.Session, *pytest_args: str) -> list[str]:
     """Run the benchmark matrix and save it as new results files (one per variant); return
     their paths.
 
-    pytest writes into results/.incoming/ first, and journals every finished benchmark beside
-    it as it goes. The raw file is removed only once it is saved under its final name. If the
-    run is interrupted (Ctrl-C) or dies, what finished is saved from the journal, marked
-    partial; a journal left by a run that was killed is recovered at the start of the next.
+    ``anybench run`` does the work (see anybench._run): it journals every finished benchmark
+    and saves what finished, marked partial, if the run is interrupted or dies; a journal left
+    by a run that was killed is recovered first, here, so that only this run's files are new.
     """
-    incoming = RESULTS / ".incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
-    if list(incoming.glob("*.journal")):
+    if list((RESULTS / ".incoming").glob("*.journal")):
         session.log("an earlier run did not finish: recovering what it measured")
         session.run("anybench", "recover", "--into", str(RESULTS))
-    fd, name = tempfile.mkstemp(dir=incoming, prefix="run-", suffix=".json")
-    os.close(fd)
-    raw = Path(name)
-    journal = raw.with_name(raw.name + ".journal")
+    before = set(RESULTS.glob("*.json"))
     # Exit code 1 means some benchmarks failed (a hung scenario, say): the others are still
     # saved and compared, and the comparison names the failures and fails the session.
-    try:
-        session.run(
-            "pytest", "benchmarks", f"--benchmark-json={raw}", *pytest_args, success_codes=[0, 1]
-        )
-    except (nox.command.CommandFailed, KeyboardInterrupt) as exc:
-        journaled = journal.exists()
-        if journaled:
-            anybench = str(Path(session.bin) / "anybench")
-            subprocess.run([anybench, "recover", str(journal), "--into", str(RESULTS)])
-        if raw.exists() and not journaled:
-            raw.unlink()
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        if journaled:
-            session.error("the run stopped early; what finished is saved above, marked partial")
-        session.error("pytest stopped before any benchmark finished; see its output above")
-    if raw.stat().st_size == 0:
-        raw.unlink()
-        journal.unlink(missing_ok=True)
-        session.error("pytest wrote no results; see its output above")
-    try:
-        saved = session.run("anybench", "save", str(raw), "--into", str(RESULTS), silent=True)
-    except nox.command.CommandFailed:
-        session.error(f"the raw results are kept in {os.path.relpath(raw, ROOT)}")
-    raw.unlink()
-    journal.unlink(missing_ok=True)
-    paths = str(saved).strip().splitlines()
-    for path in paths:
-        session.log(f"results saved to {os.path.relpath(path, ROOT)}")
+    session.run(
+        "anybench", "run", "scenarios", "--into", str(RESULTS), "--no-report", *pytest_args,
+        success_codes=[0, 1],
+    )  # fmt: skip
+    paths = sorted(str(p) for p in set(RESULTS.glob("*.json")) - before)
+    if not paths:
+        session.error("the run saved no results; see its output above")
     return paths
 
 

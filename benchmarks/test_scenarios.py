@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from anybench import Runtime, Scenario
+from anybench import Runtime, ScenarioSpec
 from anybench.pytest_plugin import MeasureScenario
 
 
 def test_scenario(
-    measure_scenario: MeasureScenario, scenario: Scenario, n: int, runtime: Runtime
+    measure_scenario: MeasureScenario, scenario: ScenarioSpec, n: int, runtime: Runtime
 ) -> None:
     measure_scenario(scenario, runtime, n)

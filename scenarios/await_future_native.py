@@ -9,9 +9,9 @@ import asyncio
 
 import trio
 
-from anybench import Probe, check
+from anybench import Probe
 
-from .await_future import LATENCIES, OPERATION
+from .await_future import LATENCIES, OPERATION, check_and_record
 
 NAME = "await_future_native"
 NATIVE_OF = "await_future"
@@ -50,9 +50,7 @@ async def run_asyncio(n: int, probe: Probe) -> None:
     probe.stop()
     await waiting
 
-    check(received == list(range(n)), "the waiter did not receive 0..N-1 in order")
-    check(echoed == list(range(n)), "the resolver did not receive every echo in order")
-    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns, strict=True)])
+    check_and_record(probe, n, received, echoed, set_ns, woke_ns)
 
 
 async def run_trio(n: int, probe: Probe) -> None:
@@ -91,6 +89,4 @@ async def run_trio(n: int, probe: Probe) -> None:
             echoed.append(pong_values[i])
         probe.stop()
 
-    check(received == list(range(n)), "the waiter did not receive 0..N-1 in order")
-    check(echoed == list(range(n)), "the resolver did not receive every echo in order")
-    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns, strict=True)])
+    check_and_record(probe, n, received, echoed, set_ns, woke_ns)

@@ -17,9 +17,9 @@ from typing import Any
 
 import trio
 
-from anybench import Probe, check
+from anybench import Probe
 
-from .done_callback import LATENCIES, OPERATION
+from .done_callback import LATENCIES, OPERATION, check_and_record
 
 NAME = "done_callback_native"
 NATIVE_OF = "done_callback"
@@ -55,8 +55,7 @@ async def run_asyncio(n: int, probe: Probe) -> None:
         fut.set_result(i)
     await all_ran.wait()
 
-    check(seen == list(range(n)), "callbacks did not run exactly once each in completion order")
-    probe.record("callback", [r - s for r, s in zip(ran_ns, set_ns, strict=True)])
+    check_and_record(probe, n, seen, set_ns, ran_ns)
 
 
 async def run_trio(n: int, probe: Probe) -> None:
@@ -107,5 +106,4 @@ async def run_trio(n: int, probe: Probe) -> None:
             call_soon(i)
         await all_ran.wait()
 
-    check(seen == list(range(n)), "callbacks did not run exactly once each in completion order")
-    probe.record("callback", [r - s for r, s in zip(ran_ns, set_ns, strict=True)])
+    check_and_record(probe, n, seen, set_ns, ran_ns)

@@ -11,9 +11,9 @@ import asyncio
 
 import trio
 
-from anybench import Probe, check
+from anybench import Probe
 
-from .mixed import BACKGROUND_TASKS, LATENCIES, MAX_N, OPERATION
+from .mixed import BACKGROUND_TASKS, LATENCIES, MAX_N, OPERATION, check_and_record
 
 NAME = "mixed_native"
 NATIVE_OF = "mixed"
@@ -90,11 +90,7 @@ async def run_asyncio(n: int, probe: Probe) -> None:
     await asyncio.gather(*tasks)
     probe.stop()
 
-    check(results == [2 * i for i in range(n)], "a job did not get its own result")
-    check(all(runs == 1 for runs in callback_runs), "a done-callback did not run exactly once")
-    check(all(passes > 1 for passes in background_passes), "background tasks did not run")
-    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns, strict=True)])
-    probe.record("callback", [c - s for c, s in zip(callback_ns, set_ns, strict=True)])
+    check_and_record(probe, results, callback_runs, background_passes, set_ns, woke_ns, callback_ns)
 
 
 async def run_trio(n: int, probe: Probe) -> None:
@@ -154,8 +150,4 @@ async def run_trio(n: int, probe: Probe) -> None:
             nursery.start_soon(job, i)
     probe.stop()
 
-    check(results == [2 * i for i in range(n)], "a job did not get its own result")
-    check(all(runs == 1 for runs in callback_runs), "a done-callback did not run exactly once")
-    check(all(passes > 1 for passes in background_passes), "background tasks did not run")
-    probe.record("wake", [w - s for w, s in zip(woke_ns, set_ns, strict=True)])
-    probe.record("callback", [c - s for c, s in zip(callback_ns, set_ns, strict=True)])
+    check_and_record(probe, results, callback_runs, background_passes, set_ns, woke_ns, callback_ns)

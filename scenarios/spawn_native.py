@@ -9,9 +9,9 @@ import asyncio
 
 import trio
 
-from anybench import Probe, check
+from anybench import Probe
 
-from .spawn import LATENCIES, MAX_N, OPERATION
+from .spawn import LATENCIES, MAX_N, OPERATION, check_and_record
 
 NAME = "spawn_native"
 NATIVE_OF = "spawn"
@@ -39,8 +39,7 @@ async def run_asyncio(n: int, probe: Probe) -> None:
     await asyncio.gather(*tasks)
     probe.stop()
 
-    check(all(count == 1 for count in runs), "a task did not run exactly once")
-    probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns, strict=True)])
+    check_and_record(probe, runs, spawned_ns, started_ns)
 
 
 async def run_trio(n: int, probe: Probe) -> None:
@@ -63,5 +62,4 @@ async def run_trio(n: int, probe: Probe) -> None:
             nursery.start_soon(task, i)
     probe.stop()
 
-    check(all(count == 1 for count in runs), "a task did not run exactly once")
-    probe.record("spawn", [s - t for s, t in zip(started_ns, spawned_ns, strict=True)])
+    check_and_record(probe, runs, spawned_ns, started_ns)

@@ -10,7 +10,15 @@ from typing import Any
 import anyio
 import pytest
 
-from anybench import Runtime
+from anybench import Runtime, ScenarioSpec
+from anybench.pytest_plugin import runtime_params
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test that takes a runtime runs on each selected one (--runtime); the plugin does
+    # this by itself only for tests of its measure_scenario fixture.
+    if "runtime" in metafunc.fixturenames and "measure_scenario" not in metafunc.fixturenames:
+        metafunc.parametrize("runtime", runtime_params(metafunc.config))
 
 
 @pytest.fixture
@@ -25,11 +33,7 @@ def run_on(runtime: Runtime) -> Callable[[Callable[[], Awaitable[object]]], obje
 
 def expected_ops(scenario: Any, n: int) -> int:
     """How many operations a round of *scenario* at scale *n* does, from what it declares."""
-    if getattr(scenario, "AXIS", "n") == "load":
-        samples: int = scenario.SAMPLES  # N is the load; the samples are fixed
-        return samples
-    ops_per_n: int = getattr(scenario, "OPS_PER_N", 1)  # several per N (checkpoint_round_robin)
-    return n * ops_per_n
+    return ScenarioSpec.of(scenario).ops(n)
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import scenarios
-from anybench import RUNTIMES
-from anybench._results import load
+from anybench import RUNTIMES, ScenarioSpec
+from anybench._results import RUN_KEYS, load
 from anybench._table import comparison_table
 
 from .conftest import expected_ops, run_benchmarks
@@ -38,7 +38,7 @@ def test_matrix_is_complete(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     assert got == {
         (s.NAME, n, rt)
         for s in scenarios.ALL
-        for n in scales[getattr(s, "AXIS", "n")]
+        for n in scales[ScenarioSpec.of(s).axis]
         for rt in available
     }
 
@@ -72,10 +72,15 @@ def test_records_carry_per_op_figures_and_latency(tiny_run: tuple[Path, dict[str
 
 def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     path, data = tiny_run
-    info = data["machine_info"]["anybench"]
+    machine = data["machine_info"]["anybench"]
+    assert machine["libraries"]["anyio"]
+    # What changes from run to run is kept out of the machine info, which pytest-benchmark
+    # compares between runs (--benchmark-compare).
+    assert not set(machine) & set(RUN_KEYS)
+    info = data["anybench_run"]
     assert info["timer_cost_ns"] > 0
-    assert info["libraries"]["anyio"]
     assert info["failed"] == []
+    assert info["run_id"]
     table = comparison_table(load(path))
     for scenario in scenarios.ALL:
         assert scenario.NAME in table

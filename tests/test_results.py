@@ -191,3 +191,32 @@ def test_comparison_table(tmp_path: Path) -> None:
     assert lines[3].split() == ["spawn", "1,000", "800", "ns", "400", "ns", "(0.50x)"]
     assert "skipped uvloop: uvloop is not installed" in table
     assert "FAILED test_scenario[mixed-10-trio]: hung" in table
+
+
+def test_committed_results_files_of_earlier_formats_still_load() -> None:
+    """Format 1 and 2 kept the run's figures in the machine info: they are read from there."""
+    files = sorted((Path(__file__).parent.parent / "results").glob("*.json"))
+    assert files
+    for path in files:
+        run = load(path)
+        assert run.records, path
+        assert run.run_id or run.anybench_info["format"] == 1, path
+        assert run.failed == list(run.machine_info["anybench"].get("failed", [])), path
+
+
+def test_run_figures_live_outside_the_machine_info(tmp_path: Path) -> None:
+    data = copy.deepcopy(RESULTS)
+    info = data["machine_info"]["anybench"]
+    moved = {key: info.pop(key) for key in list(info) if key in ("timer_cost_ns", "failed")}
+    data["anybench_run"] = {**moved, "run_id": "r1", "partial": "interrupted"}
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps(data))
+    run = load(path)
+    assert run.run_id == "r1"
+    assert run.partial == "interrupted"
+    assert run.anybench_info["timer_cost_ns"] == moved["timer_cost_ns"]
+    assert "run_id" not in run.machine_info["anybench"]
+    data["anybench_run"] = ["not", "a", "mapping"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match="'anybench_run' is not a mapping"):
+        load(path)

@@ -10,7 +10,15 @@ import anyio
 import pytest
 
 import scenarios
-from anybench import Future, Probe, Runtime, ScenarioFailed, ScenarioTimeout, run_round
+from anybench import (
+    Future,
+    Probe,
+    Runtime,
+    ScenarioFailed,
+    ScenarioSpec,
+    ScenarioTimeout,
+    run_round,
+)
 
 from .conftest import expected_ops
 
@@ -32,7 +40,7 @@ def test_scenario_runs_and_records(
     for series, samples in result.samples.items():
         assert len(samples) == result.ops, series
         # Only a scenario that declares a tolerance may record early (negative) delays: timers.
-        assert min(samples) >= -getattr(scenario, "EARLY_TOLERANCE_NS", 0), series
+        assert min(samples) >= -ScenarioSpec.of(scenario).early_tolerance_ns, series
 
 
 class _CountingClock:
@@ -78,9 +86,13 @@ def test_every_scenario_module_is_registered() -> None:
     assert modules == {s.__name__.rsplit(".", 1)[1] for s in scenarios.ALL}
     assert len(scenarios.BY_NAME) == len(scenarios.ALL)
     for scenario in scenarios.ALL:
-        assert scenario.__doc__, f"{scenario.NAME} needs a docstring saying what it measures"
-        assert scenario.OPERATION
-        assert scenario.LATENCIES
+        spec = ScenarioSpec.from_module(scenario)  # the contract, checked
+        assert spec.doc, f"{spec.name} needs a docstring saying what it measures"
+        assert spec.latencies
+        assert spec.native_of is None or spec.native_of in scenarios.BY_NAME
+    # A scenario's own constants are its parameters, recorded with its results.
+    assert dict(ScenarioSpec.of(scenarios.mixed).parameters) == {"BACKGROUND_TASKS": 8}
+    assert dict(ScenarioSpec.of(scenarios.mixed_native).parameters) == {"BACKGROUND_TASKS": 8}
 
 
 def test_a_lost_callback_fails_the_scenario(

@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: Version of the extra info anybench writes into results; readers refuse other versions.
-RESULTS_FORMAT = 2
-
 #: Each lazily loaded public name, and the private module that defines it.
 _LAZY: dict[str, str] = {
     "Future": "._future",
@@ -28,6 +25,9 @@ _LAZY: dict[str, str] = {
     "Scenario": "._harness",
     "ScenarioTimeout": "._harness",
     "run_round": "._harness",
+    "RESULTS_FORMAT": "._results",
+    "ScenarioError": "._scenario",
+    "ScenarioSpec": "._scenario",
     "Probe": "._probe",
     "ScenarioFailed": "._probe",
     "check": "._probe",
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         run_round,
     )
     from ._probe import Probe, ScenarioFailed, check, timer_cost_ns
+    from ._results import RESULTS_FORMAT
     from ._runtimes import (
         BASELINE,
         RUNTIMES,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         register_runtime,
         select_runtimes,
     )
+    from ._scenario import ScenarioError, ScenarioSpec
 
 
 def __getattr__(name: str) -> Any:
@@ -88,7 +90,9 @@ __all__ = [
     "RoundResult",
     "Runtime",
     "Scenario",
+    "ScenarioError",
     "ScenarioFailed",
+    "ScenarioSpec",
     "ScenarioTimeout",
     "UnknownRuntimeError",
     "check",

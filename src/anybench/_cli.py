@@ -1,4 +1,4 @@
-"""The ``anybench`` command: save and compare results files."""
+"""The ``anybench`` command: run scenarios, and save, report and compare results files."""
 
 from __future__ import annotations
 
@@ -73,6 +73,42 @@ def _save(args: argparse.Namespace) -> int:
     for target in targets:
         print(target)
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ._run import run_and_save
+
+    for option in args.pytest_args:
+        if option.startswith("--benchmark-json"):
+            print("anybench: run writes its own --benchmark-json; leave it out", file=sys.stderr)
+            return 2
+    try:
+        outcome = run_and_save(
+            args.paths, args.pytest_args, Path(args.into), log=lambda line: print(line)
+        )
+    except OutputError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 1
+    for path in outcome.recovered:
+        print(f"recovered an unfinished earlier run into {path}")
+    for path in outcome.saved:
+        print(f"results saved to {path}")
+    if outcome.problem:
+        print(f"anybench: {outcome.problem}", file=sys.stderr)
+    if outcome.saved and not args.no_report:
+        from ._report import default_report_dir, write_report
+
+        runs, _ = _load_all([str(p) for p in outcome.saved])
+        if runs:
+            try:
+                page = write_report(runs, default_report_dir(runs))
+            except OutputError as exc:
+                print(f"anybench: {exc}", file=sys.stderr)
+                return 1
+            print(f"report written to {page}")
+    if outcome.problem and outcome.exit_code in (0, 1):
+        return 1
+    return outcome.exit_code
 
 
 def _recover(args: argparse.Namespace) -> int:
@@ -159,11 +195,35 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("journals", nargs="*", metavar="RUN.journal")
     recover.add_argument("--into", default="results", metavar="DIR")
     recover.set_defaults(func=_recover)
+
+    run = commands.add_parser(
+        "run",
+        help="run scenario modules on every selected runtime, save a new results file in DIR "
+        "and write its report (options other than --into and --no-report go to pytest, e.g. "
+        "--profile quick --runtime asyncio,trio)",
+        allow_abbrev=False,
+    )
+    run.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="scenario files, directories of them, or importable module names",
+    )
+    run.add_argument(
+        "--into", default="results", metavar="DIR", help="results directory (default: results)"
+    )
+    run.add_argument("--no-report", action="store_true", help="save the results only")
+    run.set_defaults(func=_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "run":
+        args.pytest_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     status: int = args.func(args)
     return status
 

@@ -4,39 +4,31 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
 from ._probe import Probe, ScenarioFailed
 from ._runtimes import Runtime
+from ._scenario import Runner, ScenarioSpec
 
 #: Seconds one round may take before it is failed as hung.
 DEFAULT_DEADLINE_S = 120.0
 
 
 class Scenario(Protocol):
-    """What a scenario module provides (see ``scenarios/``).
-
-    A scenario written against anyio has ``run(n, probe)``. A native baseline (``*_native.py``)
-    instead has ``run_asyncio`` and/or ``run_trio``, and ``NATIVE_OF``, the scenario it mirrors.
-    """
+    """The required part of a scenario module, for type hints; the whole contract, required
+    and optional fields, is :class:`anybench.ScenarioSpec`."""
 
     NAME: str
     OPERATION: str
     LATENCIES: dict[str, str]
 
 
-Runner = Callable[[int, Probe], Awaitable[None]]
-
-
-def runner_for(scenario: Scenario, runtime: Runtime) -> Runner | None:
+def runner_for(scenario: ScenarioSpec | Any, runtime: Runtime) -> Runner | None:
     """The coroutine function that runs *scenario* on *runtime*, or None if it has none."""
-    native: Runner | None = getattr(scenario, f"run_{runtime.backend}", None)
-    portable: Runner | None = getattr(scenario, "run", None)
-    return native or portable
+    return ScenarioSpec.of(scenario).runner(runtime.backend)
 
 
 #: The mark of a figure whose done-callbacks on trio go through anybench's own queue (trio has
@@ -73,7 +65,7 @@ class RoundResult:
 
 
 def run_round(
-    scenario: Scenario,
+    scenario: ScenarioSpec | Any,
     runtime: Runtime,
     n: int,
     deadline_s: float = DEFAULT_DEADLINE_S,
@@ -98,12 +90,16 @@ def run_round(
     collector's reach for the round; a worker process, which froze its heap once at start-up,
     passes False and only collects.
 
+    *scenario* is a :class:`~anybench.ScenarioSpec` or a module (checked against the contract
+    first: :class:`~anybench.ScenarioError` if it breaks it).
+
     Raises :class:`ScenarioTimeout` if the round is not done within *deadline_s* seconds, and
     :class:`~anybench.ScenarioFailed` if the scenario's own outcome check fails.
     """
-    run = runner_for(scenario, runtime)
+    spec = ScenarioSpec.of(scenario)
+    run = spec.runner(runtime.backend)
     if run is None:
-        raise ValueError(f"{scenario.NAME} has no version for the {runtime.backend} backend")
+        raise ValueError(f"{spec.name} has no version for the {runtime.backend} backend")
     if passes < 1 or (trace_memory and passes != 1):
         raise ValueError(f"a round takes one or more passes (one when tracing), not {passes}")
     probes: list[Probe] = []
@@ -118,7 +114,7 @@ def run_round(
                     tracemalloc.reset_peak()
                 await run(n, probe)
 
-    where = f"{scenario.NAME} on {runtime.name} at N={n}"
+    where = f"{spec.name} on {runtime.name} at N={n}"
     # What the process held before this round (imports, earlier rounds' results) is frozen
     # out of the collector's reach, so that a collection inside the region walks the round's
     # own objects only, whatever ran before.
@@ -142,7 +138,7 @@ def run_round(
     for probe in probes:
         for series, values in probe.samples.items():
             samples.setdefault(series, []).extend(values)
-    unknown = set(samples) - set(scenario.LATENCIES)
+    unknown = set(samples) - set(spec.latencies)
     if unknown:
         raise ScenarioFailed(f"{where} recorded undeclared latency series {sorted(unknown)}")
     return RoundResult(

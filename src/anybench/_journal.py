@@ -41,13 +41,22 @@ class Journal:
     def started(self) -> bool:
         return self._file is not None
 
-    def header(self, machine_info: dict[str, Any], commit_info: dict[str, Any], when: str) -> None:
+    def header(
+        self,
+        machine_info: dict[str, Any],
+        commit_info: dict[str, Any],
+        when: str,
+        run_info: dict[str, Any] | None = None,
+    ) -> None:
+        """The run's machine, commit and run-level info (see :mod:`anybench._results`), as
+        they stood when its first benchmark finished."""
         self._write(
             {
                 "event": "header",
                 "format": JOURNAL_FORMAT,
                 "machine_info": machine_info,
                 "commit_info": commit_info,
+                "anybench_run": run_info or {},
                 "datetime": when,
             }
         )
@@ -97,18 +106,23 @@ def read(path: Path) -> dict[str, Any] | None:
                 complete = bool(event.get("complete"))
     if header is None:
         return None
-    machine_info = dict(header["machine_info"])
-    info = dict(machine_info.get("anybench", {}))
-    info["failed"] = failed
+    from ._results import read_run_info
+
+    machine_info = header["machine_info"]
+    # A journal written before format 3 kept the run's figures in the machine info.
+    run_info = read_run_info(
+        {"machine_info": machine_info, "anybench_run": header.get("anybench_run")}
+    )
+    run_info["failed"] = failed
     if not complete:
-        info["partial"] = (
+        run_info["partial"] = (
             f"interrupted: {len(records)} finished benchmark(s) recovered from its journal; "
             "the rest did not run"
         )
-    machine_info["anybench"] = info
     return {
         "machine_info": machine_info,
         "commit_info": header.get("commit_info") or {},
+        "anybench_run": run_info,
         "benchmarks": records,
         "datetime": header.get("datetime", ""),
     }
@@ -133,15 +147,13 @@ def recover(journal: Path, results_dir: Path) -> list[Path]:
     raw = journal.with_name(journal.name[: -len(SUFFIX)])
     saved: list[Path] = []
     data = read(journal)
-    complete = data is not None and "partial" not in data["machine_info"]["anybench"]
+    complete = data is not None and "partial" not in data["anybench_run"]
     try:
         if complete and raw.exists() and raw.stat().st_size and load(raw).records:
             saved = save(raw, results_dir)
     except ResultsError:
         saved = []
-    measured = data is not None and (
-        data["benchmarks"] or data["machine_info"]["anybench"]["failed"]
-    )
+    measured = data is not None and (data["benchmarks"] or data["anybench_run"]["failed"])
     if not saved and measured:
         staged = journal.with_name(journal.name + ".json")
         staged.write_text(json.dumps(data, indent=1), encoding="utf-8")

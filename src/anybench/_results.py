@@ -1,7 +1,26 @@
-"""Reading and saving results files: pytest-benchmark JSON with anybench's extra info.
+"""The results schema, and reading and saving results files: pytest-benchmark JSON with
+anybench's extra info.
+
+The schema is written and read here, side by side, with its version: :func:`write_extra_info`
+and :func:`read_record` for each benchmark's extra info, :func:`write_run_info` and
+:func:`read_run_info` for the run's own figures (the machine identity is written by the
+plugin's ``pytest_benchmark_update_machine_info`` and checked on reading here).
+
+A file holds, beside pytest-benchmark's own keys:
+
+- ``machine_info["anybench"]``: what identifies the machine and software (format, anybench's
+  version, library versions, timer, method). pytest-benchmark compares machine infos between
+  runs (``--benchmark-compare``) and warns when they differ, so nothing here changes from run
+  to run on one machine.
+- ``anybench_run`` (top level, which pytest-benchmark does not compare): the run's own figures
+  (its id, profile, scales, runtimes chosen and unavailable, timer cost, peak memory, failed
+  benchmarks, and why it is partial). Format 1 and 2 files kept these in
+  ``machine_info["anybench"]``; they are read from there.
+- each benchmark's ``extra_info``: scenario, runtime, N, its raw rounds, latency and memory.
 
 Reading never modifies a file. A file that cannot be used raises :class:`ResultsError` with one line
 that names it and says what is wrong. Saving never overwrites: a new file gets a fresh name.
+This module imports neither anyio nor the harness: reading results needs neither.
 """
 
 from __future__ import annotations
@@ -14,14 +33,33 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import RESULTS_FORMAT
 from ._files import OutputError, unwritable
-from ._stats import percentile
+from ._stats import geometric_mean, percentile, summarize_latency, summarize_round
 
-#: Formats this anybench reads: 1 (one process per benchmark, before worker processes) and 2.
-READABLE_FORMATS = (1, RESULTS_FORMAT)
+if TYPE_CHECKING:
+    from ._measure import Measurement
+    from ._runtimes import Runtime
+    from ._scenario import ScenarioSpec
+
+#: Version of the results anybench writes; readers refuse other versions. 3: per-run figures
+#: moved out of the machine info into ``anybench_run``; scenario parameters recorded.
+RESULTS_FORMAT = 3
+#: Formats this anybench reads: 1 (one process per benchmark, before worker processes), 2 and 3.
+READABLE_FORMATS = (1, 2, RESULTS_FORMAT)
+#: The run-level keys, which format 1 and 2 kept in ``machine_info["anybench"]``.
+RUN_KEYS = (
+    "run_id",
+    "profile",
+    "scales",
+    "runtimes",
+    "unavailable_runtimes",
+    "timer_cost_ns",
+    "peak_rss_bytes",
+    "failed",
+    "partial",
+)
 
 #: Extra-info keys every anybench record must carry.
 REQUIRED_EXTRA = ("scenario", "runtime", "n", "ops_per_round", "rounds", "ns_per_op")
@@ -61,6 +99,8 @@ class Record:
     unstable: str | None = None
     #: Median ns/op of its latency rounds (stamps on): the instrument's cost is the difference.
     stamped_ns_per_op: float | None = None
+    #: The scenario's own constants (see :class:`anybench.ScenarioSpec`); empty before format 3.
+    parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def process_medians(self) -> list[float]:
@@ -86,31 +126,58 @@ class Run:
     machine_info: dict[str, Any]
     commit_info: dict[str, Any]
     datetime: str
+    #: The run's own figures (see the module docstring), whatever the file's format.
+    run_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def anybench_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self.machine_info.get("anybench", {})
-        return info
+        """The machine's identity and the run's figures together (what ``machine_info
+        ["anybench"]`` held up to format 2)."""
+        return {**self.machine_info.get("anybench", {}), **self.run_info}
 
     @property
     def partial(self) -> str | None:
         """Why this run is incomplete (recovered from the journal of an interrupted run)."""
-        value = self.anybench_info.get("partial")
+        value = self.run_info.get("partial")
         return str(value) if value else None
 
     @property
     def run_id(self) -> str:
         """The id of the run that made this file: files split from one interleaved run share it."""
-        return str(self.anybench_info.get("run_id") or "")
+        return str(self.run_info.get("run_id") or "")
 
     @property
     def unavailable_runtimes(self) -> dict[str, str]:
-        return dict(self.anybench_info.get("unavailable_runtimes", {}))
+        return dict(self.run_info.get("unavailable_runtimes", {}))
 
     @property
     def failed(self) -> list[dict[str, str]]:
         """Benchmarks that failed in this run (missing from its records), with their errors."""
-        return list(self.anybench_info.get("failed", []))
+        return list(self.run_info.get("failed", []))
+
+
+def write_run_info(**figures: Any) -> dict[str, Any]:
+    """The run's own figures as a results file holds them (``anybench_run``); keys from
+    :data:`RUN_KEYS` only."""
+    unknown = set(figures) - set(RUN_KEYS)
+    if unknown:
+        raise TypeError(f"not run-level keys: {sorted(unknown)}")
+    return dict(figures)
+
+
+def read_run_info(data: dict[str, Any]) -> dict[str, Any]:
+    """The run's own figures from a results file's JSON, whatever its format."""
+    legacy = data["machine_info"].get("anybench", {})
+    run = data.get("anybench_run")
+    if run is not None and not isinstance(run, dict):
+        raise ValueError("'anybench_run' is not a mapping")
+    merged = {**{k: legacy[k] for k in RUN_KEYS if k in legacy}, **(run or {})}
+    if isinstance(legacy.get("failed"), list) and run and isinstance(run.get("failed"), list):
+        # A failure is never hidden: one noted where format 2 kept them counts too.
+        merged["failed"] = legacy["failed"] + [
+            f for f in run["failed"] if f not in legacy["failed"]
+        ]
+    return merged
 
 
 def load(path: str | os.PathLike[str]) -> Run:
@@ -160,7 +227,11 @@ def load(path: str | os.PathLike[str]) -> Run:
         )
     # Everything the table, report and compare read outside the records, checked here so that a
     # malformed file is named in one line and the files given beside it still report.
-    problem = _machine_info_problem(data["machine_info"], info)
+    try:
+        run_info = read_run_info(data)
+    except ValueError as exc:
+        raise ResultsError(f"{path}: {exc}; was the file edited by hand?") from None
+    problem = _machine_info_problem(data["machine_info"], {**info, **run_info})
     if problem is None and not isinstance(data.get("commit_info") or {}, dict):
         problem = "'commit_info' is not a mapping"
     if problem is None and not isinstance((data.get("commit_info") or {}).get("id", ""), str):
@@ -168,7 +239,7 @@ def load(path: str | os.PathLike[str]) -> Run:
     if problem is not None:
         raise ResultsError(f"{path}: {problem}; was the file edited by hand?")
     records = [_record(path, bench) for bench in data["benchmarks"]]
-    if not records and not info.get("failed"):
+    if not records and not run_info.get("failed"):
         raise ResultsError(f"{path}: holds no benchmarks; was the run interrupted?")
     return Run(
         path=path,
@@ -176,6 +247,7 @@ def load(path: str | os.PathLike[str]) -> Run:
         machine_info=data["machine_info"],
         commit_info=data.get("commit_info") or {},
         datetime=str(data.get("datetime", "")),
+        run_info=run_info,
     )
 
 
@@ -227,7 +299,7 @@ def _record(path: Path, bench: Any) -> Record:
             "re-run it with anybench's benchmarks"
         )
     try:
-        return _checked_record(name, extra)
+        return read_record(name, extra)
     except (TypeError, ValueError, KeyError) as exc:
         raise ResultsError(
             f"{path}: benchmark {name} has malformed anybench extra info ({exc}); "
@@ -235,7 +307,82 @@ def _record(path: Path, bench: Any) -> Record:
         ) from None
 
 
-def _checked_record(name: str, extra: dict[str, Any]) -> Record:
+def write_extra_info(
+    spec: ScenarioSpec,
+    runtime: Runtime,
+    n: int,
+    m: Measurement,
+    variant: str = "",
+    *,
+    timer_cost_ns: float,
+    min_region_ns: int,
+) -> dict[str, Any]:
+    """What anybench stores beside each pytest-benchmark record (raw figures included); read
+    back by :func:`read_record`. A region whose typical round is under *min_region_ns* marks
+    the figure unstable."""
+    ops = m.ops_per_round
+    medians = m.process_medians_ns_per_op()
+    typical = percentile(sorted(e for rounds in m.processes for e in rounds), 50.0)
+    pooled: dict[str, list[int]] = {}
+    per_round: dict[str, list[dict[str, Any]]] = {}
+    for latency_round in m.latency_rounds:
+        for series, values in latency_round.items():
+            pooled.setdefault(series, []).extend(values)
+            per_round.setdefault(series, []).append(summarize_round(values))
+    stamped = sorted(e / ops for e in m.stamped_elapsed_ns) if ops else []
+    info: dict[str, Any] = {
+        "anybench_format": RESULTS_FORMAT,
+        "scenario": spec.name,
+        "operation": spec.operation,
+        "axis": spec.axis,
+        "native_of": spec.native_of,
+        "caveat": spec.caveats.get(runtime.backend),
+        "parameters": dict(spec.parameters),
+        "runtime": runtime.name,
+        "backend": runtime.backend,
+        "variant": variant,
+        "python": m.python,
+        "libraries": m.libraries,
+        "n": n,
+        "ops_per_round": ops,
+        "passes_per_round": m.passes,
+        "processes": len(m.processes),
+        "rounds": sum(len(rounds) for rounds in m.processes),
+        "ns_per_op": geometric_mean(medians),
+        "process_round_elapsed_ns": m.processes,
+        "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
+        "timer_cost_ns": timer_cost_ns,
+        "unstable": (
+            f"its regions lasted {typical / 1e6:.2f} ms, under {min_region_ns / 1e6:g} ms"
+            if typical < min_region_ns
+            else None
+        ),
+        "stamped_ns_per_op": percentile(stamped, 50.0) if stamped else None,
+        "latency_ns": {
+            series: {
+                "description": spec.latencies[series],
+                **summarize_latency(values),
+                "rounds": per_round[series],
+            }
+            for series, values in pooled.items()
+        },
+    }
+    if m.peak_bytes is not None:
+        info["memory"] = {
+            "peak_bytes": m.peak_bytes,
+            "bytes_per_op": m.peak_bytes / max(m.memory_ops, 1),
+            "n": m.memory_n or n,
+            "method": "tracemalloc peak from the scenario's start to the end of its region, "
+            "in one extra untimed round",
+        }
+    info["measure_s"] = round(m.worker_s, 3)
+    return info
+
+
+def read_record(name: str, extra: dict[str, Any]) -> Record:
+    """One benchmark's :class:`Record` from the extra info :func:`write_extra_info` wrote (any
+    readable format); raise TypeError, ValueError or KeyError on a malformed one."""
+
     def positive(key: str, kind: type[int] | type[float]) -> Any:
         value = extra[key]
         if not _number(value) or not value > 0:
@@ -267,6 +414,9 @@ def _checked_record(name: str, extra: dict[str, Any]) -> Record:
     for key in ("native_of", "caveat", "operation"):
         if not isinstance(extra.get(key) or "", str):
             raise ValueError(f"{key} must be text, not {extra[key]!r}")
+    parameters = extra.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ValueError(f"parameters must be a mapping, not {parameters!r}")
     return Record(
         scenario=str(extra["scenario"]),
         runtime=str(extra["runtime"]),
@@ -286,6 +436,7 @@ def _checked_record(name: str, extra: dict[str, Any]) -> Record:
         variant=str(extra.get("variant") or ""),
         unstable=extra.get("unstable") or None,
         stamped_ns_per_op=extra.get("stamped_ns_per_op"),
+        parameters=parameters,
     )
 
 
@@ -394,8 +545,13 @@ def _variant_file(data: dict[str, Any], variant: str) -> bytes:
     if isinstance(first.get("libraries"), dict):
         info["libraries"] = first["libraries"]
     info["variant"] = variant
-    info["failed"] = [f for f in info.get("failed", []) if f"-{variant}]" in f.get("test", "")]
-    return json.dumps({**data, "machine_info": machine, "benchmarks": mine}, indent=1).encode()
+    run = read_run_info(data)
+    run["failed"] = [f for f in run.get("failed", []) if f"-{variant}]" in f.get("test", "")]
+    for key in RUN_KEYS:  # a format-2 file's run figures move to where format 3 keeps them
+        info.pop(key, None)
+    return json.dumps(
+        {**data, "machine_info": machine, "anybench_run": run, "benchmarks": mine}, indent=1
+    ).encode()
 
 
 def _variant_name(run: Run, variant: str) -> str:

@@ -31,6 +31,7 @@ from typing import IO, Any, ParamSpec, TypeVar
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
 from ._runtimes import Runtime, library_versions, runtime_named
+from ._scenario import ScenarioSpec
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -131,7 +132,8 @@ def work(job: dict[str, Any], emit: Any) -> None:
     for entry in reversed(job.get("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    scenario = importlib.import_module(job["scenario"])
+    # The module by its name, as the parent found it (a user's module: from its sys_path).
+    scenario = ScenarioSpec.from_module(importlib.import_module(job["scenario"]))
     # runtime_named imports the modules that register a runtime from outside, if any.
     runtimes = {name: runtime_named(name) for name in job["runtimes"]}
     # What the interpreter holds after the imports is frozen out of the collector's reach once:
@@ -143,7 +145,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
     emit(
         {
             "event": "hello",
-            "name": scenario.NAME,
+            "name": scenario.name,
             "pid": os.getpid(),
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
@@ -191,7 +193,12 @@ class _Scale:
     fails is failed for this N, named, and the others go on."""
 
     def __init__(
-        self, scenario: Any, runtimes: dict[str, Runtime], n: int, deadline_s: float, emit: Any
+        self,
+        scenario: ScenarioSpec,
+        runtimes: dict[str, Runtime],
+        n: int,
+        deadline_s: float,
+        emit: Any,
     ) -> None:
         self.scenario = scenario
         self.runtimes = runtimes
@@ -276,7 +283,7 @@ class _Scale:
             if projected > memory_limit:
                 self.fail(
                     runtime.name,
-                    f"{self.scenario.NAME} on {runtime.name} at N={n}: projected memory "
+                    f"{self.scenario.name} on {runtime.name} at N={n}: projected memory "
                     f"{projected / 2**30:.1f} GiB is over the limit of "
                     f"{memory_limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
                 )

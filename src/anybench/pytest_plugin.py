@@ -1,42 +1,46 @@
-"""pytest plugin: runtime selection for tests and benchmarks, and the bridge to pytest-benchmark.
+"""pytest plugin: anybench's options and hooks (the fixture's machinery is in
+:mod:`anybench._fixture`).
 
-pytest-benchmark times a plain call and cannot await (pytest-benchmark issue #66), and timing a
-whole ``anyio.run`` would count loop start-up. So each measured round is one fresh ``anyio.run``,
-the scenario times its own region inside the loop, and :class:`InLoopClock` is handed to
-pytest-benchmark as its timer: it advances only by that in-loop time, divided by the operation
-count. pytest-benchmark's statistics, comparisons and histograms are therefore **per operation**.
+Installed, it registers itself through the ``pytest11`` entry point, and is inert until used: in
+a project that does not use its options or fixtures it adds its options and changes nothing
+else (no parametrization, no measurement, no journal). It acts on
 
-Options (also usable after ``nox -s bench --``):
+- tests that request the ``measure_scenario`` fixture: parametrized over the selected runtimes
+  (``runtime``) and variants (``variant``), measured in worker processes and recorded through
+  pytest-benchmark;
+- ``--scenarios PATHS``: the scenario modules named (files, directories of them, or importable
+  module names) become a benchmark matrix of their own, ``<file>::test_scenario[NAME-N-RUNTIME]``,
+  every scale of the sweep on every selected runtime; ``anybench run`` runs exactly this.
 
-``--runtime NAMES``   comma-separated runtimes to run (default: all in the registry)
-``--profile NAME``    the scale sweep (see :data:`anybench._sweep.PROFILES`)
-``--scales N,N``      explicit scales instead of a profile
-``--deadline S``      seconds one round may take before it is failed as hung
+Options (also usable after ``nox -s bench --``): ``--runtime``, ``--scenario``, ``--scenarios``,
+``--profile``, ``--scales``, ``--loads``, ``--processes``, ``--max-processes``, ``--rounds``,
+``--variant``, ``--memory-limit``, ``--deadline`` (see ``pytest --help``).
+
+Public helpers for a project's own conftest: :func:`runtime_params` (one ``pytest.param`` per
+selected runtime, a missing one a skip), :func:`scenario_params` (scenario x scale),
+:func:`selected_scenarios`, :func:`selected_scales` and :func:`scenario_scales`.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
 import platform
 import shutil
-import sys
-import uuid
-from collections.abc import Callable
+import types
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import RESULTS_FORMAT, __version__
-from ._harness import DEFAULT_DEADLINE_S, Scenario, run_round
-from ._journal import SUFFIX as JOURNAL_SUFFIX
-from ._journal import Journal
-from ._measure import Key, Measurement, Plan, Variant, measure_group
-from ._probe import ScenarioFailed, timer_cost_ns
+from . import __version__
+from ._fixture import STATE, InLoopClock, Measurer, MeasureScenario, RunState, peak_rss_bytes
+from ._harness import DEFAULT_DEADLINE_S
+from ._measure import Plan, Variant
+from ._results import RESULTS_FORMAT, write_run_info
 from ._runtimes import RUNTIMES, Runtime, UnknownRuntimeError, library_versions, select_runtimes
-from ._stats import geometric_mean, percentile, summarize_latency, summarize_round
+from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
 from ._sweep import (
     AXES,
     DEFAULT_PROFILE,
@@ -46,7 +50,18 @@ from ._sweep import (
     profile,
     scales,
 )
-from ._worker import MIN_REGION_NS
+
+__all__ = [
+    "InLoopClock",
+    "MeasureScenario",
+    "check_runnable",
+    "runtime_params",
+    "scenario_params",
+    "scenario_scales",
+    "selected_runtimes",
+    "selected_scales",
+    "selected_scenarios",
+]
 
 
 def _comma_list(value: str, option: str = "") -> list[str]:
@@ -62,6 +77,21 @@ def _comma_list(value: str, option: str = "") -> list[str]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("anybench")
+    group.addoption(
+        "--scenarios",
+        action="append",
+        default=[],
+        metavar="PATHS",
+        help="benchmark these scenario modules (comma-separated files, directories of them, or "
+        "module names) on every selected runtime; without test paths, only these run",
+    )
+    group.addoption(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="comma-separated scenario NAMEs to run, of those found (default: all)",
+    )
     group.addoption(
         "--runtime",
         action="append",
@@ -181,15 +211,11 @@ def selected_scales(
 _AXIS_OPTIONS = {"n": "scales", "load": "loads"}
 
 
-def scenario_scales(config: pytest.Config, scenario: Scenario) -> tuple[int, ...]:
-    """The values a scenario runs at: its axis of the sweep, capped at its MAX_N."""
-    return selected_scales(config, getattr(scenario, "MAX_N", None), scenario_axis(scenario))
-
-
-def scenario_axis(scenario: Scenario) -> str:
-    """The sweep axis a scenario scales along: ``"n"`` (operations) or ``"load"``."""
-    axis: str = getattr(scenario, "AXIS", "n")
-    return axis
+def scenario_scales(config: pytest.Config, scenario: Any) -> tuple[int, ...]:
+    """The values a scenario (a module or :class:`~anybench.ScenarioSpec`) runs at: its axis of
+    the sweep, capped at its MAX_N."""
+    spec = ScenarioSpec.of(scenario)
+    return selected_scales(config, spec.max_n, spec.axis)
 
 
 def _parse_scales(value: str, option: str) -> list[int]:
@@ -205,14 +231,8 @@ def _parse_scales(value: str, option: str) -> list[int]:
     return values
 
 
-_RUN_ID = pytest.StashKey[str]()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_RUN_ID] = uuid.uuid4().hex
-    config.stash[_FAILURES] = _FailureLog(config)
-    config.pluginmanager.register(config.stash[_FAILURES], "anybench-failure-log")
-    # Check the choices once, up front, so that a typo is one clear line and not a traceback.
+def _check_choices(config: pytest.Config) -> None:
+    """Check the options once, up front, so that a typo is one clear line, not a traceback."""
     try:
         selected_runtimes(config)
         scales(config.getoption("profile"))
@@ -232,12 +252,87 @@ def pytest_configure(config: pytest.Config) -> None:
     limit = config.getoption("memory_limit")
     if limit is not None and not (math.isfinite(limit) and limit > 0):
         raise pytest.UsageError(f"--memory-limit takes a positive number of MiB, not {limit}")
-    if config.getoption("benchmark_disable_gc", False):
-        raise pytest.UsageError(
-            "--benchmark-disable-gc is not supported: anybench keeps the collector on inside "
-            "the region, as in a real program (it collects before each region instead)"
-        )
     _variants(config)
+
+
+_SCENARIO_FILES = pytest.StashKey[dict[Path, ScenarioSpec]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _check_choices(config)
+    config.stash[STATE] = RunState(
+        plan=_plan(config),
+        variants=_variants(config),
+        deadline_s=config.getoption("deadline"),
+        journal_target=config.getoption("benchmark_json", None),
+    )
+    # Its hooks record the benchmarks' failures and end the journal.
+    config.pluginmanager.register(config.stash[STATE], "anybench-run-state")
+    config.stash[_SCENARIO_FILES] = {}
+    targets = [
+        t for value in config.getoption("scenarios") for t in _comma_list(value, "scenarios")
+    ]
+    if not targets:
+        return
+    try:
+        found = load_scenarios(targets)
+    except ScenarioError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    chosen = {spec.name for spec in selected_scenarios(config, [spec for _, spec in found])}
+    check_runnable(config, [spec for _, spec in found if spec.name in chosen])
+    files = {path: spec for path, spec in found if path is not None and spec.name in chosen}
+    config.stash[_SCENARIO_FILES] = files
+    # The scenario files are what this run collects: beside the test paths given, or instead of
+    # the default ones (testpaths, the current directory).
+    paths = [str(path) for path in files]
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        config.args = [*config.args, *paths]
+    else:
+        config.args = paths
+
+
+def selected_scenarios(config: pytest.Config, scenarios: Sequence[Any]) -> list[ScenarioSpec]:
+    """The scenarios (modules or specs) that ``--scenario`` chooses, checked (all by default);
+    an unknown name, or a scenario that breaks the contract, is a usage error in one line."""
+    try:
+        specs = [ScenarioSpec.of(s) for s in scenarios]
+    except ScenarioError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    names = [n for value in config.getoption("scenario") for n in _comma_list(value, "scenario")]
+    known = [spec.name for spec in specs]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown scenario {', '.join(map(repr, unknown))}; choose from: {', '.join(known)}"
+        )
+    return [spec for spec in specs if not names or spec.name in names]
+
+
+def check_runnable(config: pytest.Config, specs: Iterable[ScenarioSpec]) -> None:
+    """A usage error if the options are wrong, or the scales chosen leave no benchmark of
+    *specs* to run."""
+    _check_choices(config)  # a conftest's pytest_configure may run before the plugin's
+    specs = list(specs)
+    if specs and not any(scenario_scales(config, spec) for spec in specs):
+        capped = sorted({f"{s.name} ({s.max_n:,})" for s in specs if s.max_n is not None})
+        raise pytest.UsageError(
+            "no benchmark to run: every scale chosen is above the MAX_N of every scenario "
+            f"chosen ({', '.join(capped)}); choose smaller --scales"
+        )
+
+
+def scenario_params(config: pytest.Config, scenarios: Sequence[Any]) -> list[Any]:
+    """``pytest.param(spec, n)`` for each scenario ``--scenario`` chooses at each of its scales,
+    for parametrizing ``("scenario", "n")``; ids ``NAME-N``."""
+    return _scale_params(config, selected_scenarios(config, scenarios))
+
+
+def _scale_params(config: pytest.Config, specs: Sequence[ScenarioSpec]) -> list[Any]:
+    return [
+        pytest.param(spec, n, id=f"{spec.name}-{n}")
+        for spec in specs
+        for n in scenario_scales(config, spec)
+    ]
 
 
 def runtime_params(config: pytest.Config) -> list[Any]:
@@ -252,114 +347,100 @@ def runtime_params(config: pytest.Config) -> list[Any]:
     return params
 
 
+def _matrix_test(
+    measure_scenario: MeasureScenario, scenario: ScenarioSpec, n: int, runtime: Runtime
+) -> None:
+    """One scenario at one scale on one runtime, measured and recorded."""
+    measure_scenario(scenario, runtime, n)
+
+
+class ScenarioFile(pytest.Module):
+    """A scenario module named with ``--scenarios``, collected as its benchmark matrix.
+
+    The module itself is imported once, by anybench (see :func:`anybench._scenario
+    .import_scenario`), not as a test module: the collector's object is a namespace holding the
+    one matrix test.
+    """
+
+    def _getobj(self) -> types.ModuleType:
+        namespace = types.ModuleType(f"anybench-matrix:{self.path.name}")
+        namespace.__file__ = str(self.path)
+        namespace.test_scenario = _matrix_test  # type: ignore[attr-defined]
+        return namespace
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
+    if module_path.resolve() in parent.config.stash.get(_SCENARIO_FILES, {}):
+        return ScenarioFile.from_parent(parent, path=module_path)
+    return None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Only tests that use anybench's fixture, or its matrix: a project's own fixture called
+    # ``runtime`` or ``variant`` is left alone.
+    if "measure_scenario" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    parent = metafunc.definition.parent
+    if isinstance(parent, ScenarioFile):
+        spec = config.stash[_SCENARIO_FILES][parent.path.resolve()]
+        # chosen by --scenario already: only the chosen files are collected
+        metafunc.parametrize(("scenario", "n"), _scale_params(config, [spec]))
     if "runtime" in metafunc.fixturenames:
-        metafunc.parametrize("runtime", runtime_params(metafunc.config))
-    variants = _variants(metafunc.config)
+        metafunc.parametrize("runtime", runtime_params(config))
+    variants = config.stash[STATE].variants
     if variants and "variant" in metafunc.fixturenames:
         metafunc.parametrize("variant", list(variants), ids=list(variants))
-
-
-class _FailureLog:
-    """Keeps failed tests so that a results file says which benchmarks are missing, and why;
-    with ``--benchmark-json``, journals every finished benchmark and failure as it happens."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.failures: list[dict[str, str]] = []
-        target = config.getoption("benchmark_json", None)
-        self.journal = Journal(Path(f"{target}{JOURNAL_SUFFIX}")) if target else None
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash is not None else str(report.longrepr)
-            error = message.splitlines()[0] if message else "failed"
-            self.failures.append({"test": report.nodeid, "error": error})
-            if self.journal is not None and self.journal.started:
-                self.journal.failure(report.nodeid, error)
-
-    def finished(self, record: dict[str, Any]) -> None:
-        """Journal one finished benchmark (its header first, at the first one)."""
-        if self.journal is None:
-            return
-        if not self.journal.started:
-            hook = self.config.hook
-            machine_info = hook.pytest_benchmark_generate_machine_info(config=self.config)
-            hook.pytest_benchmark_update_machine_info(config=self.config, machine_info=machine_info)
-            commit_info = hook.pytest_benchmark_generate_commit_info(config=self.config)
-            when = datetime.datetime.now(datetime.timezone.utc).isoformat()
-            self.journal.header(machine_info, commit_info, when)
-            for failure in self.failures:
-                self.journal.failure(failure["test"], failure["error"])
-        self.journal.benchmark(record)
-
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
-        if self.journal is not None:
-            # 0: all passed, 1: some benchmarks failed (named in the results); else stopped.
-            self.journal.end(complete=exitstatus in (0, 1))
-
-    def pytest_unconfigure(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
-
-
-_FAILURES = pytest.StashKey[_FailureLog]()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(
     config: pytest.Config, machine_info: dict[str, Any]
 ) -> None:
-    """Record, beside pytest-benchmark's machine info, what anybench's numbers depend on."""
+    """Record, beside pytest-benchmark's machine info, what anybench's numbers depend on.
+
+    Only what identifies the machine and the software: pytest-benchmark compares machine infos
+    between runs and warns when they differ. The run's own figures are in ``anybench_run``
+    (see :func:`pytest_benchmark_update_json`).
+    """
     machine_info["anybench"] = {
         "format": RESULTS_FORMAT,
-        "run_id": config.stash[_RUN_ID],
         "method": "worker processes, runtimes interleaved; throughput and latency rounds apart",
         "version": __version__,
         "libraries": library_versions(),
         "python_implementation": platform.python_implementation(),
         "timer": "time.perf_counter_ns",
-        "timer_cost_ns": request_timer_cost(),
-        "profile": config.getoption("profile"),
-        "scales": {axis: list(selected_scales(config, axis=axis)) for axis in AXES},
-        "runtimes": {rt.name: rt.description for rt in selected_runtimes(config)},
-        "unavailable_runtimes": {
-            rt.name: reason
-            for rt in selected_runtimes(config)
-            if (reason := rt.unavailable_reason()) is not None
-        },
-        "failed": config.stash[_FAILURES].failures,
-        "peak_rss_bytes": _peak_rss_bytes(),
     }
 
 
-def _peak_rss_bytes() -> int | None:
-    """The benchmark process's peak resident memory so far (None where it cannot be read)."""
-    try:
-        import resource
-    except ImportError:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+def run_info(config: pytest.Config) -> dict[str, Any]:
+    """The run's own figures, as :func:`anybench._results.write_run_info` lays them out."""
+    state = config.stash[STATE]
+    runtimes = selected_runtimes(config)
+    return write_run_info(
+        run_id=state.run_id,
+        profile=config.getoption("profile"),
+        scales={axis: list(selected_scales(config, axis=axis)) for axis in AXES},
+        runtimes={rt.name: rt.description for rt in runtimes},
+        unavailable_runtimes={
+            rt.name: reason for rt in runtimes if (reason := rt.unavailable_reason()) is not None
+        },
+        timer_cost_ns=state.timer_cost_ns,
+        failed=state.failures,
+        peak_rss_bytes=peak_rss_bytes(),
+    )
 
 
-class InLoopClock:
-    """A pytest-benchmark timer that only moves by in-loop measured time per operation."""
-
-    __name__ = "InLoopClock"
-
-    def __init__(self) -> None:
-        self._now_s = 0.0
-
-    def __call__(self) -> float:
-        return self._now_s
-
-    def advance(self, ns_per_op: float) -> None:
-        self._now_s += ns_per_op / 1e9
-
-
-MeasureScenario = Callable[[Scenario, Runtime, int], Measurement]
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]
+) -> None:
+    """Put the run's own figures in the results file, at its top level (``anybench_run``),
+    where pytest-benchmark does not compare them; only in a run of anybench benchmarks."""
+    state = config.stash.get(STATE, None)
+    if state is not None and state.nodeids:
+        output_json["anybench_run"] = run_info(config)
 
 
 @pytest.fixture
@@ -370,75 +451,10 @@ def variant(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def measure_scenario(request: pytest.FixtureRequest, variant: str) -> MeasureScenario:
-    """Benchmark a scenario at scale N on a runtime; record it through pytest-benchmark.
-
-    The first benchmark of a scenario measures the whole group (every selected N, runtime and
-    variant of it) in worker processes, runtimes interleaved (see :mod:`anybench._measure`);
-    each benchmark then records its own rounds. pytest-benchmark sees the throughput rounds only,
-    one per round of every process, per operation. A benchmark that failed in its worker fails
-    here with the worker's reason.
-    """
-
-    def measure(scenario: Scenario, runtime: Runtime, n: int) -> Measurement:
-        clock = InLoopClock()
-        request.node.add_marker(pytest.mark.benchmark(timer=clock, group=f"{scenario.NAME} N={n}"))
-        groups = request.config.stash[_GROUPS]
-        if scenario.NAME not in groups:
-            groups[scenario.NAME] = _measure_group(request.config, scenario)
-        m = groups[scenario.NAME].get((n, runtime.name, variant))
-        if m is None:
-            raise ScenarioFailed(f"{scenario.NAME} on {runtime.name} at N={n} was not measured")
-        if m.failure is not None:
-            raise ScenarioFailed(m.failure)
-        if not m.processes:
-            raise ScenarioFailed(f"{scenario.NAME} on {runtime.name} at N={n}: no rounds")
-        benchmark = request.getfixturevalue("benchmark")
-        values = [e / m.ops_per_round for rounds in m.processes for e in rounds]
-        feed = iter(values)
-
-        def one_round() -> None:
-            value = next(feed, None)
-            if value is None:
-                # An extra call (--benchmark-cprofile) profiles one in-process round; it is
-                # not a timed round and moves no clock.
-                run_round(scenario, runtime, n, request.config.getoption("deadline"))
-                return
-            clock.advance(value)
-
-        benchmark.pedantic(one_round, rounds=len(values))
-        benchmark.extra_info.update(extra_info(scenario, runtime, n, m, variant))
-        # On disk before anything else can go wrong: Ctrl-C or a kill loses no finished one.
-        request.config.stash[_FAILURES].finished(benchmark.stats.as_dict(include_data=False))
-        return m
-
-    return measure
-
-
-def _measure_group(config: pytest.Config, scenario: Scenario) -> dict[Key, Measurement]:
-    keys = config.stash[_SELECTED].get(scenario.NAME, [])
-    if not keys:
-        return {}
-    variants = {"": Variant(), **_variants(config)}
-    return measure_group(
-        getattr(scenario, "__name__", scenario.NAME),  # the module a worker imports
-        keys,
-        _plan(config),
-        variants,
-        sys_path=[_import_root(scenario)],
-        runtime_order=list(RUNTIMES),
-    )
-
-
-def _import_root(scenario: Scenario) -> str:
-    """The directory a worker must put on its path to import *scenario*'s module, and nothing
-    more: a variant's worker must import its own anybench, not this interpreter's."""
-    name = getattr(scenario, "__name__", "")
-    top = sys.modules.get(name.split(".")[0]) if name else None
-    where = getattr(top, "__file__", None)
-    if where is None:
-        return os.getcwd()
-    path = Path(where).parent
-    return str(path.parent if Path(where).name == "__init__.py" else path)
+    """``measure_scenario(scenario, runtime, n)``: benchmark a scenario (a module or
+    :class:`~anybench.ScenarioSpec`) at scale N on a runtime, recorded through pytest-benchmark
+    (see :class:`anybench._fixture.Measurer`)."""
+    return Measurer(request, variant, lambda: run_info(request.config))
 
 
 def _plan(config: pytest.Config) -> Plan:
@@ -462,94 +478,26 @@ def _plan(config: pytest.Config) -> Plan:
     )
 
 
-_GROUPS = pytest.StashKey[dict[str, dict[Key, Measurement]]]()
-_SELECTED = pytest.StashKey[dict[str, list[Key]]]()
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Note which benchmarks are selected, so that a scenario's group measures exactly those."""
-    selected: dict[str, list[Key]] = {}
+    state = config.stash[STATE]
     for item in items:
+        if "measure_scenario" not in getattr(item, "fixturenames", ()):
+            continue
+        state.nodeids.add(item.nodeid)
         params = getattr(getattr(item, "callspec", None), "params", {})
         scenario, runtime, n = params.get("scenario"), params.get("runtime"), params.get("n")
-        if scenario is None or runtime is None or n is None or runtime.unavailable_reason():
+        if scenario is None or not isinstance(runtime, Runtime) or n is None:
+            continue  # measured on its own when it runs
+        if runtime.unavailable_reason():
             continue
         key = (n, runtime.name, params.get("variant", ""))
-        keys = selected.setdefault(scenario.NAME, [])
+        keys = state.selected.setdefault(ScenarioSpec.of(scenario).name, [])
         if key not in keys:
             keys.append(key)
-    config.stash[_SELECTED] = selected
-    config.stash[_GROUPS] = {}
-
-
-_TIMER_COST_NS: list[float] = []
-
-
-def request_timer_cost() -> float:
-    """The cost of one clock reading in this process, measured once."""
-    if not _TIMER_COST_NS:
-        _TIMER_COST_NS.append(timer_cost_ns())
-    return _TIMER_COST_NS[0]
-
-
-def extra_info(
-    scenario: Scenario, runtime: Runtime, n: int, m: Measurement, variant: str = ""
-) -> dict[str, Any]:
-    """What anybench stores beside each pytest-benchmark record (raw figures included)."""
-    ops = m.ops_per_round
-    medians = m.process_medians_ns_per_op()
-    typical = percentile(sorted(e for rounds in m.processes for e in rounds), 50.0)
-    pooled: dict[str, list[int]] = {}
-    per_round: dict[str, list[dict[str, Any]]] = {}
-    for latency_round in m.latency_rounds:
-        for series, values in latency_round.items():
-            pooled.setdefault(series, []).extend(values)
-            per_round.setdefault(series, []).append(summarize_round(values))
-    stamped = sorted(e / ops for e in m.stamped_elapsed_ns) if ops else []
-    info: dict[str, Any] = {
-        "anybench_format": RESULTS_FORMAT,
-        "scenario": scenario.NAME,
-        "operation": scenario.OPERATION,
-        "axis": scenario_axis(scenario),
-        "native_of": getattr(scenario, "NATIVE_OF", None),
-        "caveat": getattr(scenario, "CAVEATS", {}).get(runtime.backend),
-        "runtime": runtime.name,
-        "backend": runtime.backend,
-        "variant": variant,
-        "python": m.python,
-        "libraries": m.libraries,
-        "n": n,
-        "ops_per_round": ops,
-        "passes_per_round": m.passes,
-        "processes": len(m.processes),
-        "rounds": sum(len(rounds) for rounds in m.processes),
-        "ns_per_op": geometric_mean(medians),
-        "process_round_elapsed_ns": m.processes,
-        "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
-        "timer_cost_ns": request_timer_cost(),
-        "unstable": (
-            f"its regions lasted {typical / 1e6:.2f} ms, under {MIN_REGION_NS / 1e6:g} ms"
-            if typical < MIN_REGION_NS
-            else None
-        ),
-        "stamped_ns_per_op": percentile(stamped, 50.0) if stamped else None,
-        "latency_ns": {
-            series: {
-                "description": scenario.LATENCIES[series],
-                **summarize_latency(values),
-                "rounds": per_round[series],
-            }
-            for series, values in pooled.items()
-        },
-    }
-    if m.peak_bytes is not None:
-        info["memory"] = {
-            "peak_bytes": m.peak_bytes,
-            "bytes_per_op": m.peak_bytes / max(m.memory_ops, 1),
-            "n": m.memory_n or n,
-            "method": "tracemalloc peak from the scenario's start to the end of its region, "
-            "in one extra untimed round",
-        }
-    info["measure_s"] = round(m.worker_s, 3)
-    return info
+    if state.nodeids and config.getoption("benchmark_disable_gc", False):
+        raise pytest.UsageError(
+            "--benchmark-disable-gc is not supported: anybench keeps the collector on inside "
+            "the region, as in a real program (it collects before each region instead)"
+        )

@@ -1,0 +1,225 @@
+"""The ``measure_scenario`` fixture's machinery and the bridge to pytest-benchmark's timer.
+
+pytest-benchmark times a plain call and cannot await (pytest-benchmark issue #66), and timing a
+whole ``anyio.run`` would count loop start-up. So each measured round is one fresh ``anyio.run``,
+the scenario times its own region inside the loop, and :class:`InLoopClock` is handed to
+pytest-benchmark as its timer: it advances only by that in-loop time, divided by the operation
+count. pytest-benchmark's statistics, comparisons and histograms are therefore **per operation**.
+
+The hooks and options live in :mod:`anybench.pytest_plugin`; this module holds what one run of
+anybench benchmarks keeps (:class:`RunState`) and what a benchmark does (:class:`Measurer`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._harness import run_round
+from ._journal import SUFFIX as JOURNAL_SUFFIX
+from ._journal import Journal
+from ._measure import Key, Measurement, Plan, Variant, measure_group
+from ._probe import ScenarioFailed, timer_cost_ns
+from ._results import write_extra_info
+from ._runtimes import RUNTIMES, Runtime
+from ._scenario import ScenarioSpec
+from ._worker import MIN_REGION_NS
+
+#: ``measure_scenario(scenario, runtime, n)``: what the fixture returns.
+MeasureScenario = Callable[[Any, Runtime, int], Measurement]
+
+
+class InLoopClock:
+    """A pytest-benchmark timer that only moves by in-loop measured time per operation."""
+
+    __name__ = "InLoopClock"
+
+    def __init__(self) -> None:
+        self._now_s = 0.0
+
+    def __call__(self) -> float:
+        return self._now_s
+
+    def advance(self, ns_per_op: float) -> None:
+        self._now_s += ns_per_op / 1e9
+
+
+@dataclass(eq=False)  # registered as a plugin: hashed by identity
+class RunState:
+    """What one pytest run of anybench benchmarks keeps: its id, the benchmarks selected per
+    scenario, the groups measured so far, the failures and the journal.
+
+    Nothing here runs until a benchmark does: a project that installs anybench and never uses
+    its fixtures gets no journal and no measurement.
+    """
+
+    plan: Plan
+    variants: dict[str, Variant]
+    deadline_s: float
+    journal_target: str | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Scenario name -> the (N, runtime, variant) of its selected benchmarks.
+    selected: dict[str, list[Key]] = field(default_factory=dict)
+    #: The node ids of the selected benchmarks: only their failures are anybench's to record.
+    nodeids: set[str] = field(default_factory=set)
+    groups: dict[str, dict[Key, Measurement]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    journal: Journal | None = None
+    _timer_cost_ns: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.journal_target:
+            self.journal = Journal(Path(f"{self.journal_target}{JOURNAL_SUFFIX}"))
+
+    @property
+    def timer_cost_ns(self) -> float:
+        """The cost of one clock reading in this process, measured once, when first asked."""
+        if self._timer_cost_ns is None:
+            self._timer_cost_ns = timer_cost_ns()
+        return self._timer_cost_ns
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep a failed benchmark, so that the results say which are missing, and why."""
+        if not report.failed or report.nodeid not in self.nodeids:
+            return
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = crash.message if crash is not None else str(report.longrepr)
+        error = message.splitlines()[0] if message else "failed"
+        self.failures.append({"test": report.nodeid, "error": error})
+        if self.journal is not None and self.journal.started:
+            self.journal.failure(report.nodeid, error)
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        if self.journal is not None:
+            # 0: all passed, 1: some benchmarks failed (named in the results); else stopped.
+            self.journal.end(complete=exitstatus in (0, 1))
+
+    def pytest_unconfigure(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    def finished(
+        self, config: pytest.Config, record: dict[str, Any], run_info: dict[str, Any]
+    ) -> None:
+        """Journal one finished benchmark (its header first, at the first one)."""
+        if self.journal is None:
+            return
+        if not self.journal.started:
+            hook = config.hook
+            machine_info = hook.pytest_benchmark_generate_machine_info(config=config)
+            hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)
+            commit_info = hook.pytest_benchmark_generate_commit_info(config=config)
+            when = datetime.datetime.now(datetime.timezone.utc).isoformat()
+            self.journal.header(machine_info, commit_info, when, run_info)
+            for failure in self.failures:
+                self.journal.failure(failure["test"], failure["error"])
+        self.journal.benchmark(record)
+
+
+STATE = pytest.StashKey[RunState]()
+
+
+class Measurer:
+    """``measure_scenario``: benchmark a scenario at scale N on a runtime; record it through
+    pytest-benchmark.
+
+    The first benchmark of a scenario measures the whole group (every selected N, runtime and
+    variant of it) in worker processes, runtimes interleaved (see :mod:`anybench._measure`);
+    each benchmark then records its own rounds. pytest-benchmark sees the throughput rounds only,
+    one per round of every process, per operation. A benchmark that failed in its worker fails
+    here with the worker's reason.
+    """
+
+    def __init__(
+        self,
+        request: pytest.FixtureRequest,
+        variant: str,
+        run_info: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.request = request
+        self.variant = variant
+        self.state = request.config.stash[STATE]
+        self._run_info = run_info
+
+    def __call__(self, scenario: Any, runtime: Runtime, n: int) -> Measurement:
+        spec = ScenarioSpec.of(scenario)
+        request, state = self.request, self.state
+        clock = InLoopClock()
+        request.node.add_marker(pytest.mark.benchmark(timer=clock, group=f"{spec.name} N={n}"))
+        key = (n, runtime.name, self.variant)
+        group = state.groups.setdefault(spec.name, {})
+        if key not in group:
+            # The scenario's selected benchmarks together, interleaved; a call with a scenario
+            # and N of the test's own choosing (not parametrized) is a group of its own.
+            pending = [k for k in state.selected.get(spec.name, []) if k not in group]
+            group.update(self._measure_group(spec, pending if key in pending else [key]))
+        m = group.get(key)
+        if m is None:
+            raise ScenarioFailed(f"{spec.name} on {runtime.name} at N={n} was not measured")
+        if m.failure is not None:
+            raise ScenarioFailed(m.failure)
+        if not m.processes:
+            raise ScenarioFailed(f"{spec.name} on {runtime.name} at N={n}: no rounds")
+        benchmark = request.getfixturevalue("benchmark")
+        values = [e / m.ops_per_round for rounds in m.processes for e in rounds]
+        feed = iter(values)
+
+        def one_round() -> None:
+            value = next(feed, None)
+            if value is None:
+                # An extra call (--benchmark-cprofile) profiles one in-process round; it is
+                # not a timed round and moves no clock.
+                run_round(spec, runtime, n, state.deadline_s)
+                return
+            clock.advance(value)
+
+        benchmark.pedantic(one_round, rounds=len(values))
+        benchmark.extra_info.update(
+            write_extra_info(
+                spec,
+                runtime,
+                n,
+                m,
+                self.variant,
+                timer_cost_ns=state.timer_cost_ns,
+                min_region_ns=MIN_REGION_NS,
+            )
+        )
+        # On disk before anything else can go wrong: Ctrl-C or a kill loses no finished one.
+        state.finished(
+            request.config, benchmark.stats.as_dict(include_data=False), self._run_info()
+        )
+        return m
+
+    def _measure_group(self, spec: ScenarioSpec, keys: list[Key]) -> dict[Key, Measurement]:
+        state = self.state
+        if not spec.module:
+            raise ScenarioFailed(
+                f"{spec.source}: only a scenario module can be measured in worker processes"
+            )
+        return measure_group(
+            spec.module,  # the module a worker imports
+            keys,
+            state.plan,
+            {"": Variant(), **state.variants},
+            sys_path=[spec.import_root or os.getcwd()],
+            runtime_order=list(RUNTIMES),
+        )
+
+
+def peak_rss_bytes() -> int | None:
+    """The benchmark process's peak resident memory so far (None where it cannot be read)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB

@@ -1,0 +1,415 @@
+"""anybench as another project uses it: an installed wheel, a scenario of the user's own, the
+pytest11 plugin left inert in a project that does not use it, and the scenario contract's
+one-line errors.
+
+These run anybench in subprocesses at tiny scale; they check what is recorded, never timings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anybench import ScenarioError, ScenarioSpec
+
+from .conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "request_reply.py"
+TINY = ["--scales", "3,20", "--processes", "2", "--max-processes", "2", "--rounds", "2"]
+
+
+def _run(cmd: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment outside the repository with a wheel of anybench installed;
+    its dependencies come from this interpreter's site-packages (no download)."""
+    base = tmp_path_factory.mktemp("public")
+    wheels = base / "wheels"
+    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-build-isolation"]
+    command = [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q"]
+    built = _run([*command, "-w", str(wheels), *isolation], cwd=base)
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = wheels.glob("anybench-*.whl")
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=base
+    ).stdout.strip()
+    # anyio, trio, pytest-benchmark, ... from here; anybench from the wheel, which comes first.
+    (Path(purelib) / "_anybench_test_deps.pth").write_text(
+        "\n".join([*site.getsitepackages(), site.getusersitepackages()]) + "\n"
+    )
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
+    done = _run([*pip, str(wheel)], cwd=base)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return venv
+
+
+def test_a_users_scenario_runs_from_an_installed_wheel(installed: Path, tmp_path: Path) -> None:
+    """The README's "Benchmark your own code", in an empty directory: run, report, compare."""
+    work = tmp_path / "project"
+    work.mkdir()
+    shutil.copy(EXAMPLE, work / "my_scenario.py")
+    bin_dir = installed / "bin"
+    where = _run([str(bin_dir / "python"), "-c", "import anybench; print(anybench.__file__)"], work)
+    assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout + where.stderr
+    runtimes = ["asyncio", "trio"]
+    if importlib.util.find_spec("uvloop") is not None:
+        runtimes.append("uvloop")
+    anybench = str(bin_dir / "anybench")
+    cmd = [anybench, "run", "my_scenario.py", "--runtime", ",".join(runtimes), *TINY]
+    first = _run([*cmd, "-p", "no:cacheprovider"], work)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    second = _run([*cmd, "--into", "results"], work)  # the default, said out loud
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    saved = sorted((work / "results").glob("*.json"))
+    assert len(saved) == 2  # never overwritten
+    assert f"results saved to {saved[0].relative_to(work)}" in first.stdout
+    assert "report written to results/report-" in first.stdout
+    data = json.loads(saved[0].read_text())
+    got = {(b["extra_info"]["scenario"], b["extra_info"]["n"], b["extra_info"]["runtime"])
+           for b in data["benchmarks"]}  # fmt: skip
+    assert got == {("request_reply", n, rt) for n in (3, 20) for rt in runtimes}
+    assert {b["extra_info"]["parameters"]["BUFFER"] for b in data["benchmarks"]} == {64}
+    assert data["anybench_run"]["failed"] == []
+    report = _run([anybench, "report", *map(str, saved), "--out", "both"], work)
+    assert report.returncode == 0, report.stderr
+    assert "request_reply" in (work / "both" / "index.md").read_text()
+    compare = _run([anybench, "compare", *map(str, saved)], work)
+    assert compare.returncode in (0, 1), compare.stderr  # 1 is a verdict, not a crash
+    assert "request_reply" in compare.stdout
+    assert "Traceback" not in compare.stderr + report.stderr + first.stderr
+
+
+def _foreign_project(tmp_path: Path) -> Path:
+    project = tmp_path / "foreign"
+    project.mkdir()
+    (project / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.fixture
+            def runtime():
+                return "the project's own runtime"
+
+            @pytest.fixture
+            def scenario():
+                return "the project's own scenario"
+            """
+        )
+    )
+    (project / "test_own.py").write_text(
+        textwrap.dedent(
+            """
+            def test_own(runtime, scenario):
+                assert runtime == "the project's own runtime"
+                assert scenario == "the project's own scenario"
+
+            def test_benchmarked(benchmark):
+                benchmark(sum, range(10))
+            """
+        )
+    )
+    return project
+
+
+def test_the_plugin_is_inert_in_a_project_that_does_not_use_it(tmp_path: Path) -> None:
+    project = _foreign_project(tmp_path)
+    proc = _run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "--benchmark-json=b.json"],
+        project,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "test_own.py::test_own PASSED" in proc.stdout  # not parametrized over runtimes
+    assert "2 passed" in proc.stdout
+    assert not list(project.rglob("*.journal"))
+    assert "anybench_run" not in json.loads((project / "b.json").read_text())
+    # ... and it is there, with its options.
+    helped = _run([sys.executable, "-m", "pytest", "--help"], project)
+    assert "--scenarios=PATHS" in helped.stdout
+
+
+def test_a_projects_own_test_of_measure_scenario_runs_on_each_runtime(tmp_path: Path) -> None:
+    project = tmp_path / "own"
+    project.mkdir()
+    shutil.copy(EXAMPLE, project / "my_scenario.py")
+    (project / "test_bench.py").write_text(
+        textwrap.dedent(
+            """
+            import my_scenario
+
+            def test_my_client(measure_scenario, runtime):
+                measure_scenario(my_scenario, runtime, 20)
+            """
+        )
+    )
+    proc = _run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "--rootdir", ".",
+         "--runtime", "asyncio,trio", *TINY[2:], "--benchmark-json=b.json"],
+        project,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "test_my_client[asyncio] PASSED" in proc.stdout
+    assert "test_my_client[trio] PASSED" in proc.stdout
+    data = json.loads((project / "b.json").read_text())
+    assert {b["extra_info"]["runtime"] for b in data["benchmarks"]} == {"asyncio", "trio"}
+    assert data["anybench_run"]["failed"] == []
+
+
+def _write_scenario(directory: Path, body: str, name: str = "my_scen.py") -> Path:
+    path = directory / name
+    path.write_text(
+        textwrap.dedent(
+            """
+            import anybench
+
+            NAME = "my_scen"
+            OPERATION = "nothing much"
+            LATENCIES = {}
+
+            async def run(n, probe):
+                probe.start(ops=n)
+                probe.stop()
+            """
+        )
+        + textwrap.dedent(body)
+    )
+    return path
+
+
+def test_a_misspelled_field_fails_collection_in_one_line(tmp_path: Path) -> None:
+    _write_scenario(tmp_path, "MAXN = 10\n")
+    proc = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--scenarios",
+                 "my_scen.py"], tmp_path)  # fmt: skip
+    assert proc.returncode == 4
+    assert proc.stderr.strip() == "ERROR: my_scen.py: unknown field MAXN (did you mean MAX_N?)"
+    run = _run([sys.executable, "-m", "anybench", "run", "my_scen.py"], tmp_path)
+    assert run.returncode == 4
+    assert "my_scen.py: unknown field MAXN (did you mean MAX_N?)" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def _module(**fields: Any) -> types.ModuleType:
+    module = types.ModuleType("scen")
+    module.__file__ = "scen.py"
+
+    async def run(n: int, probe: Any) -> None:
+        pass
+
+    defaults: dict[str, Any] = {"NAME": "s", "OPERATION": "op", "LATENCIES": {}, "run": run}
+    for key, value in {**defaults, **fields}.items():
+        if value is not None:
+            setattr(module, key, value)
+    return module
+
+
+def _sync_run(n: int, probe: Any) -> None:
+    pass
+
+
+async def _async_run(n: int, probe: Any) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"OPERATION": None}, "scen.py: missing field OPERATION ("),
+        ({"run": None}, "scen.py: missing field run ("),
+        ({"run": _sync_run}, "scen.py: run must be an async function"),
+        ({"MAX_N": "10"}, "scen.py: MAX_N must be a whole number of at least 1, not '10'"),
+        ({"AXIS": "B"}, "scen.py: AXIS must be one of 'n', 'load', not 'B'"),
+        ({"AXIS": "load"}, "scen.py: AXIS 'load' needs SAMPLES"),
+        ({"LATENCIES": ["wake"]}, "scen.py: LATENCIES must map names to text"),
+        ({"CAVEATS": {"tokio": "x"}}, "scen.py: CAVEATS names unknown backend 'tokio'"),
+        ({"LATENCY": {}}, "scen.py: unknown field LATENCY (did you mean LATENCIES?)"),
+        ({"runn": _async_run}, "scen.py: unknown field runn (did you mean run?)"),
+    ],
+)
+def test_the_contract_is_checked_in_one_line(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        ScenarioSpec.from_module(_module(**fields))
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_constants_are_parameters_and_declared_near_misses_are_allowed() -> None:
+    import anybench
+
+    spec = ScenarioSpec.from_module(
+        _module(
+            BACKGROUND_TASKS=8,
+            SAMPLE=3,
+            PARAMETERS=("SAMPLE",),
+            TRIO_CALLBACKS_CAVEAT=anybench.TRIO_CALLBACKS_CAVEAT,  # imported: not a parameter
+            LOOKUP={"a": 1},
+            HELPER=object(),  # not plain data: not a parameter
+        )
+    )
+    assert dict(spec.parameters) == {"BACKGROUND_TASKS": 8, "LOOKUP": {"a": 1}, "SAMPLE": 3}
+    assert spec.max_n is None
+    assert spec.axis == "n"
+    assert spec.ops(7) == 7
+
+
+def test_every_field_default_is_what_a_minimal_scenario_gets() -> None:
+    from anybench._scenario import FIELDS
+
+    spec = ScenarioSpec.from_module(_module())
+    by_attr: dict[str, Callable[[ScenarioSpec], Any]] = {
+        "AXIS": lambda s: s.axis,
+        "MAX_N": lambda s: s.max_n,
+        "NATIVE_OF": lambda s: s.native_of,
+        "CAVEATS": lambda s: dict(s.caveats),
+        "SAMPLES": lambda s: s.samples,
+        "OPS_PER_N": lambda s: s.ops_per_n,
+        "EARLY_TOLERANCE_NS": lambda s: s.early_tolerance_ns,
+    }
+    for f in FIELDS:
+        assert f.meaning
+        if f.name in by_attr:
+            default = dict(f.default) if f.name == "CAVEATS" else f.default
+            assert by_attr[f.name](spec) == default, f.name
+
+
+def test_pytest_benchmark_save_compare_and_histogram_work(tmp_path: Path) -> None:
+    """README's promise: pytest-benchmark's own options, on anybench's benchmarks."""
+    storage = tmp_path / "storage"
+    args = [
+        sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider",
+        "--scenario", "done_callback", "--runtime", "asyncio", *TINY,
+        f"--benchmark-storage=file://{storage}",
+    ]  # fmt: skip
+    saved = _run([*args, "--benchmark-save=one"], ROOT)
+    assert saved.returncode == 0, saved.stdout[-3000:] + saved.stderr[-3000:]
+    [file] = storage.glob("*/0001_one.json")
+    assert "anybench_run" in json.loads(file.read_text())
+    histogram = tmp_path / "hist"
+    compared = _run(
+        [
+            *args,
+            "--benchmark-compare=0001",
+            "--benchmark-compare-fail=mean:100000%",
+            f"--benchmark-histogram={histogram}",
+        ],
+        ROOT,
+    )
+    assert compared.returncode == 0, compared.stdout[-3000:] + compared.stderr[-3000:]
+    assert "Comparing against benchmarks from" in compared.stdout + compared.stderr
+    assert "0001_one" in compared.stdout
+    assert list(tmp_path.glob("hist*.svg"))
+
+
+def test_scenarios_are_found_by_file_directory_or_module_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anybench._scenario import load_scenarios
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the import adds the package's root
+    try:
+        _find_scenarios(tmp_path, load_scenarios)
+    finally:
+        for name in ("mypkg", "mypkg.first", "mypkg.second", "again"):
+            sys.modules.pop(name, None)
+
+
+def _find_scenarios(tmp_path: Path, load_scenarios: Any) -> None:
+
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    _write_scenario(package, "", name="first.py")
+    _write_scenario(package, "NAME = 'second'\n", name="second.py")
+    (package / "_helpers.py").write_text("X = 1\n")  # private: not a scenario
+    found = load_scenarios([str(package)])
+    assert [spec.name for _, spec in found] == ["my_scen", "second"]
+    assert [spec.module for _, spec in found] == ["mypkg.first", "mypkg.second"]
+    assert {spec.import_root for _, spec in found} == {str(tmp_path)}
+    [(path, _)] = load_scenarios(["mypkg.second"])  # importable now that its root is on the path
+    assert path == package / "second.py"
+    with pytest.raises(ScenarioError, match=r"^nowhere\.py: no such scenario file or directory$"):
+        load_scenarios(["nowhere.py"])
+    _write_scenario(tmp_path, "", name="again.py")
+    with pytest.raises(ScenarioError, match="NAME 'my_scen' is also the NAME of"):
+        load_scenarios([str(package / "first.py"), str(tmp_path / "again.py")])
+
+
+def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -> None:
+    """Ctrl-C during ``anybench run``: the finished scenario is saved, the rest is not lost."""
+    _write_scenario(tmp_path, "NAME = 'a_fast'\n", name="a_fast.py")
+    _write_scenario(
+        tmp_path,
+        """
+        NAME = "b_hangs"
+        import anyio
+
+        async def run(n, probe):
+            probe.start(ops=n)
+            await anyio.Event().wait()
+        """,
+        name="b_hangs.py",
+    )
+    incoming = tmp_path / "results" / ".incoming"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anybench", "run", "a_fast.py", "b_hangs.py", "--runtime",
+         "asyncio", *TINY[:1], "3", *TINY[2:], "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # our signal reaches its pytest and workers, never us
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+        '"event": "benchmark"' in j.read_text() for j in incoming.glob("*.journal")
+    ):
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode not in (0, 1), out[-2000:] + err[-2000:]
+    [saved] = (tmp_path / "results").glob("*.json")
+    assert f"results saved to results/{saved.name}" in out
+    data = json.loads(saved.read_text())
+    assert "interrupted" in data["anybench_run"]["partial"]
+    assert {b["extra_info"]["scenario"] for b in data["benchmarks"]} == {"a_fast"}
+    assert not list(incoming.glob("*"))
+
+
+def test_scenario_filter_chooses_among_the_scenarios_found(tmp_path: Path) -> None:
+    for name in ("one", "two", "three"):
+        _write_scenario(tmp_path, f"NAME = {name!r}\n", name=f"{name}.py")
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--scenarios", ".",
+            "--runtime", "asyncio", "--scales", "5"]  # fmt: skip
+    listed = _run([*base, "--scenario", "one,three", "--co", "-q"], tmp_path)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert sorted(line for line in listed.stdout.splitlines() if "::" in line) == [
+        "one.py::test_scenario[one-5-asyncio]",
+        "three.py::test_scenario[three-5-asyncio]",
+    ]
+    wrong = _run([*base, "--scenario", "four"], tmp_path)
+    assert wrong.returncode == 4
+    assert wrong.stderr.strip() == "ERROR: unknown scenario 'four'; choose from: one, three, two"
