@@ -20,7 +20,7 @@ import pytest
 
 from anybench import _measure
 from anybench._measure import Plan, Variant, measure_group, rotation_order
-from anybench._stats import benjamini_hochberg, welch_log_ratio
+from anybench._stats import benjamini_hochberg, paired_log_ratio, welch_log_ratio
 
 
 def test_rotation_order_alternates_direction() -> None:
@@ -262,3 +262,18 @@ def test_a_worker_that_cannot_start_fails_its_benchmarks_and_is_not_retried() ->
         assert failure is not None
         assert failure.startswith(f"no_such_scenario_module on {runtime} at N={n}: starting")
         assert "the worker exited with status 1" in failure
+
+
+def test_a_paired_ratio_sees_through_slow_processes() -> None:
+    """Each process ran at its own speed (up to 2x apart), both runtimes alike, and one runtime
+    is 10% slower in every process: paired by process, the 10% is clear; unpaired, the
+    processes' spread hides it."""
+    rng = random.Random(3)
+    speeds = [math.exp(rng.uniform(0, math.log(2))) for _ in range(5)]
+    base = [100 * s * math.exp(rng.gauss(0, 0.01)) for s in speeds]
+    other = [110 * s * math.exp(rng.gauss(0, 0.01)) for s in speeds]
+    paired = paired_log_ratio(list(zip(base, other, strict=True)))
+    assert paired.significant
+    assert 1.05 < paired.low < paired.ratio < paired.high < 1.15
+    assert not welch_log_ratio(base, other).significant
+    assert paired.ratio == pytest.approx(welch_log_ratio(base, other).ratio)

@@ -239,3 +239,45 @@ def test_columns_follow_the_runtimes_the_results_recorded(tmp_path: Path) -> Non
     ran = [name for name in recorded if name in header]
     assert header == ["scenario", "N", *ran]
     assert len(ran) >= 2
+
+
+def test_a_ratio_is_taken_within_its_run_never_across_machines(
+    tiny_results: Path, tmp_path: Path
+) -> None:
+    """Two files from two machines side by side: each is labelled by its machine, and each
+    runtime's ratio is to asyncio of its own run. The second machine is three times slower at
+    everything, so its ratios are the first's."""
+    data = json.loads(tiny_results.read_text())
+    data["machine_info"]["system"] = "Darwin"
+    for bench in data["benchmarks"]:
+        extra = bench["extra_info"]
+        extra["ns_per_op"] *= 3
+        extra["round_elapsed_ns"] = [3 * e for e in extra["round_elapsed_ns"]]
+        extra["process_round_elapsed_ns"] = [
+            [3 * e for e in rounds] for rounds in extra["process_round_elapsed_ns"]
+        ]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    here = load(tiny_results).machine_info["system"]
+    page = render([load(tiny_results), load(other)], tmp_path)
+    summary = page.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    header = next(line for line in summary.splitlines() if line.startswith("| scenario"))
+    columns = [c.strip() for c in header.strip("|").split("|")][2:]
+    assert f"asyncio ({here})" in columns
+    assert "asyncio (Darwin)" in columns
+    rows = [line for line in summary.splitlines() if line.startswith("| spawn | 40 |")]
+    cells = dict(zip(columns, [c.strip() for c in rows[0].strip("|").split("|")][2:], strict=True))
+    for runtime in ("trio", "uvloop"):
+        mine, theirs = cells[f"{runtime} ({here})"], cells[f"{runtime} (Darwin)"]
+        ratio = re.compile(r"\((\d+\.\d+x) \[")
+        assert ratio.search(mine) is not None, mine
+        assert ratio.search(mine).group(1) == ratio.search(theirs).group(1), (mine, theirs)
+
+
+def test_the_runtimes_of_a_scale_share_their_worker_processes(tiny_results: Path) -> None:
+    run = load(tiny_results)
+    by_scale: dict[tuple[str, int], set[tuple[int, ...]]] = {}
+    for record in run.records:
+        assert len(record.process_ids) == len(record.processes) == 2
+        by_scale.setdefault(record.key, set()).add(record.process_ids)
+    assert all(len(pids) == 1 for pids in by_scale.values()), by_scale

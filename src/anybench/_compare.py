@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 from ._results import Record, Run
 from ._runtimes import BASELINE, RUNTIMES, TOOL_DISTRIBUTIONS
-from ._stats import LogRatio, benjamini_hochberg, robust_spread, welch_log_ratio
+from ._stats import (
+    LogRatio,
+    benjamini_hochberg,
+    paired_log_ratio,
+    robust_spread,
+    welch_log_ratio,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,16 @@ class Ratio:
     def of(cls, baseline: Record, other: Record, **drift: float) -> Ratio:
         return cls(welch_log_ratio(_values(baseline), _values(other), **drift))
 
+    @classmethod
+    def within_run(cls, baseline: Record, other: Record) -> Ratio:
+        """Two runtimes' records of one scale of one run: paired process by process where they
+        were measured in the same worker processes (their rounds taking turns), so that a slow
+        process cancels out; else as :meth:`of`."""
+        pairs = shared_processes(baseline, other)
+        if len(pairs) >= 2:
+            return cls(paired_log_ratio(pairs))
+        return cls.of(baseline, other)
+
     def __str__(self) -> str:
         if not self.known:
             return f"{self.ratio:.2f}x [one process: no interval]"
@@ -55,6 +71,21 @@ class Ratio:
 
 def _values(record: Record) -> list[float]:
     return record.process_medians or [record.ns_per_op]
+
+
+def shared_processes(baseline: Record, other: Record) -> list[tuple[float, float]]:
+    """(baseline, other) per-process medians of the worker processes both records came from,
+    known by pid (files of format 2 and earlier have none: no pairs)."""
+    if len(baseline.process_ids) != len(baseline.processes):
+        return []
+    if len(other.process_ids) != len(other.processes):
+        return []
+    mine = dict(zip(baseline.process_ids, baseline.process_medians, strict=True))
+    return [
+        (mine[pid], value)
+        for pid, value in zip(other.process_ids, other.process_medians, strict=True)
+        if pid in mine
+    ]
 
 
 def dagger(record: Record, caveats: list[str]) -> str:
@@ -70,11 +101,21 @@ def dagger(record: Record, caveats: list[str]) -> str:
 def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
     """A short label per run that tells runs apart when they are shown side by side.
 
-    One run needs no label. Several are labelled by what differs between them: the Python
-    version, the versions of the libraries the runtimes come from; failing that, by file name.
+    One run needs no label. Several are labelled by what differs between them: the machine
+    (operating system, and host where two of one system differ), the Python version, the
+    versions of the libraries the runtimes come from; failing that, by file name.
     """
     if len(runs) <= 1:
         return {id(run): "" for run in runs}
+    systems = [str(run.machine_info.get("system", "?")) for run in runs]
+    hosts = [str(run.machine_info.get("node", "?")) for run in runs]
+    hosts_of = {
+        s: {h for h, other in zip(hosts, systems, strict=True) if other == s} for s in systems
+    }
+    machines = [
+        f"{system} {host}" if len(hosts_of[system]) > 1 else system
+        for system, host in zip(systems, hosts, strict=True)
+    ]
     pythons = [str(run.machine_info.get("python_version", "?")) for run in runs]
     libraries = [run.anybench_info.get("libraries", {}) for run in runs]
     differing = sorted(
@@ -87,8 +128,9 @@ def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
         }
     )
     labels = []
-    for python, libs in zip(pythons, libraries, strict=True):
-        parts = [f"py{python}"] if len(set(pythons)) > 1 else []
+    for machine, python, libs in zip(machines, pythons, libraries, strict=True):
+        parts = [machine] if len(set(machines)) > 1 else []
+        parts += [f"py{python}"] if len(set(pythons)) > 1 else []
         parts += [f"{lib} {libs.get(lib)}" for lib in differing]
         labels.append(", ".join(parts))
     if len(set(labels)) < len(runs):  # the same software twice: tell the files apart
@@ -105,6 +147,8 @@ class Entry:
     runtime: str
     record: Record
     rank: int = 0
+    #: Which of the runs (files) shown together it comes from, by position.
+    run: int = 0
 
 
 def runtime_order(runs: Sequence[Run]) -> list[str]:
@@ -123,11 +167,11 @@ def entries(runs: Sequence[Run]) -> list[Entry]:
     labels = variant_labels(runs)
     rank = {name: i for i, name in enumerate(runtime_order(runs))}
     result = []
-    for run in runs:
+    for i, run in enumerate(runs):
         label = labels[id(run)]
         for record in run.records:
             column = f"{record.runtime} ({label})" if label else record.runtime
-            result.append(Entry(column, record.runtime, record, rank[record.runtime]))
+            result.append(Entry(column, record.runtime, record, rank[record.runtime], i))
     return result
 
 
@@ -164,6 +208,13 @@ def baseline_column(entries: Sequence[Entry]) -> str | None:
         if any(e.column == column and e.runtime == BASELINE for e in entries):
             return column
     return None
+
+
+def baseline_columns(entries: Sequence[Entry]) -> dict[str, str]:
+    """Each column's baseline: the baseline runtime's column of the same run. A ratio is never
+    taken across runs (files): another machine, Python or library version, or another hour."""
+    of_run = {e.run: e.column for e in reversed(entries) if e.runtime == BASELINE}
+    return {e.column: of_run[e.run] for e in entries if e.run in of_run}
 
 
 def machines_differ(old: Run, new: Run) -> list[str]:

@@ -82,6 +82,9 @@ class Measurement:
     variant: str
     #: Per process, the elapsed ns of each throughput round.
     processes: list[list[int]] = field(default_factory=list)
+    #: Per process, the worker's pid: the runtimes of a scale share their workers, so their
+    #: figures pair up process by process.
+    process_ids: list[int] = field(default_factory=list)
     ops_per_round: int = 0
     passes: int = 0
     #: Per latency round: series -> samples (ns).
@@ -341,6 +344,7 @@ def _one_worker(
             m = results[(n, runtime, variant.label)]
             if rounds and (n, runtime) in done and m.failure is None:
                 m.processes.append(rounds)
+                m.process_ids.append(int(hello.get("pid", 0)))
         share = (time.monotonic() - started) / len(todo)
         for n, runtime in todo:
             results[(n, runtime, variant.label)].worker_s += share

@@ -23,6 +23,7 @@ from ._compare import (
     Entry,
     Ratio,
     baseline_column,
+    baseline_columns,
     cells_by_key,
     column_order,
     dagger,
@@ -33,6 +34,7 @@ from ._compare import (
 from ._files import REPORT_MARKER, FileNames, OutputError, existing_report, mark_report, unwritable
 from ._format import format_ns
 from ._results import Run, current_umask
+from ._runtimes import BASELINE
 from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
 from ._sweep import N
 
@@ -111,8 +113,10 @@ class Context:
     entries: Sequence[Entry]
     #: The runtimes' columns, in order (see :func:`anybench._compare.column_order`).
     columns: list[str]
-    #: The column ratios are taken against, or None when no run has the baseline runtime.
+    #: The baseline runtime's first column, or None when no run has the baseline runtime.
     base: str | None
+    #: Each column's baseline: the baseline runtime's column of the same run.
+    base_of: dict[str, str]
     #: The scenarios, in the order the results hold them.
     scenarios: list[str]
     #: Where the plots are written; the page links them relatively.
@@ -126,6 +130,7 @@ class Context:
             all_entries,
             column_order(all_entries),
             baseline_column(all_entries),
+            baseline_columns(all_entries),
             list(dict.fromkeys(e.record.scenario for e in all_entries)),
             plot_dir,
         )
@@ -184,7 +189,6 @@ def _summary(ctx: Context) -> list[str]:
     left_out = 0
     for key in sorted_keys(cells, scenarios):
         row = cells[key]
-        baseline = row.get(base) if base else None
         parts = []
         for column in columns:
             entry = row.get(column)
@@ -193,10 +197,11 @@ def _summary(ctx: Context) -> list[str]:
                 continue
             record = entry.record
             text = format_ns(record.ns_per_op) + dagger(record, caveats)
+            baseline = row.get(ctx.base_of.get(column, ""))
             if record.unstable:
                 text += " (unstable)"
-            elif baseline is not None and column != base:
-                ratio = Ratio.of(baseline.record, record)
+            elif baseline is not None and baseline is not entry:
+                ratio = Ratio.within_run(baseline.record, record)
                 # Only like with like enters a mean: no unstable row, no row whose runtime uses
                 # a mechanism of its own (†), no load scenario.
                 if record.axis == N.name and not record.caveat and not baseline.record.unstable:
@@ -216,15 +221,20 @@ def _summary(ctx: Context) -> list[str]:
                 f"{geometric_mean(ratios[kind][c]):.2f}x" if ratios[kind][c] else "–"
                 for c in columns
             ]
-            geo[columns.index(base)] = "1.00x"
+            for column in set(ctx.base_of.values()):
+                geo[columns.index(column)] = "1.00x"
             out.append(f"| **geometric mean**, {label} | | " + " | ".join(geo) + " |")
         out += [
             "",
             "Time per operation: the geometric mean of the per-process medians (each benchmark "
-            f"ran in several fresh worker processes, runtimes interleaved). In brackets: the "
-            f"ratio to `{base}` (lower is faster) and its 95% interval, Welch's t on the logs of "
-            "the per-process medians (one process is one unit: the variance between processes "
-            "is in the interval); `~` marks a difference that is not significant (the interval "
+            "ran in several fresh worker processes, every runtime of a scenario in the same "
+            "workers, their rounds taking turns). In brackets: the ratio to "
+            f"`{BASELINE}` of the same run (lower is faster; never across runs) and its 95% "
+            "interval: the paired t interval of the per-process log ratios where both ran in "
+            "the same processes (a process that ran slow ran slow for both, and cancels out), "
+            "else Welch's t on the logs of the per-process medians (one process is one unit: "
+            "the variance between processes is in the interval); `~` marks a difference that "
+            "is not significant (the interval "
             "contains 1). `(unstable)`: the measured region stayed under 1 ms; no ratio is "
             "drawn from it. Each geometric mean is over the stable rows of its kind that both "
             "columns have, without the rows marked † (a mechanism of their own on that "
@@ -498,17 +508,22 @@ def _method(ctx: Context) -> list[str]:
     return [
         "## Method",
         "",
-        "Each benchmark ran in several fresh worker processes (at least three), the runtimes' "
-        "workers of one scenario interleaved in alternating order, so that the drift of a "
-        "shared machine falls on all of them alike. Each round is one fresh `anyio.run`; the "
+        "Each benchmark ran in several fresh worker processes (at least three). One worker "
+        "measured one scenario on every runtime, their throughput rounds taking turns, forward "
+        "then backward, so that a process or a minute that ran slow ran slow for all of them "
+        "alike; the workers of several variants (environments) ran in alternating order. A "
+        "ratio between runtimes of one run pairs their figures process by process. Each "
+        "round is one fresh `anyio.run`; the "
         "scenario times only its own region inside the running loop with "
         "`time.perf_counter_ns` (loop start-up and set-up excluded), after a full garbage "
         "collection. Throughput rounds read no clock per operation; latency comes from rounds "
         "of its own, with the scenario's stamps on. A region shorter than 1 ms is repeated "
         "(independent passes in one round) until the round passes 1 ms. The unit of every "
-        "interval is one process (the median of its rounds): Welch's t on their logs. The "
+        "interval is one process (the median of its rounds): a paired t on the per-process "
+        "log ratios for two runtimes of one run, Welch's t on their logs otherwise. The "
         "timer's own cost per reading is in the Runs table. Numbers from different machines or "
-        "Python versions are shown side by side only with that table beside them.",
+        "Python versions are shown side by side only with that table beside them, and ratios "
+        "are taken within each run, never across runs.",
     ]
 
 

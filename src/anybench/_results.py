@@ -93,6 +93,10 @@ class Record:
     caveat: str | None = None
     #: Per worker process, ns/op of each throughput round (a format-1 file: one process).
     processes: tuple[tuple[float, ...], ...] = ()
+    #: Per worker process, its pid; the records of one scale and run that share a pid were
+    #: measured in the same process, their rounds taking turns. Empty before workers were
+    #: shared (files of format 2 and earlier).
+    process_ids: tuple[int, ...] = ()
     #: The environment it ran in, when several were interleaved in one run ("" otherwise).
     variant: str = ""
     #: Why its figure is left out of summaries (a region under 1 ms), or None.
@@ -350,6 +354,7 @@ def write_extra_info(
         "rounds": sum(len(rounds) for rounds in m.processes),
         "ns_per_op": geometric_mean(medians),
         "process_round_elapsed_ns": m.processes,
+        "process_ids": m.process_ids,
         "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
         "timer_cost_ns": timer_cost_ns,
         "unstable": (
@@ -417,6 +422,11 @@ def read_record(name: str, extra: dict[str, Any]) -> Record:
     parameters = extra.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ValueError(f"parameters must be a mapping, not {parameters!r}")
+    process_ids = extra.get("process_ids") or []
+    if not isinstance(process_ids, list) or not all(
+        isinstance(pid, int) and not isinstance(pid, bool) for pid in process_ids
+    ):
+        raise ValueError(f"process_ids must be a list of pids, not {process_ids!r}")
     return Record(
         scenario=str(extra["scenario"]),
         runtime=str(extra["runtime"]),
@@ -433,6 +443,7 @@ def read_record(name: str, extra: dict[str, Any]) -> Record:
         native_of=extra.get("native_of"),
         caveat=extra.get("caveat"),
         processes=_processes(extra, ops, elapsed),
+        process_ids=tuple(process_ids),
         variant=str(extra.get("variant") or ""),
         unstable=extra.get("unstable") or None,
         stamped_ns_per_op=extra.get("stamped_ns_per_op"),

@@ -219,6 +219,26 @@ def welch_log_ratio(
     )
 
 
+def paired_log_ratio(pairs: Sequence[tuple[float, float]], confidence: float = 0.95) -> LogRatio:
+    """``other / baseline`` from (baseline, other) values measured in the same process each: the
+    t interval of the mean per-process log ratio (a paired test), so that whatever made one
+    process slower for both cancels out of the ratio. The ratio is the same as Welch's (a ratio
+    of geometric means); the interval is the paired one, with one degree of freedom fewer than
+    there are processes."""
+    if not pairs:
+        raise ValueError("a ratio needs values on both sides")
+    diffs = [math.log(other) - math.log(base) for base, other in pairs]
+    k = len(diffs)
+    mean = sum(diffs) / k
+    if k < 2:
+        return LogRatio(math.exp(mean), 0.0, math.inf, math.inf, math.nan)
+    se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (k - 1) / k)
+    if se == 0:
+        return LogRatio(math.exp(mean), math.exp(mean), math.exp(mean), 0.0, 1e9)
+    half = _t_quantile(0.5 + confidence / 2, k - 1.0) * se
+    return LogRatio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), se, k - 1.0)
+
+
 def benjamini_hochberg(p_values: Sequence[float], q: float = 0.05) -> list[bool]:
     """Which hypotheses to reject at false discovery rate *q* (Benjamini-Hochberg step-up)."""
     m = len(p_values)
