@@ -92,7 +92,8 @@ def run_benchmarks(session: nox.Session, *pytest_args: str) -> list[str]:
 def tests(session: nox.Session) -> None:
     """Run the test suite: the future, the adapter, and every scenario on every runtime."""
     install(session, "test")
-    session.run("pytest", *session.posargs)
+    # On every core (pytest-xdist); benchmarks are never run this way: they run one at a time.
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from filelock import FileLock
 
 from anybench import Runtime, ScenarioSpec
 from anybench.pytest_plugin import runtime_params
@@ -58,9 +59,24 @@ def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.Compl
 
 
 @pytest.fixture(scope="session")
-def tiny_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real results file: the whole matrix at N of 3 and 40, and B of 0 and 3."""
-    out = tmp_path_factory.mktemp("bench") / "tiny.json"
+def tiny_results(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A real results file: the whole matrix at N of 3 and 40, and B of 0 and 3.
+
+    Made once per test session, whatever the number of pytest-xdist workers: the first to come
+    makes it, under a lock, in the directory they all share.
+    """
+    if not hasattr(request.config, "workerinput"):  # not a pytest-xdist worker
+        return _make_tiny_results(tmp_path_factory.mktemp("bench") / "tiny.json")
+    shared = tmp_path_factory.getbasetemp().parent
+    with FileLock(str(shared / "tiny.json.lock")):
+        out = shared / "tiny.json"
+        if not out.exists():
+            _make_tiny_results(out)
+    return out
+
+
+def _make_tiny_results(out: Path) -> Path:
+    staged = out.with_name(out.name + ".partial")
     proc = run_benchmarks(
         "--profile",
         "default",
@@ -74,7 +90,8 @@ def tiny_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "2",
         "--rounds",
         "2",
-        f"--benchmark-json={out}",
+        f"--benchmark-json={staged}",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    staged.rename(out)
     return out

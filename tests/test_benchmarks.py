@@ -164,3 +164,12 @@ def test_a_hung_benchmark_fails_by_name_and_the_rest_is_saved(
     assert "mixed-2-asyncio" in failure["test"]
     assert failure["error"].startswith("anybench._probe.ScenarioFailed: mixed on asyncio at N=2")
     assert reason in failure["error"]
+
+
+def test_benchmarks_refuse_to_run_side_by_side_under_xdist() -> None:
+    proc = run_benchmarks(
+        "-n", "2", "--scenario", "spawn", "--scales", "10", "--runtime", "asyncio"
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "anybench benchmarks do not run under pytest-xdist (-n)" in proc.stdout
+    assert "1 error" in proc.stdout.splitlines()[-1]

@@ -478,6 +478,21 @@ def _plan(config: pytest.Config) -> Plan:
     )
 
 
+#: Why a benchmark refuses to run in a pytest-xdist worker.
+_NOT_UNDER_XDIST = (
+    "anybench benchmarks do not run under pytest-xdist (-n): benchmarks measured side by side "
+    "slow each other down; drop -n (each benchmark has worker processes of its own)"
+)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A pytest-xdist worker (config.workerinput) cannot stop the run at collection without an
+    # internal error: each benchmark fails in one line instead, and nothing is measured.
+    state = item.config.stash.get(STATE, None)
+    if state is not None and item.nodeid in state.nodeids and hasattr(item.config, "workerinput"):
+        pytest.fail(_NOT_UNDER_XDIST, pytrace=False)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Note which benchmarks are selected, so that a scenario's group measures exactly those."""
