@@ -39,6 +39,12 @@ def expected_ops(scenario: Any, n: int) -> int:
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# pytest-xdist marks its workers in their environment (PYTEST_XDIST_WORKER), and
+# pytest-benchmark switches itself off in any process that inherits the mark: the pytest runs
+# that these tests start are runs of their own, not xdist workers.
+for _name in [name for name in os.environ if name.startswith("PYTEST_XDIST_")]:
+    del os.environ[_name]
+
 
 def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``pytest benchmarks`` in a subprocess, as ``nox -s bench`` does.
