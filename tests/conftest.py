@@ -9,7 +9,6 @@ from typing import Any
 
 import anyio
 import pytest
-from filelock import FileLock
 
 from anybench import Runtime, ScenarioSpec
 from anybench.pytest_plugin import runtime_params
@@ -73,6 +72,10 @@ def tiny_results(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
     """
     if not hasattr(request.config, "workerinput"):  # not a pytest-xdist worker
         return _make_tiny_results(tmp_path_factory.mktemp("bench") / "tiny.json")
+    # Imported here: pytest loads this file in the benchmark environment too (nox -s bench
+    # runs from the repository, whose testpaths are tests/), which has no filelock.
+    from filelock import FileLock
+
     shared = tmp_path_factory.getbasetemp().parent
     with FileLock(str(shared / "tiny.json.lock")):
         out = shared / "tiny.json"
