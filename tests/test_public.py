@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import site
@@ -74,6 +75,12 @@ def test_a_users_scenario_runs_from_an_installed_wheel(installed: Path, tmp_path
     bin_dir = installed / "bin"
     where = _run([str(bin_dir / "python"), "-c", "import anybench; print(anybench.__file__)"], work)
     assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout + where.stderr
+    # The dependencies come from this interpreter here, so check that the wheel declares what
+    # `pip install anybench` must bring for `anybench run` on a fresh machine.
+    code = "from importlib.metadata import requires; print('\\n'.join(requires('anybench')))"
+    declared = _run([str(bin_dir / "python"), "-c", code], work).stdout.split("\n")
+    names = {re.split(r"[ ;<>=!~\[]", line, maxsplit=1)[0].lower() for line in declared if line}
+    assert {"anyio", "trio", "pytest", "pytest-benchmark", "scipy", "matplotlib"} <= names, names
     runtimes = ["asyncio", "trio"]
     if importlib.util.find_spec("uvloop") is not None:
         runtimes.append("uvloop")
