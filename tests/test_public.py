@@ -57,13 +57,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     purelib = _run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=base
     ).stdout.strip()
-    # anyio, trio, pytest-benchmark, ... from here; anybench from the wheel, which comes first.
-    (Path(purelib) / "_anybench_test_deps.pth").write_text(
-        "\n".join([*site.getsitepackages(), site.getusersitepackages()]) + "\n"
-    )
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
     done = _run([*pip, str(wheel)], cwd=base)
     assert done.returncode == 0, done.stderr[-2000:]
+    # anyio, trio, pytest-benchmark, ... from here; anybench from the wheel, which comes first.
+    # Only now: with this interpreter's site-packages in view, pip would take an anybench
+    # installed there (nox installs one) for the wheel, and install nothing.
+    (Path(purelib) / "_anybench_test_deps.pth").write_text(
+        "\n".join([*site.getsitepackages(), site.getusersitepackages()]) + "\n"
+    )
     return venv
 
 
