@@ -76,6 +76,12 @@ def passes_for(n: int, warmup: RoundResult) -> int:
     return min(MAX_PASSES, math.ceil(TARGET_REGION_NS / max(region_ns, 1.0)))
 
 
+def budget_s(plan: dict[str, Any], runtimes: int) -> float:
+    """Wall time this process may spend on the throughput rounds of one scale: the plan's
+    budget per benchmark, for each of its *runtimes*, shared out over the processes."""
+    return float(plan["time_budget_s"]) * runtimes / int(plan["processes"])
+
+
 def rounds_for(
     n: int, warmups: Sequence[tuple[RoundResult, int, float]], plan: dict[str, Any]
 ) -> int:
@@ -96,12 +102,12 @@ def rounds_for(
         scale = passes / warmup.passes * (_growth(n) if warmup.ops < passes * n else 1.0)
         wanted = max(wanted, math.ceil(plan["target_ops"] / max(warmup.ops * scale, 1) / processes))
         rotation_s += wall_s * scale
-    budget_s = plan["time_budget_s"] * len(warmups) / processes
-    wanted = min(wanted, math.ceil(budget_s / max(rotation_s, 1e-9)))
+    budget = budget_s(plan, len(warmups))
+    wanted = min(wanted, math.ceil(budget / max(rotation_s, 1e-9)))
     # Where even the minimum would overrun the budget, one round a process: the process is the
     # unit of every interval, and more processes are worth more than more rounds of one.
     fixed = plan["min_rounds"] == plan["max_rounds"]  # --rounds
-    lowest = plan["min_rounds"] if fixed or rotation_s * plan["min_rounds"] <= budget_s else 1
+    lowest = plan["min_rounds"] if fixed or rotation_s * plan["min_rounds"] <= budget else 1
     return int(max(lowest, min(plan["max_rounds"], wanted)))
 
 
@@ -162,7 +168,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
                 planned[name] = plan
         order = list(planned)
         rounds = rounds_for(n, [warmup for _, warmup in planned.values()], spec["plan"])
-        budget_s = spec["plan"]["time_budget_s"] * len(order) / spec["plan"]["processes"]
+        budget = budget_s(spec["plan"], len(order))
         started = time.perf_counter()
         for r in range(rounds):
             for name in order if r % 2 == 0 else order[::-1]:
@@ -170,7 +176,7 @@ def work(job: dict[str, Any], emit: Any) -> None:
             order = [name for name in order if name not in scale.failed]
             # The plan rests on warm-up estimates: past twice the budget, what ran will do (an
             # even number of turns, so that no runtime always went first).
-            late = time.perf_counter() - started > 2 * budget_s
+            late = time.perf_counter() - started > 2 * budget
             if late and r % 2 and spec["plan"]["min_rounds"] <= r + 1 < rounds:
                 break
         for name in order:
