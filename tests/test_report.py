@@ -28,6 +28,17 @@ from anybench._table import comparison_table
 from .conftest import ROOT, run_benchmarks
 
 
+@pytest.fixture
+def spawn_results(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny results with their spawn benchmarks only: its report draws a few plots, not the
+    whole matrix's, for tests of how a report is written rather than of what it holds."""
+    data = json.loads(tiny_results.read_text())
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["scenario"] == "spawn"]
+    out = tmp_path_factory.mktemp("spawn") / "spawn.json"
+    out.write_text(json.dumps(data))
+    return out
+
+
 def test_stability_rules_are_pyperfs() -> None:
     assert stability_warnings([100, 101, 99, 100, 100]) == []
     assert stability_warnings([100, 100, 100]) == ["only 3 rounds (fewer than 5)"]
@@ -64,8 +75,8 @@ def test_durations_are_written_in_the_unit_that_keeps_them_short() -> None:
     assert format_ns(-1_500) == "-1.5 µs"
 
 
-def test_the_page_is_its_sections_in_order(tiny_results: Path, tmp_path: Path) -> None:
-    page = render([load(tiny_results)], tmp_path)
+def test_the_page_is_its_sections_in_order(spawn_results: Path, tmp_path: Path) -> None:
+    page = render([load(spawn_results)], tmp_path)
     headings = [line for line in page.splitlines() if line.startswith(("# ", "## "))]
     assert headings[0] == "# anybench report"
     assert headings[-3:] == ["## Warnings", "## Runs", "## Method"]
@@ -89,26 +100,26 @@ def test_report_writes_a_page_with_plots_it_links(tiny_results: Path, tmp_path: 
 
 
 def test_report_is_not_overwritten_unless_forced(
-    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    spawn_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "report"
-    assert main(["report", str(tiny_results), "--out", str(out)]) == 0
+    assert main(["report", str(spawn_results), "--out", str(out)]) == 0
     (out / "index.md").write_text("kept")
-    assert main(["report", str(tiny_results), "--out", str(out)]) == 1
+    assert main(["report", str(spawn_results), "--out", str(out)]) == 1
     assert "exists; pass --force" in capsys.readouterr().err
     assert (out / "index.md").read_text() == "kept"
-    assert main(["report", str(tiny_results), "--out", str(out), "--force"]) == 0
+    assert main(["report", str(spawn_results), "--out", str(out), "--force"]) == 0
     assert (out / "index.md").read_text().startswith("# anybench report")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
 
 def test_report_names_a_bad_file_and_reports_the_rest(
-    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    spawn_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2")
     out = tmp_path / "report"
-    assert main(["report", str(bad), str(tiny_results), "--out", str(out)]) == 1
+    assert main(["report", str(bad), str(spawn_results), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"anybench: {bad}: not valid JSON")
     assert err.count("\n") == 1
@@ -242,12 +253,12 @@ def test_columns_follow_the_runtimes_the_results_recorded(tmp_path: Path) -> Non
 
 
 def test_a_ratio_is_taken_within_its_run_never_across_machines(
-    tiny_results: Path, tmp_path: Path
+    spawn_results: Path, tmp_path: Path
 ) -> None:
     """Two files from two machines side by side: each is labelled by its machine, and each
     runtime's ratio is to asyncio of its own run. The second machine is three times slower at
     everything, so its ratios are the first's."""
-    data = json.loads(tiny_results.read_text())
+    data = json.loads(spawn_results.read_text())
     data["machine_info"]["system"] = "Darwin"
     for bench in data["benchmarks"]:
         extra = bench["extra_info"]
@@ -258,8 +269,8 @@ def test_a_ratio_is_taken_within_its_run_never_across_machines(
         ]
     other = tmp_path / "other.json"
     other.write_text(json.dumps(data))
-    here = load(tiny_results).machine_info["system"]
-    page = render([load(tiny_results), load(other)], tmp_path)
+    here = load(spawn_results).machine_info["system"]
+    page = render([load(spawn_results), load(other)], tmp_path)
     summary = page.split("## Summary", 1)[1].split("\n## ", 1)[0]
     header = next(line for line in summary.splitlines() if line.startswith("| scenario"))
     columns = [c.strip() for c in header.strip("|").split("|")][2:]
