@@ -43,7 +43,7 @@ def axis_dest(axis: Axis) -> str:
 
 def selected_runtimes(config: pytest.Config) -> list[Runtime]:
     """The runtimes chosen with ``--runtime`` (all by default)."""
-    names = [n for value in config.getoption("runtime") for n in comma_list(value, "runtime")]
+    names = [name for value in config.getoption("runtime") for name in comma_list(value, "runtime")]
     return select_runtimes(names)
 
 
@@ -127,9 +127,11 @@ def selected_scenarios(config: pytest.Config, scenarios: Sequence[Any]) -> list[
         specs = [ScenarioSpec.of(s) for s in scenarios]
     except ScenarioError as exc:
         raise pytest.UsageError(str(exc)) from None
-    names = [n for value in config.getoption("scenario") for n in comma_list(value, "scenario")]
+    names = [
+        name for value in config.getoption("scenario") for name in comma_list(value, "scenario")
+    ]
     known = [spec.name for spec in specs]
-    unknown = [n for n in names if n not in known]
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise pytest.UsageError(
             f"unknown scenario {', '.join(map(repr, unknown))}; choose from: {', '.join(known)}"
@@ -155,8 +157,9 @@ def check_runnable(config: pytest.Config, specs: Iterable[ScenarioSpec]) -> None
 
 
 def scenario_params(config: pytest.Config, scenarios: Sequence[Any]) -> list[Any]:
-    """``pytest.param(spec, n)`` for each scenario ``--scenario`` chooses at each of its scales,
-    for parametrizing ``("scenario", "n")``; ids ``NAME-N``."""
+    """``pytest.param(spec, scale)`` for each scenario ``--scenario`` chooses at each of its
+    scales, for parametrizing ``("scenario", "n")`` (``n`` holds the scale on every axis: N, or
+    B on the load axis); ids ``NAME-SCALE``."""
     return scale_params(config, selected_scenarios(config, scenarios))
 
 

@@ -277,8 +277,8 @@ def variant(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def measure_scenario(request: pytest.FixtureRequest, variant: str) -> MeasureScenario:
     """``measure_scenario(scenario, runtime, n)``: benchmark a scenario (a module or
-    :class:`~anybench.ScenarioSpec`) at scale N on a runtime, recorded through pytest-benchmark
-    (see :class:`anybench._fixture.Measurer`)."""
+    :class:`~anybench.ScenarioSpec`) at a scale of its axis (N, or B) on a runtime, recorded
+    through pytest-benchmark (see :class:`anybench._fixture.Measurer`)."""
     return Measurer(request, variant, lambda: run_info(request.config))
 
 
