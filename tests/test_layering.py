@@ -1,10 +1,13 @@
-"""The arrows run one way: reading results never imports the measuring half."""
+"""The arrows run one way: no module imports one built on it, and reading results never imports
+the measuring half."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +31,110 @@ MEASURING = {
     "rloop",
     "sniffio",
 }
+
+
+PACKAGE = ROOT / "src" / "anybench"
+
+#: The package's modules by stage, lowest first. A module imports only from its own stage or a
+#: lower one, wherever the import is (inside a function, under TYPE_CHECKING): the package
+#: itself (``anybench``, ``from . import __version__``) is the top, so only the public face
+#: imports it.
+STAGES: tuple[frozenset[str], ...] = (
+    # the ground: declarations and pure functions, importing nothing of anybench
+    frozenset({"_adapter", "_files", "_format", "_probe", "_runtimes", "_stats", "_sweep"}),
+    # the contracts: what a scenario is; the portable future
+    frozenset({"_scenario", "_future"}),
+    # measuring: one round, a worker process, a group of them
+    frozenset({"_harness", "_worker", "_measure"}),
+    # the results files, written and read
+    frozenset({"_results", "_journal"}),
+    # reading results: analyses and reports
+    frozenset({"_compare", "_plots", "_table", "_report"}),
+    # the drivers: the fixture, the matrix, anybench run
+    frozenset({"_fixture", "_matrix", "_run", "_cli"}),
+    # the public face: the package, python -m anybench, the pytest plugin
+    frozenset({"__init__", "__main__", "pytest_plugin"}),
+)
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the package, by its dotted name below it (``__init__`` for the package)."""
+    return {
+        ".".join(path.relative_to(PACKAGE).with_suffix("").parts): path
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def _anybench_imports(path: Path, modules: set[str]) -> list[tuple[int, str]]:
+    """The modules of the package (*modules*, named as :func:`_modules` names them) that the
+    module at *path* imports, each with its line: ``__init__`` for the package itself
+    (``import anybench``, ``from anybench import Probe``, ``from . import __version__``)."""
+
+    def module(dotted: str | None) -> str | None:
+        inner = (dotted or "").removeprefix("anybench").strip(".")
+        return "__init__" if inner == "" else inner if inner in modules else None
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            dotted = [a.name for a in node.names if a.name.split(".")[0] == "anybench"]
+        elif isinstance(node, ast.ImportFrom) and (
+            node.level == 1 or (node.module or "").split(".")[0] == "anybench"
+        ):
+            base = (node.module or "") if node.level == 0 else f"anybench.{node.module or ''}"
+            # A name that is a module of the package is that module; any other name is an
+            # attribute of the base, so it imports the base.
+            dotted = [
+                f"{base}.{a.name}" if module(f"{base}.{a.name}") else base for a in node.names
+            ]
+        else:
+            continue
+        found += [(node.lineno, m) for d in dict.fromkeys(dotted) if (m := module(d))]
+    return found
+
+
+def test_every_module_has_a_stage() -> None:
+    staged = set().union(*STAGES)
+    modules = set(_modules())
+    assert sorted(modules - staged) == [], "put each new module in a stage of STAGES"
+    assert sorted(staged - modules) == [], "a module of STAGES is gone: take it out"
+
+
+def test_no_module_imports_one_of_a_higher_stage_or_the_package() -> None:
+    stage = {module: i for i, modules in enumerate(STAGES) for module in modules}
+    modules = _modules()
+    upward = [
+        f"{path.relative_to(ROOT)}:{line} imports {target}"
+        for module, path in modules.items()
+        for line, target in _anybench_imports(path, set(modules))
+        if stage.get(target, -1) > stage.get(module, len(STAGES))
+    ]
+    assert upward == []
+
+
+def test_the_layering_check_sees_an_import_of_the_package(tmp_path: Path) -> None:
+    module = tmp_path / "_low.py"
+    module.write_text(
+        "from . import __version__\n"
+        "from ._sweep import AXES\n"
+        "from . import _sweep, _report\n"
+        "import os, anybench._sweep\n"
+        "def f():\n"
+        "    import anybench\n"
+        "    from anybench._report import write_report\n"
+        "    from . import _report\n"
+    )
+    found = _anybench_imports(module, {"_sweep", "_report"})
+    assert sorted(found) == [
+        (1, "__init__"),
+        (2, "_sweep"),
+        (3, "_report"),
+        (3, "_sweep"),
+        (4, "_sweep"),
+        (6, "__init__"),
+        (7, "_report"),
+        (8, "_report"),
+    ]
 
 
 def _imported_after(*modules: str) -> set[str]:

@@ -53,7 +53,10 @@ register_runtime(
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Whatever a test registers is gone after it, from the registry and the environment."""
-    monkeypatch.delenv(RUNTIME_MODULES_ENV, raising=False)
+    # Set first, so that monkeypatch restores it (unset, most often) after the test: a runtime
+    # registered in the test names its module there, for the worker processes.
+    monkeypatch.setenv(RUNTIME_MODULES_ENV, "")
+    monkeypatch.delenv(RUNTIME_MODULES_ENV)
     saved = dict(RUNTIMES)
     yield
     RUNTIMES.clear()
@@ -127,7 +130,10 @@ def test_a_fake_runtime_from_a_plugin_is_in_the_matrix_the_metadata_and_the_repo
     (tmp_path / "fakeloop_plugin.py").write_text(textwrap.dedent(FAKELOOP_PLUGIN))
     marks = tmp_path / "marks"
     monkeypatch.setenv("FAKELOOP_MARKS", str(marks))
-    monkeypatch.delenv(RUNTIME_MODULES_ENV, raising=False)
+    # Set first, so that monkeypatch restores it (unset, most often) after the test: a runtime
+    # registered in the test names its module there, for the worker processes.
+    monkeypatch.setenv(RUNTIME_MODULES_ENV, "")
+    monkeypatch.delenv(RUNTIME_MODULES_ENV)
     out = tmp_path / "fake.json"
     proc = run_benchmarks(
         "-p",

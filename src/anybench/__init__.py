@@ -20,7 +20,6 @@ _LAZY: dict[str, str] = {
     "FutureCancelledError": "._future",
     "InvalidStateError": "._future",
     "DEFAULT_DEADLINE_S": "._harness",
-    "TRIO_CALLBACKS_CAVEAT": "._harness",
     "RoundResult": "._harness",
     "Scenario": "._harness",
     "ScenarioTimeout": "._harness",
@@ -28,6 +27,7 @@ _LAZY: dict[str, str] = {
     "RESULTS_FORMAT": "._results",
     "ScenarioError": "._scenario",
     "ScenarioSpec": "._scenario",
+    "TRIO_CALLBACKS_CAVEAT": "._scenario",
     "Probe": "._probe",
     "ScenarioFailed": "._probe",
     "check": "._probe",
@@ -42,14 +42,7 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from ._future import Future, FutureCancelledError, InvalidStateError
-    from ._harness import (
-        DEFAULT_DEADLINE_S,
-        TRIO_CALLBACKS_CAVEAT,
-        RoundResult,
-        Scenario,
-        ScenarioTimeout,
-        run_round,
-    )
+    from ._harness import DEFAULT_DEADLINE_S, RoundResult, Scenario, ScenarioTimeout, run_round
     from ._probe import Probe, ScenarioFailed, check, timer_cost_ns
     from ._results import RESULTS_FORMAT
     from ._runtimes import (
@@ -60,7 +53,7 @@ if TYPE_CHECKING:
         register_runtime,
         select_runtimes,
     )
-    from ._scenario import ScenarioError, ScenarioSpec
+    from ._scenario import TRIO_CALLBACKS_CAVEAT, ScenarioError, ScenarioSpec
 
 
 def __getattr__(name: str) -> Any:

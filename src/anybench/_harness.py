@@ -31,15 +31,6 @@ def runner_for(scenario: ScenarioSpec | Any, runtime: Runtime) -> Runner | None:
     return ScenarioSpec.of(scenario).runner(runtime.backend)
 
 
-#: The mark of a figure whose done-callbacks on trio go through anybench's own queue (trio has
-#: no done-callbacks; see anybench._adapter), where asyncio's go through ``loop.call_soon``.
-TRIO_CALLBACKS_CAVEAT = (
-    "on trio, done-callbacks go through anybench's own queue, run from trio's scheduler "
-    "between task batches (trio has none of its own); on asyncio through loop.call_soon: a "
-    "different mechanism"
-)
-
-
 class ScenarioTimeout(Exception):
     """A round did not finish before its deadline."""
 

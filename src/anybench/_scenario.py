@@ -18,8 +18,11 @@ scenario (extra info ``parameters``), as pyperformance records its benchmarks' p
 constant named close to a field (``MAXN``, ``LATENCY``; see :data:`CLOSE_MATCH`), or an async
 function named close to a runner (``async def runn``), is taken for a misspelling and refused,
 unless the module lists it in ``PARAMETERS``, the one way to say "this near-miss is meant".
-Constants imported from anybench itself (``TRIO_CALLBACKS_CAVEAT``) and values that are not
-plain data (numbers, text, flags, and tuples, lists or mappings of those) are not parameters.
+The constants anybench offers scenarios (:data:`ANYBENCH_CONSTANTS`, such as
+``TRIO_CALLBACKS_CAVEAT``) and values that are not plain data (numbers, text, flags, and tuples,
+lists or mappings of those) are not parameters.
+
+The sweep axes a scenario may declare (``AXIS``) are :data:`anybench._sweep.AXES`.
 """
 
 from __future__ import annotations
@@ -36,19 +39,35 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ._runtimes import BASELINE
+from ._sweep import AXES, N, axis_named
+
 if TYPE_CHECKING:
     from ._probe import Probe
 
 #: ``async def run(n, probe)``: one pass of the scenario at scale n.
 Runner = Callable[[int, "Probe"], Awaitable[None]]
 
-#: The sweep axes a scenario may scale along (see :mod:`anybench._sweep`).
-AXES = ("n", "load")
 #: How alike a name must be to a field's to be taken for its misspelling (difflib's ratio):
 #: MAXN, LATENCY, SAMPLE, AXES, runn; not YIELDS_PER_TASK, SEED or BUFFER.
 CLOSE_MATCH = 0.75
 #: The backends a native runner may be written for: ``run_asyncio``, ``run_trio``.
 NATIVE_BACKENDS = ("asyncio", "trio")
+
+#: The mark of a figure whose done-callbacks on trio go through anybench's own queue (trio has
+#: no done-callbacks; see anybench._adapter), where asyncio's go through ``loop.call_soon``: a
+#: scenario's ``CAVEATS = {"trio": TRIO_CALLBACKS_CAVEAT}``.
+TRIO_CALLBACKS_CAVEAT = (
+    "on trio, done-callbacks go through anybench's own queue, run from trio's scheduler "
+    "between task batches (trio has none of its own); on asyncio through loop.call_soon: a "
+    "different mechanism"
+)
+#: anybench's public constants a scenario may import (``from anybench import
+#: TRIO_CALLBACKS_CAVEAT``): anybench's, not the scenario's parameters. Only those of this
+#: module and below it: the contract reads nothing of the modules built on it.
+ANYBENCH_CONSTANTS: Mapping[str, object] = MappingProxyType(
+    {"BASELINE": BASELINE, "TRIO_CALLBACKS_CAVEAT": TRIO_CALLBACKS_CAVEAT}
+)
 
 
 class ScenarioError(ValueError):
@@ -92,7 +111,7 @@ FIELDS: tuple[Field, ...] = (
         "AXIS",
         "the sweep axis n scales along: 'n' (operations) or 'load' (background "
         "load B, with a fixed sample count)",
-        default="n",
+        default=N.name,
     ),
     Field("MAX_N", "the largest n it runs at (None: the whole sweep)"),
     Field("NATIVE_OF", "for a native baseline, the NAME of the anyio scenario it mirrors"),
@@ -142,7 +161,7 @@ class ScenarioSpec:
     operation: str
     latencies: Mapping[str, str]
     runners: Mapping[str, Runner]
-    axis: str = "n"
+    axis: str = N.name
     max_n: int | None = None
     native_of: str | None = None
     caveats: Mapping[str, str] = field(default_factory=dict)
@@ -165,12 +184,13 @@ class ScenarioSpec:
         portable ``run``; None if it has neither."""
         return self.runners.get(backend) or self.runners.get("")
 
-    def ops(self, n: int) -> int:
-        """Operations in one pass at scale *n*: SAMPLES on the load axis, else n x OPS_PER_N."""
-        if self.axis == "load":
+    def ops(self, scale: int) -> int:
+        """Operations in one pass at *scale*: SAMPLES on an axis that does not count operations
+        (the load's), else scale x OPS_PER_N."""
+        if not axis_named(self.axis).counts_operations:
             assert self.samples is not None  # checked in from_module
             return self.samples
-        return n * self.ops_per_n
+        return scale * self.ops_per_n
 
     @classmethod
     def of(cls, scenario: Any) -> ScenarioSpec:
@@ -237,8 +257,8 @@ class ScenarioSpec:
         axis = get("AXIS")
         if axis not in AXES:
             raise fail(f"AXIS must be one of {', '.join(map(repr, AXES))}, not {axis!r}")
-        if axis == "load" and get("SAMPLES") is None:
-            raise fail("AXIS 'load' needs SAMPLES, the operations of one pass")
+        if not AXES[axis].counts_operations and get("SAMPLES") is None:
+            raise fail(f"AXIS {axis!r} needs SAMPLES, the operations of one pass")
         runners: dict[str, Runner] = {}
         for name in _RUNNERS:
             if name not in names:
@@ -274,14 +294,12 @@ class ScenarioSpec:
 
 
 def _parameters(module: Any, names: Iterable[str]) -> dict[str, Any]:
-    import anybench
-
     params = {}
     for name in sorted(names):
         if not name.isupper() or name in _BY_NAME:
             continue
         value = getattr(module, name)
-        if getattr(anybench, name, object()) is value or not _plain(value):
+        if ANYBENCH_CONSTANTS.get(name, object()) is value or not _plain(value):
             continue
         params[name] = list(value) if isinstance(value, tuple) else value
     return params

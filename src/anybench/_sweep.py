@@ -2,7 +2,9 @@
 
 Most scenarios scale with N, the number of operations (tasks, callbacks, futures). Scenarios that
 measure latency under load scale with B, the background load, at a fixed sample count; they
-declare ``AXIS = "load"``. Each axis is declared once, as an :class:`Axis` in :data:`AXES`.
+declare ``AXIS = "load"``. Each axis is declared once, as an :class:`Axis` in :data:`AXES`: the
+scenario contract, the pytest plugin's options and their parsing, and every message that names
+a scale (:func:`scale_text`) ask it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class ScaleError(ValueError):
+    """Values given for an axis (``--scales``, ``--loads``) that are not scales of it; the
+    message is one line."""
+
+
 @dataclass(frozen=True)
 class Axis:
-    """A sweep axis: what a scenario's scale counts, and how it is named wherever it shows."""
+    """A sweep axis: what a scenario's scale counts, and how it is named wherever it shows.
+
+    Adding an axis is one entry in :data:`AXES` (and a scenario that declares it): its option,
+    its parsing, its messages and the contract's check of ``AXIS`` follow from the entry.
+    """
 
     #: As scenarios declare it (``AXIS``), results record it and :class:`Profile` holds it.
     name: str
-    #: The letter a value is written with: ``N=1,000``, ``B=10``.
+    #: The letter a value is written with: ``N=1,000``, ``B=10`` (see :func:`scale_text`).
     symbol: str
     #: The command-line option that sets the values, instead of the profile's.
     option: str
@@ -24,14 +35,64 @@ class Axis:
     lowest: int
     #: What a plot's axis says.
     label: str
+    #: What the option's values are, as its help says: "comma-separated <this>, instead of the
+    #: profile's".
+    meaning: str
+    #: Whether a pass does value x OPS_PER_N operations (N), or its scenario's SAMPLES whatever
+    #: the value (B: the value is the load the operations run under).
+    counts_operations: bool = True
+    #: The values of a profile that has no field of the axis's name.
+    default_values: tuple[int, ...] = ()
+
+    def parse(self, text: str) -> tuple[int, ...]:
+        """The values in *text*, as the option takes them (``10,1_000``); :class:`ScaleError`
+        in one line if it holds none, or one that is not a whole number of at least
+        :attr:`lowest`."""
+        try:
+            values = tuple(
+                int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()
+            )
+        except ValueError:
+            values = ()
+        if not values or min(values) < self.lowest:
+            raise ScaleError(
+                f"{self.option} takes integers of at least {self.lowest} like 10,1000; got {text!r}"
+            )
+        return values
 
 
 #: N, the operations a round does (tasks, callbacks, futures): the axis of most scenarios.
-N = Axis("n", "N", "--scales", 1, "N (operations per round)")
-#: B, the background load a latency is measured under, at a fixed number of samples.
-LOAD = Axis("load", "B", "--loads", 0, "B, background tasks always ready")
+N = Axis("n", "N", "--scales", 1, "N (operations per round)", "N for benchmarks")
+#: B, the background load a latency is measured under, at a fixed number of samples; no load
+#: is a load, where no operations is not a scale.
+LOAD = Axis(
+    "load",
+    "B",
+    "--loads",
+    0,
+    "B, background tasks always ready",
+    "background loads B for load scenarios",
+    counts_operations=False,
+)
 #: The axes by name, N first.
 AXES: dict[str, Axis] = {axis.name: axis for axis in (N, LOAD)}
+
+
+def axis_named(axis: str | Axis) -> Axis:
+    """*axis* itself, or the axis of that name; a ValueError in one line lists the known ones."""
+    if isinstance(axis, Axis):
+        return axis
+    try:
+        return AXES[axis]
+    except KeyError:
+        raise ValueError(f"unknown sweep axis {axis!r}; choose from: {', '.join(AXES)}") from None
+
+
+def scale_text(axis: str | Axis, value: int) -> str:
+    """A value of *axis* (an :class:`Axis` or its name) as people read it: ``N=1,000``,
+    ``B=10``."""
+    return f"{axis_named(axis).symbol}={value:,}"
+
 
 #: Throughput rounds per process.
 MIN_ROUNDS = 2
@@ -64,11 +125,10 @@ class Profile:
     memory_max_n: int | None = None
 
     def values(self, axis: str | Axis) -> tuple[int, ...]:
-        """The values of *axis* (an :class:`Axis` or its name): the field of that name."""
-        name = axis.name if isinstance(axis, Axis) else axis
-        if name not in AXES:
-            raise ValueError(f"unknown sweep axis {name!r}; choose from: {', '.join(AXES)}")
-        values: tuple[int, ...] = getattr(self, name)
+        """The values of *axis* (an :class:`Axis` or its name): the field of that name, or the
+        axis's own default values if the profile has none."""
+        chosen = axis_named(axis)
+        values: tuple[int, ...] = getattr(self, chosen.name, chosen.default_values)
         return values
 
 
@@ -114,4 +174,4 @@ def profile(name: str) -> Profile:
 
 def scales(name: str, max_n: int | None = None, axis: str | Axis = N) -> tuple[int, ...]:
     """The values of profile *name* on *axis*, without those above *max_n* (a scenario's limit)."""
-    return tuple(n for n in profile(name).values(axis) if max_n is None or n <= max_n)
+    return tuple(v for v in profile(name).values(axis) if max_n is None or v <= max_n)

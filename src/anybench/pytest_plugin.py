@@ -16,19 +16,18 @@ Options (also usable after ``nox -s bench --``): ``--runtime``, ``--scenario``, 
 ``--profile``, ``--scales``, ``--loads``, ``--processes``, ``--max-processes``, ``--rounds``,
 ``--variant``, ``--memory-limit``, ``--deadline`` (see ``pytest --help``).
 
-Public helpers for a project's own conftest: :func:`runtime_params` (one ``pytest.param`` per
+Public helpers for a project's own conftest, from :mod:`anybench._matrix` (which scenarios,
+scales and runtimes the options choose): :func:`runtime_params` (one ``pytest.param`` per
 selected runtime, a missing one a skip), :func:`scenario_params` (scenario x scale),
-:func:`selected_scenarios`, :func:`selected_scales` and :func:`scenario_scales`.
+:func:`selected_scenarios`, :func:`selected_scales`, :func:`scenario_scales` and
+:func:`check_runnable`. Each scale option (``--scales``, ``--loads``) is an axis of
+:data:`anybench._sweep.AXES`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-import shutil
-import types
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +36,25 @@ import pytest
 from . import __version__
 from ._fixture import STATE, InLoopClock, Measurer, MeasureScenario, RunState, peak_rss_bytes
 from ._harness import DEFAULT_DEADLINE_S
-from ._measure import Plan, Variant
-from ._results import RESULTS_FORMAT, write_run_info
-from ._runtimes import RUNTIMES, Runtime, UnknownRuntimeError, library_versions, select_runtimes
-from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
-from ._sweep import (
-    AXES,
-    DEFAULT_PROFILE,
-    MAX_ROUNDS,
-    MIN_ROUNDS,
-    UnknownProfileError,
-    profile,
-    scales,
+from ._matrix import (
+    ScenarioFile,
+    check_choices,
+    check_runnable,
+    comma_list,
+    runtime_params,
+    scale_params,
+    scenario_params,
+    scenario_scales,
+    selected_runtimes,
+    selected_scales,
+    selected_scenarios,
+    selected_variants,
 )
+from ._measure import Plan
+from ._results import RESULTS_FORMAT, write_run_info
+from ._runtimes import RUNTIMES, Runtime, library_versions
+from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
+from ._sweep import AXES, DEFAULT_PROFILE, MAX_ROUNDS, MIN_ROUNDS, profile
 
 __all__ = [
     "InLoopClock",
@@ -62,17 +67,6 @@ __all__ = [
     "selected_scales",
     "selected_scenarios",
 ]
-
-
-def _comma_list(value: str, option: str = "") -> list[str]:
-    """The names in a comma-separated option value; with *option*, an empty one is an error
-    (an empty value must not silently mean "all")."""
-    names = [part.strip() for part in value.split(",") if part.strip()]
-    if option and not names:
-        raise pytest.UsageError(
-            f"--{option} {value!r} names nothing; give one or more names, or leave it out for all"
-        )
-    return names
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,18 +99,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help=f"scale sweep for benchmarks (default: {DEFAULT_PROFILE})",
     )
-    group.addoption(
-        "--scales",
-        default=None,
-        metavar="N,N",
-        help="comma-separated N for benchmarks, instead of the profile's",
-    )
-    group.addoption(
-        "--loads",
-        default=None,
-        metavar="B,B",
-        help="comma-separated background loads B for load scenarios, instead of the profile's",
-    )
+    for axis in AXES.values():  # --scales (N), --loads (B)
+        group.addoption(
+            axis.option,
+            default=None,
+            metavar=f"{axis.symbol},{axis.symbol}",
+            help=f"comma-separated {axis.meaning}, instead of the profile's",
+        )
     group.addoption(
         "--processes",
         type=int,
@@ -171,107 +160,21 @@ def _default_memory_limit_mb() -> float | None:
         return None
 
 
-def _variants(config: pytest.Config) -> dict[str, Variant]:
-    """The environments named with ``--variant LABEL=PYTHON``, by label."""
-    variants = {}
-    for value in config.getoption("variant"):
-        label, sep, python = value.partition("=")
-        if not sep or not label.strip() or not python.strip():
-            raise pytest.UsageError(
-                f"--variant takes LABEL=PYTHON, like anyio-4.13=.venv/bin/python; got {value!r}"
-            )
-        if label in variants:
-            raise pytest.UsageError(
-                f"--variant {label!r} is given twice; give each a label of its own"
-            )
-        if shutil.which(python) is None:
-            raise pytest.UsageError(f"--variant {label}: {python!r} is not an executable Python")
-        variants[label.strip()] = Variant(label.strip(), python.strip())
-    return variants
-
-
-def selected_runtimes(config: pytest.Config) -> list[Runtime]:
-    """The runtimes chosen with ``--runtime`` (all by default)."""
-    names = [n for value in config.getoption("runtime") for n in _comma_list(value, "runtime")]
-    return select_runtimes(names)
-
-
-def selected_scales(
-    config: pytest.Config, max_n: int | None = None, axis: str = "n"
-) -> tuple[int, ...]:
-    """The values chosen with ``--scales`` (N) or ``--loads`` (B), or else by ``--profile``, on
-    *axis*, capped at *max_n*."""
-    option = _AXIS_OPTIONS[axis]
-    explicit = config.getoption(option)
-    if explicit is None:
-        return scales(config.getoption("profile"), max_n, axis)
-    return tuple(n for n in _parse_scales(explicit, option) if max_n is None or n <= max_n)
-
-
-_AXIS_OPTIONS = {"n": "scales", "load": "loads"}
-
-
-def scenario_scales(config: pytest.Config, scenario: Any) -> tuple[int, ...]:
-    """The values a scenario (a module or :class:`~anybench.ScenarioSpec`) runs at: its axis of
-    the sweep, capped at its MAX_N."""
-    spec = ScenarioSpec.of(scenario)
-    return selected_scales(config, spec.max_n, spec.axis)
-
-
-def _parse_scales(value: str, option: str) -> list[int]:
-    lowest = 0 if option == "loads" else 1  # no load is a load; no operations is not a scale
-    try:
-        values = [int(part.replace("_", "")) for part in _comma_list(value)]
-    except ValueError:
-        values = []
-    if not values or min(values) < lowest:
-        raise pytest.UsageError(
-            f"--{option} takes integers of at least {lowest} like 10,1000; got {value!r}"
-        )
-    return values
-
-
-def _check_choices(config: pytest.Config) -> None:
-    """Check the options once, up front, so that a typo is one clear line, not a traceback."""
-    try:
-        selected_runtimes(config)
-        scales(config.getoption("profile"))
-        for option in _AXIS_OPTIONS.values():
-            if config.getoption(option) is not None:
-                _parse_scales(config.getoption(option), option)
-    except (UnknownRuntimeError, UnknownProfileError) as exc:
-        raise pytest.UsageError(str(exc)) from None
-    deadline = config.getoption("deadline")
-    if not (math.isfinite(deadline) and deadline > 0):
-        raise pytest.UsageError(f"--deadline takes a positive number of seconds, not {deadline}")
-    for option, lowest in (("processes", 2), ("max_processes", 2), ("rounds", 1)):
-        value = config.getoption(option)
-        if value is not None and value < lowest:
-            flag = option.replace("_", "-")
-            raise pytest.UsageError(f"--{flag} takes {lowest} or more, not {value}")
-    limit = config.getoption("memory_limit")
-    if limit is not None and not (math.isfinite(limit) and limit > 0):
-        raise pytest.UsageError(f"--memory-limit takes a positive number of MiB, not {limit}")
-    _variants(config)
-
-
 _SCENARIO_FILES = pytest.StashKey[dict[Path, ScenarioSpec]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _check_choices(config)
+    check_choices(config)
     config.stash[STATE] = RunState(
         plan=_plan(config),
-        variants=_variants(config),
+        variants=selected_variants(config),
         deadline_s=config.getoption("deadline"),
         journal_target=config.getoption("benchmark_json", None),
     )
     # Its hooks record the benchmarks' failures and end the journal.
     config.pluginmanager.register(config.stash[STATE], "anybench-run-state")
     config.stash[_SCENARIO_FILES] = {}
-    targets = [
-        t for value in config.getoption("scenarios") for t in _comma_list(value, "scenarios")
-    ]
+    targets = [t for value in config.getoption("scenarios") for t in comma_list(value, "scenarios")]
     if not targets:
         return
     try:
@@ -291,84 +194,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = paths
 
 
-def selected_scenarios(config: pytest.Config, scenarios: Sequence[Any]) -> list[ScenarioSpec]:
-    """The scenarios (modules or specs) that ``--scenario`` chooses, checked (all by default);
-    an unknown name, or a scenario that breaks the contract, is a usage error in one line."""
-    try:
-        specs = [ScenarioSpec.of(s) for s in scenarios]
-    except ScenarioError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    names = [n for value in config.getoption("scenario") for n in _comma_list(value, "scenario")]
-    known = [spec.name for spec in specs]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise pytest.UsageError(
-            f"unknown scenario {', '.join(map(repr, unknown))}; choose from: {', '.join(known)}"
-        )
-    return [spec for spec in specs if not names or spec.name in names]
-
-
-def check_runnable(config: pytest.Config, specs: Iterable[ScenarioSpec]) -> None:
-    """A usage error if the options are wrong, or the scales chosen leave no benchmark of
-    *specs* to run."""
-    _check_choices(config)  # a conftest's pytest_configure may run before the plugin's
-    specs = list(specs)
-    if specs and not any(scenario_scales(config, spec) for spec in specs):
-        capped = sorted({f"{s.name} ({s.max_n:,})" for s in specs if s.max_n is not None})
-        raise pytest.UsageError(
-            "no benchmark to run: every scale chosen is above the MAX_N of every scenario "
-            f"chosen ({', '.join(capped)}); choose smaller --scales"
-        )
-
-
-def scenario_params(config: pytest.Config, scenarios: Sequence[Any]) -> list[Any]:
-    """``pytest.param(spec, n)`` for each scenario ``--scenario`` chooses at each of its scales,
-    for parametrizing ``("scenario", "n")``; ids ``NAME-N``."""
-    return _scale_params(config, selected_scenarios(config, scenarios))
-
-
-def _scale_params(config: pytest.Config, specs: Sequence[ScenarioSpec]) -> list[Any]:
-    return [
-        pytest.param(spec, n, id=f"{spec.name}-{n}")
-        for spec in specs
-        for n in scenario_scales(config, spec)
-    ]
-
-
-def runtime_params(config: pytest.Config) -> list[Any]:
-    """``pytest.param`` per selected runtime; one that cannot run here is a skip with its reason."""
-    params = []
-    for runtime in selected_runtimes(config):
-        reason = runtime.unavailable_reason()
-        marks = [pytest.mark.filterwarnings(spec) for spec in runtime.known_warnings]
-        if reason:
-            marks.append(pytest.mark.skip(reason=f"{runtime.name}: {reason}"))
-        params.append(pytest.param(runtime, id=runtime.name, marks=marks))
-    return params
-
-
-def _matrix_test(
-    measure_scenario: MeasureScenario, scenario: ScenarioSpec, n: int, runtime: Runtime
-) -> None:
-    """One scenario at one scale on one runtime, measured and recorded."""
-    measure_scenario(scenario, runtime, n)
-
-
-class ScenarioFile(pytest.Module):
-    """A scenario module named with ``--scenarios``, collected as its benchmark matrix.
-
-    The module itself is imported once, by anybench (see :func:`anybench._scenario
-    .import_scenario`), not as a test module: the collector's object is a namespace holding the
-    one matrix test.
-    """
-
-    def _getobj(self) -> types.ModuleType:
-        namespace = types.ModuleType(f"anybench-matrix:{self.path.name}")
-        namespace.__file__ = str(self.path)
-        namespace.test_scenario = _matrix_test  # type: ignore[attr-defined]
-        return namespace
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
     if module_path.resolve() in parent.config.stash.get(_SCENARIO_FILES, {}):
@@ -386,7 +211,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if isinstance(parent, ScenarioFile):
         spec = config.stash[_SCENARIO_FILES][parent.path.resolve()]
         # chosen by --scenario already: only the chosen files are collected
-        metafunc.parametrize(("scenario", "n"), _scale_params(config, [spec]))
+        metafunc.parametrize(("scenario", "n"), scale_params(config, [spec]))
     if "runtime" in metafunc.fixturenames:
         metafunc.parametrize("runtime", runtime_params(config))
     variants = config.stash[STATE].variants
@@ -452,8 +277,8 @@ def variant(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def measure_scenario(request: pytest.FixtureRequest, variant: str) -> MeasureScenario:
     """``measure_scenario(scenario, runtime, n)``: benchmark a scenario (a module or
-    :class:`~anybench.ScenarioSpec`) at scale N on a runtime, recorded through pytest-benchmark
-    (see :class:`anybench._fixture.Measurer`)."""
+    :class:`~anybench.ScenarioSpec`) at a scale of its axis (N, or B) on a runtime, recorded
+    through pytest-benchmark (see :class:`anybench._fixture.Measurer`)."""
     return Measurer(request, variant, lambda: run_info(request.config))
 
 
@@ -502,12 +327,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         state.nodeids.add(item.nodeid)
         params = getattr(getattr(item, "callspec", None), "params", {})
-        scenario, runtime, n = params.get("scenario"), params.get("runtime"), params.get("n")
-        if scenario is None or not isinstance(runtime, Runtime) or n is None:
+        # "n" is the matrix's name for the scale, on every axis (see scenario_params).
+        scenario, runtime, scale = params.get("scenario"), params.get("runtime"), params.get("n")
+        if scenario is None or not isinstance(runtime, Runtime) or scale is None:
             continue  # measured on its own when it runs
         if runtime.unavailable_reason():
             continue
-        key = (n, runtime.name, params.get("variant", ""))
+        key = (scale, runtime.name, params.get("variant", ""))
         keys = state.selected.setdefault(ScenarioSpec.of(scenario).name, [])
         if key not in keys:
             keys.append(key)

@@ -1,0 +1,208 @@
+"""The benchmark matrix: which scenarios, scales, runtimes and variants the options choose, and
+the ``pytest.param`` lists that parametrize it.
+
+The pytest plugin (:mod:`anybench.pytest_plugin`) declares the options and calls these from its
+hooks; a project's own conftest calls the public ones through the plugin's names
+(``anybench.pytest_plugin.scenario_params`` and the others). A scenario's scales are its axis's
+(:data:`anybench._sweep.AXES`): each axis's option (``--scales``, ``--loads``) chooses them,
+else ``--profile``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import types
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pytest
+
+from ._fixture import MeasureScenario
+from ._measure import Variant
+from ._runtimes import Runtime, UnknownRuntimeError, select_runtimes
+from ._scenario import ScenarioError, ScenarioSpec
+from ._sweep import AXES, Axis, N, ScaleError, UnknownProfileError, axis_named, scale_text, scales
+
+
+def comma_list(value: str, option: str = "") -> list[str]:
+    """The names in a comma-separated option value; with *option*, an empty one is an error
+    (an empty value must not silently mean "all")."""
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if option and not names:
+        raise pytest.UsageError(
+            f"--{option} {value!r} names nothing; give one or more names, or leave it out for all"
+        )
+    return names
+
+
+def axis_dest(axis: Axis) -> str:
+    """Where pytest keeps the value of *axis*'s option: ``--scales`` in ``scales``."""
+    return axis.option.removeprefix("--").replace("-", "_")
+
+
+def selected_runtimes(config: pytest.Config) -> list[Runtime]:
+    """The runtimes chosen with ``--runtime`` (all by default)."""
+    names = [name for value in config.getoption("runtime") for name in comma_list(value, "runtime")]
+    return select_runtimes(names)
+
+
+def selected_variants(config: pytest.Config) -> dict[str, Variant]:
+    """The environments named with ``--variant LABEL=PYTHON``, by label."""
+    variants = {}
+    for value in config.getoption("variant"):
+        label, sep, python = value.partition("=")
+        if not sep or not label.strip() or not python.strip():
+            raise pytest.UsageError(
+                f"--variant takes LABEL=PYTHON, like anyio-4.13=.venv/bin/python; got {value!r}"
+            )
+        if label in variants:
+            raise pytest.UsageError(
+                f"--variant {label!r} is given twice; give each a label of its own"
+            )
+        if shutil.which(python) is None:
+            raise pytest.UsageError(f"--variant {label}: {python!r} is not an executable Python")
+        variants[label.strip()] = Variant(label.strip(), python.strip())
+    return variants
+
+
+def _explicit_scales(config: pytest.Config, axis: Axis) -> tuple[int, ...] | None:
+    """The values given with *axis*'s option, or None if it is not given."""
+    text = config.getoption(axis_dest(axis))
+    if text is None:
+        return None
+    try:
+        return axis.parse(text)
+    except ScaleError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def selected_scales(
+    config: pytest.Config, max_n: int | None = None, axis: str | Axis = N
+) -> tuple[int, ...]:
+    """The values of *axis* (an :class:`~anybench._sweep.Axis` or its name) chosen with its
+    option (``--scales`` for N, ``--loads`` for B), or else by ``--profile``, capped at
+    *max_n*."""
+    chosen = axis_named(axis)
+    explicit = _explicit_scales(config, chosen)
+    if explicit is None:
+        return scales(config.getoption("profile"), max_n, chosen)
+    return tuple(scale for scale in explicit if max_n is None or scale <= max_n)
+
+
+def scenario_scales(config: pytest.Config, scenario: Any) -> tuple[int, ...]:
+    """The values a scenario (a module or :class:`~anybench.ScenarioSpec`) runs at: its axis of
+    the sweep, capped at its MAX_N."""
+    spec = ScenarioSpec.of(scenario)
+    return selected_scales(config, spec.max_n, spec.axis)
+
+
+def check_choices(config: pytest.Config) -> None:
+    """Check the options once, up front, so that a typo is one clear line, not a traceback."""
+    try:
+        selected_runtimes(config)
+        scales(config.getoption("profile"))
+    except (UnknownRuntimeError, UnknownProfileError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for axis in AXES.values():
+        _explicit_scales(config, axis)
+    deadline = config.getoption("deadline")
+    if not (math.isfinite(deadline) and deadline > 0):
+        raise pytest.UsageError(f"--deadline takes a positive number of seconds, not {deadline}")
+    for option, lowest in (("processes", 2), ("max_processes", 2), ("rounds", 1)):
+        value = config.getoption(option)
+        if value is not None and value < lowest:
+            flag = option.replace("_", "-")
+            raise pytest.UsageError(f"--{flag} takes {lowest} or more, not {value}")
+    limit = config.getoption("memory_limit")
+    if limit is not None and not (math.isfinite(limit) and limit > 0):
+        raise pytest.UsageError(f"--memory-limit takes a positive number of MiB, not {limit}")
+    selected_variants(config)
+
+
+def selected_scenarios(config: pytest.Config, scenarios: Sequence[Any]) -> list[ScenarioSpec]:
+    """The scenarios (modules or specs) that ``--scenario`` chooses, checked (all by default);
+    an unknown name, or a scenario that breaks the contract, is a usage error in one line."""
+    try:
+        specs = [ScenarioSpec.of(s) for s in scenarios]
+    except ScenarioError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    names = [
+        name for value in config.getoption("scenario") for name in comma_list(value, "scenario")
+    ]
+    known = [spec.name for spec in specs]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown scenario {', '.join(map(repr, unknown))}; choose from: {', '.join(known)}"
+        )
+    return [spec for spec in specs if not names or spec.name in names]
+
+
+def check_runnable(config: pytest.Config, specs: Iterable[ScenarioSpec]) -> None:
+    """A usage error if the options are wrong, or the scales chosen leave no benchmark of
+    *specs* to run."""
+    check_choices(config)  # a conftest's pytest_configure may run before the plugin's
+    specs = list(specs)
+    if specs and not any(scenario_scales(config, spec) for spec in specs):
+        limits = {s.name: (s.axis, s.max_n) for s in specs if s.max_n is not None}
+        named = sorted(f"{name} ({scale_text(*limit)})" for name, limit in limits.items())
+        options = (
+            " or ".join(sorted({axis_named(a).option for a, _ in limits.values()})) or N.option
+        )
+        raise pytest.UsageError(
+            "no benchmark to run: every scale chosen is above the MAX_N of every scenario "
+            f"chosen ({', '.join(named)}); choose smaller {options}"
+        )
+
+
+def scenario_params(config: pytest.Config, scenarios: Sequence[Any]) -> list[Any]:
+    """``pytest.param(spec, scale)`` for each scenario ``--scenario`` chooses at each of its
+    scales, for parametrizing ``("scenario", "n")`` (``n`` holds the scale on every axis: N, or
+    B on the load axis); ids ``NAME-SCALE``."""
+    return scale_params(config, selected_scenarios(config, scenarios))
+
+
+def scale_params(config: pytest.Config, specs: Sequence[ScenarioSpec]) -> list[Any]:
+    """``pytest.param(spec, scale)`` for each of *specs* (chosen already) at each of its
+    scales; ids ``NAME-SCALE``."""
+    return [
+        pytest.param(spec, scale, id=f"{spec.name}-{scale}")
+        for spec in specs
+        for scale in scenario_scales(config, spec)
+    ]
+
+
+def runtime_params(config: pytest.Config) -> list[Any]:
+    """``pytest.param`` per selected runtime; one that cannot run here is a skip with its reason."""
+    params = []
+    for runtime in selected_runtimes(config):
+        reason = runtime.unavailable_reason()
+        marks = [pytest.mark.filterwarnings(spec) for spec in runtime.known_warnings]
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"{runtime.name}: {reason}"))
+        params.append(pytest.param(runtime, id=runtime.name, marks=marks))
+    return params
+
+
+def _matrix_test(
+    measure_scenario: MeasureScenario, scenario: ScenarioSpec, n: int, runtime: Runtime
+) -> None:
+    """One scenario at one scale on one runtime, measured and recorded."""
+    # ``n`` is the name the matrix is parametrized with (see scenario_params), on every axis.
+    measure_scenario(scenario, runtime, n)
+
+
+class ScenarioFile(pytest.Module):
+    """A scenario module named with ``--scenarios``, collected as its benchmark matrix.
+
+    The module itself is imported once, by anybench (see :func:`anybench._scenario
+    .import_scenario`), not as a test module: the collector's object is a namespace holding the
+    one matrix test.
+    """
+
+    def _getobj(self) -> types.ModuleType:
+        namespace = types.ModuleType(f"anybench-matrix:{self.path.name}")
+        namespace.__file__ = str(self.path)
+        namespace.test_scenario = _matrix_test  # type: ignore[attr-defined]
+        return namespace
