@@ -119,7 +119,8 @@ def benchmark_figures(path: str) -> dict[Key, dict[int, float]]:
         extra = bench.get("extra_info", {})
         if extra.get("scenario") in SCENARIOS and extra.get("runtime") in RUNTIMES:
             key = (extra["scenario"], extra["runtime"])
-            figures.setdefault(key, {})[int(extra["n"])] = float(extra["ns_per_op"])
+            scale = extra["scale"] if "scale" in extra else extra["n"]  # "n" before format 4
+            figures.setdefault(key, {})[int(scale)] = float(extra["ns_per_op"])
     return figures
 
 

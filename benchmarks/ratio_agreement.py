@@ -27,7 +27,8 @@ def ns_per_op(path: str) -> dict[Cell, float]:
     for bench in data.get("benchmarks", []):
         extra = bench.get("extra_info", {})
         if not extra.get("unstable") and not extra.get("variant"):
-            cell = (extra["scenario"], int(extra["n"]), extra["runtime"])
+            scale = extra["scale"] if "scale" in extra else extra["n"]  # "n" before format 4
+            cell = (extra["scenario"], int(scale), extra["runtime"])
             cells[cell] = float(extra["ns_per_op"])
     return cells
 

@@ -31,7 +31,7 @@ def test_matrix_is_complete(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     _, data = tiny_run
     available = [name for name, rt in RUNTIMES.items() if rt.unavailable_reason() is None]
     got = {
-        (b["extra_info"]["scenario"], b["extra_info"]["n"], b["extra_info"]["runtime"])
+        (b["extra_info"]["scenario"], b["extra_info"]["scale"], b["extra_info"]["runtime"])
         for b in data["benchmarks"]
     }
     scales = {"n": (3, 40), "load": (0, 3)}
@@ -48,10 +48,10 @@ def test_records_carry_per_op_figures_and_latency(tiny_run: tuple[Path, dict[str
     for bench in data["benchmarks"]:
         extra = bench["extra_info"]
         name = bench["name"]
-        assert bench["group"] == f"{extra['scenario']} N={extra['n']}", name
+        assert bench["group"] == f"{extra['scenario']} N={extra['scale']}", name
         scenario = scenarios.BY_NAME[extra["scenario"]]
         ops = extra["ops_per_round"]
-        assert ops == expected_ops(scenario, extra["n"]) * extra["passes_per_round"], name
+        assert ops == expected_ops(scenario, extra["scale"]) * extra["passes_per_round"], name
         per_process = extra["process_round_elapsed_ns"]
         assert len(per_process) == extra["processes"] >= 2, name
         assert sum(map(len, per_process)) == extra["rounds"] == bench["stats"]["rounds"], name

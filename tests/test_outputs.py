@@ -379,6 +379,6 @@ def test_an_error_while_writing_is_one_line_and_keeps_the_old_report(
     err = _one_line_error(capsys, f"{tmp_path}: cannot write a report into it ({error.strerror})")
     assert ("make it writable" in err) == isinstance(error, PermissionError)
     assert _snapshot(tmp_path) == before, "the old report is kept and no staging is left"
-    monkeypatch.setattr("anybench._results.tempfile.mkstemp", fail)
+    monkeypatch.setattr("anybench._files.tempfile.mkstemp", fail)
     assert main(["save", str(good), "--into", str(tmp_path / "saved")]) == 1
     _one_line_error(capsys, f"{tmp_path / 'saved'}: cannot save into it ({error.strerror})")

@@ -97,7 +97,7 @@ def test_a_users_scenario_runs_from_an_installed_wheel(installed: Path, tmp_path
     assert f"results saved to {saved[0].relative_to(work)}" in first.stdout
     assert "report written to results/report-" in first.stdout
     data = json.loads(saved[0].read_text())
-    got = {(b["extra_info"]["scenario"], b["extra_info"]["n"], b["extra_info"]["runtime"])
+    got = {(b["extra_info"]["scenario"], b["extra_info"]["scale"], b["extra_info"]["runtime"])
            for b in data["benchmarks"]}  # fmt: skip
     assert got == {("request_reply", n, rt) for n in (3, 20) for rt in runtimes}
     assert {b["extra_info"]["parameters"]["BUFFER"] for b in data["benchmarks"]} == {64}

@@ -11,7 +11,8 @@ import pytest
 
 from anybench import RESULTS_FORMAT
 from anybench._cli import main
-from anybench._results import ResultsError, current_umask, load, save
+from anybench._files import current_umask
+from anybench._results import ResultsError, load, save
 from anybench._table import comparison_table
 
 
@@ -24,7 +25,7 @@ def _bench(scenario: str, runtime: str, n: int, ns_per_op: float) -> dict[str, A
             "anybench_format": RESULTS_FORMAT,
             "scenario": scenario,
             "runtime": runtime,
-            "n": n,
+            "scale": n,
             "ops_per_round": n,
             "rounds": 3,
             "ns_per_op": ns_per_op,
@@ -150,7 +151,9 @@ def test_save_never_overwrites(tmp_path: Path) -> None:
     [second] = save(source, results)
     assert first.name == "20261125T101112_box_cpython3.11.json"
     assert second.name == "20261125T101112_box_cpython3.11-2.json"
-    assert first.read_bytes() == second.read_bytes() == source.read_bytes()
+    assert first.read_bytes() == second.read_bytes()
+    assert json.loads(first.read_bytes()) == json.loads(source.read_bytes()), "nothing changed"
+    assert first.read_bytes() == json.dumps(RESULTS, separators=(",", ":")).encode() + b"\n"
     assert {p.name for p in results.iterdir()} == {first.name, second.name}
 
 

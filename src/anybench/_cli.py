@@ -8,16 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._files import OutputError
-from ._results import ResultsError, Run, load, save
+from ._results import ResultsError, Run, load, pair_variants, save
 from ._table import comparison_table
 
 
-def _load_all(paths: Sequence[str]) -> tuple[list[Run], bool]:
-    """Load every file; report each bad one in one line and go on. Returns (runs, all_ok)."""
+def _load_all(paths: Sequence[str], split: bool = True) -> tuple[list[Run], bool]:
+    """Load every file, each variant of a file a run of its own unless not *split*; report
+    each bad one in one line and go on. Returns (runs, all_ok)."""
     runs, ok = [], True
     for path in paths:
         try:
-            runs.append(load(path))
+            run = load(path)
+            runs.extend(run.by_variant() if split else [run])
         except ResultsError as exc:
             print(f"anybench: {exc}", file=sys.stderr)
             ok = False
@@ -28,7 +30,7 @@ def _table(args: argparse.Namespace) -> int:
     runs, ok = _load_all(args.files)
     status = 0 if ok else 1
     for run in runs:
-        print(f"{run.path}:")
+        print(f"{run.source}:")
         print(comparison_table(run))
         print()
         if run.failed:
@@ -56,11 +58,19 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from ._compare import format_comparison
 
-    runs, ok = _load_all([args.old, args.new])
+    runs, ok = _load_all([args.old, args.new], split=False)
     if not ok:
         return 2
-    text, regressed = format_comparison(runs[0], runs[1], args.threshold / 100)
-    print(text)
+    try:
+        pairs = pair_variants(runs[0], runs[1])
+    except ResultsError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 2
+    regressed = False
+    for old, new in pairs:
+        text, worse = format_comparison(old, new, args.threshold / 100)
+        print(text)
+        regressed = regressed or worse
     return 1 if regressed else 0
 
 

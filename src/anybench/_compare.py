@@ -134,7 +134,7 @@ def variant_labels(runs: Sequence[Run]) -> dict[int, str]:
         parts += [f"{lib} {libs.get(lib)}" for lib in differing]
         labels.append(", ".join(parts))
     if len(set(labels)) < len(runs):  # the same software twice: tell the files apart
-        labels = [run.path.stem for run in runs]
+        labels = [run.stem for run in runs]
     return {id(run): label for run, label in zip(runs, labels, strict=True)}
 
 
@@ -384,7 +384,7 @@ def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
     """The text of ``anybench compare`` and whether it fails: a REGRESSION (see
     :func:`compare_runs`), or a benchmark of old that is missing from new or failed in it."""
     changes, only_old, only_new, drift = compare_runs(old, new, threshold)
-    lines = [f"old: {old.path}", f"new: {new.path}", f"runs {drift.note}."]
+    lines = [f"old: {old.source}", f"new: {new.source}", f"runs {drift.note}."]
     for label, run in (("old", old), ("new", new)):
         if run.partial:
             lines.append(f"PARTIAL {label} run: {run.partial}.")

@@ -1,19 +1,26 @@
-"""Where anybench writes: file names made from data, and the mark on the reports it wrote.
+"""Where anybench writes: file names made from data, safe writes, and the mark on the reports
+it wrote.
 
-Two promises live here. A name taken from a results file (a scenario, a latency series, a
-runtime) becomes one plain file-name component that cannot climb out of the output directory,
-and different names never share a file. And a directory is replaced only when anybench wrote it
-as a report: it carries the mark :data:`REPORT_MARKER`, which lists every file of the report, and
-it holds nothing else, so a results directory, an input or anyone's own files are never removed.
+Three promises live here. A name taken from a results file (a scenario, a latency series, a
+runtime, a machine) becomes one plain file-name component that cannot climb out of the output
+directory, and different names never share a file (:func:`safe_name`, the one rule). A file or
+directory appears whole or not at all: it is written beside its destination, flushed to disk and
+renamed into place (:func:`atomic_write_bytes`, :func:`write_new`, :func:`swap_directory`),
+readable as the umask allows. And a directory is replaced only when anybench wrote it as a
+report: it carries the mark :data:`REPORT_MARKER`, which lists every file of the report, and it
+holds nothing else, so a results directory, an input or anyone's own files are never removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 #: The file that marks a directory as a report anybench wrote (and may replace).
@@ -84,6 +91,100 @@ class FileNames:
             candidate = f"{stem}-{count}{suffix}"
         self._taken.add(candidate.casefold())
         return candidate
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _staged_file(directory: Path, data: bytes, suffix: str) -> Iterator[Path]:
+    """A hidden temporary file in *directory* holding *data*, on disk and readable as the umask
+    allows; removed on leaving unless it was renamed away."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=suffix)
+    staged = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(staged, 0o666 & ~current_umask())  # mkstemp makes it private
+        yield staged
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write *data* to *path* whole or not at all: a reader sees the old file or the new one,
+    never half of it, even if the process is killed. An existing file is replaced."""
+    path = Path(path)
+    with _staged_file(path.parent, data, path.suffix) as staged:
+        os.replace(staged, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` for *text*, in UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_new(directory: Path, name: str, data: bytes) -> Path:
+    """Write *data* into *directory* as *name*, or as *name* with ``-2``, ``-3``... before its
+    suffix if that is taken; return the path. Never overwrites, never leaves half a file."""
+    directory = Path(directory)
+    stem, suffix = os.path.splitext(name)
+    with _staged_file(directory, data, suffix) as staged:
+        for attempt in range(1, 1000):
+            target = directory / (name if attempt == 1 else f"{stem}-{attempt}{suffix}")
+            try:
+                os.link(staged, target)  # unlike a rename, a link never replaces a file
+            except FileExistsError:
+                continue
+            return target
+    raise OutputError(f"{directory}: too many files named {stem}*; move some away")
+
+
+def staging_directory(dest: Path) -> Path:
+    """A fresh hidden directory beside *dest*, readable as the umask allows, to fill and then
+    put in place with :func:`swap_directory`. Raises OSError if it cannot be made."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
+    try:
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private
+    except OSError:
+        staging.rmdir()
+        raise
+    return staging
+
+
+def swap_directory(staging: Path, dest: Path) -> None:
+    """Put the directory *staging* in place as *dest*, replacing what is there.
+
+    The old *dest* (if any) is moved aside first and removed only once *staging* is in place;
+    if that fails, it is put back and the OSError is raised. Whether *dest* may be replaced is
+    the caller's decision (see :func:`existing_report`).
+    """
+    staging, dest = Path(staging), Path(dest)
+    if not os.path.lexists(dest):
+        os.replace(staging, dest)
+        return
+    trash = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-old-"))
+    old = trash / dest.name
+    try:
+        os.replace(dest, old)
+    except OSError:
+        trash.rmdir()
+        raise
+    try:
+        os.replace(staging, dest)
+    except OSError:
+        os.replace(old, dest)  # put the old one back (if that fails, it stays in the trash)
+        trash.rmdir()
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def mark_report(directory: Path) -> None:

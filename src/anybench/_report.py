@@ -11,9 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +29,18 @@ from ._compare import (
     recorded_libraries,
     sorted_keys,
 )
-from ._files import REPORT_MARKER, FileNames, OutputError, existing_report, mark_report, unwritable
+from ._files import (
+    REPORT_MARKER,
+    FileNames,
+    OutputError,
+    existing_report,
+    mark_report,
+    staging_directory,
+    swap_directory,
+    unwritable,
+)
 from ._format import format_ns
-from ._results import Run, current_umask
+from ._results import Run
 from ._runtimes import BASELINE
 from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
 from ._sweep import N
@@ -72,31 +79,14 @@ def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -
 
     may_replace()
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+        staging = staging_directory(out_dir)
     except OSError as exc:
         raise unwritable(out_dir.parent, exc, "write a report into it", "--out") from None
     try:
-        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private
         (staging / "index.md").write_text(render(runs, staging), encoding="utf-8")
         mark_report(staging)
-        if may_replace():  # checked again: it may have changed while the plots were drawn
-            trash = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-old-"))
-            old = trash / out_dir.name
-            try:
-                os.replace(out_dir, old)
-            except OSError:
-                trash.rmdir()
-                raise
-            try:
-                os.replace(staging, out_dir)
-            except OSError:
-                os.replace(old, out_dir)  # put the old report back (if that fails, it stays here)
-                trash.rmdir()
-                raise
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, out_dir)
+        may_replace()  # checked again: it may have changed while the plots were drawn
+        swap_directory(staging, out_dir)
     except OSError as exc:
         raise unwritable(out_dir.parent, exc, "write a report into it", "--out") from None
     finally:

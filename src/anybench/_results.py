@@ -16,10 +16,13 @@ A file holds, beside pytest-benchmark's own keys:
   (its id, profile, scales, runtimes chosen and unavailable, timer cost, peak memory, failed
   benchmarks, and why it is partial). Format 1 and 2 files kept these in
   ``machine_info["anybench"]``; they are read from there.
-- each benchmark's ``extra_info``: scenario, runtime, N, its raw rounds, latency and memory.
+- each benchmark's ``extra_info``: scenario, runtime, its scale (``scale`` on its ``axis``; format
+  3 and earlier called it ``n``), its raw rounds, latency summaries and memory.
 
-Reading never modifies a file. A file that cannot be used raises :class:`ResultsError` with one line
-that names it and says what is wrong. Saving never overwrites: a new file gets a fresh name.
+Reading never modifies a file, reads at most :data:`MAX_FILE_BYTES`, and checks every field a
+command uses, once: a file that cannot be used raises :class:`ResultsError` with one line that
+names it and says what is wrong. Saving never overwrites (a new file gets a fresh name) and writes
+compact JSON (:func:`dumps`).
 This module imports neither anyio nor the harness: reading results needs neither.
 """
 
@@ -30,13 +33,14 @@ import json
 import math
 import os
 import re
-import tempfile
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import OutputError, unwritable
+from ._files import OutputError, safe_name, unwritable, write_new
 from ._stats import geometric_mean, percentile, summarize_latency, summarize_round
+from ._sweep import AXES, N
 
 if TYPE_CHECKING:
     from ._measure import Measurement
@@ -44,10 +48,11 @@ if TYPE_CHECKING:
     from ._scenario import ScenarioSpec
 
 #: Version of the results anybench writes; readers refuse other versions. 3: per-run figures
-#: moved out of the machine info into ``anybench_run``; scenario parameters recorded.
-RESULTS_FORMAT = 3
-#: Formats this anybench reads: 1 (one process per benchmark, before worker processes), 2 and 3.
-READABLE_FORMATS = (1, 2, RESULTS_FORMAT)
+#: moved out of the machine info into ``anybench_run``; scenario parameters recorded. 4: a
+#: record's scale is ``scale`` (on its ``axis``), no longer ``n``; files written compactly.
+RESULTS_FORMAT = 4
+#: Formats this anybench reads: 1 (one process per benchmark, before worker processes), 2, 3, 4.
+READABLE_FORMATS = (1, 2, 3, RESULTS_FORMAT)
 #: The run-level keys, which format 1 and 2 kept in ``machine_info["anybench"]``.
 RUN_KEYS = (
     "run_id",
@@ -61,8 +66,14 @@ RUN_KEYS = (
     "partial",
 )
 
-#: Extra-info keys every anybench record must carry.
-REQUIRED_EXTRA = ("scenario", "runtime", "n", "ops_per_round", "rounds", "ns_per_op")
+#: Extra-info keys every anybench record must carry, besides its scale (see :func:`_scale_key`).
+REQUIRED_EXTRA = ("scenario", "runtime", "ops_per_round", "rounds", "ns_per_op")
+
+
+def _scale_key(results_format: int) -> str:
+    """The extra-info key of a record's scale: ``scale`` (on the axis named by ``axis``) from
+    format 4; ``n`` before, though on the load axis it held B."""
+    return "scale" if results_format >= 4 else "n"
 
 
 class ResultsError(ValueError):
@@ -75,6 +86,8 @@ class Record:
 
     scenario: str
     runtime: str
+    #: The scale on the record's axis: N operations, or B background tasks on the load axis
+    #: (``scale`` in the file from format 4, ``n`` before).
     n: int
     ns_per_op: float
     rounds: int
@@ -118,6 +131,7 @@ class Record:
 
     @property
     def key(self) -> tuple[str, int]:
+        """(scenario, scale): unique among the records of one variant (checked on loading)."""
         return self.scenario, self.n
 
 
@@ -132,6 +146,35 @@ class Run:
     datetime: str
     #: The run's own figures (see the module docstring), whatever the file's format.
     run_info: dict[str, Any] = field(default_factory=dict)
+    #: The variant this run is, when it was split out of a file holding several (see
+    #: :meth:`by_variant`); "" for a whole file.
+    variant: str = ""
+    #: The JSON it was read from (for a split run, as a file of its own would hold it).
+    data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def source(self) -> str:
+        """Where the run was read from, for a person: its file, and its variant if split."""
+        return f"{self.path} [variant {self.variant}]" if self.variant else str(self.path)
+
+    @property
+    def stem(self) -> str:
+        """A short name for the run: its file's stem, and its variant if split."""
+        return f"{self.path.stem}[{self.variant}]" if self.variant else self.path.stem
+
+    def by_variant(self) -> list[Run]:
+        """This run, one :class:`Run` per variant if it interleaved several (each as ``save``
+        would write it: that variant's records, Python and library versions), else itself.
+
+        Records of different variants share scenario, scale and runtime: shown as one run,
+        one would hide the other, so every command shows a split run's variants apart.
+        """
+        variants = list(dict.fromkeys(record.variant for record in self.records))
+        if len(variants) <= 1 or not self.data:
+            return [self]
+        return [
+            _run_from(self.path, _variant_data(self.data, variant), variant) for variant in variants
+        ]
 
     @property
     def anybench_info(self) -> dict[str, Any]:
@@ -160,6 +203,28 @@ class Run:
         return list(self.run_info.get("failed", []))
 
 
+def pair_variants(old: Run, new: Run) -> list[tuple[Run, Run]]:
+    """The runs to compare, old against new: the two runs, or, when either file interleaved
+    several variants, each variant of *old* against the same variant of *new* (see
+    :meth:`Run.by_variant`). Raise :class:`ResultsError` when the variants do not match up."""
+    olds, news = old.by_variant(), new.by_variant()
+    if len(olds) == len(news) == 1:
+        return [(old, new)]
+    names_old = [run.variant for run in olds]
+    names_new = [run.variant for run in news]
+    if sorted(names_old) != sorted(names_new):
+
+        def listed(runs: list[Run]) -> str:
+            return f"variants {', '.join(r.variant for r in runs)}" if len(runs) > 1 else "one run"
+
+        raise ResultsError(
+            f"{old.path} holds {listed(olds)} and {new.path} holds {listed(news)}: compare "
+            "runs of one variant each ('anybench save' splits an interleaved run into them)"
+        )
+    by_name = {run.variant: run for run in news}
+    return [(run, by_name[run.variant]) for run in olds]
+
+
 def write_run_info(**figures: Any) -> dict[str, Any]:
     """The run's own figures as a results file holds them (``anybench_run``); keys from
     :data:`RUN_KEYS` only."""
@@ -184,13 +249,39 @@ def read_run_info(data: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+#: Largest results file read; a bigger one is refused unread (a reference run's is ~1.5 MB).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
 def load(path: str | os.PathLike[str]) -> Run:
-    """Read one results file; raise :class:`ResultsError` if it is not usable."""
+    """Read one results file; raise :class:`ResultsError` if it is not usable.
+
+    Every field a command uses is checked here, once, so that a malformed file is named in one
+    line and the files given beside it still report. A file holding several variants (an
+    interleaved run, as ``pytest --variant ... --benchmark-json`` writes it) loads as one run;
+    :meth:`Run.by_variant` splits it.
+    """
     path = Path(path)
+    return _run_from(path, read_json(path))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON of the results file *path*, read at most :data:`MAX_FILE_BYTES`; raise
+    :class:`ResultsError` if it is not a pytest-benchmark results file of anybench's."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ResultsError(f"{path}: not a regular file; pass a results file")
+            if info.st_size > MAX_FILE_BYTES:
+                raise ResultsError(_too_big(path))
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:  # it grew while being read
+        raise ResultsError(_too_big(path))
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ResultsError(f"{path}: not a text file; expected pytest-benchmark JSON") from None
     try:
@@ -224,53 +315,104 @@ def load(path: str | os.PathLike[str]) -> Run:
             f"{path}: pytest-benchmark results without anybench's machine info; "
             "was it written by anybench's benchmarks?"
         )
-    if info.get("format") not in READABLE_FORMATS:
+    if isinstance(info.get("format"), bool) or info.get("format") not in READABLE_FORMATS:
         raise ResultsError(
-            f"{path}: anybench results format {info.get('format')!r}, this anybench reads format "
-            f"{RESULTS_FORMAT}; use the anybench version that wrote it"
+            f"{path}: anybench results format {info.get('format')!r}, this anybench reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}; use the anybench version that wrote it"
         )
-    # Everything the table, report and compare read outside the records, checked here so that a
-    # malformed file is named in one line and the files given beside it still report.
+    return data
+
+
+def _too_big(path: Path) -> str:
+    return (
+        f"{path}: over {MAX_FILE_BYTES // 2**20} MiB, far more than a results file holds; "
+        "pass a results file"
+    )
+
+
+def _run_from(path: Path, data: dict[str, Any], variant: str = "") -> Run:
+    """The :class:`Run` of *data* (checked by :func:`read_json`), every field it exposes checked."""
+    info = data["machine_info"]["anybench"]
     try:
         run_info = read_run_info(data)
     except ValueError as exc:
         raise ResultsError(f"{path}: {exc}; was the file edited by hand?") from None
     problem = _machine_info_problem(data["machine_info"], {**info, **run_info})
+    problem = problem or _run_info_problem(run_info)
     if problem is None and not isinstance(data.get("commit_info") or {}, dict):
         problem = "'commit_info' is not a mapping"
-    if problem is None and not isinstance((data.get("commit_info") or {}).get("id", ""), str):
+    if problem is None and not isinstance((data.get("commit_info") or {}).get("id") or "", str):
         problem = "commit_info 'id' is not a string"
+    if problem is None and not isinstance(data.get("datetime") or "", str):
+        problem = "'datetime' is not text"
     if problem is not None:
         raise ResultsError(f"{path}: {problem}; was the file edited by hand?")
-    records = [_record(path, bench) for bench in data["benchmarks"]]
+    records = [_record(path, bench, info["format"]) for bench in data["benchmarks"]]
     if not records and not run_info.get("failed"):
         raise ResultsError(f"{path}: holds no benchmarks; was the run interrupted?")
+    seen: dict[tuple[str, int, str, str], str] = {}
+    for record in records:
+        key = (record.scenario, record.n, record.runtime, record.variant)
+        if key in seen:
+            raise ResultsError(
+                f"{path}: benchmarks {seen[key]} and {record.name} both measure {record.scenario} "
+                f"at {record.scale_label} on {record.runtime}"
+                f"{f' (variant {record.variant})' if record.variant else ''}; "
+                "was the file merged or edited by hand?"
+            )
+        seen[key] = record.name
     return Run(
         path=path,
         records=records,
         machine_info=data["machine_info"],
         commit_info=data.get("commit_info") or {},
-        datetime=str(data.get("datetime", "")),
+        datetime=str(data.get("datetime") or ""),
         run_info=run_info,
+        variant=variant,
+        data=data,
     )
+
+
+def _run_info_problem(run: dict[str, Any]) -> str | None:
+    """What is wrong with the run's own figures (``anybench_run``), in a few words; or None."""
+    runtimes = run.get("runtimes") or []
+    if not isinstance(runtimes, (list, dict)) or not all(isinstance(r, str) for r in runtimes):
+        return f"anybench_run 'runtimes' is not a list of names: {_short(runtimes)}"
+    if isinstance(runtimes, dict) and not all(isinstance(d, str) for d in runtimes.values()):
+        return "anybench_run 'runtimes' maps names to something other than text"
+    scales = run.get("scales") or {}
+    lists = scales.values() if isinstance(scales, dict) else [scales]
+    if not isinstance(scales, (list, dict)) or not all(
+        isinstance(values, list) and all(_whole(v) for v in values) for values in lists
+    ):
+        return f"anybench_run 'scales' is not lists of whole numbers: {_short(scales)}"
+    for key in ("run_id", "profile", "partial"):
+        if not isinstance(run.get(key) or "", str):
+            return f"anybench_run {key!r} is not text: {_short(run[key])}"
+    peak = run.get("peak_rss_bytes")
+    if peak is not None and not (_number(peak) and peak >= 0):
+        return f"anybench_run 'peak_rss_bytes' is not a number of bytes: {_short(peak)}"
+    return None
 
 
 def _machine_info_problem(machine: dict[str, Any], info: dict[str, Any]) -> str | None:
     """What is wrong with the machine info of a results file, in a few words; None if nothing."""
-    for key in ("node", "python_version", "python_implementation", "processor"):
+    for key in ("node", "python_version", "python_implementation", "processor", "system"):
         if not isinstance(machine.get(key) or "", str):
             return f"machine info {key!r} is not a string"
     if not isinstance(machine.get("cpu") or {}, dict):
         return "machine info 'cpu' is not a mapping"
+    if not isinstance((machine.get("cpu") or {}).get("brand_raw") or "", str):
+        return "machine info cpu 'brand_raw' is not a string"
     for key in ("libraries", "unavailable_runtimes"):
         value = info.get(key, {})
         if not isinstance(value, dict):
             return f"anybench machine info {key!r} is not a mapping"
         if not all(isinstance(v, str) or v is None for v in value.values()):
             return f"anybench machine info {key!r} maps to something other than text"
-    timer = info.get("timer_cost_ns")
-    if timer is not None and (isinstance(timer, bool) or not isinstance(timer, (int, float))):
-        return f"anybench machine info 'timer_cost_ns' is not a number: {timer!r}"
+    timer = info.get("timer_cost_ns", 0.0)
+    if not (_number(timer) and timer >= 0):
+        return f"anybench 'timer_cost_ns' is not a number of ns: {_short(timer)}"
     failed = info.get("failed", [])
     if not isinstance(failed, list):
         return "anybench machine info 'failed' is not a list"
@@ -293,17 +435,22 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _record(path: Path, bench: Any) -> Record:
+def _record(path: Path, bench: Any, results_format: int) -> Record:
     name = bench.get("name", "?") if isinstance(bench, dict) else "?"
+    if not isinstance(name, str):
+        raise ResultsError(
+            f"{path}: a benchmark's name is {_short(name)}, not text; was the file edited by hand?"
+        )
     extra = bench.get("extra_info") if isinstance(bench, dict) else None
-    missing = [key for key in REQUIRED_EXTRA if not isinstance(extra, dict) or key not in extra]
+    required = (*REQUIRED_EXTRA, _scale_key(results_format))
+    missing = [key for key in required if not isinstance(extra, dict) or key not in extra]
     if missing or not isinstance(extra, dict):
         raise ResultsError(
             f"{path}: benchmark {name} lacks anybench extra info ({', '.join(missing)}); "
             "re-run it with anybench's benchmarks"
         )
     try:
-        return read_record(name, extra)
+        return read_record(name, extra, results_format)
     except (TypeError, ValueError, KeyError) as exc:
         raise ResultsError(
             f"{path}: benchmark {name} has malformed anybench extra info ({exc}); "
@@ -347,7 +494,7 @@ def write_extra_info(
         "variant": variant,
         "python": m.python,
         "libraries": m.libraries,
-        "n": n,
+        _scale_key(RESULTS_FORMAT): n,
         "ops_per_round": ops,
         "passes_per_round": m.passes,
         "processes": len(m.processes),
@@ -384,17 +531,30 @@ def write_extra_info(
     return info
 
 
-def read_record(name: str, extra: dict[str, Any]) -> Record:
+def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_FORMAT) -> Record:
     """One benchmark's :class:`Record` from the extra info :func:`write_extra_info` wrote (any
-    readable format); raise TypeError, ValueError or KeyError on a malformed one."""
+    readable format, *results_format*); raise TypeError, ValueError or KeyError on a malformed
+    one. Every field the record exposes is checked for type, finiteness and range here."""
 
-    def positive(key: str, kind: type[int] | type[float]) -> Any:
+    def positive(key: str) -> float:
         value = extra[key]
         if not _number(value) or not value > 0:
-            raise ValueError(f"{key} must be a positive number, not {value!r}")
-        return kind(value)
+            raise ValueError(f"{key} must be a positive number, not {_short(value)}")
+        return float(value)
 
-    ops = positive("ops_per_round", int)
+    def count(key: str) -> int:
+        value = extra[key]
+        if not _whole(value) or not value > 0:
+            raise ValueError(f"{key} must be a positive whole number, not {_short(value)}")
+        return int(value)
+
+    def text(key: str) -> str | None:
+        value = extra.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} must be text, not {_short(value)}")
+        return value
+
+    ops = count("ops_per_round")
     elapsed = extra.get("round_elapsed_ns") or []
     latency = extra.get("latency_ns") or {}
     memory = extra.get("memory")
@@ -404,51 +564,70 @@ def read_record(name: str, extra: dict[str, Any]) -> Record:
         raise ValueError("latency_ns must map series names to summaries")
     for series, summary in latency.items():
         _check_latency_summary(series, summary)
-    if memory is not None and not isinstance(memory, dict):
-        raise ValueError("memory must be a mapping")
-    if memory and not (_number(memory.get("bytes_per_op")) and memory["bytes_per_op"] >= 0):
+    axis = extra.get("axis") or N.name
+    if axis not in AXES:
+        raise ValueError(f"axis must be one of {', '.join(AXES)}, not {_short(axis)}")
+    scale_key = _scale_key(results_format)
+    scale = extra[scale_key]
+    if not _whole(scale) or scale < AXES[axis].lowest:
         raise ValueError(
-            f"memory bytes_per_op must be a number, not {memory.get('bytes_per_op')!r}"
+            f"{scale_key} must be a whole number of at least {AXES[axis].lowest} on the "
+            f"{axis} axis, not {_short(scale)}"
         )
-    n = extra["n"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a whole number, not {n!r}")
+    if memory is not None:
+        _check_memory(memory, AXES[axis].lowest)
     for key in ("scenario", "runtime"):
         if not isinstance(extra[key], str) or not extra[key]:
-            raise ValueError(f"{key} must be a name, not {extra[key]!r}")
-    for key in ("native_of", "caveat", "operation"):
-        if not isinstance(extra.get(key) or "", str):
-            raise ValueError(f"{key} must be text, not {extra[key]!r}")
+            raise ValueError(f"{key} must be a name, not {_short(extra[key])}")
     parameters = extra.get("parameters") or {}
     if not isinstance(parameters, dict):
-        raise ValueError(f"parameters must be a mapping, not {parameters!r}")
+        raise ValueError(f"parameters must be a mapping, not {_short(parameters)}")
     process_ids = extra.get("process_ids") or []
-    if not isinstance(process_ids, list) or not all(
-        isinstance(pid, int) and not isinstance(pid, bool) for pid in process_ids
-    ):
-        raise ValueError(f"process_ids must be a list of pids, not {process_ids!r}")
+    if not isinstance(process_ids, list) or not all(_whole(pid) for pid in process_ids):
+        raise ValueError(f"process_ids must be a list of pids, not {_short(process_ids)}")
+    stamped = extra.get("stamped_ns_per_op")
+    if stamped is not None and not (_number(stamped) and stamped > 0):
+        raise ValueError(f"stamped_ns_per_op must be a positive number, not {_short(stamped)}")
+    processes = _processes(extra, ops, elapsed)
+    if process_ids and len(process_ids) != len(processes):
+        raise ValueError(
+            f"process_ids names {len(process_ids)} processes, but {len(processes)} have rounds"
+        )
     return Record(
-        scenario=str(extra["scenario"]),
-        runtime=str(extra["runtime"]),
-        n=n,
-        ns_per_op=positive("ns_per_op", float),
-        rounds=positive("rounds", int),
+        scenario=extra["scenario"],
+        runtime=extra["runtime"],
+        n=scale,
+        ns_per_op=positive("ns_per_op"),
+        rounds=count("rounds"),
         ops_per_round=ops,
         round_ns_per_op=tuple(e / ops for e in elapsed),
         latency_ns=latency,
-        name=str(name),
-        operation=str(extra.get("operation", "")),
-        axis=str(extra.get("axis", "n")),
+        name=name,
+        operation=text("operation") or "",
+        axis=axis,
         memory=memory,
-        native_of=extra.get("native_of"),
-        caveat=extra.get("caveat"),
-        processes=_processes(extra, ops, elapsed),
+        native_of=text("native_of") or None,
+        caveat=text("caveat") or None,
+        processes=processes,
         process_ids=tuple(process_ids),
-        variant=str(extra.get("variant") or ""),
-        unstable=extra.get("unstable") or None,
-        stamped_ns_per_op=extra.get("stamped_ns_per_op"),
+        variant=text("variant") or "",
+        unstable=text("unstable") or None,
+        stamped_ns_per_op=None if stamped is None else float(stamped),
         parameters=parameters,
     )
+
+
+def _check_memory(memory: Any, lowest: int) -> None:
+    """Raise ValueError unless *memory* has the types the report reads."""
+    if not isinstance(memory, dict):
+        raise ValueError("memory must be a mapping")
+    for key in ("peak_bytes", "bytes_per_op"):
+        if key in memory and not (_number(memory[key]) and memory[key] >= 0):
+            raise ValueError(f"memory {key} must be a number of bytes, not {_short(memory[key])}")
+    if memory and "bytes_per_op" not in memory:
+        raise ValueError("memory has no bytes_per_op")
+    if "n" in memory and not (_whole(memory["n"]) and memory["n"] >= lowest):
+        raise ValueError(f"memory n must be a whole number, not {_short(memory['n'])}")
 
 
 def _processes(
@@ -470,6 +649,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _whole(value: Any) -> bool:
+    """Whether *value* is an int (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 #: The figures of a latency summary (see :func:`anybench._stats.summarize_latency`).
 _LATENCY_FIGURES = ("min", "p50", "p90", "p99", "p99_9", "max", "mean")
 
@@ -479,6 +663,8 @@ def _check_latency_summary(series: str, summary: dict[str, Any]) -> None:
     count = summary.get("count", 0)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"latency {series!r} count must be a whole number, not {count!r}")
+    if not isinstance(summary.get("description") or "", str):
+        raise ValueError(f"latency {series!r} description must be text")
     for key in _LATENCY_FIGURES:
         if key in summary and not _number(summary[key]):
             raise ValueError(f"latency {series!r} {key} must be a number, not {summary[key]!r}")
@@ -494,11 +680,10 @@ def _check_latency_summary(series: str, summary: dict[str, Any]) -> None:
         raise ValueError(f"latency {series!r} cdf must be a list of [percent, ns] pairs")
 
 
-def current_umask() -> int:
-    """The process's file-creation mask (read by setting it and putting it back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def dumps(data: dict[str, Any]) -> bytes:
+    """A results file's bytes: compact JSON (a reference run's file is a tenth of its indented
+    size), every key pytest-benchmark wrote kept, so its own readers still read it."""
+    return json.dumps(data, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 def results_name(run: Run) -> str:
@@ -508,21 +693,22 @@ def results_name(run: Run) -> str:
     python = run.machine_info.get("python_version") or "unknown"
     impl = (run.machine_info.get("python_implementation") or "py").lower()
     major_minor = ".".join(str(python).split(".")[:2])
-    stem = f"{when}_{node}_{impl}{major_minor}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem) + ".json"
+    return "_".join(safe_name(part) for part in (when, node, f"{impl}{major_minor}")) + ".json"
 
 
 def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) -> list[Path]:
-    """Copy a fresh results file into *results_dir* under a new name; return the new paths.
+    """Save a fresh results file into *results_dir* under a new name, as compact JSON (see
+    :func:`dumps`); return the new paths.
 
     A run that interleaved several variants (environments) is saved as one file per variant,
     each with that variant's Python and library versions in its machine info and the run's id,
     so that ``report`` shows them side by side and ``compare`` knows they ran interleaved.
 
-    The file is checked first (a bad file raises :class:`ResultsError` and nothing is written),
-    written to a temporary file and linked into place, so that no existing file is ever
-    overwritten and no half-written file is ever left under the final name. A *results_dir*
-    that is a file or cannot be written raises :class:`~anybench._files.OutputError`.
+    The file is checked first and every output is made before any is written (a bad file
+    raises :class:`ResultsError` and nothing is written); each is written to a temporary file
+    and linked into place, so that no existing file is ever overwritten and no half-written
+    file is ever left under the final name. A *results_dir* that is a file or cannot be
+    written raises :class:`~anybench._files.OutputError`.
     """
     run = load(source)
     results_dir = Path(results_dir)
@@ -531,26 +717,25 @@ def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) ->
             f"{results_dir} is a file, not a directory; pass --into a directory (it is created "
             "if missing)"
         )
+    parts = run.by_variant()
+    if len(parts) == 1:
+        outputs = [(results_name(run), dumps(run.data))]
+    else:
+        outputs = [(_variant_name(run, part.variant), dumps(part.data)) for part in parts]
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
-        variants = list(dict.fromkeys(r.variant for r in run.records))
-        if len(variants) <= 1:
-            return [_link_new(Path(source).read_bytes(), results_dir, results_name(run))]
-        data = json.loads(Path(source).read_text(encoding="utf-8"))
-        return [
-            _link_new(_variant_file(data, variant), results_dir, _variant_name(run, variant))
-            for variant in variants
-        ]
+        return [write_new(results_dir, name, data) for name, data in outputs]
     except OSError as exc:
         raise unwritable(results_dir, exc, "save into it", "--into") from None
 
 
-def _variant_file(data: dict[str, Any], variant: str) -> bytes:
-    """The results of one variant of an interleaved run, as a results file of its own."""
+def _variant_data(data: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The results of one variant of an interleaved run, as the JSON of a results file of its
+    own: that variant's benchmarks, failures, Python and library versions."""
     mine = [b for b in data["benchmarks"] if (b["extra_info"].get("variant") or "") == variant]
     machine = copy.deepcopy(data["machine_info"])
-    first = mine[0]["extra_info"]
-    if first.get("python"):
+    first = mine[0]["extra_info"] if mine else {}
+    if isinstance(first.get("python"), str) and first["python"]:
         machine["python_version"] = first["python"]
     info = machine["anybench"]
     if isinstance(first.get("libraries"), dict):
@@ -560,33 +745,8 @@ def _variant_file(data: dict[str, Any], variant: str) -> bytes:
     run["failed"] = [f for f in run.get("failed", []) if f"-{variant}]" in f.get("test", "")]
     for key in RUN_KEYS:  # a format-2 file's run figures move to where format 3 keeps them
         info.pop(key, None)
-    return json.dumps(
-        {**data, "machine_info": machine, "anybench_run": run, "benchmarks": mine}, indent=1
-    ).encode()
+    return {**data, "machine_info": machine, "anybench_run": run, "benchmarks": mine}
 
 
 def _variant_name(run: Run, variant: str) -> str:
-    stem = results_name(run)[: -len(".json")]
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{stem}_{variant}") + ".json"
-
-
-def _link_new(data: bytes, results_dir: Path, name: str) -> Path:
-    """Write *data* under *results_dir* as *name*, or *name* with ``-2``, ``-3``... if taken."""
-    fd, tmp_name = tempfile.mkstemp(dir=results_dir, prefix=".incoming-", suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes it private
-        stem = name[: -len(".json")]
-        for attempt in range(1, 1000):
-            target = results_dir / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
-            try:
-                os.link(tmp_name, target)
-            except FileExistsError:
-                continue
-            return target
-        raise OutputError(f"{results_dir}: too many results named {stem}*; move some away")
-    finally:
-        os.unlink(tmp_name)
+    return f"{results_name(run)[: -len('.json')]}_{safe_name(variant)}.json"
