@@ -6,7 +6,6 @@ synthetic differences the statistics call significant. No timing is asserted.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import subprocess
@@ -20,7 +19,25 @@ import pytest
 
 from anybench import _measure
 from anybench._measure import Plan, Variant, measure_group, rotation_order
+from anybench._protocol import (
+    Begin,
+    Done,
+    Event,
+    Finished,
+    Hello,
+    Job,
+    Round,
+    ScaleJob,
+    decode_event,
+    encode_job,
+)
 from anybench._stats import benjamini_hochberg, paired_log_ratio, welch_log_ratio
+from anybench._sweep import Budget
+
+
+def _plan(**budget: Any) -> Plan:
+    """A plan of this budget (the rest of it the defaults), and no other bound."""
+    return Plan(budget=Budget(**budget))
 
 
 def test_rotation_order_alternates_direction() -> None:
@@ -33,27 +50,27 @@ def test_rotation_order_alternates_direction() -> None:
 def _fake_worker(calls: list[tuple[list[str], str]], spread: float | dict[str, float]) -> Any:
     rng = random.Random(1)
 
-    def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[dict[str, Any]]:
-        calls.append((job["runtimes"], variant.label))
-        yield {"event": "hello", "python": "3.x", "libraries": {}}
-        for spec in job["scales"]:
-            for runtime in spec["runtimes"]:
-                n = spec["n"]
-                yield {"event": "begin", "n": n, "runtime": runtime, "kind": "throughput"}
+    def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+        calls.append((list(job.runtimes), variant.label))
+        yield Hello(name="x", pid=1, python="3.x", implementation="CPython", libraries={})
+        for scale_job in job.scales:
+            n = scale_job.n
+            for runtime in scale_job.runtimes:
+                yield Begin(n=n, runtime=runtime, kind="throughput", deadline_s=60.0)
                 loose = spread if isinstance(spread, float) else spread[runtime]
                 for _ in range(3):
                     elapsed = int(1e6 * (1 + loose * rng.random()))
-                    yield {
-                        "event": "round",
-                        "n": n,
-                        "runtime": runtime,
-                        "kind": "throughput",
-                        "ops": 100,
-                        "elapsed_ns": elapsed,
-                        "passes": 1,
-                    }
-                yield {"event": "finished", "n": n, "runtime": runtime}
-        yield {"event": "done"}
+                    yield Round(
+                        n=n,
+                        runtime=runtime,
+                        kind="throughput",
+                        n_round=n,
+                        ops=100,
+                        elapsed_ns=elapsed,
+                        passes=1,
+                    )
+                yield Finished(n=n, runtime=runtime)
+        yield Done()
 
     return run_worker
 
@@ -66,7 +83,7 @@ def test_workers_of_a_group_rotate_over_variants_each_on_every_runtime(
     keys = [(n, rt, v) for n in (10, 100) for rt in ("trio", "asyncio") for v in ("a", "b")]
     variants = {"a": Variant("a"), "b": Variant("b")}
     results = measure_group(
-        "x", keys, Plan(processes=3, max_processes=3), variants, runtime_order=["asyncio", "trio"]
+        "x", keys, _plan(processes=3, max_processes=3), variants, runtime_order=["asyncio", "trio"]
     )
     forward, backward = ["asyncio", "trio"], ["trio", "asyncio"]
     assert calls == [
@@ -85,45 +102,37 @@ def test_workers_of_a_group_rotate_over_variants_each_on_every_runtime(
 def test_a_worker_alternates_the_runtimes_round_by_round() -> None:
     """Within one process the runtimes take turns, forward then backward, so that a slow
     process or a slow minute falls on all of them alike."""
-    job = {
-        "scenario": "scenarios.done_callback",
-        "sys_path": [str(Path(__file__).resolve().parent.parent)],
-        "runtimes": ["asyncio", "trio"],
-        "deadline_s": 60,
-        "memory_limit_bytes": None,
-        "scales": [
-            {
-                "n": 10,
-                "runtimes": ["asyncio", "trio"],
-                "plan": {
-                    "target_ops": 10**9,
-                    "time_budget_s": 60.0,
-                    "processes": 1,
-                    "min_rounds": 4,
-                    "max_rounds": 4,
-                },
-                "latency_rounds": 1,
-                "memory": False,
-            }
-        ],
-    }
+    job = Job(
+        scenario_module="scenarios.done_callback",
+        sys_path=(str(Path(__file__).resolve().parent.parent),),
+        runtimes=("asyncio", "trio"),
+        plan=Plan(
+            budget=Budget(
+                target_ops=10**9, time_budget_s=60.0, processes=1, min_rounds=4, max_rounds=4
+            ),
+            deadline_s=60,
+        ),
+        scales=(ScaleJob(n=10, runtimes=("asyncio", "trio"), latency_rounds=1),),
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "anybench._worker"],
-        input=json.dumps(job),
+        input=encode_job(job),
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    events = [json.loads(line) for line in proc.stdout.splitlines()]
-    rounds = [(e["kind"], e["runtime"]) for e in events if e["event"] == "round"]
+    events = [decode_event(line) for line in proc.stdout.splitlines()]
+    rounds = [(e.kind, e.runtime) for e in events if isinstance(e, Round)]
     timed = [rt for kind, rt in rounds if kind == "throughput"]
     assert timed == ["asyncio", "trio", "trio", "asyncio", "asyncio", "trio", "trio", "asyncio"]
     # Warm-ups come before every timed round, latency rounds after them.
     kinds = [kind for kind, _ in rounds]
     assert kinds.index("throughput") > max(i for i, k in enumerate(kinds) if k == "warmup")
     assert sorted(rt for kind, rt in rounds if kind == "latency") == ["asyncio", "trio"]
-    assert [e["runtime"] for e in events if e["event"] == "finished"] == ["asyncio", "trio"]
+    assert [e.runtime for e in events if isinstance(e, Finished)] == ["asyncio", "trio"]
+    assert isinstance(events[0], Hello)
+    assert isinstance(events[-1], Done)
 
 
 def test_loose_benchmarks_get_more_processes_up_to_the_maximum(
@@ -134,7 +143,7 @@ def test_loose_benchmarks_get_more_processes_up_to_the_maximum(
     results = measure_group(
         "x",
         [(10, "asyncio", "")],
-        Plan(processes=3, max_processes=5, precision=1e-6),
+        _plan(processes=3, max_processes=5, precision=1e-6),
         {"": Variant()},
     )
     assert len(calls) == 5
@@ -151,7 +160,7 @@ def test_the_runtimes_of_a_scale_get_more_processes_together(
     monkeypatch.setattr(_measure, "run_worker", _fake_worker(calls, spread=spread))
     keys = [(10, "asyncio", ""), (10, "trio", "")]
     results = measure_group(
-        "x", keys, Plan(processes=3, max_processes=5, precision=1e-6), {"": Variant()}
+        "x", keys, _plan(processes=3, max_processes=5, precision=1e-6), {"": Variant()}
     )
     assert len(calls) == 5
     assert [len(results[key].processes) for key in keys] == [5, 5]
@@ -160,7 +169,7 @@ def test_the_runtimes_of_a_scale_get_more_processes_together(
 def test_tight_benchmarks_stop_at_the_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[list[str], str]] = []
     monkeypatch.setattr(_measure, "run_worker", _fake_worker(calls, spread=0.0))
-    measure_group("x", [(10, "asyncio", "")], Plan(processes=3, max_processes=5), {"": Variant()})
+    measure_group("x", [(10, "asyncio", "")], _plan(processes=3, max_processes=5), {"": Variant()})
     assert len(calls) == 3
 
 
@@ -190,7 +199,7 @@ def test_a_scenario_that_never_yields_is_killed_by_name(
     (tmp_path / f"hostile_{name}.py").write_text(
         textwrap.dedent(HOSTILE.format(name=name, body=body))
     )
-    plan = Plan(processes=2, max_processes=2, deadline_s=0.5)
+    plan = Plan(Budget(processes=2, max_processes=2), deadline_s=0.5)
     results = measure_group(
         f"hostile_{name}",
         [(5, "asyncio", ""), (7, "asyncio", "")],
@@ -241,7 +250,7 @@ def test_benjamini_hochberg_controls_the_false_discovery_rate() -> None:
 
 
 def test_a_scale_that_cannot_fit_is_refused_before_it_is_built() -> None:
-    plan = Plan(processes=2, max_processes=2, memory_limit_bytes=500 * 2**20)
+    plan = Plan(Budget(processes=2, max_processes=2), memory_limit_bytes=500 * 2**20)
     results = measure_group(
         "scenarios.done_callback", [(5_000_000, "asyncio", "")], plan, {"": Variant()}
     )
@@ -254,7 +263,7 @@ def test_a_scale_that_cannot_fit_is_refused_before_it_is_built() -> None:
 def test_a_worker_that_cannot_start_fails_its_benchmarks_and_is_not_retried() -> None:
     """A worker that dies before its first round (here: no such scenario module) would die the
     same way in a fresh one: every benchmark it had fails, with the reason, and the group ends."""
-    plan = Plan(processes=2, max_processes=2)
+    plan = _plan(processes=2, max_processes=2)
     keys = [(5, "asyncio", ""), (5, "trio", ""), (7, "asyncio", "")]
     results = measure_group("no_such_scenario_module", keys, plan, {"": Variant()})
     for n, runtime, _ in keys:
@@ -277,3 +286,153 @@ def test_a_paired_ratio_sees_through_slow_processes() -> None:
     assert 1.05 < paired.low < paired.ratio < paired.high < 1.15
     assert not welch_log_ratio(base, other).significant
     assert paired.ratio == pytest.approx(welch_log_ratio(base, other).ratio)
+
+
+EXITS = """
+'''A scenario that ends its own process, to test that a worker's exit is a failure, once.'''
+import os
+import sys
+
+NAME = "{name}"
+OPERATION = "nothing"
+LATENCIES = {{}}
+
+
+async def run(n, probe):
+    probe.start(ops=n)
+    {body}
+    probe.stop()
+"""
+
+
+@pytest.mark.parametrize(("name", "body"), [("sysexit", "sys.exit(0)"), ("osexit", "os._exit(0)")])
+def test_a_scenario_that_exits_its_worker_fails_each_benchmark_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, body: str
+) -> None:
+    """A worker that exits (status 0) without its result is not handed the same work again and
+    again: the benchmark in its round fails by name, with the likely cause."""
+    (tmp_path / f"exits_{name}.py").write_text(textwrap.dedent(EXITS.format(name=name, body=body)))
+    started: list[Job] = []
+    real = _measure.run_worker
+
+    def counting(variant: Variant, job: Job) -> Iterator[Event]:
+        started.append(job)
+        if len(started) > 20:
+            raise AssertionError("the same work is handed out again and again")
+        return real(variant, job)
+
+    monkeypatch.setattr(_measure, "run_worker", counting)
+    keys = [(5, "asyncio", ""), (5, "trio", ""), (7, "asyncio", "")]
+    results = measure_group(
+        f"exits_{name}",
+        keys,
+        _plan(processes=2, max_processes=2, target_ops=10, time_budget_s=0.1),
+        {"": Variant()},
+        sys_path=[str(tmp_path)],
+    )
+    for n, runtime, _ in keys:
+        failure = results[(n, runtime, "")].failure
+        assert failure is not None
+        assert failure.startswith(f"{name} on {runtime} at N={n}: a warmup round: ")
+        assert "the worker exited (status 0) before finishing it" in failure
+        assert "sys.exit() or os._exit()" in failure
+    assert len(started) == len(keys)  # one worker per benchmark, each failing it once
+
+
+def test_a_worker_that_says_done_too_soon_fails_what_it_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker that ends its job without settling a benchmark would do so again: the group
+    ends, and the benchmark fails saying so, rather than being handed out forever."""
+    calls: list[Job] = []
+
+    def lazy(variant: Variant, job: Job) -> Iterator[Event]:
+        calls.append(job)
+        yield Hello(name="lazy", pid=1, python="3.x", implementation="CPython", libraries={})
+        yield Done()
+
+    monkeypatch.setattr(_measure, "run_worker", lazy)
+    results = measure_group(
+        "lazy", [(10, "asyncio", "")], _plan(processes=2, max_processes=2), {"": Variant()}
+    )
+    failure = results[(10, "asyncio", "")].failure
+    assert failure is not None
+    assert failure.startswith("lazy on asyncio at N=10: the worker said it was done without")
+    assert len(calls) == 1
+
+
+RAISES = """
+'''A scenario with a bug in it.'''
+import anyio
+
+NAME = "buggy"
+OPERATION = "nothing"
+LATENCIES = {}
+
+
+def helper(n):
+    return {}[n]  # the user's line that raises
+
+
+async def child(n):
+    helper(n)
+
+
+async def run(n, probe):
+    probe.start(ops=n)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(child, n)
+    probe.stop()
+"""
+
+
+def test_a_failure_shows_the_scenarios_own_line_not_anybench_s(tmp_path: Path) -> None:
+    (tmp_path / "buggy.py").write_text(textwrap.dedent(RAISES))
+    results = measure_group(
+        "buggy",
+        [(3, "asyncio", "")],
+        _plan(processes=2, max_processes=2),
+        {"": Variant()},
+        sys_path=[str(tmp_path)],
+    )
+    failure = results[(3, "asyncio", "")].failure
+    assert failure is not None
+    headline, where, source = failure.splitlines()
+    # One line first, naming the benchmark and the exception (inside the task group's).
+    assert headline == "buggy on asyncio at N=3: KeyError: 3"
+    assert where == f'  File "{tmp_path / "buggy.py"}", line 11, in helper'
+    assert source == "    return {}[n]  # the user's line that raises"
+    assert "anybench" not in failure.replace(str(tmp_path), "")
+
+
+def test_a_failed_check_points_at_the_scenarios_check(tmp_path: Path) -> None:
+    (tmp_path / "checked.py").write_text(
+        textwrap.dedent(
+            """
+            from anybench import check
+
+            NAME = "checked"
+            OPERATION = "nothing"
+            LATENCIES = {}
+
+
+            async def run(n, probe):
+                probe.start(ops=n)
+                probe.stop()
+                check(n > 100, f"only {n}")
+            """
+        )
+    )
+    results = measure_group(
+        "checked",
+        [(3, "trio", "")],
+        _plan(processes=2, max_processes=2),
+        {"": Variant()},
+        sys_path=[str(tmp_path)],
+    )
+    failure = results[(3, "trio", "")].failure
+    assert failure is not None
+    headline, where, source = failure.splitlines()
+    assert headline == "checked on trio at N=3: only 3"
+    assert where.endswith('checked.py", line 12, in run')
+    assert source == '    check(n > 100, f"only {n}")'

@@ -72,6 +72,8 @@ class RunState:
     nodeids: set[str] = field(default_factory=set)
     groups: dict[str, dict[Key, Measurement]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
+    #: One line each, printed at the end of the run: figures a person should doubt.
+    notes: list[str] = field(default_factory=list)
     journal: Journal | None = None
     _timer_cost_ns: float | None = None
 
@@ -96,6 +98,13 @@ class RunState:
         self.failures.append({"test": report.nodeid, "error": error})
         if self.journal is not None and self.journal.started:
             self.journal.failure(report.nodeid, error)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Print the notes on the run's figures, one line each, after pytest's own summary."""
+        if self.notes:
+            terminalreporter.section("anybench notes", sep="-", yellow=True)
+            for note in self.notes:
+                terminalreporter.line(note)
 
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         if self.journal is not None:
@@ -150,6 +159,8 @@ class Measurer:
         self._run_info = run_info
 
     def __call__(self, scenario: Any, runtime: Runtime, n: int) -> Measurement:
+        # A failure is the scenario's (its own line is in the message): not these frames.
+        __tracebackhide__ = True
         spec = ScenarioSpec.of(scenario)
         request, state = self.request, self.state
         clock = InLoopClock()
@@ -197,6 +208,11 @@ class Measurer:
         state.finished(
             request.config, benchmark.stats.as_dict(include_data=False), self._run_info()
         )
+        note = below_clock_note(
+            request.node.name, benchmark.extra_info["ns_per_op"], state.timer_cost_ns
+        )
+        if note is not None:
+            state.notes.append(note)
         return m
 
     def _measure_group(self, spec: ScenarioSpec, keys: list[Key]) -> dict[Key, Measurement]:
@@ -213,6 +229,18 @@ class Measurer:
             sys_path=[spec.import_root or os.getcwd()],
             runtime_order=list(RUNTIMES),
         )
+
+
+def below_clock_note(benchmark: str, ns_per_op: float, timer_cost_ns: float) -> str | None:
+    """One line on a figure below the cost of one clock reading (which no operation that does
+    anything can be), or None. The figure is kept: the note says what is probably wrong."""
+    if not ns_per_op < timer_cost_ns:
+        return None
+    return (
+        f"{benchmark}: {ns_per_op:.3g} ns/op is below one clock reading ({timer_cost_ns:.0f} "
+        "ns): its operation count is probably wrong (OPS_PER_N, or the count given to "
+        "probe.start)"
+    )
 
 
 def peak_rss_bytes() -> int | None:

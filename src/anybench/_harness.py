@@ -11,7 +11,7 @@ import anyio
 
 from ._probe import Probe, ScenarioFailed
 from ._runtimes import Runtime
-from ._scenario import Runner, ScenarioSpec
+from ._scenario import ScenarioSpec
 
 #: Seconds one round may take before it is failed as hung.
 DEFAULT_DEADLINE_S = 120.0
@@ -24,11 +24,6 @@ class Scenario(Protocol):
     NAME: str
     OPERATION: str
     LATENCIES: dict[str, str]
-
-
-def runner_for(scenario: ScenarioSpec | Any, runtime: Runtime) -> Runner | None:
-    """The coroutine function that runs *scenario* on *runtime*, or None if it has none."""
-    return ScenarioSpec.of(scenario).runner(runtime.backend)
 
 
 class ScenarioTimeout(Exception):

@@ -17,7 +17,6 @@ by name, and the rest of the group goes on in a fresh worker.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import selectors
@@ -29,8 +28,25 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._stats import log_interval_halfwidth
-from ._worker import decode_samples
+from ._protocol import (
+    Begin,
+    Calibration,
+    Done,
+    Event,
+    Failed,
+    Finished,
+    Hello,
+    Job,
+    Plan,
+    ProtocolError,
+    Round,
+    ScaleJob,
+    decode_event,
+    encode_job,
+)
+from ._stats import log_interval_halfwidth, process_medians
+
+__all__ = ["Key", "Measurement", "Plan", "Variant", "WorkerFailed", "measure_group"]
 
 #: Extra seconds a round may take, beyond its deadline, before its worker is killed: the
 #: scenario's own cooperative deadline fires first where it can.
@@ -45,29 +61,6 @@ class Variant:
 
     label: str = ""
     python: str = sys.executable
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How much to measure: processes per benchmark, and rounds per process."""
-
-    processes: int = 3
-    max_processes: int = 3
-    #: Stop adding processes once the 95% interval of a benchmark is within ±precision.
-    precision: float = 0.02
-    #: Rounds per process: about target_ops operations over all processes, within
-    #: time_budget_s of measured time, and between min_rounds and max_rounds.
-    target_ops: int = 100_000
-    time_budget_s: float = 2.0
-    min_rounds: int = 2
-    max_rounds: int = 20
-    latency_rounds: int = 1
-    #: Latency rounds in every process (else in the first process of each benchmark only).
-    latency_every_process: bool = True
-    #: The memory round (tracemalloc) runs at the largest N, or at this N if it is smaller.
-    memory_max_n: int | None = None
-    deadline_s: float = 120.0
-    memory_limit_bytes: int | None = None
 
 
 Key = tuple[int, str, str]  # (N, runtime, variant label)
@@ -101,13 +94,8 @@ class Measurement:
     libraries: dict[str, Any] = field(default_factory=dict)
 
     def process_medians_ns_per_op(self) -> list[float]:
-        out = []
-        for rounds in self.processes:
-            values = sorted(rounds)
-            mid = len(values) // 2
-            median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-            out.append(median / self.ops_per_round)
-        return out
+        """The median ns/op of each process."""
+        return process_medians(self.processes, self.ops_per_round)
 
     def tight(self, precision: float) -> bool:
         medians = self.process_medians_ns_per_op()
@@ -121,8 +109,9 @@ def rotation_order(workers: Sequence[Any], rotation: int) -> list[Any]:
     return list(workers) if rotation % 2 == 0 else list(reversed(workers))
 
 
-class WorkerKilled(Exception):
-    """A worker was stopped from outside: a deadline or the memory limit."""
+class WorkerFailed(Exception):
+    """A worker ended without its result: stopped from outside (a deadline, the memory limit),
+    exited on its own before its job was done, or spoke out of protocol."""
 
 
 def _rss_bytes(pid: int) -> int | None:
@@ -133,13 +122,15 @@ def _rss_bytes(pid: int) -> int | None:
         return None
 
 
-def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[dict[str, Any]]:
-    """Start a worker for *job* and yield its events as they come.
+def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+    """Start a worker for *job* and yield its events as they come, up to :class:`Done`.
 
-    Raises :class:`WorkerKilled` (after killing it) when a round outruns its deadline plus
-    KILL_MARGIN_S, the worker starts too slowly, or its resident memory passes the plan's limit;
-    the message says which, for the scale in progress.
+    Raises :class:`WorkerFailed` (after killing it, if it still runs) when a round outruns its
+    deadline plus KILL_MARGIN_S, the worker starts too slowly, its resident memory passes the
+    plan's limit, it sends what is not an event, or it exits before :class:`Done`; the message
+    says which, for the round in progress.
     """
+    limit_bytes = job.plan.memory_limit_bytes
     proc = subprocess.Popen(
         [variant.python, "-m", "anybench._worker"],
         stdin=subprocess.PIPE,
@@ -150,7 +141,7 @@ def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[di
     assert proc.stdin is not None
     assert proc.stdout is not None
     try:
-        proc.stdin.write(json.dumps(job))
+        proc.stdin.write(encode_job(job))
         proc.stdin.close()
         selector = selectors.DefaultSelector()
         selector.register(proc.stdout, selectors.EVENT_READ)
@@ -158,37 +149,45 @@ def run_worker(variant: Variant, job: dict[str, Any], plan: Plan) -> Iterator[di
         since = time.monotonic()
         what = "starting"
         buffer = ""
+        done = False
         fd = proc.stdout.fileno()
         while True:
             left = limit_s + KILL_MARGIN_S - (time.monotonic() - since)
             if left <= 0:
-                raise WorkerKilled(f"{what} did not finish within {limit_s:g} s (worker killed)")
-            if plan.memory_limit_bytes is not None:
+                raise WorkerFailed(f"{what} did not finish within {limit_s:g} s (worker killed)")
+            if limit_bytes is not None:
                 rss = _rss_bytes(proc.pid)
-                if rss is not None and rss > plan.memory_limit_bytes:
-                    raise WorkerKilled(
-                        f"{what} passed the memory limit of {plan.memory_limit_bytes / 2**20:,.0f}"
+                if rss is not None and rss > limit_bytes:
+                    raise WorkerFailed(
+                        f"{what} passed the memory limit of {limit_bytes / 2**20:,.0f}"
                         " MiB (worker killed); raise --memory-limit or choose a smaller N"
                     )
             if not selector.select(timeout=min(left, 0.1)):
                 continue
             chunk = os.read(fd, 1 << 20).decode("utf-8")
             if not chunk:  # the worker exited
-                proc.wait()
-                if buffer.strip():
-                    yield json.loads(buffer)
-                if proc.returncode:
-                    raise WorkerKilled(f"{what}: the worker exited with status {proc.returncode}")
+                code = proc.wait()
+                if code:
+                    raise WorkerFailed(f"{what}: the worker exited with status {code}")
+                if not done:
+                    raise WorkerFailed(
+                        f"{what}: the worker exited (status 0) before finishing it; does the "
+                        "scenario call sys.exit() or os._exit()?"
+                    )
                 return
             buffer += chunk
             *lines, buffer = buffer.split("\n")
             for line in lines:
-                event = json.loads(line)
-                if event["event"] == "begin":
-                    limit_s = float(event["deadline_s"])
-                    what = f"a {event['kind']} round"
+                try:
+                    message = decode_event(line)
+                except ProtocolError as exc:
+                    raise WorkerFailed(f"{what}: {exc} (worker killed)") from None
+                if isinstance(message, Begin):
+                    limit_s = message.deadline_s
+                    what = f"a {message.kind} round"
                 since = time.monotonic()
-                yield event
+                done = isinstance(message, Done)
+                yield message
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -212,6 +211,7 @@ def measure_group(
     Returns a :class:`Measurement` per key; a failed one carries its reason.
     """
     results = {key: Measurement(*key) for key in keys}
+    budget = plan.budget
     given = list(dict.fromkeys(rt for _, rt, _ in keys))
     ranked = [*runtime_order, *given]
     runtimes = sorted(given, key=ranked.index)
@@ -229,10 +229,10 @@ def measure_group(
         # so that their ratios stay over the same processes.
         live = [results[(n, rt, label)] for rt in runtimes if alive(n, rt, label)]
         return bool(live) and (
-            rotation < plan.processes or not all(m.tight(plan.precision) for m in live)
+            rotation < budget.processes or not all(m.tight(budget.precision) for m in live)
         )
 
-    for rotation in range(max(plan.processes, plan.max_processes)):
+    for rotation in range(max(budget.processes, budget.max_processes)):
         todo = {
             label: [
                 (n, rt)
@@ -260,6 +260,39 @@ def measure_group(
     return results
 
 
+def _scale_jobs(
+    todo: list[tuple[int, str]],
+    results: dict[Key, Measurement],
+    label: str,
+    plan: Plan,
+    *,
+    first: bool,
+    largest: int,
+) -> tuple[ScaleJob, ...]:
+    """What a worker does at each scale of *todo*, (N, runtime) pairs; *first*: in the first
+    rotation (which has the memory round, and the only latency rounds if not every process
+    has them); *largest*: the group's largest N."""
+    budget = plan.budget
+    jobs = []
+    for n in sorted({n for n, _ in todo}):
+        runtimes = tuple(rt for m, rt in todo if m == n)
+        passes = {rt: results[(n, rt, label)].passes for rt in runtimes}
+        jobs.append(
+            ScaleJob(
+                n=n,
+                runtimes=runtimes,
+                # Calibrated in the first worker; each worker plans its own rounds from its
+                # warm-ups (_worker.rounds_for).
+                calibration=Calibration({rt: p for rt, p in passes.items() if p}),
+                latency_rounds=(
+                    budget.latency_rounds if first or budget.latency_every_process else 0
+                ),
+                memory_n=min(n, budget.memory_max_n or n) if first and n == largest else None,
+            )
+        )
+    return tuple(jobs)
+
+
 def _one_worker(
     scenario: str,
     variant: Variant,
@@ -272,69 +305,58 @@ def _one_worker(
     largest: int,
 ) -> list[tuple[int, str]]:
     """Run one worker over *todo*, (N, runtime) pairs; return the pairs it did not get to
-    (after a kill), for a fresh worker."""
-    job_scales = []
-    for n in sorted({n for n, _ in todo}):
-        runtimes = [rt for m, rt in todo if m == n]
-        passes = {rt: results[(n, rt, variant.label)].passes for rt in runtimes}
-        job_scales.append(
-            {
-                "n": n,
-                "runtimes": runtimes,
-                # Calibrated in the first worker; each worker plans its own rounds from its
-                # warm-ups (_worker.rounds_for).
-                "passes": {rt: p for rt, p in passes.items() if p},
-                "plan": {
-                    "target_ops": plan.target_ops,
-                    "time_budget_s": plan.time_budget_s,
-                    "processes": plan.processes,
-                    "min_rounds": plan.min_rounds,
-                    "max_rounds": plan.max_rounds,
-                },
-                "latency_rounds": plan.latency_rounds if first or plan.latency_every_process else 0,
-                "memory": first and n == largest,
-                "memory_n": min(n, plan.memory_max_n or n),
-            }
-        )
-    job = {
-        "scenario": scenario,
-        "sys_path": list(sys_path),
-        "runtimes": list(dict.fromkeys(rt for _, rt in todo)),
-        "deadline_s": plan.deadline_s,
-        "memory_limit_bytes": plan.memory_limit_bytes,
-        "scales": job_scales,
-    }
+    (after a kill in the round of another), for a fresh worker.
+
+    Every worker settles at least one pair, finished or failed, so that the work handed out
+    again shrinks each time: a worker that dies outside any round of an unsettled pair (before
+    its first round, or between two) would die the same way in a fresh one, and every pair it
+    had left fails with the reason.
+    """
+    job = Job(
+        scenario_module=scenario,
+        sys_path=tuple(sys_path),
+        runtimes=tuple(dict.fromkeys(rt for _, rt in todo)),
+        plan=plan,
+        scales=_scale_jobs(todo, results, variant.label, plan, first=first, largest=largest),
+    )
     done: set[tuple[int, str]] = set()
     started = time.monotonic()
     current: tuple[int, str] | None = None
-    hello: dict[str, Any] = {}
+    hello: Hello | None = None
     throughput: dict[tuple[int, str], list[int]] = {}
     try:
-        for event in run_worker(variant, job, plan):
-            kind = event["event"]
-            if kind == "hello":
-                hello = event
-            if "runtime" not in event:
+        for message in run_worker(variant, job):
+            if isinstance(message, Hello):
+                hello = message
                 continue
-            pair = (int(event["n"]), str(event["runtime"]))
+            if isinstance(message, Done):
+                continue
+            pair = (message.n, message.runtime)
+            if pair not in todo:
+                raise WorkerFailed(f"the worker sent an event for {pair}, which it was not given")
             m = results[(pair[0], pair[1], variant.label)]
-            if kind == "begin":
+            if isinstance(message, Begin):
                 current = pair
-            elif kind == "failed":
-                m.failure = event["error"]
+            elif isinstance(message, Failed):
+                m.failure = message.error
                 done.add(pair)
-            elif kind == "round":
-                m.python = hello.get("python", "")
-                m.libraries = hello.get("libraries", {})
-                _add_round(m, event, throughput.setdefault(pair, []))
-            elif kind == "finished":
+            elif isinstance(message, Round):
+                if hello is not None:
+                    m.python = hello.python
+                    m.libraries = hello.libraries
+                _add_round(m, message, throughput.setdefault(pair, []))
+            elif isinstance(message, Finished):
                 done.add(pair)
-    except WorkerKilled as exc:
-        name = hello.get("name") or scenario.rsplit(".", 1)[-1]
-        # Killed in a round: that benchmark fails, the rest go to a fresh worker. Dead before
-        # its first round (it cannot import the scenario or find a runtime): so would a fresh
-        # one be, and every benchmark it had fails with the reason.
-        for n, runtime in [current] if current is not None else todo:
+        unsettled = [pair for pair in todo if pair not in done]
+        if unsettled:
+            raise WorkerFailed(f"the worker said it was done without finishing {unsettled}")
+    except WorkerFailed as exc:
+        name = hello.name if hello is not None else scenario.rsplit(".", 1)[-1]
+        # Killed in a round: that benchmark fails, the rest go to a fresh worker. Dead outside
+        # a round (before its first, it cannot import the scenario or find a runtime): so would
+        # a fresh one be, and every benchmark it had left fails with the reason.
+        in_round = [current] if current is not None and current not in done else []
+        for n, runtime in in_round or [pair for pair in todo if pair not in done]:
             results[(n, runtime, variant.label)].failure = f"{name} on {runtime} at N={n}: {exc}"
             done.add((n, runtime))
     finally:
@@ -344,25 +366,27 @@ def _one_worker(
             m = results[(n, runtime, variant.label)]
             if rounds and (n, runtime) in done and m.failure is None:
                 m.processes.append(rounds)
-                m.process_ids.append(int(hello.get("pid", 0)))
+                m.process_ids.append(hello.pid if hello is not None else 0)
         share = (time.monotonic() - started) / len(todo)
         for n, runtime in todo:
             results[(n, runtime, variant.label)].worker_s += share
     return [pair for pair in todo if pair not in done]
 
 
-def _add_round(m: Measurement, event: dict[str, Any], throughput: list[int]) -> None:
-    kind = event["kind"]
-    if kind == "throughput":
-        m.ops_per_round = event["ops"]
-        m.passes = event["passes"]
-        throughput.append(event["elapsed_ns"])
-    elif kind == "latency":
+def _add_round(m: Measurement, message: Round, throughput: list[int]) -> None:
+    if message.kind == "throughput":
+        m.ops_per_round = message.ops
+        m.passes = message.passes
+        throughput.append(message.elapsed_ns)
+    elif message.kind == "latency":
         m.latency_rounds.append(
-            {name: decode_samples(text) for name, text in event.get("samples", {}).items()}
+            {
+                name: v if isinstance(v, array) else array("q", v)
+                for name, v in message.samples.items()
+            }
         )
-        m.stamped_elapsed_ns.append(event["elapsed_ns"])
-    elif kind == "memory":
-        m.peak_bytes = event.get("peak_bytes")
-        m.memory_ops = event["ops"]
-        m.memory_n = event.get("n_round", m.n)
+        m.stamped_elapsed_ns.append(message.elapsed_ns)
+    elif message.kind == "memory":
+        m.peak_bytes = message.peak_bytes
+        m.memory_ops = message.ops
+        m.memory_n = message.n_round

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._files import OutputError, safe_name, unwritable, write_new
-from ._stats import geometric_mean, percentile, summarize_latency, summarize_round
+from ._stats import (
+    geometric_mean,
+    percentile,
+    process_medians,
+    summarize_latency,
+    summarize_round,
+)
 from ._sweep import AXES, N
 
 if TYPE_CHECKING:
@@ -122,7 +128,7 @@ class Record:
     @property
     def process_medians(self) -> list[float]:
         """The median ns/op of each process: the unit of every interval and test."""
-        return [percentile(sorted(p), 50.0) for p in self.processes if p]
+        return process_medians(self.processes)
 
     @property
     def scale_label(self) -> str:

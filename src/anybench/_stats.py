@@ -4,7 +4,7 @@ tests and false-discovery control for ratios of timings."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,13 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
     low = math.floor(rank)
     high = min(low + 1, len(sorted_values) - 1)
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+
+
+def process_medians(processes: Iterable[Sequence[float]], per: float = 1.0) -> list[float]:
+    """The median of each process's rounds, divided by *per* (the operations of a round, to
+    turn elapsed ns into ns/op): the unit of every interval and test. A process with no rounds
+    has no median."""
+    return [percentile(sorted(rounds), 50.0) / per for rounds in processes if rounds]
 
 
 def summarize_latency(samples_ns: Sequence[int]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ a scale (:func:`scale_text`) ask it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 
 class ScaleError(ValueError):
@@ -100,29 +100,61 @@ MAX_ROUNDS = 20
 
 
 @dataclass(frozen=True)
-class Profile:
-    """A sweep: the values of each axis, and how much measuring each benchmark gets.
+class Budget:
+    """How much measuring each benchmark gets: its processes, and the rounds of each.
 
     Each benchmark is measured in at least *processes* fresh worker processes, and in up to
-    *max_processes* while its interval is wider than ±2%. Each measured round is one fresh
-    ``anyio.run``. Over all its processes a benchmark runs enough throughput rounds for about
-    *target_ops* operations, but no more than fit in *time_budget_s* of measured time (judged by
-    each process's warm-up round), and each process between *min_rounds* and MAX_ROUNDS; then
-    *latency_rounds* rounds with the scenario's stamps on, in every process or in the first.
+    *max_processes* while its 95% interval is wider than ±*precision*. Each measured round is
+    one fresh ``anyio.run``. Over all its processes a benchmark runs enough throughput rounds
+    for about *target_ops* operations, but no more than fit in *time_budget_s* of wall time
+    (judged by each process's warm-up rounds), and each process between *min_rounds* and
+    *max_rounds*; then *latency_rounds* rounds with the scenario's stamps on, in every process
+    or in the first only; and one memory round, in the first process.
+
+    The one value of "how much": a :class:`Profile` holds it, the measuring plan embeds it, and
+    a worker receives it as it is (see :mod:`anybench._protocol`).
     """
 
-    n: tuple[int, ...]
-    load: tuple[int, ...]
     target_ops: int = 100_000
     time_budget_s: float = 2.0
     processes: int = 3
     max_processes: int = 5
+    #: Stop adding processes once the 95% interval of a benchmark is within ±precision.
+    precision: float = 0.02
     min_rounds: int = MIN_ROUNDS
+    max_rounds: int = MAX_ROUNDS
     latency_rounds: int = 1
     #: Latency rounds in every process, or in the first process of each benchmark only.
     latency_every_process: bool = True
     #: The memory round runs at the largest N, or at this N if smaller.
     memory_max_n: int | None = None
+
+    def overridden(
+        self,
+        *,
+        processes: int | None = None,
+        max_processes: int | None = None,
+        rounds: int | None = None,
+    ) -> Budget:
+        """This budget with the command line's choices: *processes* (at least), up to
+        *max_processes* (never fewer than *processes*), *rounds* a process exactly."""
+        least = processes or self.processes
+        return replace(
+            self,
+            processes=least,
+            max_processes=max(least, max_processes or self.max_processes),
+            min_rounds=rounds or self.min_rounds,
+            max_rounds=rounds or self.max_rounds,
+        )
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A sweep: the values of each axis, and how much measuring each benchmark gets."""
+
+    n: tuple[int, ...]
+    load: tuple[int, ...]
+    budget: Budget = field(default_factory=Budget)
 
     def values(self, axis: str | Axis) -> tuple[int, ...]:
         """The values of *axis* (an :class:`Axis` or its name): the field of that name, or the
@@ -139,17 +171,21 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         n=(100, 10_000),
         load=(0, 100),
-        target_ops=20_000,
-        time_budget_s=0.5,
-        max_processes=3,
-        min_rounds=1,
-        latency_every_process=False,
-        memory_max_n=1_000,
+        budget=Budget(
+            target_ops=20_000,
+            time_budget_s=0.5,
+            max_processes=3,
+            min_rounds=1,
+            latency_every_process=False,
+            memory_max_n=1_000,
+        ),
     ),
     # B = 1,000 costs seconds a round (500 round trips, each past 1,000 ready tasks): at scale,
     # in "full".
     "default": Profile(
-        n=(10, 1_000, 10_000), load=(0, 10, 100), time_budget_s=1.5, max_processes=4
+        n=(10, 1_000, 10_000),
+        load=(0, 10, 100),
+        budget=Budget(time_budget_s=1.5, max_processes=4),
     ),
     "full": Profile(
         n=(10, 100, 1_000, 10_000, 100_000, 1_000_000), load=(0, 10, 100, 1_000, 10_000)

@@ -1,37 +1,48 @@
 """A worker process: measures one scenario on one or more runtimes, in a fresh interpreter.
 
-Started by :mod:`anybench._measure` as ``python -m anybench._worker`` with a JSON job on standard
-input, as pyperf starts its workers. It writes one JSON line per event to its original standard
-output (the scenario's own prints go to standard error instead), flushing each line, so that the
-parent sees every finished round at once and can stop the worker from outside when a round
-outruns its deadline.
-
-Events, in order: ``hello`` (pid, Python, library versions); then per scale, naming the scale
-and the runtime, ``begin`` before each round (with the deadline the parent should enforce) and
-``round`` after it (kind ``warmup``, ``throughput``, ``latency`` or ``memory``), then
-``finished`` for each runtime that finished it, or ``failed`` for one that did not; finally
-``done``.
+Started by :mod:`anybench._measure` as ``python -m anybench._worker`` with a :class:`~anybench
+._protocol.Job` on standard input, as pyperf starts its workers. It writes one event per line
+(see :mod:`anybench._protocol`, which declares the job, the events and their order) to its
+original standard output (the scenario's own prints go to standard error instead), flushing
+each line, so that the parent sees every finished round at once and can stop the worker from
+outside when a round outruns its deadline.
 """
 
 from __future__ import annotations
 
-import base64
 import gc
 import importlib
-import json
+import linecache
 import math
 import os
 import platform
 import sys
+import sysconfig
 import time
-from array import array
+import traceback
 from collections.abc import Callable, Sequence
-from typing import IO, Any, ParamSpec, TypeVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, ParamSpec, TypeVar
 
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
+from ._protocol import (
+    Begin,
+    Done,
+    Event,
+    Failed,
+    Finished,
+    Hello,
+    Job,
+    Round,
+    RoundKind,
+    decode_job,
+    encode_event,
+)
 from ._runtimes import Runtime, library_versions, runtime_named
 from ._scenario import ScenarioSpec
+from ._sweep import Budget
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -51,16 +62,17 @@ PROJECT_MEMORY_FROM_N = 100_000
 #: How much longer than the deadline the one round traced by tracemalloc may take.
 TRACED_DEADLINE_FACTOR = 5
 
-
-def encode_samples(values: list[int]) -> str:
-    """Latency samples as base64 of signed 64-bit integers: compact, exact, fast to decode."""
-    return base64.b64encode(array("q", values).tobytes()).decode("ascii")
+Emit = Callable[[Event], None]
 
 
-def decode_samples(text: str) -> array[int]:
-    values = array("q")
-    values.frombytes(base64.b64decode(text))
-    return values
+@dataclass(frozen=True)
+class Warmup:
+    """What warming a runtime up at a scale taught: its passes per round, and its last warm-up
+    round (what it measured, and its wall time, set-up included) for :func:`rounds_for`."""
+
+    result: RoundResult
+    passes: int
+    wall_s: float
 
 
 def _growth(n: int) -> float:
@@ -76,16 +88,14 @@ def passes_for(n: int, warmup: RoundResult) -> int:
     return min(MAX_PASSES, math.ceil(TARGET_REGION_NS / max(region_ns, 1.0)))
 
 
-def budget_s(plan: dict[str, Any], runtimes: int) -> float:
-    """Wall time this process may spend on the throughput rounds of one scale: the plan's
-    budget per benchmark, for each of its *runtimes*, shared out over the processes."""
-    return float(plan["time_budget_s"]) * runtimes / int(plan["processes"])
+def budget_s(budget: Budget, runtimes: int) -> float:
+    """Wall time this process may spend on the throughput rounds of one scale: the budget per
+    benchmark, for each of its *runtimes*, shared out over the processes."""
+    return budget.time_budget_s * runtimes / budget.processes
 
 
-def rounds_for(
-    n: int, warmups: Sequence[tuple[RoundResult, int, float]], plan: dict[str, Any]
-) -> int:
-    """Throughput rounds of every runtime in this process, for the scale N: about plan's
+def rounds_for(n: int, warmups: Sequence[Warmup], budget: Budget) -> int:
+    """Throughput rounds of every runtime in this process, for the scale N: about the budget's
     target_ops per benchmark over all its processes, within its time budget, and between its
     min_rounds and max_rounds.
 
@@ -95,99 +105,150 @@ def rounds_for(
     such as timers, must not overrun it); every runtime's round is paid for in every rotation
     of rounds, so the slowest runtime does not take the others' share.
     """
-    processes = plan["processes"]
     wanted = 0
     rotation_s = 0.0
-    for warmup, passes, wall_s in warmups:
-        scale = passes / warmup.passes * (_growth(n) if warmup.ops < passes * n else 1.0)
-        wanted = max(wanted, math.ceil(plan["target_ops"] / max(warmup.ops * scale, 1) / processes))
-        rotation_s += wall_s * scale
-    budget = budget_s(plan, len(warmups))
-    wanted = min(wanted, math.ceil(budget / max(rotation_s, 1e-9)))
+    for warmup in warmups:
+        first = warmup.result
+        scale = (
+            warmup.passes / first.passes * (_growth(n) if first.ops < warmup.passes * n else 1.0)
+        )
+        wanted = max(
+            wanted, math.ceil(budget.target_ops / max(first.ops * scale, 1) / budget.processes)
+        )
+        rotation_s += warmup.wall_s * scale
+    allowed_s = budget_s(budget, len(warmups))
+    wanted = min(wanted, math.ceil(allowed_s / max(rotation_s, 1e-9)))
     # Where even the minimum would overrun the budget, one round a process: the process is the
     # unit of every interval, and more processes are worth more than more rounds of one.
-    fixed = plan["min_rounds"] == plan["max_rounds"]  # --rounds
-    lowest = plan["min_rounds"] if fixed or rotation_s * plan["min_rounds"] <= budget else 1
-    return int(max(lowest, min(plan["max_rounds"], wanted)))
+    fixed = budget.min_rounds == budget.max_rounds  # --rounds
+    least = budget.min_rounds if fixed or rotation_s * budget.min_rounds <= allowed_s else 1
+    return int(max(least, min(budget.max_rounds, wanted)))
 
 
-def _round_event(n: int, kind: str, result: RoundResult) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "event": "round",
-        "n": n,
-        "kind": kind,
-        "ops": result.ops,
-        "elapsed_ns": result.elapsed_ns,
-        "passes": result.passes,
+#: anybench's own files: a failure's frames in them are the instrument's, not the scenario's.
+_ANYBENCH = str(Path(__file__).resolve().parent)
+#: Where installed libraries and the standard library live.
+_LIBRARIES = sorted(
+    {
+        str(Path(path).resolve())
+        for name in ("stdlib", "platstdlib", "purelib", "platlib")
+        if (path := sysconfig.get_paths().get(name))
     }
-    if kind == "latency":
-        event["samples"] = {name: encode_samples(v) for name, v in result.samples.items()}
-    if result.peak_bytes is not None:
-        event["peak_bytes"] = result.peak_bytes
-    return event
+)
 
 
-def work(job: dict[str, Any], emit: Any) -> None:
-    """Run *job* (see :mod:`anybench._measure`), reporting each event through *emit*.
+def _outside(path: str, roots: Sequence[str]) -> bool:
+    resolved = str(Path(path).resolve())
+    return not any(resolved == root or resolved.startswith(root + os.sep) for root in roots)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first exception inside an exception group (a task group's), else *exc* itself."""
+    inner = getattr(exc, "exceptions", None)
+    while isinstance(inner, tuple) and inner and isinstance(inner[0], BaseException):
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return exc
+
+
+def user_frame(exc: BaseException) -> str | None:
+    """Where a scenario raised *exc*: its innermost frame outside anybench (and, where there is
+    one, outside the standard library and installed libraries too), as two lines in Python's
+    traceback form: the file and line, then that line's source. An exception the harness raised
+    in place of the scenario's (to name the benchmark) is looked through. None if every frame is
+    anybench's own."""
+    current: BaseException | None = _leaf(exc)
+    while current is not None:
+        frames = [
+            f
+            for f in traceback.extract_tb(current.__traceback__)
+            if _outside(f.filename, [_ANYBENCH])
+        ]
+        if frames:
+            own = [f for f in frames if _outside(f.filename, _LIBRARIES)]
+            frame = (own or frames)[-1]
+            source = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
+            where = f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
+            return f"{where}\n    {source}" if source else where
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def describe_failure(where: str, exc: BaseException) -> str:
+    """Why a round of a benchmark (*where*: "NAME on RUNTIME at N=...") failed: one line naming
+    the benchmark and the exception, then the scenario's own frame that raised it (anybench's
+    frames left out). A timeout is anybench's to say, with no frame."""
+    if isinstance(exc, (ScenarioFailed, ScenarioTimeout)):
+        # Named by the harness already ("NAME on RUNTIME at N=...: ...").
+        headline = (str(exc) or type(exc).__name__).splitlines()[0]
+    else:
+        leaf = _leaf(exc)
+        headline = f"{where}: {type(leaf).__name__}: {leaf}".splitlines()[0]
+    frame = None if isinstance(exc, ScenarioTimeout) else user_frame(exc)
+    return headline if frame is None else f"{headline}\n{frame}"
+
+
+def work(job: Job, emit: Emit) -> None:
+    """Run *job*, reporting each event through *emit* (see :mod:`anybench._protocol`).
 
     Per scale, every runtime of the job is warmed up and planned on its own; then their
     throughput rounds alternate, one round each in turn, forward then backward (asyncio, trio,
     trio, asyncio, ...), so that whatever this process and this minute do to the speed falls on
     every runtime alike; then the latency rounds and the memory round of each.
     """
-    for entry in reversed(job.get("sys_path", [])):
+    for entry in reversed(job.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     # The module by its name, as the parent found it (a user's module: from its sys_path).
-    scenario = ScenarioSpec.from_module(importlib.import_module(job["scenario"]))
+    scenario = ScenarioSpec.from_module(importlib.import_module(job.scenario_module))
     # runtime_named imports the modules that register a runtime from outside, if any.
-    runtimes = {name: runtime_named(name) for name in job["runtimes"]}
+    runtimes = {name: runtime_named(name) for name in job.runtimes}
     # What the interpreter holds after the imports is frozen out of the collector's reach once:
     # a collection inside a region walks the round's own objects only.
     gc.collect()
     gc.freeze()
-    deadline_s = float(job["deadline_s"])
-    limit = job.get("memory_limit_bytes")
+    budget = job.plan.budget
     emit(
-        {
-            "event": "hello",
-            "name": scenario.name,
-            "pid": os.getpid(),
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "libraries": library_versions(),
-        }
+        Hello(
+            name=scenario.name,
+            pid=os.getpid(),
+            python=platform.python_version(),
+            implementation=platform.python_implementation(),
+            libraries=library_versions(),
+        )
     )
-    for spec in job["scales"]:
-        n = int(spec["n"])
-        scale = _Scale(scenario, runtimes, n, deadline_s, emit)
-        planned: dict[str, tuple[int, tuple[RoundResult, int, float]]] = {}
-        for name in spec["runtimes"]:
-            plan = scale.attempt(name, scale.plan, runtimes[name], spec, limit)
-            if plan is not None and plan[0]:
-                planned[name] = plan
-        order = list(planned)
-        rounds = rounds_for(n, [warmup for _, warmup in planned.values()], spec["plan"])
-        budget = budget_s(spec["plan"], len(order))
+    for scale_job in job.scales:
+        n = scale_job.n
+        scale = _Scale(scenario, runtimes, n, job.plan.deadline_s, emit)
+        warmed: dict[str, Warmup] = {}
+        for name in scale_job.runtimes:
+            passes = scale_job.calibration.passes.get(name)
+            warmup = scale.attempt(
+                name, scale.warm_up, runtimes[name], passes, job.plan.memory_limit_bytes
+            )
+            if warmup is not None:
+                warmed[name] = warmup
+        order = list(warmed)
+        rounds = rounds_for(n, list(warmed.values()), budget)
+        allowed_s = budget_s(budget, len(order))
         started = time.perf_counter()
         for r in range(rounds):
             for name in order if r % 2 == 0 else order[::-1]:
-                scale.attempt(name, scale.one, "throughput", name, planned)
+                scale.attempt(name, scale.one, "throughput", name, warmed[name].passes)
             order = [name for name in order if name not in scale.failed]
             # The plan rests on warm-up estimates: past twice the budget, what ran will do (an
             # even number of turns, so that no runtime always went first).
-            late = time.perf_counter() - started > 2 * budget
-            if late and r % 2 and spec["plan"]["min_rounds"] <= r + 1 < rounds:
+            late = time.perf_counter() - started > 2 * allowed_s
+            if late and r % 2 and budget.min_rounds <= r + 1 < rounds:
                 break
         for name in order:
-            for _ in range(int(spec["latency_rounds"])):
-                scale.attempt(name, scale.one, "latency", name, planned)
-            if spec.get("memory"):
-                memory_n = int(spec.get("memory_n") or n)
-                scale.attempt(name, scale.one, "memory", name, None, memory_n)
+            for _ in range(scale_job.latency_rounds):
+                scale.attempt(name, scale.one, "latency", name, warmed[name].passes)
+            if scale_job.memory_n is not None:
+                scale.attempt(name, scale.one, "memory", name, 1, scale_job.memory_n)
             if name not in scale.failed:
-                emit({"event": "finished", "n": n, "runtime": name})
-    emit({"event": "done"})
+                emit(Finished(n=n, runtime=name))
+    emit(Done())
 
 
 #: The runtimes this process has run a round on.
@@ -204,7 +265,7 @@ class _Scale:
         runtimes: dict[str, Runtime],
         n: int,
         deadline_s: float,
-        emit: Any,
+        emit: Emit,
     ) -> None:
         self.scenario = scenario
         self.runtimes = runtimes
@@ -223,33 +284,24 @@ class _Scale:
             return None
         try:
             return action(*args, **kwargs)
-        except (ScenarioFailed, ScenarioTimeout) as exc:
-            self.fail(runtime, str(exc).splitlines()[0])
-        except Exception as exc:  # a bug in the scenario: fail this benchmark, name it
-            self.fail(runtime, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the scenario's check, its deadline, or a bug in it
+            where = f"{self.scenario.name} on {runtime} at N={self.n}"
+            self.fail(runtime, describe_failure(where, exc))
         return None
 
     def fail(self, runtime: str, error: str) -> None:
         self.failed.add(runtime)
-        self.emit({"event": "failed", "n": self.n, "runtime": runtime, "error": error})
+        self.emit(Failed(n=self.n, runtime=runtime, error=error))
 
     def one(
-        self,
-        kind: str,
-        runtime: str,
-        planned: dict[str, tuple[int, Any]] | None,
-        n_round: int | None = None,
-        passes: int | None = None,
+        self, kind: RoundKind, runtime: str, passes: int, n_round: int | None = None
     ) -> RoundResult:
-        """Run one round of *kind* on *runtime*, with its planned passes unless given."""
+        """Run one round of *kind* on *runtime* with *passes* passes, at *n_round* (by default
+        this scale's N)."""
         traced = kind == "memory"
         limit = self.deadline_s * (TRACED_DEADLINE_FACTOR if traced else 1)
-        if passes is None:
-            passes = 1 if planned is None else planned[runtime][0]
         n_round = self.n if n_round is None else n_round
-        self.emit(
-            {"event": "begin", "n": self.n, "runtime": runtime, "kind": kind, "deadline_s": limit}
-        )
+        self.emit(Begin(n=self.n, runtime=runtime, kind=kind, deadline_s=limit))
         started = time.perf_counter()
         result = run_round(
             self.scenario,
@@ -262,17 +314,26 @@ class _Scale:
             freeze_heap=False,  # frozen once, at the worker's start
         )
         self.wall_s = time.perf_counter() - started
-        event = _round_event(self.n, kind, result)
-        event["runtime"] = runtime
-        event["n_round"] = n_round
-        self.emit(event)
+        self.emit(
+            Round(
+                n=self.n,
+                runtime=runtime,
+                kind=kind,
+                n_round=n_round,
+                ops=result.ops,
+                elapsed_ns=result.elapsed_ns,
+                passes=result.passes,
+                samples=result.samples if kind == "latency" else {},
+                peak_bytes=result.peak_bytes,
+            )
+        )
         return result
 
-    def plan(
-        self, runtime: Runtime, spec: dict[str, Any], memory_limit: int | None
-    ) -> tuple[int, tuple[RoundResult, int, float]]:
-        """Warm *runtime* up at this N; return its passes per round (0: refused) and its last
-        warm-up (round, passes, wall time) for :func:`rounds_for`."""
+    def warm_up(
+        self, runtime: Runtime, calibrated_passes: int | None, memory_limit: int | None
+    ) -> Warmup | None:
+        """Warm *runtime* up at this N and plan its passes per round (those of the first
+        process, *calibrated_passes*, when known); None if the scale cannot fit (failed)."""
         n = self.n
         if memory_limit and n >= PROJECT_MEMORY_FROM_N:
             # Refuse a scale that cannot fit before building it: bytes per operation from a
@@ -293,27 +354,26 @@ class _Scale:
                     f"{projected / 2**30:.1f} GiB is over the limit of "
                     f"{memory_limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
                 )
-                return 0, (small, 1, 0.0)
+                return None
         n_warm = min(n, WARMUP_MAX_N)
         if runtime.name not in _WARMED:
             # The first round of a runtime in a process imports its backend and fills its
             # caches: a wall time to plan from comes from the round after it.
-            self.one("warmup", runtime.name, None, n_warm, 1)
+            self.one("warmup", runtime.name, 1, n_warm)
             _WARMED.add(runtime.name)
-        warmup = self.one("warmup", runtime.name, None, n_warm, 1)
-        fixed = (spec.get("passes") or {}).get(runtime.name)
-        passes = fixed or passes_for(n, warmup)
+        warmup = self.one("warmup", runtime.name, 1, n_warm)
+        passes = calibrated_passes or passes_for(n, warmup)
         # A cold first pass overstates the cost: check the plan at N, and re-plan (these rounds
         # are warm-ups too) until a region reaches the target, wherever the first estimate
         # came anywhere near it. With the passes already known (from the first process), one
         # warm-up at N is enough.
         near = warmup.ns_per_op * n < 4 * TARGET_REGION_NS
-        for _ in range(1 if fixed else 2) if passes > 1 or near else ():
-            warmup = self.one("warmup", runtime.name, None, n, passes)
-            if fixed or warmup.elapsed_ns >= TARGET_REGION_NS:
+        for _ in range(1 if calibrated_passes else 2) if passes > 1 or near else ():
+            warmup = self.one("warmup", runtime.name, passes, n)
+            if calibrated_passes or warmup.elapsed_ns >= TARGET_REGION_NS:
                 break
             passes = min(MAX_PASSES, math.ceil(passes * TARGET_REGION_NS / warmup.elapsed_ns))
-        return passes, (warmup, passes, self.wall_s)
+        return Warmup(warmup, passes, self.wall_s)
 
 
 def main() -> None:
@@ -323,11 +383,11 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    def emit(event: dict[str, Any]) -> None:
-        channel.write(json.dumps(event) + "\n")
+    def emit(message: Event) -> None:
+        channel.write(encode_event(message) + "\n")
         channel.flush()
 
-    job = json.loads(sys.stdin.read())
+    job = decode_job(sys.stdin.read())
     try:
         work(job, emit)
     except KeyboardInterrupt:

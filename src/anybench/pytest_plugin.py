@@ -283,21 +283,13 @@ def measure_scenario(request: pytest.FixtureRequest, variant: str) -> MeasureSce
 
 
 def _plan(config: pytest.Config) -> Plan:
-    sweep = profile(config.getoption("profile"))
-    processes = config.getoption("processes") or sweep.processes
-    max_processes = max(processes, config.getoption("max_processes") or sweep.max_processes)
     limit_mb = config.getoption("memory_limit")
-    rounds = config.getoption("rounds")
     return Plan(
-        processes=processes,
-        max_processes=max_processes,
-        target_ops=sweep.target_ops,
-        time_budget_s=sweep.time_budget_s,
-        latency_rounds=sweep.latency_rounds,
-        latency_every_process=sweep.latency_every_process,
-        memory_max_n=sweep.memory_max_n,
-        min_rounds=rounds or sweep.min_rounds,
-        max_rounds=rounds or MAX_ROUNDS,
+        budget=profile(config.getoption("profile")).budget.overridden(
+            processes=config.getoption("processes"),
+            max_processes=config.getoption("max_processes"),
+            rounds=config.getoption("rounds"),
+        ),
         deadline_s=config.getoption("deadline"),
         memory_limit_bytes=int(limit_mb * 2**20) if limit_mb else None,
     )

@@ -1,0 +1,95 @@
+"""What a person sees of a run of their own scenarios: a figure that cannot be right is noted
+(and kept), and a scenario's failure shows the scenario's own line, not anybench's frames."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from anybench._fixture import below_clock_note
+
+LIAR = '''
+"""Claims a million operations for each of its twenty thousand loop turns."""
+NAME = "liar"
+OPERATION = "a loop turn"
+LATENCIES = {}
+
+
+async def run(n, probe):
+    probe.start(ops=n * 20_000 * 1_000_000)
+    for _ in range(n * 20_000):
+        pass
+    probe.stop()
+'''
+
+BUGGY = '''
+"""Fails in its own code."""
+NAME = "buggy"
+OPERATION = "nothing"
+LATENCIES = {}
+
+
+def helper(n):
+    raise ValueError(f"no good at {n}")
+
+
+async def run(n, probe):
+    probe.start(ops=n)
+    helper(n)
+    probe.stop()
+'''
+
+
+def _run(tmp_path: Path, scenario: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--scenarios", scenario,
+            "--scales", "10", "--runtime", "asyncio", "--processes", "2", "--rounds", "1", *args,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+
+
+def test_a_figure_below_one_clock_reading_is_noted_and_kept(tmp_path: Path) -> None:
+    (tmp_path / "liar.py").write_text(textwrap.dedent(LIAR))
+    out = tmp_path / "run.json"
+    proc = _run(tmp_path, "liar.py", f"--benchmark-json={out}")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    [bench] = json.loads(out.read_text())["benchmarks"]  # the figure is saved all the same
+    timer_cost_ns = bench["extra_info"]["timer_cost_ns"]
+    assert bench["extra_info"]["ns_per_op"] < timer_cost_ns
+    notes = [line for line in proc.stdout.splitlines() if "below one clock reading" in line]
+    assert len(notes) == 1, proc.stdout[-3000:]
+    assert notes[0].startswith("test_scenario[liar-10-asyncio]: ")
+    assert "its operation count is probably wrong (OPS_PER_N" in notes[0]
+    assert "anybench notes" in proc.stdout
+
+
+def test_a_figure_above_one_clock_reading_has_no_note() -> None:
+    assert below_clock_note("b", 69.0, 68.0) is None
+    assert below_clock_note("b", float("nan"), 68.0) is None
+    note = below_clock_note("b", 4.67, 68.0)
+    assert note is not None
+    assert note.startswith("b: 4.67 ns/op is below one clock reading (68 ns)")
+
+
+def test_a_scenarios_failure_shows_its_own_line_first(tmp_path: Path) -> None:
+    (tmp_path / "buggy.py").write_text(textwrap.dedent(BUGGY))
+    proc = _run(tmp_path, "buggy.py")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    failures = proc.stdout[proc.stdout.index("= FAILURES =") : proc.stdout.index("short test")]
+    lines = failures.splitlines()
+    error = next(i for i, line in enumerate(lines) if "ScenarioFailed:" in line)
+    assert lines[error].endswith("buggy on asyncio at N=10: ValueError: no good at 10")
+    assert lines[error + 1].endswith(f'File "{tmp_path / "buggy.py"}", line 9, in helper')
+    assert lines[error + 2].endswith('raise ValueError(f"no good at {n}")')
+    # anybench's own frames are left out.
+    assert "_fixture.py" not in failures
+    assert "_measure.py" not in failures
+    assert len(lines) < 20, failures
