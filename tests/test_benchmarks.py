@@ -17,6 +17,7 @@ import pytest
 import scenarios
 from anybench import RUNTIMES, ScenarioSpec
 from anybench._results import RUN_KEYS, load
+from anybench._sweep import scale_text
 from anybench._table import comparison_table
 
 from .conftest import expected_ops, run_benchmarks
@@ -48,7 +49,9 @@ def test_records_carry_per_op_figures_and_latency(tiny_run: tuple[Path, dict[str
     for bench in data["benchmarks"]:
         extra = bench["extra_info"]
         name = bench["name"]
-        assert bench["group"] == f"{extra['scenario']} N={extra['scale']}", name
+        assert (
+            bench["group"] == f"{extra['scenario']} {scale_text(extra['axis'], extra['scale'])}"
+        ), name
         scenario = scenarios.BY_NAME[extra["scenario"]]
         ops = extra["ops_per_round"]
         assert ops == expected_ops(scenario, extra["scale"]) * extra["passes_per_round"], name

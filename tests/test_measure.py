@@ -256,7 +256,7 @@ def test_a_scale_that_cannot_fit_is_refused_before_it_is_built() -> None:
     )
     failure = results[(5_000_000, "asyncio", "")].failure
     assert failure is not None
-    assert failure.startswith("done_callback on asyncio at N=5000000: projected memory")
+    assert failure.startswith("done_callback on asyncio at N=5,000,000: projected memory")
     assert "over the limit of 0.5 GiB; choose a smaller N or raise --memory-limit" in failure
 
 

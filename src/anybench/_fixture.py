@@ -31,6 +31,7 @@ from ._probe import ScenarioFailed, timer_cost_ns
 from ._results import write_extra_info
 from ._runtimes import RUNTIMES, Runtime
 from ._scenario import ScenarioSpec
+from ._sweep import scale_text
 from ._worker import MIN_REGION_NS
 
 #: ``measure_scenario(scenario, runtime, n)``: what the fixture returns.
@@ -164,7 +165,9 @@ class Measurer:
         spec = ScenarioSpec.of(scenario)
         request, state = self.request, self.state
         clock = InLoopClock()
-        request.node.add_marker(pytest.mark.benchmark(timer=clock, group=f"{spec.name} N={n}"))
+        request.node.add_marker(
+            pytest.mark.benchmark(timer=clock, group=f"{spec.name} {scale_text(spec.axis, n)}")
+        )
         key = (n, runtime.name, self.variant)
         group = state.groups.setdefault(spec.name, {})
         if key not in group:
@@ -174,11 +177,15 @@ class Measurer:
             group.update(self._measure_group(spec, pending if key in pending else [key]))
         m = group.get(key)
         if m is None:
-            raise ScenarioFailed(f"{spec.name} on {runtime.name} at N={n} was not measured")
+            raise ScenarioFailed(
+                f"{spec.name} on {runtime.name} at {scale_text(spec.axis, n)} was not measured"
+            )
         if m.failure is not None:
             raise ScenarioFailed(m.failure)
         if not m.processes:
-            raise ScenarioFailed(f"{spec.name} on {runtime.name} at N={n}: no rounds")
+            raise ScenarioFailed(
+                f"{spec.name} on {runtime.name} at {scale_text(spec.axis, n)}: no rounds"
+            )
         benchmark = request.getfixturevalue("benchmark")
         values = [e / m.ops_per_round for rounds in m.processes for e in rounds]
         feed = iter(values)
@@ -228,6 +235,7 @@ class Measurer:
             {"": Variant(), **state.variants},
             sys_path=[spec.import_root or os.getcwd()],
             runtime_order=list(RUNTIMES),
+            axis=spec.axis,
         )
 
 

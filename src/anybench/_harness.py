@@ -12,6 +12,7 @@ import anyio
 from ._probe import Probe, ScenarioFailed
 from ._runtimes import Runtime
 from ._scenario import ScenarioSpec
+from ._sweep import scale_text
 
 #: Seconds one round may take before it is failed as hung.
 DEFAULT_DEADLINE_S = 120.0
@@ -100,7 +101,7 @@ def run_round(
                     tracemalloc.reset_peak()
                 await run(n, probe)
 
-    where = f"{spec.name} on {runtime.name} at N={n}"
+    where = f"{spec.name} on {runtime.name} at {scale_text(spec.axis, n)}"
     # What the process held before this round (imports, earlier rounds' results) is frozen
     # out of the collector's reach, so that a collection inside the region walks the round's
     # own objects only, whatever ran before.

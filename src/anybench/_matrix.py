@@ -185,11 +185,12 @@ def runtime_params(config: pytest.Config) -> list[Any]:
     return params
 
 
+# ``n`` is the name the matrix is parametrized with (see scenario_params), on every axis. The
+# function stays short: pytest prints it above a scenario's failure.
 def _matrix_test(
     measure_scenario: MeasureScenario, scenario: ScenarioSpec, n: int, runtime: Runtime
 ) -> None:
     """One scenario at one scale on one runtime, measured and recorded."""
-    # ``n`` is the name the matrix is parametrized with (see scenario_params), on every axis.
     measure_scenario(scenario, runtime, n)
 
 

@@ -45,6 +45,7 @@ from ._protocol import (
     encode_job,
 )
 from ._stats import log_interval_halfwidth, process_medians
+from ._sweep import N, scale_text
 
 __all__ = ["Key", "Measurement", "Plan", "Variant", "WorkerFailed", "measure_group"]
 
@@ -203,6 +204,7 @@ def measure_group(
     *,
     sys_path: Sequence[str] = (),
     runtime_order: Sequence[str] = (),
+    axis: str = N.name,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[Key, Measurement]:
     """Measure every benchmark of one scenario (module name *scenario*) named by *keys*.
@@ -255,6 +257,7 @@ def measure_group(
                     sys_path,
                     first=rotation == 0,
                     largest=largest,
+                    axis=axis,
                 )
             log(f"{scenario}: rotation {rotation + 1}{', ' + label if label else ''}")
     return results
@@ -303,6 +306,7 @@ def _one_worker(
     *,
     first: bool,
     largest: int,
+    axis: str,
 ) -> list[tuple[int, str]]:
     """Run one worker over *todo*, (N, runtime) pairs; return the pairs it did not get to
     (after a kill in the round of another), for a fresh worker.
@@ -357,7 +361,8 @@ def _one_worker(
         # a fresh one be, and every benchmark it had left fails with the reason.
         in_round = [current] if current is not None and current not in done else []
         for n, runtime in in_round or [pair for pair in todo if pair not in done]:
-            results[(n, runtime, variant.label)].failure = f"{name} on {runtime} at N={n}: {exc}"
+            where = f"{name} on {runtime} at {scale_text(axis, n)}"
+            results[(n, runtime, variant.label)].failure = f"{where}: {exc}"
             done.add((n, runtime))
     finally:
         # Only a benchmark this worker finished gets a process: one it did not get to the end

@@ -42,7 +42,7 @@ from ._protocol import (
 )
 from ._runtimes import Runtime, library_versions, runtime_named
 from ._scenario import ScenarioSpec
-from ._sweep import Budget
+from ._sweep import Budget, scale_text
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -285,7 +285,7 @@ class _Scale:
         try:
             return action(*args, **kwargs)
         except Exception as exc:  # the scenario's check, its deadline, or a bug in it
-            where = f"{self.scenario.name} on {runtime} at N={self.n}"
+            where = f"{self.scenario.name} on {runtime} at {scale_text(self.scenario.axis, self.n)}"
             self.fail(runtime, describe_failure(where, exc))
         return None
 
@@ -350,7 +350,8 @@ class _Scale:
             if projected > memory_limit:
                 self.fail(
                     runtime.name,
-                    f"{self.scenario.name} on {runtime.name} at N={n}: projected memory "
+                    f"{self.scenario.name} on {runtime.name} at "
+                    f"{scale_text(self.scenario.axis, n)}: projected memory "
                     f"{projected / 2**30:.1f} GiB is over the limit of "
                     f"{memory_limit / 2**30:.1f} GiB; choose a smaller N or raise --memory-limit",
                 )
