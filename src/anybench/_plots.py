@@ -1,4 +1,8 @@
-"""The report's plots (matplotlib, no display needed). Each function writes one PNG."""
+"""The report's plots (matplotlib, no display needed).
+
+Each kind of plot is two functions: ``*_figure`` builds the :class:`~matplotlib.figure.Figure`
+(what a test draws and reads back), and the one named for the kind writes it as one PNG.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, NullFormatter
 
@@ -22,6 +23,9 @@ from ._sweep import Axis as SweepAxis
 
 # Titles and legends hold names from results files: "$" in one is text, not a formula to parse.
 matplotlib.rcParams["text.parse_math"] = False
+
+#: Dots per inch of the PNGs written.
+DPI = 110
 
 
 def _sweep_axis(entries: Sequence[Entry]) -> SweepAxis:
@@ -64,17 +68,22 @@ def _legend(ax: Axes, **options: Any) -> None:
         ax.legend(**options)
 
 
+def _figure(width_in: float) -> tuple[Figure, Axes]:
+    """A figure of its own, drawn by Agg to files only: no pyplot, no display, nothing global."""
+    fig = Figure(figsize=(width_in, 4))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
 def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=DPI)
 
 
-def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) -> None:
+def bars_figure(scenario: str, operation: str, entries: Sequence[Entry]) -> Figure:
     """Grouped bars: ns/op per N, one bar per runtime, whiskers over the process medians."""
     columns = column_order(entries)
     scales = sorted({e.record.n for e in entries})
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = _figure(7.5)
     width = 0.8 / max(len(columns), 1)
     for i, column in enumerate(columns):
         xs, ys, low, high = [], [], [], []
@@ -96,12 +105,13 @@ def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) ->
     ax.set_title(f"{scenario}: {operation}", fontsize=10)
     _legend(ax, title="runtime")
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
+def scaling_figure(scenario: str, entries: Sequence[Entry]) -> Figure:
     """Per-operation cost against N, log-log, one line per runtime."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _figure(6.5)
     for column in column_order(entries):
         points = sorted((e.record.n, e.record.ns_per_op) for e in entries if e.column == column)
         ax.plot([p[0] for p in points], [p[1] / 1e9 for p in points], marker="o", label=column)
@@ -112,12 +122,13 @@ def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
     ax.set_title(f"{scenario}: cost per operation as N grows", fontsize=10)
     _legend(ax, title="runtime")
     ax.grid(which="both", alpha=0.3)
-    _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path: Path) -> None:
+def latency_vs_scale_figure(scenario: str, series: str, entries: Sequence[Entry]) -> Figure:
     """p50 and p99 latency against N (or background load), one colour per runtime."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _figure(6.5)
     for k, column in enumerate(column_order(entries)):
         points = sorted(
             (
@@ -151,12 +162,13 @@ def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path:
     ax.set_title(f"{scenario}: {series} latency percentiles", fontsize=10)
     _legend(ax, fontsize=8)
     ax.grid(which="both", alpha=0.3)
-    _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path) -> None:
+def cdf_figure(scenario: str, series: str, n: int, entries: Sequence[Entry]) -> Figure:
     """The latency distribution at scale *n*, as a CDF, one line per runtime."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _figure(6.5)
     for column in column_order(entries):
         for e in entries:
             summary = e.record.latency_ns.get(series)
@@ -171,4 +183,25 @@ def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path
     ax.set_title(f"{scenario} at {scale}={n:,}: {series} latency distribution", fontsize=10)
     _legend(ax, title="runtime")
     ax.grid(which="both", alpha=0.3)
-    _save(fig, path)
+    fig.tight_layout()
+    return fig
+
+
+def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`bars_figure` to *path*."""
+    _save(bars_figure(scenario, operation, entries), path)
+
+
+def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`scaling_figure` to *path*."""
+    _save(scaling_figure(scenario, entries), path)
+
+
+def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`latency_vs_scale_figure` to *path*."""
+    _save(latency_vs_scale_figure(scenario, series, entries), path)
+
+
+def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`cdf_figure` to *path*."""
+    _save(cdf_figure(scenario, series, n, entries), path)
