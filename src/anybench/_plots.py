@@ -59,27 +59,37 @@ def count_label(value: float) -> str:
 
 
 def _log_ticks(low: float, high: float) -> list[float]:
-    """Round values within [*low*, *high*] (> 0) to label a log axis with: the sparsest of
-    :data:`MANTISSAS` that gives FEWEST_TICKS without passing MOST_TICKS; every other decade
-    or so on a very wide axis; evenly spaced values (more of them) on a narrow one."""
+    """Round values within [*low*, *high*] (> 0) to label a log axis with.
+
+    The sparsest of :data:`MANTISSAS` (then evenly spaced values, for a narrow axis) that gives
+    FEWEST_TICKS to MOST_TICKS labels and leaves no stretch of more than half the axis without
+    one; failing that, the one with the shortest such stretch; every second (third, …) decade
+    on an axis of more decades than MOST_TICKS.
+    """
     if not 0 < low < high:
         return []
     decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-    best: list[float] = []
-    for mantissas in MANTISSAS:
-        ticks = [m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
-        if len(ticks) > MOST_TICKS:
-            break  # denser sets only add more
-        best = ticks
-        if len(ticks) >= FEWEST_TICKS:
-            break
     powers = [10.0**e for e in decades if low <= 10.0**e <= high]
-    if len(powers) > MOST_TICKS:  # more decades than fit: every second (third, …) one
-        best = powers[:: math.ceil(len(powers) / MOST_TICKS)]
-    if len(best) < FEWEST_TICKS:  # under half a decade or so: evenly spaced values, if more
-        even = [t for t in MaxNLocator(nbins=5).tick_values(low, high) if low <= t <= high]
-        best = even if len(even) > len(best) else best
-    return best
+    if len(powers) > MOST_TICKS:
+        return powers[:: math.ceil(len(powers) / MOST_TICKS)]
+    candidates = [
+        [m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
+        for mantissas in MANTISSAS
+    ]
+    candidates.append([t for t in MaxNLocator(nbins=6).tick_values(low, high) if low <= t <= high])
+    candidates = [ticks for ticks in candidates if 2 <= len(ticks) <= MOST_TICKS]
+    if not candidates:
+        return powers
+
+    def widest_gap(ticks: list[float]) -> float:
+        edges = [math.log10(v) for v in (low, *ticks, high)]
+        return max(b - a for a, b in itertools.pairwise(edges))
+
+    span = math.log10(high / low)
+    for ticks in candidates:
+        if len(ticks) >= FEWEST_TICKS and widest_gap(ticks) <= span / 2:
+            return ticks
+    return min(candidates, key=widest_gap)
 
 
 def _linthresh(axis: Axis) -> float:
