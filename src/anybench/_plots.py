@@ -1,27 +1,47 @@
-"""The report's plots (matplotlib, no display needed). Each function writes one PNG."""
+"""The report's plots (matplotlib, no display needed).
+
+Each kind of plot is two functions: ``*_figure`` builds the :class:`~matplotlib.figure.Figure`
+(what a test draws and reads back), and the one named for the kind writes it as one PNG.
+
+Every axis is labelled in plain text that a person reads as it is: N as ``10``, ``1,000``,
+``10k``, ``1M``; times as ``1 µs``, ``10 ms``. Never by matplotlib's default log formatter,
+whose ``$\\mathdefault{10^{1}}$`` is mathtext; and every text that holds a name from a results
+file is drawn with mathtext off, so a ``$`` in a name is shown as written.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, NullFormatter
+from matplotlib.lines import Line2D
+from matplotlib.scale import SymmetricalLogTransform
+from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from ._compare import Entry, column_order
 from ._sweep import LOAD, N
 from ._sweep import Axis as SweepAxis
 
-# Titles and legends hold names from results files: "$" in one is text, not a formula to parse.
-matplotlib.rcParams["text.parse_math"] = False
+#: Dots per inch of the PNGs written.
+DPI = 110
+#: Figure size in inches: room on the right for a legend beside the axes, never over the data.
+WIDTH_IN, HEIGHT_IN = 8.0, 4.2
+#: Round values a log time axis is labelled at, sparsest first: decades, then 1-3, 1-2-5, …
+MANTISSAS = ((1,), (1, 3), (1, 2, 5), (1, 2, 3, 5, 7), (1, 2, 3, 4, 5, 6, 7, 8, 9))
+#: Labelled ticks wanted on an axis: at least (where round values allow), at most.
+FEWEST_TICKS, MOST_TICKS = 3, 8
+#: What a plot says where a latency is below zero (timers: lateness by the runtime's own clock).
+NEGATIVE_NOTE = (
+    "Below 0: before the deadline as read on the runtime's own clock; a clock that counts whole "
+    "milliseconds (uvloop's) reads 0 to 1 ms early for a timer that was late in real time."
+)
 
 
 def _sweep_axis(entries: Sequence[Entry]) -> SweepAxis:
@@ -29,52 +49,162 @@ def _sweep_axis(entries: Sequence[Entry]) -> SweepAxis:
     return LOAD if any(e.record.axis == LOAD.name for e in entries) else N
 
 
+def count_label(value: float) -> str:
+    """A count as a person writes it on an axis: ``10``, ``1,000``, ``10k``, ``2.5M``."""
+    if value >= 1_000_000 and value % 100_000 == 0:
+        return f"{value / 1_000_000:g}M"
+    if value >= 10_000 and value % 1_000 == 0:
+        return f"{value / 1_000:g}k"
+    return f"{value:,.0f}" if value == round(value) else f"{value:g}"
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """Round values within [*low*, *high*] (> 0) to label a log axis with.
+
+    The sparsest of :data:`MANTISSAS` (then evenly spaced values, for a narrow axis) that gives
+    FEWEST_TICKS to MOST_TICKS labels and leaves no stretch of more than half the axis without
+    one; failing that, the one with the shortest such stretch; every second (third, …) decade
+    on an axis of more decades than MOST_TICKS.
+    """
+    if not 0 < low < high:
+        return []
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    powers = [10.0**e for e in decades if low <= 10.0**e <= high]
+    if len(powers) > MOST_TICKS:
+        return powers[:: math.ceil(len(powers) / MOST_TICKS)]
+    candidates = [
+        [m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
+        for mantissas in MANTISSAS
+    ]
+    candidates.append([t for t in MaxNLocator(nbins=6).tick_values(low, high) if low <= t <= high])
+    candidates = [ticks for ticks in candidates if 2 <= len(ticks) <= MOST_TICKS]
+    if not candidates:
+        return powers
+
+    def widest_gap(ticks: list[float]) -> float:
+        edges = [math.log10(v) for v in (low, *ticks, high)]
+        return max(b - a for a, b in itertools.pairwise(edges))
+
+    span = math.log10(high / low)
+    for ticks in candidates:
+        if len(ticks) >= FEWEST_TICKS and widest_gap(ticks) <= span / 2:
+            return ticks
+    return min(candidates, key=widest_gap)
+
+
+def _linthresh(axis: Axis) -> float:
+    """Where a symmetric-log *axis* turns from linear (around zero) to logarithmic."""
+    transform = axis.get_transform()
+    assert isinstance(transform, SymmetricalLogTransform), "not a symmetric-log axis"
+    return float(transform.linthresh)
+
+
 def _time_axis(axis: Axis) -> None:
-    """Label a time axis in engineering units (ns, µs, ms): values are plotted in seconds."""
+    """Label a time axis (values in seconds) at round values, in ns, µs, ms or s.
+
+    On a log axis the labelled values are chosen here (see :func:`_log_ticks`), and the minor
+    ticks, left for the grid, carry no label; on a symmetric-log one (latencies below zero)
+    the labels are -linthresh, 0 and round values above linthresh.
+    """
+    low, high = sorted(axis.get_view_interval())
+    scale = axis.get_scale()
+    if scale == "log":
+        axis.set_major_locator(FixedLocator(_log_ticks(low, high)))
+    elif scale == "symlog":
+        linthresh = _linthresh(axis)
+        ticks = [-linthresh] if low <= -linthresh else []
+        ticks += [0.0, *_log_ticks(linthresh, high)]
+        axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(EngFormatter(unit="s"))
-    low, high = axis.get_view_interval()
-    # On a log axis spanning less than a decade there may be no major tick: label the minor ones.
-    narrow = axis.get_scale() == "log" and low > 0 and high / low < 10
-    axis.set_minor_formatter(EngFormatter(unit="s") if narrow else NullFormatter())
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _scale_axis(ax: Axes, entries: Sequence[Entry]) -> None:
-    """A log x axis for N, or for the load B (symmetric-log there, since B starts at 0)."""
-    axis = _sweep_axis(entries)
-    if axis is LOAD:
+    """A log x axis for N, or for the load B (symmetric-log there, since B starts at 0),
+    labelled at the values measured (or at powers of ten, where those would crowd)."""
+    sweep = _sweep_axis(entries)
+    if sweep is LOAD:
         ax.set_xscale("symlog", linthresh=1)
     else:
         ax.set_xscale("log")
-    ax.set_xlabel(axis.label)
+    ax.set_xlabel(sweep.label)
+    values = sorted({e.record.n for e in entries})
+    at = ax.xaxis.get_transform().transform([float(v) for v in values])
+    span = max(at) - min(at) if len(values) > 1 else 0.0
+    apart = all(b - a >= span / 10 for a, b in itertools.pairwise(at))
+    if len(values) <= MOST_TICKS and apart:
+        ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: count_label(value)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _latency_scale(ax: Axes, which: str) -> None:
-    """Log scale for latencies; symmetric-log where some are zero or negative (early timers)."""
+def _latency_scale(ax: Axes, which: str) -> bool:
+    """Log scale for latencies; symmetric-log where some are zero or negative (early timers),
+    linear from the most negative value's power of ten to zero and just above. Returns whether
+    any is below zero, with a line drawn at zero."""
     low = ax.dataLim.x0 if which == "x" else ax.dataLim.y0
     set_scale = ax.set_xscale if which == "x" else ax.set_yscale
-    if low <= 0:
-        set_scale("symlog", linthresh=1e-6)  # linear within ±1 µs
-    else:
+    if low > 0:
         set_scale("log")
+        return False
+    linthresh = 10.0 ** math.ceil(math.log10(-low)) if low < 0 else 1e-6
+    set_scale("symlog", linthresh=linthresh)
+    if low < 0:
+        # From a little below -linthresh, so that its label is in view.
+        if which == "x":
+            ax.set_xlim(left=-1.5 * linthresh)
+            ax.axvline(0, color="0.4", lw=0.8)
+        else:
+            ax.set_ylim(bottom=-1.5 * linthresh)
+            ax.axhline(0, color="0.4", lw=0.8)
+    return bool(low < 0)
 
 
-def _legend(ax: Axes, **options: Any) -> None:
-    """A legend, if anything was drawn (a series may have no samples in a results file)."""
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(**options)
+def _legend(ax: Axes, title: str | None = None, handles: Sequence[Line2D] = ()) -> None:
+    """A legend beside the axes (never over the data), if anything was drawn: a series may
+    have no samples in a results file. Its texts are names from results files, shown as written."""
+    if not handles and not ax.get_legend_handles_labels()[0]:
+        return
+    options = {"handles": list(handles)} if handles else {}
+    legend = ax.legend(
+        title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options
+    )
+    for text in [*legend.get_texts(), legend.get_title()]:
+        text.set_parse_math(False)
+
+
+def _title(ax: Axes, text: str) -> None:
+    """A title of at most two lines, shown as written (it holds names from results files)."""
+    lines = textwrap.wrap(text, 90, max_lines=2, placeholder=" …")
+    ax.set_title("\n".join(lines), fontsize=10, parse_math=False)
+
+
+def _figure() -> tuple[Figure, Axes]:
+    """A figure of its own, drawn by Agg to files only: no pyplot, no display, nothing global."""
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _finish(fig: Figure, note: str | None = None) -> Figure:
+    """Lay *fig* out, with *note* (if any) in small type under the axes."""
+    if note:
+        fig.text(0.01, 0.01, textwrap.fill(note, 130), fontsize=7.5, va="bottom", color="0.25")
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    else:
+        fig.tight_layout()
+    return fig
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=DPI)
 
 
-def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) -> None:
+def bars_figure(scenario: str, operation: str, entries: Sequence[Entry]) -> Figure:
     """Grouped bars: ns/op per N, one bar per runtime, whiskers over the process medians."""
     columns = column_order(entries)
     scales = sorted({e.record.n for e in entries})
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = _figure()
     width = 0.8 / max(len(columns), 1)
     for i, column in enumerate(columns):
         xs, ys, low, high = [], [], [], []
@@ -90,18 +220,18 @@ def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) ->
             high.append(max(0.0, values[-1] - middle) / 1e9)
         ax.bar(xs, ys, width, yerr=[low, high], capsize=3, label=column)
     symbol = _sweep_axis(entries).symbol
-    ax.set_xticks(range(len(scales)), [f"{symbol}={n:,}" for n in scales])
-    ax.set_ylabel("time per operation (whiskers: range of process medians)")
+    ax.set_xticks(range(len(scales)), [f"{symbol}={count_label(n)}" for n in scales])
+    ax.set_ylabel("time per operation\n(median; whiskers: range of process medians)")
     _time_axis(ax.yaxis)
-    ax.set_title(f"{scenario}: {operation}", fontsize=10)
+    _title(ax, f"{scenario}: {operation}" if operation else scenario)
     _legend(ax, title="runtime")
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
+    return _finish(fig)
 
 
-def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
+def scaling_figure(scenario: str, entries: Sequence[Entry]) -> Figure:
     """Per-operation cost against N, log-log, one line per runtime."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _figure()
     for column in column_order(entries):
         points = sorted((e.record.n, e.record.ns_per_op) for e in entries if e.column == column)
         ax.plot([p[0] for p in points], [p[1] / 1e9 for p in points], marker="o", label=column)
@@ -109,15 +239,16 @@ def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("time per operation (median)")
     _time_axis(ax.yaxis)
-    ax.set_title(f"{scenario}: cost per operation as N grows", fontsize=10)
+    _title(ax, f"{scenario}: cost per operation as {_sweep_axis(entries).symbol} grows")
     _legend(ax, title="runtime")
     ax.grid(which="both", alpha=0.3)
-    _save(fig, path)
+    return _finish(fig)
 
 
-def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path: Path) -> None:
+def latency_vs_scale_figure(scenario: str, series: str, entries: Sequence[Entry]) -> Figure:
     """p50 and p99 latency against N (or background load), one colour per runtime."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _figure()
+    runtimes, percentiles = [], {}
     for k, column in enumerate(column_order(entries)):
         points = sorted(
             (
@@ -131,44 +262,68 @@ def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path:
             continue
         colour = f"C{k}"
         xs = [p[0] for p in points]
-        ax.plot(
-            xs, [p[1]["p50"] / 1e9 for p in points], marker="o", color=colour, label=f"{column} p50"
-        )
+        ax.plot(xs, [p[1]["p50"] / 1e9 for p in points], marker="o", color=colour)
+        runtimes.append(Line2D([], [], color=colour, lw=2, label=column))
+        percentiles["p50"] = Line2D([], [], color="0.3", marker="o", label="p50")
         tail = [(n, summary["p99"]) for n, summary in points if "p99" in summary]
         if tail:  # p99 is left out of summaries with too few samples
             ax.plot(
-                [p[0] for p in tail],
-                [p[1] / 1e9 for p in tail],
-                marker="^",
-                ls="--",
-                color=colour,
-                label=f"{column} p99",
+                [p[0] for p in tail], [p[1] / 1e9 for p in tail], marker="^", ls="--", color=colour
             )
+            percentiles["p99"] = Line2D([], [], color="0.3", marker="^", ls="--", label="p99")
     _scale_axis(ax, entries)
-    _latency_scale(ax, "y")
-    ax.set_ylabel(f"{series} latency")
+    negative = bool(runtimes) and _latency_scale(ax, "y")
+    ax.set_ylabel(f"{series} latency", parse_math=False)
     _time_axis(ax.yaxis)
-    ax.set_title(f"{scenario}: {series} latency percentiles", fontsize=10)
-    _legend(ax, fontsize=8)
+    _title(ax, f"{scenario}: {series} latency, median (p50) and p99")
+    _legend(ax, title="runtime", handles=[*runtimes, *percentiles.values()])
     ax.grid(which="both", alpha=0.3)
-    _save(fig, path)
+    return _finish(fig, NEGATIVE_NOTE if negative else None)
 
 
-def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path) -> None:
+def cdf_figure(scenario: str, series: str, n: int, entries: Sequence[Entry]) -> Figure:
     """The latency distribution at scale *n*, as a CDF, one line per runtime."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _figure()
     for column in column_order(entries):
         for e in entries:
             summary = e.record.latency_ns.get(series)
             if e.column == column and e.record.n == n and summary and "cdf" in summary:
                 points = summary["cdf"]
                 ax.plot([p[1] / 1e9 for p in points], [p[0] for p in points], label=column)
-    _latency_scale(ax, "x")
-    ax.set_xlabel(f"{series} latency (log scale; below 1 µs and negative: linear)")
+    drawn = bool(ax.get_legend_handles_labels()[0])
+    negative = drawn and _latency_scale(ax, "x")
+    scale = "log scale"
+    if drawn and ax.get_xscale() == "symlog":
+        linthresh = EngFormatter(unit="s")(_linthresh(ax.xaxis))
+        scale = f"log scale, linear within ±{linthresh}"
+    ax.set_xlabel(f"{series} latency ({scale})", parse_math=False)
     _time_axis(ax.xaxis)
     ax.set_ylabel("percent of samples at or below")
-    scale = _sweep_axis(entries).symbol
-    ax.set_title(f"{scenario} at {scale}={n:,}: {series} latency distribution", fontsize=10)
+    ax.set_ylim(-2, 102)  # a line at 0% or 100% is seen, not hidden by the frame
+    ax.yaxis.set_major_locator(FixedLocator([0, 25, 50, 75, 100]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
+    symbol = _sweep_axis(entries).symbol
+    _title(ax, f"{scenario} at {symbol}={count_label(n)}: {series} latency distribution")
     _legend(ax, title="runtime")
     ax.grid(which="both", alpha=0.3)
-    _save(fig, path)
+    return _finish(fig, NEGATIVE_NOTE if negative else None)
+
+
+def bars(scenario: str, operation: str, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`bars_figure` to *path*."""
+    _save(bars_figure(scenario, operation, entries), path)
+
+
+def scaling(scenario: str, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`scaling_figure` to *path*."""
+    _save(scaling_figure(scenario, entries), path)
+
+
+def latency_vs_scale(scenario: str, series: str, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`latency_vs_scale_figure` to *path*."""
+    _save(latency_vs_scale_figure(scenario, series, entries), path)
+
+
+def cdf(scenario: str, series: str, n: int, entries: Sequence[Entry], path: Path) -> None:
+    """Write :func:`cdf_figure` to *path*."""
+    _save(cdf_figure(scenario, series, n, entries), path)
