@@ -91,6 +91,8 @@ class Record:
     #: What this measurement does differently on its runtime, if anything: a mechanism of its
     #: own there (marked † wherever the figure appears).
     caveat: str | None = None
+    #: The scenario's remarks on its figures, by report topic (its ``REMARKS``).
+    remarks: dict[str, str] = field(default_factory=dict)
     #: Per worker process, ns/op of each throughput round (a format-1 file: one process).
     processes: tuple[tuple[float, ...], ...] = ()
     #: Per worker process, its pid; the records of one scale and run that share a pid were
@@ -341,6 +343,7 @@ def write_extra_info(
         "axis": spec.axis,
         "native_of": spec.native_of,
         "caveat": spec.caveats.get(runtime.backend),
+        "remarks": dict(spec.remarks),
         "parameters": dict(spec.parameters),
         "runtime": runtime.name,
         "backend": runtime.backend,
@@ -419,6 +422,9 @@ def read_record(name: str, extra: dict[str, Any]) -> Record:
     for key in ("native_of", "caveat", "operation"):
         if not isinstance(extra.get(key) or "", str):
             raise ValueError(f"{key} must be text, not {extra[key]!r}")
+    remarks = extra.get("remarks") or {}
+    if not isinstance(remarks, dict) or not all(isinstance(v, str) for v in remarks.values()):
+        raise ValueError(f"remarks must map topics to text, not {remarks!r}")
     parameters = extra.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ValueError(f"parameters must be a mapping, not {parameters!r}")
@@ -442,6 +448,7 @@ def read_record(name: str, extra: dict[str, Any]) -> Record:
         memory=memory,
         native_of=extra.get("native_of"),
         caveat=extra.get("caveat"),
+        remarks=remarks,
         processes=_processes(extra, ops, elapsed),
         process_ids=tuple(process_ids),
         variant=str(extra.get("variant") or ""),
