@@ -28,7 +28,8 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: links, table cells, strikethrough, headings, math; ``_`` only where it could open or close
 #: emphasis (not inside a word, as in ``done_callback``).
 _MARKUP = re.compile(r"[\\`*\[\]|~#$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+#: Every tag, comment and autolink opens with ``<``; ``&`` would start an entity.
+_HTML = {"&": "&amp;", "<": "&lt;"}
 
 
 def _visible_char(match: re.Match[str]) -> str:
@@ -48,10 +49,10 @@ def terminal(text: str) -> str:
 
 def markdown(text: str) -> str:
     """*text* as inline Markdown that shows exactly *text*, on one line: controls as in
-    :func:`terminal`, ``&``, ``<`` and ``>`` as HTML entities (no tag, no autolink), and every
+    :func:`terminal`, ``&`` and ``<`` as HTML entities (no tag, no autolink), and every
     character of Markdown's markup backslash-escaped (``\\|`` keeps a table's cells)."""
     text = terminal(text)
-    text = re.sub("[&<>]", lambda m: _HTML[m.group()], text)
+    text = re.sub("[&<]", lambda m: _HTML[m.group()], text)
     return _MARKUP.sub(lambda m: "\\" + m.group(), text)
 
 

@@ -35,8 +35,8 @@ from ._layout import (
     column_order,
     dagger,
     entries,
-    recorded_libraries,
     one_per_file,
+    recorded_libraries,
     scale_text,
     sorted_keys,
 )
@@ -209,7 +209,7 @@ def _remarks(ctx: Context, topic: str, scenarios: list[str]) -> list[str]:
         )
         if remark:
             out.append(f"- {markdown_code(scenario)}: {markdown(remark)}.")
-    return ["", *out] if out else []
+    return ["", "What the scenarios declare of these figures:", "", *out] if out else []
 
 
 def _summary(ctx: Context) -> list[str]:
@@ -279,8 +279,8 @@ def _summary(ctx: Context) -> list[str]:
             "contains 1). `(unstable)`: the measured region stayed under 1 ms; no ratio is "
             "drawn from it. Each geometric mean is over the stable rows of its kind that both "
             "columns have, without the rows marked † (a mechanism of their own on that "
-            f"runtime) and without the scenarios scaled by another axis than {N.symbol} "
-            f"(their cost is their load's){_other_axes(ctx)} ({left_out} cells left out).",
+            f"runtime) and without the scenarios scaled by another axis than {N.symbol}, whose "
+            f"cost is their load's{_other_axes(ctx)} ({left_out} cells left out).",
         ]
     return out + _footnotes(caveats)
 
@@ -429,7 +429,7 @@ def _latency(ctx: Context) -> list[str]:
         "Delays from the trigger to the callback or awaiter running, over all rounds. Where "
         "all N triggers of a round happen before the loop runs the reactions, a delay "
         "includes the queue of triggers before it and grows with N by design (see each "
-        "scenario's docstring, and its remark below).",
+        "scenario's docstring).",
     ]
     shown = [
         s
