@@ -345,3 +345,19 @@ def test_what_the_report_says_of_a_scenario_is_what_it_declared(
     source = (ROOT / "src" / "anybench" / "_report.py").read_text()
     for path in (ROOT / "scenarios").glob("*.py"):
         assert f"`{path.stem}`" not in source, path.stem
+
+
+def test_a_remark_on_an_unknown_topic_is_refused_in_one_line() -> None:
+    from types import SimpleNamespace
+
+    from anybench import ScenarioSpec
+    from anybench._scenario import ScenarioError
+
+    async def run(n: int, probe: object) -> None:
+        pass
+
+    fields = {"NAME": "x", "OPERATION": "op", "LATENCIES": {}, "run": run}
+    spec = ScenarioSpec.from_module(SimpleNamespace(**fields, REMARKS={"memory": "per task"}))
+    assert dict(spec.remarks) == {"memory": "per task"}
+    with pytest.raises(ScenarioError, match="REMARKS names unknown topic 'memroy'; choose from"):
+        ScenarioSpec.from_module(SimpleNamespace(**fields, REMARKS={"memroy": "per task"}))
