@@ -20,6 +20,13 @@ from anybench import Probe, check
 NAME = "timers"
 OPERATION = "one timer: a sleep_until deadline passes and its task resumes"
 LATENCIES = {"lateness": "deadline -> the sleeping task resumes, on the loop clock (may be < 0)"}
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "latency": (
+        "uvloop's clock counts whole milliseconds, so on uvloop a lateness is not "
+        "comparable below 1 ms and can be negative"
+    ),
+}
 #: Every sleeping task is alive at once; the sweep stops at this many.
 MAX_N = 100_000
 STEP_S = 1e-7  # between consecutive deadlines

@@ -41,7 +41,9 @@ PACKAGE = ROOT / "src" / "anybench"
 #: imports it.
 STAGES: tuple[frozenset[str], ...] = (
     # the ground: declarations and pure functions, importing nothing of anybench
-    frozenset({"_adapter", "_files", "_format", "_probe", "_runtimes", "_stats", "_sweep"}),
+    frozenset(
+        {"_adapter", "_escape", "_files", "_format", "_probe", "_runtimes", "_stats", "_sweep"}
+    ),
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
@@ -49,7 +51,7 @@ STAGES: tuple[frozenset[str], ...] = (
     # the results files, written and read
     frozenset({"_results", "_journal"}),
     # reading results: analyses and reports
-    frozenset({"_compare", "_plots", "_table", "_report"}),
+    frozenset({"_layout", "_verdicts", "_compare", "_plots", "_table", "_report"}),
     # the drivers: the fixture, the matrix, anybench run
     frozenset({"_fixture", "_matrix", "_run", "_cli"}),
     # the public face: the package, python -m anybench, the pytest plugin
