@@ -186,6 +186,7 @@ def run_and_save(
     if results_dir.exists() and not results_dir.is_dir():
         raise OutputError(f"{results_dir} is a file, not a directory; pass --into a directory")
     incoming = results_dir / _journal.INCOMING
+    made = [] if results_dir.exists() else [results_dir]
     try:
         incoming.mkdir(parents=True, exist_ok=True)
         raw = _new_raw(incoming)
@@ -216,6 +217,8 @@ def run_and_save(
             if code in RAN_CODES:
                 outcome.recovered = _journal.recover_all(results_dir)
     _remove_if_empty(incoming)
+    if results_dir in made:  # a run that saved nothing leaves no directory of its own
+        _remove_if_empty(results_dir)
     return outcome
 
 
