@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from anybench._cli import main
-from anybench._journal import INCOMING, Journal, recover_all
+from anybench._journal import INCOMING, Journal, recover_all, running
 from anybench._results import load
 from anybench._run import pytest_command
 
@@ -219,7 +219,12 @@ def test_a_live_runs_journal_is_left_to_it(
         assert not list(results.glob("*.json"))
         journal.benchmark(record)  # the run goes on writing into its own journal
     finally:
-        journal.close()  # the run ends (or dies): its lock goes with it
+        journal.close()  # pytest ends (or dies): its lock goes with it
+    # Its anybench run has yet to save it: still live until that run lets go.
+    with running(raw):
+        assert main(["recover", "--into", str(results)]) == 0
+        assert "its run is still going; left alone" in capsys.readouterr().out
+        assert not list(results.glob("*.json"))
     assert main(["recover", "--into", str(results)]) == 0
     [saved] = results.glob("*.json")
     assert len(load(saved).records) == 2

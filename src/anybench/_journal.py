@@ -9,8 +9,9 @@ journal left behind into a results file marked partial. Writing and reading the 
 here, side by side.
 
 A journal has an owner: the process writing it holds an exclusive ``flock`` on it from its
-first line until the run ends (the lock goes with the process, however it ends). Recovery takes
-the lock first and leaves a journal it cannot take alone: its run is still going. Recovery
+first line until the run ends, and ``anybench run`` holds a lock file beside it until it has
+saved the run (a lock goes with its process, however it ends). Recovery takes both first and
+leaves a journal whose locks it cannot take: its run is still going. Recovery
 deletes only what it read and recognised: a journal of its own format, and the raw results
 file beside it only where that is anybench's own (``DIR/.incoming/run-*.json``). A file it
 cannot read is left where it is (in ``.incoming``, moved aside so that later runs do not trip
@@ -40,6 +41,8 @@ SUFFIX = ".journal"
 INCOMING = ".incoming"
 #: The raw results file ``anybench run`` makes in ``INCOMING`` (``run-XXXX.json``).
 RAW_PREFIX, RAW_SUFFIX = "run-", ".json"
+#: Beside a raw results file while its ``anybench run`` is going (see :func:`running`).
+LOCK_SUFFIX = ".lock"
 #: What an unreadable journal in ``INCOMING`` is renamed to (appended), out of later runs' way.
 ASIDE_SUFFIX = ".unreadable"
 
@@ -242,10 +245,46 @@ class Recovery:
 
 
 @contextmanager
-def _owned(journal: Path) -> Iterator[IO[bytes] | None]:
-    """The journal open and locked by us, or None if a live run holds it."""
+def running(raw: Path) -> Iterator[None]:
+    """Mark the run whose raw results file is *raw* as live for the ``with`` block: a lock
+    file beside it (``<raw>.lock``), held, removed at the end. ``anybench run`` holds it from
+    before pytest starts until it has saved the run, so that no other recovery takes the
+    journal in between, when pytest (which holds the journal itself) has ended."""
+    lock = raw.with_name(raw.name + LOCK_SUFFIX)
+    with open(lock, "wb") as f:
+        _lock(f, wait=True)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _still_linked(f: IO[Any], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _run_is_live(raw: Path) -> bool:
+    """Whether the ``anybench run`` of *raw* holds its lock file (see :func:`running`)."""
+    try:
+        f = open(raw.with_name(raw.name + LOCK_SUFFIX), "rb")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        return False
+    with f:
+        return not _lock(f, wait=False)
+
+
+@contextmanager
+def _owned(journal: Path, ours: bool) -> Iterator[IO[bytes] | None]:
+    """The journal open and locked by us, or None if a live run holds it (or it went meanwhile).
+    *ours*: it is this process's own run's, whose pytest has ended: wait for the lock (another
+    recovery may hold it a moment) and ignore the run's lock file (this process holds it)."""
+    raw = journal.with_name(journal.name[: -len(SUFFIX)])
     with open(journal, "rb") as f:
-        yield f if _lock(f, wait=False) else None
+        taken = _lock(f, wait=ours) and _still_linked(f, journal)
+        yield f if taken and (ours or not _run_is_live(raw)) else None
 
 
 def _aside(journal: Path) -> Path:
@@ -258,7 +297,9 @@ def _aside(journal: Path) -> Path:
     return target
 
 
-def recover(journal: Path, results_dir: Path, move_aside: bool = False) -> Recovery:
+def recover(
+    journal: Path, results_dir: Path, move_aside: bool = False, ours: bool = False
+) -> Recovery:
     """Save what the run behind *journal* finished into *results_dir*.
 
     If the run ran to its end (the journal says so) and its own results file beside the journal
@@ -269,13 +310,14 @@ def recover(journal: Path, results_dir: Path, move_aside: bool = False) -> Recov
     *move_aside*, renamed with :data:`ASIDE_SUFFIX`) and the problem said; a journal of this
     format with no finished benchmark is removed and nothing saved. Errors writing into
     *results_dir* (:class:`~anybench._files.OutputError`) propagate, and nothing is removed.
+    *ours*: the journal is of this process's own run (see :func:`running`), whose pytest ended.
     """
     from ._results import ResultsError, load, save
 
     outcome = Recovery(journal)
     raw = journal.with_name(journal.name[: -len(SUFFIX)])
     try:
-        with _owned(journal) as f:
+        with _owned(journal, ours) as f:
             if f is None:
                 outcome.live = True
                 return outcome

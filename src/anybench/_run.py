@@ -202,20 +202,24 @@ def run_and_save(
             extra.append(f"--junitxml={report}")
         # No __pycache__ beside the user's scenario files.
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        with _sigterm_as_interrupt():
-            proc = subprocess.Popen(pytest_command(targets, raw, [*extra, *pytest_args]), env=env)
-            try:
-                code = proc.wait()
-                interrupted = False
-            except KeyboardInterrupt:
-                interrupted = True
-        with _deaf_to_interrupts():
-            if interrupted:
-                log("anybench: interrupted; saving what finished")
-                code = _stop(proc)
-            outcome = _save(code, raw, journal, results_dir, report)
-            if code in RAN_CODES:
-                outcome.recovered = _journal.recover_all(results_dir)
+        # Live until saved: no other run's recovery takes this journal once pytest has ended.
+        with _journal.running(raw):
+            with _sigterm_as_interrupt():
+                proc = subprocess.Popen(
+                    pytest_command(targets, raw, [*extra, *pytest_args]), env=env
+                )
+                try:
+                    code = proc.wait()
+                    interrupted = False
+                except KeyboardInterrupt:
+                    interrupted = True
+            with _deaf_to_interrupts():
+                if interrupted:
+                    log("anybench: interrupted; saving what finished")
+                    code = _stop(proc)
+                outcome = _save(code, raw, journal, results_dir, report)
+                if code in RAN_CODES:
+                    outcome.recovered = _journal.recover_all(results_dir)
     _remove_if_empty(incoming)
     if results_dir in made:  # a run that saved nothing leaves no directory of its own
         _remove_if_empty(results_dir)
@@ -237,7 +241,7 @@ def _save(
         journal.unlink(missing_ok=True)
         return outcome
     if journal.exists():
-        recovery = _journal.recover(journal, results_dir)
+        recovery = _journal.recover(journal, results_dir, ours=True)
         outcome.saved = recovery.saved
         if recovery.problem:
             outcome.problem = f"{journal}: {recovery.problem}"
