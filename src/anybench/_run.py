@@ -157,8 +157,12 @@ def _outcomes(report: Path) -> str | None:
     return " / ".join(parts) if parts else None
 
 
-def _why_nothing(code: int, report: Path | None) -> str:
-    """Why a run saved no benchmark, in one line."""
+#: pytest's exit code for a usage error, which pytest says in one line of its own.
+USAGE_ERROR = 4
+
+
+def _why_nothing(code: int, report: Path | None) -> str | None:
+    """Why a run saved no benchmark, in one line; None where pytest has said it."""
     if code in SAVED_CODES:
         outcomes = _outcomes(report) if report is not None else None
         return f"no benchmark finished: {outcomes or 'see pytest output above'}"
@@ -166,6 +170,8 @@ def _why_nothing(code: int, report: Path | None) -> str:
         return "the run was interrupted before any benchmark finished"
     if code == 5:
         return "pytest collected no benchmark; check the paths and --scenario"
+    if code == USAGE_ERROR:
+        return None
     return "pytest stopped before any benchmark finished; see its output"
 
 
