@@ -47,7 +47,7 @@ STAGES: tuple[frozenset[str], ...] = (
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
-    frozenset({"_harness", "_protocol", "_worker", "_measure"}),
+    frozenset({"_harness", "_protocol", "_busy", "_worker", "_measure"}),
     # the results files, written and read
     frozenset({"_results", "_journal"}),
     # reading results: analyses and reports
