@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ._escape import terminal
 from ._files import OutputError
@@ -193,6 +194,30 @@ def _recover(args: argparse.Namespace) -> int:
     return 1 if any(r.problem for r in recoveries) else 0
 
 
+def _agree(args: argparse.Namespace) -> int:
+    from ._agree import AgreeError, agree, format_agreement
+
+    runs, ok = _load_all(args.files)
+    if not ok:
+        return 2
+    try:
+        pairs = agree(runs)
+    except AgreeError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 2
+    print(format_agreement(pairs))
+    return 0
+
+
+def _add_agree(commands: Any) -> None:
+    agree = commands.add_parser(
+        "agree",
+        help="whether runs of the same code agree, ratio cell by cell, for every pair of them",
+    )
+    agree.add_argument("files", nargs="+", metavar="RESULTS.json")
+    agree.set_defaults(func=_agree)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anybench", description="Cross-runtime benchmarks of async callbacks and futures."
@@ -273,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the paths of the results files this run saved into FILE, one a line",
     )
     run.set_defaults(func=_run)
+    _add_agree(commands)
     return parser
 
 
