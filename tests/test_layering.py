@@ -51,7 +51,9 @@ STAGES: tuple[frozenset[str], ...] = (
     # the results files, written and read
     frozenset({"_results", "_journal"}),
     # reading results: analyses and reports
-    frozenset({"_layout", "_verdicts", "_compare", "_agree", "_plots", "_table", "_report"}),
+    frozenset(
+        {"_layout", "_verdicts", "_compare", "_agree", "_combine", "_plots", "_table", "_report"}
+    ),
     # the drivers: the fixture, the matrix, anybench run
     frozenset({"_fixture", "_matrix", "_run", "_cli"}),
     # the public face: the package, python -m anybench, the pytest plugin

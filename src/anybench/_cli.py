@@ -218,6 +218,50 @@ def _add_agree(commands: Any) -> None:
     agree.set_defaults(func=_agree)
 
 
+def _combine(args: argparse.Namespace) -> int:
+    from ._combine import CombineError, combine, format_combined, markdown_combined
+    from ._files import atomic_write_text, unwritable
+
+    runs, ok = _load_all(args.files)
+    if not ok:
+        return 2
+    try:
+        combined = combine(runs, force=args.force)
+    except CombineError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 2
+    print(format_combined(runs, combined))
+    if args.out:
+        out = Path(args.out)
+        if out.exists():
+            print(
+                f"anybench: {out} exists; pass --out a new file (combine never replaces one)",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            atomic_write_text(out, markdown_combined(runs, combined))
+        except OSError as exc:
+            print(f"anybench: {unwritable(out, exc, 'write it', '--out')}", file=sys.stderr)
+            return 1
+        print(f"Markdown table written to {out}")
+    return 0
+
+
+def _add_combine(commands: Any) -> None:
+    combine = commands.add_parser(
+        "combine",
+        help="one figure per ratio from several runs of the same code, the run a level of its "
+        "own: intervals that cover how the machine moves between runs",
+    )
+    combine.add_argument("files", nargs="+", metavar="RESULTS.json")
+    combine.add_argument("--out", metavar="FILE", help="also write the table as Markdown to FILE")
+    combine.add_argument(
+        "--force", action="store_true", help="combine runs of different code or software too"
+    )
+    combine.set_defaults(func=_combine)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anybench", description="Cross-runtime benchmarks of async callbacks and futures."
@@ -299,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_run)
     _add_agree(commands)
+    _add_combine(commands)
     return parser
 
 
