@@ -47,11 +47,13 @@ STAGES: tuple[frozenset[str], ...] = (
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
-    frozenset({"_harness", "_protocol", "_worker", "_measure"}),
+    frozenset({"_harness", "_protocol", "_busy", "_worker", "_measure"}),
     # the results files, written and read
     frozenset({"_results", "_journal"}),
     # reading results: analyses and reports
-    frozenset({"_layout", "_verdicts", "_compare", "_plots", "_table", "_report"}),
+    frozenset(
+        {"_layout", "_verdicts", "_compare", "_agree", "_combine", "_plots", "_table", "_report"}
+    ),
     # the drivers: the fixture, the matrix, anybench run
     frozenset({"_fixture", "_matrix", "_run", "_cli"}),
     # the public face: the package, python -m anybench, the pytest plugin
