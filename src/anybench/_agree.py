@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._escape import terminal
+from ._escape import terminal, terminal_table
 from ._results import Record, Run
 from ._runtimes import BASELINE
 from ._stats import benjamini_hochberg, welch_log_ratio
@@ -212,16 +212,7 @@ def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
                 str(sum(c.disjoint for c in pair.cells)),
             ]
         )
-    rows = [[terminal(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = terminal_table(rows)
     lines += [
         "",
         f"Ratios to {BASELINE}, paired by process within each run. A cell differs when Welch's t "

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._agree import Cell, cell_ratios
-from ._escape import markdown, markdown_code, terminal
+from ._escape import markdown, markdown_code, terminal, terminal_table
 from ._results import Run
 from ._runtimes import BASELINE
 from ._stats import run_level_interval
@@ -209,16 +209,7 @@ def _note(runs: Sequence[Run]) -> str:
 
 def format_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
     """The combined cells as a table for a terminal."""
-    rows = [[terminal(cell) for cell in row] for row in [HEADER, *_rows(combined)]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i in (0, 2) else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = terminal_table([HEADER, *_rows(combined)], left=(0, 2))
     lines += ["", terminal(_note(runs))]
     return "\n".join(lines)
 

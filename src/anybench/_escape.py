@@ -84,3 +84,20 @@ def plot_text(text: str) -> str:
     (a font has no glyph for them). The plots draw text without mathtext
     (``text.parse_math`` off), so ``$`` needs nothing; were it on, ``$`` would need ``\\$``."""
     return terminal(text)
+
+
+def terminal_table(rows: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
+    """*rows* (the header first) as aligned lines for a terminal, a rule under the header: each
+    cell escaped (:func:`terminal`) before the columns are measured, the columns in *left*
+    aligned left and the others right."""
+    escaped = [[terminal(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in escaped) for i in range(len(escaped[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i in left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in escaped
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines

@@ -7,7 +7,7 @@ It is written for a terminal or a CI log: every cell and line is escaped
 from __future__ import annotations
 
 from ._busy import BUSY_SHARE, busy_processes, summary_line
-from ._escape import terminal
+from ._escape import terminal, terminal_table
 from ._format import format_ns
 from ._layout import cells_by_key, column_order, entries, sorted_keys
 from ._results import Record, Run
@@ -46,16 +46,7 @@ def comparison_table(run: Run) -> str:
             row.append(text)
         rows.append(row)
 
-    rows = [[terminal(cell) for cell in row] for row in rows]  # before they are measured
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = terminal_table(rows)
     lines.append("")
     lines.append(
         f"ns per operation (geometric mean of the per-process medians); (x) = ratio to "
