@@ -268,12 +268,12 @@ def _partial(recorded: int, unrecorded: list[dict[str, Any]], passes: int, plann
         )
     counts = sorted({len(r.get("extra_info", {}).get("process_ids") or ()) for r in unrecorded})
     spread = "-".join(str(c) for c in counts[:: max(len(counts) - 1, 1)])
+    so_far = f", {len(unrecorded)} with the processes they had so far ({spread} each)"
     return (
         f"interrupted after {passes} complete pass(es) over the matrix"
         f"{f' (of up to {planned})' if planned else ''}: {recorded + len(unrecorded)} "
-        f"benchmark(s) recovered from its journal"
-        f"{f', {len(unrecorded)} of them with the {spread} process(es) they had' if counts else ''}"
-        "; the rest did not run"
+        f"benchmark(s) recovered from its journal{so_far if counts else ''}; the passes after "
+        "did not run"
     )
 
 

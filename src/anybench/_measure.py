@@ -26,6 +26,7 @@ import math
 import os
 import random
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +68,8 @@ __all__ = [
 #: Extra seconds a round may take, beyond its deadline, before its worker is killed: the
 #: scenario's own cooperative deadline fires first where it can.
 KILL_MARGIN_S = 2.0
+#: The status a worker exits with when Ctrl-C stops it (see :func:`anybench._worker.main`).
+INTERRUPTED = 130
 #: Seconds a fresh worker may take to import and say hello.
 START_TIMEOUT_S = 60.0
 
@@ -187,6 +190,10 @@ def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
             chunk = os.read(fd, 1 << 20).decode("utf-8")
             if not chunk:  # the worker exited
                 code = proc.wait()
+                if code in (INTERRUPTED, -signal.SIGINT):
+                    # Ctrl-C reaches the whole process group: the run stops, as the worker did,
+                    # and no benchmark fails for it.
+                    raise KeyboardInterrupt
                 if code:
                     raise WorkerFailed(f"{what}: the worker exited with status {code}")
                 if not done:
