@@ -575,3 +575,28 @@ def test_a_failed_check_points_at_the_scenarios_check(tmp_path: Path) -> None:
     assert headline == "checked on trio at N=3: only 3"
     assert where.endswith('checked.py", line 12, in run')
     assert source == '    check(n > 100, f"only {n}")'
+
+
+def test_a_records_pass_order_is_read_back_and_checked() -> None:
+    from anybench._results import read_record
+
+    extra = {
+        "scenario": "x",
+        "runtime": "asyncio",
+        "scale": 10,
+        "ops_per_round": 10,
+        "rounds": 2,
+        "ns_per_op": 5.0,
+        "process_round_elapsed_ns": [[50], [60]],
+        "round_elapsed_ns": [50, 60],
+        "process_ids": [7, 8],
+        "process_passes": [1, 3],
+        "process_positions": [4, 1],
+    }
+    record = read_record("x", extra)
+    assert record.process_passes == (1, 3)
+    assert record.process_positions == (4, 1)
+    with pytest.raises(ValueError, match="process_passes names 1 processes, but 2 have rounds"):
+        read_record("x", {**extra, "process_passes": [1]})
+    with pytest.raises(ValueError, match="process_positions must be a list of whole numbers"):
+        read_record("x", {**extra, "process_positions": [0, 1]})
