@@ -299,16 +299,25 @@ class Measurer:
                 runtime_order=list(RUNTIMES),
                 axis=spec.axis,
             )
-        state.start_journal(config, self._run_info())
         journal = state.journal
         budget = state.plan.budget
+        # Failures found before the first finished process: journalled with it, so that a run
+        # in which nothing finishes leaves no journal (as before passes).
+        pending: list[tuple[str, str]] = []
 
         def on_process(group: Group, key: Key, m: Measurement) -> None:
             if journal is None:
                 return
             selected = state.items[(names[group.scenario], key)]
             if m.failure is not None:
-                journal.failure(selected.nodeid, m.failure.splitlines()[0])
+                pending.append((selected.nodeid, m.failure.splitlines()[0]))
+                if not journal.started:
+                    return
+            state.start_journal(config, self._run_info())
+            for test, error in pending:
+                journal.failure(test, error)
+            pending.clear()
+            if m.failure is not None:
                 return
             journal.process(
                 selected.nodeid,
@@ -320,7 +329,7 @@ class Measurer:
             )
 
         def on_pass(number: int) -> None:
-            if journal is not None:
+            if journal is not None and journal.started:
                 journal.passed(number, max(budget.processes, budget.max_processes))
 
         measured = measure_matrix(
