@@ -27,9 +27,17 @@ from .conftest import ROOT, SCENARIOS
 
 
 def _finished(journal: Path) -> int:
+    """How many benchmarks have a finished process in the journal."""
     if not journal.exists():
         return 0
-    return sum('"event": "benchmark"' in line for line in journal.read_text().splitlines())
+    return len(
+        {
+            event["test"]
+            for line in journal.read_text().splitlines()
+            if '"event": "process"' in line and line.endswith("}")
+            for event in [json.loads(line)]
+        }
+    )
 
 
 def _default_sigint() -> None:
@@ -45,8 +53,8 @@ def test_a_stopped_run_keeps_every_finished_benchmark(
     incoming.mkdir(parents=True)
     raw = incoming / "run-x.json"
     journal = incoming / "run-x.json.journal"
-    # Benchmarks of a scenario finish together, once its interleaved workers are done: several
-    # scenarios, so that the run is still going when the first have finished.
+    # Each worker's figures reach the journal as it finishes: several scenarios, so that the
+    # run is still going when the first have a process.
     proc = subprocess.Popen(
         pytest_command([str(SCENARIOS)], raw, [
             "--scenario", "done_callback,await_future,chain,fan_in,fan_out_callbacks,spawn",
@@ -74,6 +82,7 @@ def test_a_stopped_run_keeps_every_finished_benchmark(
             proc.wait()
     finished = _finished(journal)
     assert finished >= 2
+    stopped = 0 if sig == signal.SIGKILL else 1  # one more may finish as Ctrl-C lands
     assert main(["recover", "--into", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
     assert "recovered an unfinished run into" in out
@@ -81,7 +90,7 @@ def test_a_stopped_run_keeps_every_finished_benchmark(
     run = load(saved)
     assert run.partial is not None
     assert "interrupted" in run.partial
-    assert len(run.records) == finished
+    assert finished <= len(run.records) <= finished + stopped
     assert {r.runtime for r in run.records} == {runtime_name}
     assert all(r.processes for r in run.records)
     assert not journal.exists()
@@ -230,3 +239,109 @@ def test_a_live_runs_journal_is_left_to_it(
     assert len(load(saved).records) == 2
     assert not journal.path.exists()
     assert not raw.exists()
+
+
+#: A pytest plugin for the stopped-after-k test: workers that answer at once with made-up
+#: rounds, and a run that stops (Ctrl-C, or killed) as pass STOP_AFTER ends.
+FAKE_WORKERS = """
+import itertools
+import os
+import signal
+
+from anybench import _journal, _measure
+from anybench._protocol import Begin, Done, Finished, Hello, Round
+
+STOP_AFTER = int(os.environ["STOP_AFTER"])
+pids = itertools.count(1000)
+
+
+def run_worker(variant, job):
+    yield Hello(name="fake", pid=next(pids), python="3.x", implementation="C", libraries={})
+    for scale in job.scales:
+        for runtime in scale.runtimes:
+            yield Begin(n=scale.n, runtime=runtime, kind="throughput", deadline_s=60.0)
+            for elapsed in (1_000_000, 1_100_000):
+                yield Round(n=scale.n, runtime=runtime, kind="throughput", n_round=scale.n,
+                            ops=scale.n, elapsed_ns=elapsed, passes=1)
+            yield Finished(n=scale.n, runtime=runtime)
+    yield Done()
+
+
+passed = _journal.Journal.passed
+
+
+def stop_after(self, number, planned):
+    passed(self, number, planned)
+    if number == STOP_AFTER:
+        if os.environ["STOP_HOW"] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise KeyboardInterrupt
+
+
+_measure.run_worker = run_worker
+_journal.Journal.passed = stop_after
+"""
+
+
+@pytest.mark.parametrize("how", ["interrupt", "kill"])
+def test_a_run_stopped_after_k_passes_keeps_k_processes_per_benchmark(
+    tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "fake_workers.py").write_text(FAKE_WORKERS)
+    incoming = tmp_path / "results" / INCOMING
+    incoming.mkdir(parents=True)
+    raw = incoming / "run-k.json"
+    command = pytest_command([str(SCENARIOS)], raw, [
+        "-p", "fake_workers", "--scenario", "done_callback,spawn", "--runtime", "asyncio,trio",
+        "--processes", "4", "--max-processes", "4", "--scales", "10,20",
+    ])  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    env.update(STOP_AFTER="2", STOP_HOW=how)
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert ("KeyboardInterrupt" in proc.stdout) == (how == "interrupt"), proc.stdout[-2000:]
+    assert main(["recover", "--into", str(tmp_path / "results")]) == 0
+    assert "recovered an unfinished run into" in capsys.readouterr().out
+    [saved] = (tmp_path / "results").glob("*.json")
+    run = load(saved)
+    assert run.partial is not None
+    assert run.partial.startswith("interrupted after 2 complete pass(es) over the matrix (of up")
+    # Two scenarios x two N x two runtimes, each with the two processes of passes 1 and 2.
+    assert len(run.records) == 8
+    for record in run.records:
+        assert len(record.processes) == 2
+        assert record.process_passes == (1, 2)
+        assert len(set(record.process_ids)) == 2
+    # The runtimes of a group shared their workers.
+    by_group: dict[tuple[str, int], set[tuple[int, ...]]] = {}
+    for record in run.records:
+        by_group.setdefault((record.scenario, record.n), set()).add(record.process_ids)
+    assert all(len(ids) == 1 for ids in by_group.values())
+
+
+def test_a_journal_of_the_previous_format_still_recovers(tmp_path: Path) -> None:
+    """Format 1 (before passes): a header, then finished benchmarks, no process events."""
+    data = json.loads(COMMITTED.read_text())
+    results = tmp_path / "results"
+    journal = results / INCOMING / "run-old.json.journal"
+    journal.parent.mkdir(parents=True)
+    header = {
+        "event": "header",
+        "format": 1,
+        "machine_info": data["machine_info"],
+        "commit_info": data["commit_info"],
+        "anybench_run": data.get("anybench_run"),
+        "datetime": data["datetime"],
+    }
+    journal.write_text(
+        _line(header) + "".join(_line({"event": "benchmark", "record": r})
+                                for r in data["benchmarks"][:3])
+    )  # fmt: skip
+    [recovery] = recover_all(results)
+    assert recovery.problem is None
+    [saved] = recovery.saved
+    run = load(saved)
+    assert len(run.records) == 3
+    assert run.partial == (
+        "interrupted: 3 finished benchmark(s) recovered from its journal; the rest did not run"
+    )

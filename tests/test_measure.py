@@ -18,11 +18,21 @@ from typing import Any
 import pytest
 
 from anybench import _measure
-from anybench._measure import Plan, Variant, measure_group, rotation_order
+from anybench._measure import (
+    Group,
+    Plan,
+    Variant,
+    measure_group,
+    measure_matrix,
+    pass_order,
+    rotation_order,
+    scenario_groups,
+)
 from anybench._protocol import (
     Begin,
     Done,
     Event,
+    Failed,
     Finished,
     Hello,
     Job,
@@ -75,9 +85,11 @@ def _fake_worker(calls: list[tuple[list[str], str]], spread: float | dict[str, f
     return run_worker
 
 
-def test_workers_of_a_group_rotate_over_variants_each_on_every_runtime(
+def test_each_group_gets_a_worker_per_variant_in_each_pass_in_turn(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A group is one scale of a scenario: each pass gives it one worker per variant, the
+    variants and the runtimes forward in even passes and backward in odd ones."""
     calls: list[tuple[list[str], str]] = []
     monkeypatch.setattr(_measure, "run_worker", _fake_worker(calls, spread=0.0))
     keys = [(n, rt, v) for n in (10, 100) for rt in ("trio", "asyncio") for v in ("a", "b")]
@@ -86,17 +98,144 @@ def test_workers_of_a_group_rotate_over_variants_each_on_every_runtime(
         "x", keys, _plan(processes=3, max_processes=3), variants, runtime_order=["asyncio", "trio"]
     )
     forward, backward = ["asyncio", "trio"], ["trio", "asyncio"]
+    # Two groups (N=10, N=100) a pass, in whichever order the pass drew.
     assert calls == [
-        (forward, "a"),
-        (forward, "b"),
-        (backward, "b"),
-        (backward, "a"),
-        (forward, "a"),
-        (forward, "b"),
+        *[(forward, "a"), (forward, "b")] * 2,
+        *[(backward, "b"), (backward, "a")] * 2,
+        *[(forward, "a"), (forward, "b")] * 2,
     ]
     for m in results.values():
         assert len(m.processes) == 3  # one list of rounds per process
         assert all(len(rounds) == 3 for rounds in m.processes)
+        assert m.process_passes == [1, 2, 3]
+
+
+def _matrix_worker(calls: list[tuple[str, int, str]], spread: dict[str, float]) -> Any:
+    """A fake worker that notes (scenario, N, variant) of each job, gives each process a pid
+    of its own, and fails every benchmark of a scenario whose spread is negative."""
+    rng = random.Random(2)
+    pids = iter(range(1000, 10**6))
+
+    def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+        [scale_job] = job.scales
+        n = scale_job.n
+        calls.append((job.scenario_module, n, variant.label))
+        yield Hello(name="x", pid=next(pids), python="3.x", implementation="C", libraries={})
+        loose = spread.get(job.scenario_module, 0.0)
+        for runtime in scale_job.runtimes:
+            yield Begin(n=n, runtime=runtime, kind="throughput", deadline_s=60.0)
+            if loose < 0:
+                yield Failed(n=n, runtime=runtime, error=f"{job.scenario_module} broke")
+                continue
+            for _ in range(3):
+                elapsed = int(1e6 * (1 + loose * rng.random()))
+                yield Round(
+                    n=n,
+                    runtime=runtime,
+                    kind="throughput",
+                    n_round=n,
+                    ops=100,
+                    elapsed_ns=elapsed,
+                    passes=1,
+                )
+            yield Finished(n=n, runtime=runtime)
+        yield Done()
+
+    return run_worker
+
+
+def _groups(*scenarios: str) -> list[Group]:
+    keys = [(n, rt, "") for n in (10, 100) for rt in ("asyncio", "trio")]
+    return [group for name in scenarios for group in scenario_groups(name, keys)]
+
+
+def _passes(calls: list[tuple[str, int, str]], per_pass: int) -> list[list[tuple[str, int]]]:
+    groups = [(scenario, n) for scenario, n, _ in calls]
+    return [groups[i : i + per_pass] for i in range(0, len(groups), per_pass)]
+
+
+def test_a_benchmarks_processes_are_spread_over_passes_in_shuffled_orders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pass gives every (scenario, N) group one worker, the groups in an order drawn
+    afresh for the pass: a benchmark's processes lie in different passes, at different places,
+    and the same seed gives the same order."""
+    calls: list[tuple[str, int, str]] = []
+    monkeypatch.setattr(_measure, "run_worker", _matrix_worker(calls, {}))
+    groups = _groups("a", "b", "c")  # six groups
+    plan = _plan(processes=3, max_processes=3)
+    results = measure_matrix(groups, plan, {"": Variant()}, seed="run-1")
+    passes = _passes(calls, 6)
+    assert len(passes) == 3
+    for order in passes:
+        assert sorted(order) == sorted((g.scenario, g.n) for g in groups)
+    assert len({tuple(order) for order in passes}) == 3, "the order is drawn afresh each pass"
+    for group, found in zip(groups, results, strict=True):
+        for m in found.values():
+            assert m.process_passes == [1, 2, 3]
+            positions = [order.index((group.scenario, group.n)) + 1 for order in passes]
+            assert m.process_positions == positions
+            assert len(set(m.process_ids)) == 3  # three different workers
+    # Reproducible from the seed; another seed draws another order.
+    again: list[tuple[str, int, str]] = []
+    monkeypatch.setattr(_measure, "run_worker", _matrix_worker(again, {}))
+    measure_matrix(groups, plan, {"": Variant()}, seed="run-1")
+    assert again == calls
+    assert pass_order(6, 3, "run-1") == [
+        [groups.index(next(g for g in groups if (g.scenario, g.n) == sn)) for sn in order]
+        for order in passes
+    ]
+    assert pass_order(6, 3, "run-2") != pass_order(6, 3, "run-1")
+
+
+def test_loose_groups_get_later_passes_and_tight_ones_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, int, str]] = []
+    monkeypatch.setattr(_measure, "run_worker", _matrix_worker(calls, {"loose": 0.5}))
+    groups = _groups("tight", "loose")
+    plan = _plan(processes=3, max_processes=5, precision=1e-6)
+    results = measure_matrix(groups, plan, {"": Variant()}, seed=7)
+    for group, found in zip(groups, results, strict=True):
+        wanted = [1, 2, 3, 4, 5] if group.scenario == "loose" else [1, 2, 3]
+        for m in found.values():
+            assert m.process_passes == wanted
+    # Passes 4 and 5 hold the loose groups only, one worker each.
+    assert sorted(calls[12:]) == sorted([("loose", 10, ""), ("loose", 100, "")] * 2)
+    assert len(calls) == 16
+
+
+def test_a_failed_group_does_not_stop_the_others_and_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, int, str]] = []
+    settled: list[tuple[str, tuple[int, str, str], int, str | None]] = []
+    monkeypatch.setattr(_measure, "run_worker", _matrix_worker(calls, {"broken": -1.0}))
+    groups = _groups("broken", "fine")
+    results = measure_matrix(
+        groups,
+        _plan(processes=3, max_processes=3),
+        {"": Variant()},
+        on_process=lambda g, key, m: settled.append((g.scenario, key, len(m.processes), m.failure)),
+    )
+    for group, found in zip(groups, results, strict=True):
+        for m in found.values():
+            if group.scenario == "broken":
+                assert m.failure == "broken broke"
+                assert not m.processes
+            else:
+                assert m.failure is None
+                assert len(m.processes) == 3
+    assert [c for c in calls if c[0] == "broken"] == [("broken", 10, ""), ("broken", 100, "")]
+    # Each worker's figures are handed on as it settles them: the failures once, each fine
+    # benchmark once per process.
+    assert sorted(s for s in settled if s[0] == "broken") == [
+        ("broken", (n, rt, ""), 0, "broken broke") for n in (10, 100) for rt in ("asyncio", "trio")
+    ]
+    assert (
+        sorted(count for name, _, count, _ in settled if name == "fine")
+        == [1] * 4 + [2] * 4 + [3] * 4
+    )
 
 
 def test_a_worker_alternates_the_runtimes_round_by_round() -> None:
@@ -436,3 +575,28 @@ def test_a_failed_check_points_at_the_scenarios_check(tmp_path: Path) -> None:
     assert headline == "checked on trio at N=3: only 3"
     assert where.endswith('checked.py", line 12, in run')
     assert source == '    check(n > 100, f"only {n}")'
+
+
+def test_a_records_pass_order_is_read_back_and_checked() -> None:
+    from anybench._results import read_record
+
+    extra = {
+        "scenario": "x",
+        "runtime": "asyncio",
+        "scale": 10,
+        "ops_per_round": 10,
+        "rounds": 2,
+        "ns_per_op": 5.0,
+        "process_round_elapsed_ns": [[50], [60]],
+        "round_elapsed_ns": [50, 60],
+        "process_ids": [7, 8],
+        "process_passes": [1, 3],
+        "process_positions": [4, 1],
+    }
+    record = read_record("x", extra)
+    assert record.process_passes == (1, 3)
+    assert record.process_positions == (4, 1)
+    with pytest.raises(ValueError, match="process_passes names 1 processes, but 2 have rounds"):
+        read_record("x", {**extra, "process_passes": [1]})
+    with pytest.raises(ValueError, match="process_positions must be a list of whole numbers"):
+        read_record("x", {**extra, "process_positions": [0, 1]})

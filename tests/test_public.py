@@ -433,7 +433,7 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(
-        '"event": "benchmark"' in j.read_text() for j in incoming.glob("*.journal")
+        '"event": "process"' in j.read_text() for j in incoming.glob("*.journal")
     ):
         time.sleep(0.2)
     time.sleep(1)

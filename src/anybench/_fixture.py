@@ -26,13 +26,36 @@ import pytest
 from ._harness import run_round
 from ._journal import SUFFIX as JOURNAL_SUFFIX
 from ._journal import Journal
-from ._measure import Key, Measurement, Plan, Variant, measure_group
+from ._measure import (
+    Group,
+    Key,
+    Measurement,
+    Plan,
+    Variant,
+    measure_group,
+    measure_matrix,
+    scenario_groups,
+)
 from ._probe import ScenarioFailed, timer_cost_ns
 from ._results import write_extra_info
 from ._runtimes import RUNTIMES, Runtime
 from ._scenario import ScenarioSpec
 from ._sweep import scale_text
 from ._worker import MIN_REGION_NS
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A selected benchmark, as collection found it: enough to measure it and to write its
+    record before its test runs."""
+
+    spec: ScenarioSpec
+    runtime: Runtime
+    nodeid: str
+    name: str
+    params: dict[str, Any]
+    param: str
+
 
 #: ``measure_scenario(scenario, runtime, n)``: what the fixture returns.
 MeasureScenario = Callable[[Any, Runtime, int], Measurement]
@@ -69,6 +92,10 @@ class RunState:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Scenario name -> the (N, runtime, variant) of its selected benchmarks.
     selected: dict[str, list[Key]] = field(default_factory=dict)
+    #: The selected benchmarks, by scenario name and key.
+    items: dict[tuple[str, Key], Selected] = field(default_factory=dict)
+    #: Whether the selected matrix has been measured (when its first benchmark ran).
+    measured: bool = False
     #: The node ids of the selected benchmarks: only their failures are anybench's to record.
     nodeids: set[str] = field(default_factory=set)
     groups: dict[str, dict[Key, Measurement]] = field(default_factory=dict)
@@ -88,6 +115,24 @@ class RunState:
         if self._timer_cost_ns is None:
             self._timer_cost_ns = timer_cost_ns()
         return self._timer_cost_ns
+
+    def select(self, item: pytest.Item, spec: ScenarioSpec, runtime: Runtime, key: Key) -> None:
+        """Note a selected benchmark, so that the matrix measures exactly those."""
+        keys = self.selected.setdefault(spec.name, [])
+        if key not in keys:
+            keys.append(key)
+        callspec = getattr(item, "callspec", None)
+        self.items.setdefault(
+            (spec.name, key),
+            Selected(
+                spec,
+                runtime,
+                item.nodeid,
+                item.name,
+                dict(getattr(callspec, "params", {})),
+                str(getattr(callspec, "id", "")),
+            ),
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep a failed benchmark, so that the results say which are missing, and why."""
@@ -116,21 +161,27 @@ class RunState:
         if self.journal is not None:
             self.journal.close()
 
+    def start_journal(self, config: pytest.Config, run_info: dict[str, Any]) -> None:
+        """Write the journal's header, if it has none yet: at the start of measuring, or at the
+        first finished benchmark."""
+        if self.journal is None or self.journal.started:
+            return
+        hook = config.hook
+        machine_info = hook.pytest_benchmark_generate_machine_info(config=config)
+        hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)
+        commit_info = hook.pytest_benchmark_generate_commit_info(config=config)
+        when = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        self.journal.header(machine_info, commit_info, when, run_info)
+        for failure in self.failures:
+            self.journal.failure(failure["test"], failure["error"])
+
     def finished(
         self, config: pytest.Config, record: dict[str, Any], run_info: dict[str, Any]
     ) -> None:
         """Journal one finished benchmark (its header first, at the first one)."""
         if self.journal is None:
             return
-        if not self.journal.started:
-            hook = config.hook
-            machine_info = hook.pytest_benchmark_generate_machine_info(config=config)
-            hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)
-            commit_info = hook.pytest_benchmark_generate_commit_info(config=config)
-            when = datetime.datetime.now(datetime.timezone.utc).isoformat()
-            self.journal.header(machine_info, commit_info, when, run_info)
-            for failure in self.failures:
-                self.journal.failure(failure["test"], failure["error"])
+        self.start_journal(config, run_info)
         self.journal.benchmark(record)
 
 
@@ -141,9 +192,9 @@ class Measurer:
     """``measure_scenario``: benchmark a scenario at scale N on a runtime; record it through
     pytest-benchmark.
 
-    The first benchmark of a scenario measures the whole group (every selected N, runtime and
-    variant of it) in worker processes, runtimes interleaved (see :mod:`anybench._measure`);
-    each benchmark then records its own rounds. pytest-benchmark sees the throughput rounds only,
+    The first selected benchmark measures the whole selected matrix in passes of worker
+    processes, runtimes interleaved within each (see :mod:`anybench._measure`); each benchmark
+    then records its own rounds. pytest-benchmark sees the throughput rounds only,
     one per round of every process, per operation. A benchmark that failed in its worker fails
     here with the worker's reason.
     """
@@ -169,12 +220,16 @@ class Measurer:
             pytest.mark.benchmark(timer=clock, group=f"{spec.name} {scale_text(spec.axis, n)}")
         )
         key = (n, runtime.name, self.variant)
+        if not state.measured and key in state.selected.get(spec.name, ()):
+            # The first selected benchmark measures the whole selected matrix, in passes; the
+            # others then find their measurement waiting.
+            state.measured = True
+            self._measure_matrix()
         group = state.groups.setdefault(spec.name, {})
         if key not in group:
-            # The scenario's selected benchmarks together, interleaved; a call with a scenario
-            # and N of the test's own choosing (not parametrized) is a group of its own.
-            pending = [k for k in state.selected.get(spec.name, []) if k not in group]
-            group.update(self._measure_group(spec, pending if key in pending else [key]))
+            # A call with a scenario and N of the test's own choosing (not parametrized) is a
+            # group of its own.
+            group.update(self._measure_group(spec, [key]))
         m = group.get(key)
         if m is None:
             raise ScenarioFailed(
@@ -222,12 +277,105 @@ class Measurer:
             state.notes.append(note)
         return m
 
+    def _measure_matrix(self) -> None:
+        """Measure every selected benchmark in passes over the matrix (see
+        :func:`anybench._measure.measure_matrix`), the group order seeded with the run's id;
+        each process's figures go to the journal as the process finishes, each pass's end too."""
+        state, config = self.state, self.request.config
+        groups: list[Group] = []
+        names: dict[str, str] = {}  # scenario module -> scenario name
+        for name, keys in state.selected.items():
+            spec = state.items[(name, keys[0])].spec
+            found = state.groups.setdefault(name, {})
+            if not spec.module:
+                for key in keys:
+                    found[key] = Measurement(*key, failure=_NOT_A_MODULE.format(spec.source))
+                continue
+            names[spec.module] = name
+            groups += scenario_groups(
+                spec.module,
+                keys,
+                sys_path=[spec.import_root or os.getcwd()],
+                runtime_order=list(RUNTIMES),
+                axis=spec.axis,
+            )
+        journal = state.journal
+        budget = state.plan.budget
+        # Failures found before the first finished process: journalled with it, so that a run
+        # in which nothing finishes leaves no journal (as before passes).
+        pending: list[tuple[str, str]] = []
+
+        def on_process(group: Group, key: Key, m: Measurement) -> None:
+            if journal is None:
+                return
+            selected = state.items[(names[group.scenario], key)]
+            if m.failure is not None:
+                pending.append((selected.nodeid, m.failure.splitlines()[0]))
+                if not journal.started:
+                    return
+            state.start_journal(config, self._run_info())
+            for test, error in pending:
+                journal.failure(test, error)
+            pending.clear()
+            if m.failure is not None:
+                return
+            journal.process(
+                selected.nodeid,
+                m.process_passes[-1],
+                m.process_positions[-1],
+                m.process_ids[-1],
+                m.processes[-1],
+                self._record_so_far(selected, m),
+            )
+
+        def on_pass(number: int) -> None:
+            if journal is not None and journal.started:
+                journal.passed(number, max(budget.processes, budget.max_processes))
+
+        measured = measure_matrix(
+            groups,
+            state.plan,
+            {"": Variant(), **state.variants},
+            seed=state.run_id,
+            on_process=on_process,
+            on_pass=on_pass,
+        )
+        for group, found in zip(groups, measured, strict=True):
+            state.groups[names[group.scenario]].update(found)
+
+    def _record_so_far(self, selected: Selected, m: Measurement) -> dict[str, Any]:
+        """The benchmark's record as pytest-benchmark would write it from the processes it has
+        so far: what recovery saves if the run stops before its test runs."""
+        from pytest_benchmark.stats import Stats
+
+        stats = Stats()  # type: ignore[no-untyped-call]
+        values = [e / m.ops_per_round for rounds in m.processes for e in rounds]
+        for value in values:
+            stats.update(value)  # type: ignore[no-untyped-call]
+        spec = selected.spec
+        return {
+            "group": f"{spec.name} {scale_text(spec.axis, m.n)}",
+            "name": selected.name,
+            "fullname": selected.nodeid,
+            "params": selected.params,
+            "param": selected.param,
+            "extra_info": write_extra_info(
+                spec,
+                selected.runtime,
+                m.n,
+                m,
+                m.variant,
+                timer_cost_ns=self.state.timer_cost_ns,
+                min_region_ns=MIN_REGION_NS,
+            ),
+            "options": {"timer": InLoopClock.__name__, "rounds": len(values)},
+            "stats": stats.as_dict(),  # type: ignore[no-untyped-call]
+        }
+
     def _measure_group(self, spec: ScenarioSpec, keys: list[Key]) -> dict[Key, Measurement]:
         state = self.state
         if not spec.module:
-            raise ScenarioFailed(
-                f"{spec.source}: only a scenario module can be measured in worker processes"
-            )
+            raise ScenarioFailed(_NOT_A_MODULE.format(spec.source))
         return measure_group(
             spec.module,  # the module a worker imports
             keys,
@@ -237,6 +385,9 @@ class Measurer:
             runtime_order=list(RUNTIMES),
             axis=spec.axis,
         )
+
+
+_NOT_A_MODULE = "{}: only a scenario module can be measured in worker processes"
 
 
 def below_clock_note(benchmark: str, ns_per_op: float, timer_cost_ns: float) -> str | None:

@@ -2,11 +2,14 @@
 
 pytest-benchmark writes its JSON only at the end of a run. Beside it (``<json>.journal``), the
 anybench plugin appends one JSON line per event, flushed and fsynced: a header with the
-journal's format, the machine and commit info when the first benchmark finishes, then each
-finished benchmark complete with its extra info, and each failure. Ctrl-C, ``kill -9``, a power
-cut or an out-of-memory kill lose at most the benchmark in progress: :func:`recover` turns a
-journal left behind into a results file marked partial. Writing and reading the journal live
-here, side by side.
+journal's format, the machine and commit info when measuring starts; then, as the passes over
+the matrix go (see :mod:`anybench._measure`), each worker process's rounds for each benchmark it
+finished (``process``: its pid, pass and position, and the benchmark's record as it stands with
+that process in it) and the end of each pass (``pass``); then, as pytest's tests record them,
+each finished benchmark complete with its extra info, and each failure. Ctrl-C, ``kill -9``, a
+power cut or an out-of-memory kill lose at most the process in progress: :func:`recover` turns
+a journal left behind into a results file marked partial, which says how many passes were
+complete. Writing and reading the journal live here, side by side.
 
 A journal has an owner: the process writing it holds an exclusive ``flock`` on it from its
 first line until the run ends, and ``anybench run`` holds a lock file beside it until it has
@@ -34,8 +37,11 @@ from typing import IO, Any
 if sys.platform != "win32":
     import fcntl
 
-#: The journal's own format version (its lines carry pytest-benchmark records unchanged).
-JOURNAL_FORMAT = 1
+#: The journal's own format version (its lines carry pytest-benchmark records unchanged). 2:
+#: ``process`` and ``pass`` events, written while the passes over the matrix run.
+JOURNAL_FORMAT = 2
+#: Formats :func:`parse` reads: a format-1 journal is one without process or pass events.
+READABLE_JOURNAL_FORMATS = (1, JOURNAL_FORMAT)
 SUFFIX = ".journal"
 #: Where ``anybench run`` puts a run's raw results and journal until they are saved.
 INCOMING = ".incoming"
@@ -120,6 +126,34 @@ class Journal:
     def benchmark(self, record: dict[str, Any]) -> None:
         self._write({"event": "benchmark", "record": record})
 
+    def process(
+        self,
+        test: str,
+        pass_number: int,
+        position: int,
+        pid: int,
+        rounds_ns: list[int],
+        record: dict[str, Any],
+    ) -> None:
+        """One worker process finished benchmark *test* (a node id): its pid, the pass it ran
+        in and its position there, its throughput rounds (ns each), and the benchmark's record
+        with every process so far, which recovery saves if the benchmark's own never comes."""
+        self._write(
+            {
+                "event": "process",
+                "test": test,
+                "pass": pass_number,
+                "position": position,
+                "pid": pid,
+                "rounds_ns": rounds_ns,
+                "record": record,
+            }
+        )
+
+    def passed(self, number: int, planned: int) -> None:
+        """Pass *number* (from 1) over the matrix ended, of at most *planned*."""
+        self._write({"event": "pass", "pass": number, "planned": planned})
+
     def failure(self, test: str, error: str) -> None:
         self._write({"event": "failed", "test": test, "error": error})
 
@@ -136,9 +170,12 @@ class Journal:
 
 def _check_header(event: dict[str, Any]) -> None:
     """Raise :class:`JournalError` if the header lacks what a results file is made of."""
-    if event.get("format") != JOURNAL_FORMAT:
+    if isinstance(event.get("format"), bool) or event.get("format") not in (
+        READABLE_JOURNAL_FORMATS
+    ):
+        readable = " or ".join(map(str, READABLE_JOURNAL_FORMATS))
         raise JournalError(
-            f"its header is of format {event.get('format')!r}, not {JOURNAL_FORMAT}; "
+            f"its header is of format {event.get('format')!r}, not {readable}; "
             "recover it with the anybench that wrote it"
         )
     if not isinstance(event.get("machine_info"), dict):
@@ -169,7 +206,10 @@ def parse(text: str) -> dict[str, Any] | None:
     _check_header(header)
     complete = False
     records: list[dict[str, Any]] = []
-    failed: list[dict[str, str]] = []
+    # The last record of each benchmark written as its processes finished, by test.
+    so_far: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    passes = planned = 0
     for line in lines[1:]:
         try:
             event = json.loads(line)
@@ -180,10 +220,18 @@ def parse(text: str) -> dict[str, Any] | None:
         kind = event.get("event")
         if kind == "benchmark" and isinstance(event.get("record"), dict):
             records.append(event["record"])
+        elif kind == "process" and isinstance(event.get("record"), dict):
+            so_far[str(event.get("test"))] = event["record"]
+        elif kind == "pass" and _count(event.get("pass")):
+            passes = max(passes, event["pass"])
+            planned = event["planned"] if _count(event.get("planned")) else planned
         elif kind == "failed":
-            failed.append({"test": str(event.get("test")), "error": str(event.get("error"))})
+            # Noted as measuring found it, and again as its test failed: once, the last word.
+            failed[str(event.get("test"))] = str(event.get("error"))
         elif kind == "end":
             complete = event.get("complete") is True
+    recorded = {record.get("fullname") for record in records}
+    unrecorded = [r for test, r in so_far.items() if test not in recorded and test not in failed]
     from ._results import read_run_info
 
     machine_info = header["machine_info"]
@@ -194,12 +242,10 @@ def parse(text: str) -> dict[str, Any] | None:
         )
     except (ValueError, TypeError, AttributeError) as exc:
         raise JournalError(f"its header's run info cannot be read ({exc})") from None
-    run_info["failed"] = failed
+    run_info["failed"] = [{"test": test, "error": error} for test, error in failed.items()]
     if not complete:
-        run_info["partial"] = (
-            f"interrupted: {len(records)} finished benchmark(s) recovered from its journal; "
-            "the rest did not run"
-        )
+        run_info["partial"] = _partial(len(records), unrecorded, passes, planned)
+    records += unrecorded
     return {
         "machine_info": machine_info,
         "commit_info": header.get("commit_info") or {},
@@ -207,6 +253,28 @@ def parse(text: str) -> dict[str, Any] | None:
         "benchmarks": records,
         "datetime": header.get("datetime", ""),
     }
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _partial(recorded: int, unrecorded: list[dict[str, Any]], passes: int, planned: int) -> str:
+    """Why a recovered run is partial, and how much of it there is."""
+    if not unrecorded and not passes:  # a format-1 journal, or stopped before measuring
+        return (
+            f"interrupted: {recorded} finished benchmark(s) recovered from its journal; "
+            "the rest did not run"
+        )
+    counts = sorted({len(r.get("extra_info", {}).get("process_ids") or ()) for r in unrecorded})
+    spread = "-".join(str(c) for c in counts[:: max(len(counts) - 1, 1)])
+    so_far = f", {len(unrecorded)} with the processes they had so far ({spread} each)"
+    return (
+        f"interrupted after {passes} complete pass(es) over the matrix"
+        f"{f' (of up to {planned})' if planned else ''}: {recorded + len(unrecorded)} "
+        f"benchmark(s) recovered from its journal{so_far if counts else ''}; the passes after "
+        "did not run"
+    )
 
 
 def read(path: Path) -> dict[str, Any] | None:

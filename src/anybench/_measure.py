@@ -1,14 +1,19 @@
-"""Measuring in worker processes: several fresh processes per benchmark, runtimes interleaved.
+"""Measuring in worker processes: several fresh processes per benchmark, spread over the run.
 
-One *group* is one scenario: every selected scale N, runtime and variant (an environment: a
-Python with its own library versions) of it. A worker process measures one scenario in one
-variant, on every runtime of the group, at each of its N (see :mod:`anybench._worker`): within
-the worker the runtimes' rounds alternate, one each in turn, forward then backward, so that
-whatever makes one process or one minute slower falls on every runtime alike and cancels out of
-their ratios. The group runs in rotations: each rotation starts one worker per variant, in
-forward order on even rotations and in reverse on odd ones, with the runtimes in forward or
-reverse order too. After the minimum number of processes, another rotation runs only for the
-benchmarks whose interval is still wider than the precision asked for, up to a maximum.
+A *group* is one scenario at one scale N: every selected runtime and variant (an environment:
+a Python with its own library versions) of it. A worker process measures one group in one
+variant, on every runtime of it (see :mod:`anybench._worker`): within the worker the runtimes'
+rounds alternate, one each in turn, forward then backward, so that whatever makes one process
+or one minute slower falls on every runtime alike and cancels out of their ratios.
+
+The whole matrix runs in passes (randomised multiple interleaved trials, after Abedi & Brecht
+and Laaber et al.): in each pass every group gets one worker per variant, the groups in an
+order shuffled afresh for the pass from the run's seed, the variants and runtimes forward in
+even passes and reversed in odd ones. A benchmark's processes therefore lie in different
+passes, minutes apart, and the machine's drift over the run enters its interval instead of
+shifting it. After the minimum number of passes, a group gets another process in each later
+pass only while one of its benchmarks' intervals is wider than the precision asked for, up to
+a maximum. The first process of a benchmark calibrates its passes per round for the later ones.
 
 The parent watches every worker: a round that outruns its deadline (set-up included), or a
 worker whose resident memory passes the limit, is killed from outside and fails that benchmark
@@ -19,7 +24,9 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -48,11 +55,22 @@ from ._protocol import (
 from ._stats import log_interval_halfwidth, process_medians
 from ._sweep import N, scale_text
 
-__all__ = ["Key", "Measurement", "Plan", "Variant", "WorkerFailed", "measure_group"]
+__all__ = [
+    "Group",
+    "Key",
+    "Measurement",
+    "Plan",
+    "Variant",
+    "WorkerFailed",
+    "measure_group",
+    "measure_matrix",
+]
 
 #: Extra seconds a round may take, beyond its deadline, before its worker is killed: the
 #: scenario's own cooperative deadline fires first where it can.
 KILL_MARGIN_S = 2.0
+#: The status a worker exits with when Ctrl-C stops it (see :func:`anybench._worker.main`).
+INTERRUPTED = 130
 #: Seconds a fresh worker may take to import and say hello.
 START_TIMEOUT_S = 60.0
 
@@ -82,6 +100,10 @@ class Measurement:
     process_ids: list[int] = field(default_factory=list)
     #: Per process, how busy the machine was over its throughput rounds (None: not measured).
     process_busy: list[Busy | None] = field(default_factory=list)
+    #: Per process, the pass over the matrix it ran in (from 1) and its worker's position in
+    #: that pass (from 1): the processes of a benchmark are spread over the run.
+    process_passes: list[int] = field(default_factory=list)
+    process_positions: list[int] = field(default_factory=list)
     ops_per_round: int = 0
     passes: int = 0
     #: Per latency round: series -> samples (ns).
@@ -171,6 +193,10 @@ def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
             chunk = os.read(fd, 1 << 20).decode("utf-8")
             if not chunk:  # the worker exited
                 code = proc.wait()
+                if code in (INTERRUPTED, -signal.SIGINT):
+                    # Ctrl-C reaches the whole process group: the run stops, as the worker did,
+                    # and no benchmark fails for it.
+                    raise KeyboardInterrupt
                 if code:
                     raise WorkerFailed(f"{what}: the worker exited with status {code}")
                 if not done:
@@ -199,6 +225,157 @@ def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
         proc.stdout.close()
 
 
+@dataclass(frozen=True)
+class Group:
+    """One (scenario, scale N) of the matrix, with all its runtimes and variants: a worker
+    process measures the group in one variant, every runtime of it, their rounds alternating."""
+
+    #: The module a worker imports.
+    scenario: str
+    #: The benchmarks, (N, runtime, variant label): one N for all.
+    keys: tuple[Key, ...]
+    sys_path: tuple[str, ...] = ()
+    #: The order of the runtimes within a worker (by default the order of the keys).
+    runtime_order: tuple[str, ...] = ()
+    axis: str = N.name
+    #: The scenario's largest selected N: the memory round runs in the group of that N.
+    largest: int = 0
+
+    @property
+    def n(self) -> int:
+        return self.keys[0][0]
+
+    def runtimes(self) -> list[str]:
+        given = list(dict.fromkeys(rt for _, rt, _ in self.keys))
+        ranked = [*self.runtime_order, *given]
+        return sorted(given, key=ranked.index)
+
+
+def scenario_groups(
+    scenario: str,
+    keys: Sequence[Key],
+    *,
+    sys_path: Sequence[str] = (),
+    runtime_order: Sequence[str] = (),
+    axis: str = N.name,
+) -> list[Group]:
+    """The groups of one scenario's benchmarks *keys*: one per N, smallest first."""
+    largest = max(n for n, _, _ in keys)
+    return [
+        Group(
+            scenario,
+            tuple(key for key in keys if key[0] == n),
+            tuple(sys_path),
+            tuple(runtime_order),
+            axis,
+            largest,
+        )
+        for n in sorted({n for n, _, _ in keys})
+    ]
+
+
+#: ``on_process(group, key, measurement)``: a worker of *group* settled the benchmark *key*:
+#: its measurement has one more process (the last of its lists), or it failed.
+OnProcess = Callable[[Group, Key, "Measurement"], None]
+
+
+def pass_order(groups: int, passes: int, seed: str | int) -> list[list[int]]:
+    """The order of the groups (by index) in each of *passes* passes: freshly shuffled in each,
+    from a random generator seeded with *seed*, so that one seed always gives one order."""
+    rng = random.Random(seed)
+    order = []
+    for _ in range(passes):
+        indices = list(range(groups))
+        rng.shuffle(indices)
+        order.append(indices)
+    return order
+
+
+def measure_matrix(
+    groups: Sequence[Group],
+    plan: Plan,
+    variants: dict[str, Variant],
+    *,
+    seed: str | int = 0,
+    on_process: OnProcess | None = None,
+    on_pass: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> list[dict[Key, Measurement]]:
+    """Measure every group in passes over the whole matrix; a :class:`Measurement` per key,
+    per group (in the order of *groups*); a failed one carries its reason.
+
+    In each pass every group that still wants a process gets one worker per variant, the
+    groups in an order shuffled afresh for each pass (see :func:`pass_order`), so that a
+    benchmark's processes are spread over the whole run and the machine's drift over its
+    minutes enters the benchmark's interval rather than shifting it. A group wants a process
+    until it has ``budget.processes`` of them, and then, up to ``budget.max_processes``, while
+    any of its benchmarks' interval is wider than ``budget.precision``. *on_process* is called
+    as each worker settles a benchmark, *on_pass* (with the pass's number, from 1) as each pass
+    ends.
+    """
+    budget = plan.budget
+    results = [{key: Measurement(*key) for key in group.keys} for group in groups]
+    most = max(budget.processes, budget.max_processes)
+
+    def alive(found: dict[Key, Measurement], key: Key) -> bool:
+        return found[key].failure is None
+
+    def wanted(index: int, n: int, label: str, number: int) -> list[str]:
+        # A scale's runtimes get another process together, while any of them is still loose,
+        # so that their ratios stay over the same processes.
+        group, found = groups[index], results[index]
+        live = [rt for rt in group.runtimes() if (n, rt, label) in found]
+        live = [rt for rt in live if alive(found, (n, rt, label))]
+        if not live or (
+            number >= budget.processes
+            and all(found[(n, rt, label)].tight(budget.precision) for rt in live)
+        ):
+            return []
+        return rotation_order(live, number)
+
+    for number, order in enumerate(pass_order(len(groups), most, seed)):
+        position = 0
+        for index in order:
+            group, found = groups[index], results[index]
+            labels = sorted({label for _, _, label in group.keys})
+            for label in rotation_order(labels, number):
+                runtimes = wanted(index, group.n, label, number)
+                remaining = [(group.n, rt) for rt in runtimes]
+                while remaining:
+                    position += 1
+                    before = {key: (len(m.processes), m.failure) for key, m in found.items()}
+                    try:
+                        remaining = _one_worker(
+                            group.scenario,
+                            variants[label],
+                            remaining,
+                            found,
+                            plan,
+                            group.sys_path,
+                            first=number == 0,
+                            largest=group.largest,
+                            axis=group.axis,
+                        )
+                    finally:
+                        for key, m in found.items():
+                            count, failure = before[key]
+                            if len(m.processes) > count:
+                                m.process_passes.append(number + 1)
+                                m.process_positions.append(position)
+                    for key, m in found.items():
+                        count, failure = before[key]
+                        if on_process is not None and (
+                            len(m.processes) > count or m.failure != failure
+                        ):
+                            on_process(group, key, m)
+        if position == 0:
+            break
+        log(f"pass {number + 1}: {position} worker(s)")
+        if on_pass is not None:
+            on_pass(number + 1)
+    return results
+
+
 def measure_group(
     scenario: str,
     keys: Sequence[Key],
@@ -208,62 +385,22 @@ def measure_group(
     sys_path: Sequence[str] = (),
     runtime_order: Sequence[str] = (),
     axis: str = N.name,
+    seed: str | int = 0,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[Key, Measurement]:
-    """Measure every benchmark of one scenario (module name *scenario*) named by *keys*.
+    """Measure every benchmark of one scenario (module name *scenario*) named by *keys*: its
+    groups (one per N) in passes, as :func:`measure_matrix` measures a whole matrix.
 
     *runtime_order* orders the runtimes within a worker (by default the order of the keys).
     Returns a :class:`Measurement` per key; a failed one carries its reason.
     """
-    results = {key: Measurement(*key) for key in keys}
-    budget = plan.budget
-    given = list(dict.fromkeys(rt for _, rt, _ in keys))
-    ranked = [*runtime_order, *given]
-    runtimes = sorted(given, key=ranked.index)
-    labels = sorted({var for _, _, var in keys})
-    largest = max(n for n, _, _ in keys)
-
-    scales = sorted({n for n, _, _ in keys})
-
-    def alive(n: int, runtime: str, label: str) -> bool:
-        m = results.get((n, runtime, label))
-        return m is not None and m.failure is None
-
-    def wanted(n: int, label: str, rotation: int) -> bool:
-        # A scale's runtimes get another process together, while any of them is still loose,
-        # so that their ratios stay over the same processes.
-        live = [results[(n, rt, label)] for rt in runtimes if alive(n, rt, label)]
-        return bool(live) and (
-            rotation < budget.processes or not all(m.tight(budget.precision) for m in live)
-        )
-
-    for rotation in range(max(budget.processes, budget.max_processes)):
-        todo = {
-            label: [
-                (n, rt)
-                for n in scales
-                if wanted(n, label, rotation)
-                for rt in rotation_order(runtimes, rotation)
-                if alive(n, rt, label)
-            ]
-            for label in labels
-        }
-        for label in rotation_order([label for label in labels if todo[label]], rotation):
-            remaining = todo[label]
-            while remaining:
-                remaining = _one_worker(
-                    scenario,
-                    variants[label],
-                    remaining,
-                    results,
-                    plan,
-                    sys_path,
-                    first=rotation == 0,
-                    largest=largest,
-                    axis=axis,
-                )
-            log(f"{scenario}: rotation {rotation + 1}{', ' + label if label else ''}")
-    return results
+    groups = scenario_groups(
+        scenario, keys, sys_path=sys_path, runtime_order=runtime_order, axis=axis
+    )
+    results: dict[Key, Measurement] = {}
+    for found in measure_matrix(groups, plan, variants, seed=seed, log=log):
+        results.update(found)
+    return {key: results[key] for key in keys}
 
 
 def _scale_jobs(

@@ -124,6 +124,11 @@ class Record:
     #: (see :mod:`anybench._busy`); None for a process that did not measure it. Empty in files
     #: written before anybench measured it.
     process_busy: tuple[Busy | None, ...] = ()
+    #: Per worker process, the pass over the matrix it ran in and its worker's position in that
+    #: pass (both from 1): how the benchmark's processes were spread over the run. Empty before
+    #: runs were made in passes.
+    process_passes: tuple[int, ...] = ()
+    process_positions: tuple[int, ...] = ()
     #: The environment it ran in, when several were interleaved in one run ("" otherwise).
     variant: str = ""
     #: Why its figure is left out of summaries (a region under 1 ms), or None.
@@ -532,6 +537,8 @@ def write_extra_info(
         "process_round_elapsed_ns": m.processes,
         "process_ids": m.process_ids,
         "process_busy": [None if b is None else dataclasses.asdict(b) for b in m.process_busy],
+        "process_passes": m.process_passes,
+        "process_positions": m.process_positions,
         "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
         "timer_cost_ns": timer_cost_ns,
         "unstable": (
@@ -627,6 +634,7 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
             f"process_ids names {len(process_ids)} processes, but {len(processes)} have rounds"
         )
     process_busy = _process_busy(extra.get("process_busy") or [], len(processes))
+    order = {key: _process_order(extra, key, len(processes)) for key in _ORDER_KEYS}
     return Record(
         scenario=extra["scenario"],
         runtime=extra["runtime"],
@@ -646,6 +654,8 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         processes=processes,
         process_ids=tuple(process_ids),
         process_busy=process_busy,
+        process_passes=order["process_passes"],
+        process_positions=order["process_positions"],
         variant=text("variant") or "",
         unstable=text("unstable") or None,
         stamped_ns_per_op=None if stamped is None else float(stamped),
@@ -723,6 +733,20 @@ def _processes(
     ):
         raise ValueError("process_round_elapsed_ns must be lists of positive numbers")
     return tuple(tuple(e / ops for e in p) for p in per_process)
+
+
+#: Per-process fields of a record that place each process in the run's passes.
+_ORDER_KEYS = ("process_passes", "process_positions")
+
+
+def _process_order(extra: dict[str, Any], key: str, processes: int) -> tuple[int, ...]:
+    """*key*'s list (see :data:`_ORDER_KEYS`): empty, or a whole number from 1 per process."""
+    values = extra.get(key) or []
+    if not isinstance(values, list) or not all(_whole(v) and v >= 1 for v in values):
+        raise ValueError(f"{key} must be a list of whole numbers from 1, not {_short(values)}")
+    if values and len(values) != processes:
+        raise ValueError(f"{key} names {len(values)} processes, but {processes} have rounds")
+    return tuple(values)
 
 
 def _number(value: Any) -> bool:

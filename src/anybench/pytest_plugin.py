@@ -325,10 +325,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue  # measured on its own when it runs
         if runtime.unavailable_reason():
             continue
-        key = (scale, runtime.name, params.get("variant", ""))
-        keys = state.selected.setdefault(ScenarioSpec.of(scenario).name, [])
-        if key not in keys:
-            keys.append(key)
+        state.select(
+            item,
+            ScenarioSpec.of(scenario),
+            runtime,
+            (scale, runtime.name, params.get("variant", "")),
+        )
     if state.nodeids and config.getoption("benchmark_disable_gc", False):
         raise pytest.UsageError(
             "--benchmark-disable-gc is not supported: anybench keeps the collector on inside "
