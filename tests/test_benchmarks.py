@@ -103,6 +103,8 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         (["--profile", "huge"], "unknown profile 'huge'; choose from: quick, default, full"),
         (["--scales", "ten"], "--scales takes integers of at least 1"),
         (["--loads", "-1"], "--loads takes integers of at least 0"),
+        (["--scales", "10,10"], "--scales '10,10' gives 10 twice; give each value once"),
+        (["--loads", "0,,10"], "--loads '0,,10' has an empty item"),
         (["--runtime="], "--runtime '' names nothing"),
         (["--scenario=,"], "--scenario ',' names nothing"),
         (["--deadline", "nan"], "--deadline takes a positive number of seconds, not nan"),

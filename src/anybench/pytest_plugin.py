@@ -54,7 +54,7 @@ from ._measure import Plan
 from ._results import RESULTS_FORMAT, write_run_info
 from ._runtimes import RUNTIMES, Runtime, library_versions
 from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
-from ._sweep import AXES, DEFAULT_PROFILE, MAX_ROUNDS, MIN_ROUNDS, profile
+from ._sweep import AXES, DEFAULT_PROFILE, MAX_ROUNDS, MIN_ROUNDS, profile, scale_text
 
 __all__ = [
     "InLoopClock",
@@ -314,6 +314,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Note which benchmarks are selected, so that a scenario's group measures exactly those."""
     state = config.stash[STATE]
+    collected: dict[tuple[str, tuple[int, str, str]], str] = {}
     for item in items:
         if "measure_scenario" not in getattr(item, "fixturenames", ()):
             continue
@@ -326,7 +327,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if runtime.unavailable_reason():
             continue
         key = (scale, runtime.name, params.get("variant", ""))
-        keys = state.selected.setdefault(ScenarioSpec.of(scenario).name, [])
+        spec = ScenarioSpec.of(scenario)
+        first = collected.setdefault((spec.name, key), item.nodeid)
+        if first != item.nodeid:
+            # Two records of one key: no results file can hold them (nor a journal recover them).
+            variant = f" in variant {key[2]}" if key[2] else ""
+            raise pytest.UsageError(
+                f"{spec.name} {scale_text(spec.axis, scale)} on {runtime.name}{variant} is "
+                f"collected twice ({first} and {item.nodeid}); a results file holds each "
+                "benchmark once: run the scenario through one of them"
+            )
+        keys = state.selected.setdefault(spec.name, [])
         if key not in keys:
             keys.append(key)
     if state.nodeids and config.getoption("benchmark_disable_gc", False):
