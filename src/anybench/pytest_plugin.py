@@ -26,7 +26,6 @@ selected runtime, a missing one a skip), :func:`scenario_params` (scenario x sca
 
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,13 @@ from . import __version__
 from ._fixture import STATE, InLoopClock, Measurer, MeasureScenario, RunState, peak_rss_bytes
 from ._harness import DEFAULT_DEADLINE_S
 from ._matrix import (
+    BOUNDS,
+    MAX_DEADLINE_S,
     ScenarioFile,
     check_choices,
     check_runnable,
     comma_list,
+    physical_memory_mb,
     runtime_params,
     scale_params,
     scenario_params,
@@ -111,7 +113,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=None,
         metavar="P",
-        help="fresh worker processes per benchmark, at least (default: the profile's, 3)",
+        help=f"fresh worker processes per benchmark, at least, {_bounds('processes')} "
+        "(default: the profile's, 3; raises the profile's --max-processes if above it)",
     )
     group.addoption(
         "--max-processes",
@@ -119,15 +122,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="P",
         help="more processes, up to this many, for benchmarks whose interval is still wider "
-        "than ±2%% (default: the profile's)",
+        f"than ±2%% (default: the profile's; {_bounds('max_processes')}, not fewer than "
+        "--processes)",
     )
     group.addoption(
         "--rounds",
         type=int,
         default=None,
         metavar="R",
-        help=f"throughput rounds per process, fixed (default: planned from the profile's "
-        f"budget, {MIN_ROUNDS} to {MAX_ROUNDS})",
+        help=f"throughput rounds per process, fixed, {_bounds('rounds')} (default: planned "
+        f"from the profile's budget, {MIN_ROUNDS} to {MAX_ROUNDS})",
     )
     group.addoption(
         "--variant",
@@ -142,22 +146,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=_default_memory_limit_mb(),
         metavar="MIB",
-        help="kill a worker whose resident memory passes this (default: 3/4 of physical memory)",
+        help="kill a worker whose resident memory passes this (default: 3/4 of physical "
+        "memory; at most twice it)",
     )
     group.addoption(
         "--deadline",
         type=float,
         default=DEFAULT_DEADLINE_S,
         metavar="SECONDS",
-        help=f"fail a round that takes longer than this (default: {DEFAULT_DEADLINE_S:g})",
+        help=f"fail a round that takes longer than this (default: {DEFAULT_DEADLINE_S:g}; at "
+        f"most {MAX_DEADLINE_S}, a day)",
     )
 
 
+def _bounds(option: str) -> str:
+    lowest, highest = BOUNDS[option]
+    return f"{lowest} to {highest}"
+
+
 def _default_memory_limit_mb() -> float | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75 / 2**20
-    except (ValueError, OSError, AttributeError):
-        return None
+    physical = physical_memory_mb()
+    return physical * 0.75 if physical else None
 
 
 _SCENARIO_FILES = pytest.StashKey[dict[Path, ScenarioSpec]]()
