@@ -124,6 +124,16 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         (["--memory-limit", "1e12"], "--memory-limit takes a positive number of MiB up to "),
         (["--variant", "x"], "--variant takes LABEL=PYTHON"),
         (["--benchmark-disable-gc"], "--benchmark-disable-gc is not supported"),
+        (
+            ["--benchmark-disable"],
+            "anybench measures in worker processes; --benchmark-disable would record nothing: "
+            "leave it out",
+        ),
+        (
+            ["--benchmark-only"],
+            "--benchmark-only would skip every anybench benchmark (pytest-benchmark takes them "
+            "for other tests): leave it out",
+        ),
     ],
 )
 def test_bad_choice_is_one_clear_line(args: list[str], message: str) -> None:

@@ -354,3 +354,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "--benchmark-disable-gc is not supported: anybench keeps the collector on inside "
             "the region, as in a real program (it collects before each region instead)"
         )
+    disabled = config.getoption("benchmark_disable", False) and not config.getoption(
+        "benchmark_enable", False
+    )
+    if state.nodeids and disabled:
+        raise pytest.UsageError(
+            "anybench measures in worker processes; --benchmark-disable would record nothing: "
+            "leave it out"
+        )
+    # anybench's benchmarks ask for pytest-benchmark's fixture as they run, not in their
+    # signature: --benchmark-only would mark them all skipped.
+    if state.nodeids and config.getoption("benchmark_only", False):
+        raise pytest.UsageError(
+            "--benchmark-only would skip every anybench benchmark (pytest-benchmark takes them "
+            "for other tests): leave it out"
+        )
