@@ -10,11 +10,14 @@ else ``--profile``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
+import subprocess
 import types
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,8 +90,52 @@ def selected_variants(config: pytest.Config) -> dict[str, Variant]:
             )
         if shutil.which(python) is None:
             raise pytest.UsageError(f"--variant {label}: {python!r} is not an executable Python")
+        problem = variant_problem(python.strip())
+        if problem:
+            raise pytest.UsageError(
+                f"--variant {label.strip()}: {python.strip()} cannot run anybench ({problem}); "
+                f"install it there: {python.strip()} -m pip install {_installable()}"
+            )
         variants[label.strip()] = Variant(label.strip(), python.strip())
     return variants
+
+
+#: How long a variant's Python gets to import anybench and answer.
+VARIANT_CHECK_TIMEOUT_S = 60.0
+
+
+@functools.cache
+def variant_problem(python: str) -> str | None:
+    """Why the interpreter *python* cannot run anybench's workers, in a few words; None if it
+    imports anybench. Asked once per interpreter, before anything is measured: a worker that
+    cannot start would fail every benchmark of its variant with less to go on."""
+    marker = "anybench-variant-check"
+    code = f"import anybench, sys; print({marker!r}, anybench.__version__)"
+    try:
+        proc = subprocess.run(
+            [python, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=VARIANT_CHECK_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return f"it did not answer within {VARIANT_CHECK_TIMEOUT_S:g} s"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if proc.returncode == 0 and proc.stdout.startswith(marker):
+        return None
+    last = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+    if proc.returncode:
+        return f"it exited with status {proc.returncode}" + (f": {last}" if last else "")
+    answer = (proc.stdout.strip().splitlines() or [""])[0][:80]
+    return f"it is not a Python with anybench (it answered {answer!r})"
+
+
+def _installable() -> str:
+    """What to install in a variant: this checkout, if anybench runs from one, else anybench."""
+    root = Path(__file__).resolve().parents[2]
+    return str(root) if (root / "pyproject.toml").is_file() else "anybench"
 
 
 def _explicit_scales(config: pytest.Config, axis: Axis) -> tuple[int, ...] | None:
