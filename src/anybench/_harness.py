@@ -100,6 +100,7 @@ def run_round(
                     probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
                     tracemalloc.reset_peak()
                 await run(n, probe)
+                probe.check_region()  # here, where a failure names the scenario
 
     where = f"{spec.name} on {runtime.name} at {scale_text(spec.axis, n)}"
     # What the process held before this round (imports, earlier rounds' results) is frozen
