@@ -125,6 +125,11 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         (["--variant", "x"], "--variant takes LABEL=PYTHON"),
         (["--benchmark-disable-gc"], "--benchmark-disable-gc is not supported"),
         (
+            ["--benchmark-json=/proc/nope/x.json"],
+            "--benchmark-json /proc/nope/x.json: cannot write there (no directory /proc/nope); "
+            "choose a path in a directory you can write to",
+        ),
+        (
             ["--benchmark-disable"],
             "anybench measures in worker processes; --benchmark-disable would record nothing: "
             "leave it out",

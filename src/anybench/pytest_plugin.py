@@ -26,6 +26,7 @@ selected runtime, a missing one a skip), :func:`scenario_params` (scenario x sca
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,14 @@ def pytest_configure(config: pytest.Config) -> None:
     targets = [t for value in config.getoption("scenarios") for t in comma_list(value, "scenarios")]
     if not targets:
         return
+    target = config.getoption("benchmark_json", None)
+    problem = _unwritable_reason(Path(target)) if target else None
+    if problem:
+        # Its journal goes beside it: a run that cannot write there would lose everything.
+        raise pytest.UsageError(
+            f"--benchmark-json {target}: cannot write there ({problem}); choose a path in a "
+            "directory you can write to"
+        )
     try:
         found = load_scenarios(targets)
     except ScenarioError as exc:
@@ -369,3 +378,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "--benchmark-only would skip every anybench benchmark (pytest-benchmark takes them "
             "for other tests): leave it out"
         )
+
+
+def _unwritable_reason(target: Path) -> str | None:
+    """Why a file cannot be written at *target*, in a few words; None if it likely can."""
+    directory = target.parent
+    if not directory.is_dir():
+        return f"no directory {directory}"
+    if target.is_dir():
+        return "it is a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"{directory} is not writable"
+    return None
