@@ -103,17 +103,47 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         (["--profile", "huge"], "unknown profile 'huge'; choose from: quick, default, full"),
         (["--scales", "ten"], "--scales takes integers of at least 1"),
         (["--loads", "-1"], "--loads takes integers of at least 0"),
+        (["--scales", "10,10"], "--scales '10,10' gives 10 twice; give each value once"),
+        (["--loads", "0,,10"], "--loads '0,,10' has an empty item"),
         (["--runtime="], "--runtime '' names nothing"),
         (["--scenario=,"], "--scenario ',' names nothing"),
-        (["--deadline", "nan"], "--deadline takes a positive number of seconds, not nan"),
+        (["--deadline", "nan"], "--deadline takes a positive number of seconds up to 86400"),
         (["--scenario", "spawn", "--scales", "1000000000"], "no benchmark to run"),
-        (["--processes", "1"], "--processes takes 2 or more"),
+        (["--processes", "1"], "--processes takes 2 to 1000, not 1"),
+        (["--processes", "99999999999999999999"], "--processes takes 2 to 1000, not 9999"),
+        (["--max-processes", "1001"], "--max-processes takes 2 to 1000, not 1001"),
+        (["--rounds", "1000000000"], "--rounds takes 1 to 10000, not 1000000000"),
+        (["--rounds", "0"], "--rounds takes 1 to 10000, not 0"),
+        (
+            ["--processes", "5", "--max-processes", "2"],
+            "--max-processes 2 is fewer than --processes 5; give at least as many",
+        ),
+        (["--deadline", "86401"], "--deadline takes a positive number of seconds up to 86400"),
+        (["--deadline", "inf"], "--deadline takes a positive number of seconds up to 86400"),
+        (["--memory-limit", "0"], "--memory-limit takes a positive number of MiB up to "),
+        (["--memory-limit", "1e12"], "--memory-limit takes a positive number of MiB up to "),
         (["--variant", "x"], "--variant takes LABEL=PYTHON"),
         (["--benchmark-disable-gc"], "--benchmark-disable-gc is not supported"),
+        (
+            ["--benchmark-json=/proc/nope/x.json"],
+            "--benchmark-json /proc/nope/x.json: cannot write there (no directory /proc/nope); "
+            "choose a path in a directory you can write to",
+        ),
+        (
+            ["--benchmark-disable"],
+            "anybench measures in worker processes; --benchmark-disable would record nothing: "
+            "leave it out",
+        ),
+        (
+            ["--benchmark-only"],
+            "--benchmark-only would skip every anybench benchmark (pytest-benchmark takes them "
+            "for other tests): leave it out",
+        ),
     ],
 )
 def test_bad_choice_is_one_clear_line(args: list[str], message: str) -> None:
-    proc = run_benchmarks(*args)
+    # Collection only: a choice that is wrongly taken must not start a run that never ends.
+    proc = run_benchmarks(*args, "--collect-only", "-q")
     assert proc.returncode == 4
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr

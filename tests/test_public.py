@@ -360,9 +360,52 @@ def _find_scenarios(tmp_path: Path, load_scenarios: Any) -> None:
     assert path == package / "second.py"
     with pytest.raises(ScenarioError, match=r"^nowhere\.py: no such scenario file or directory$"):
         load_scenarios(["nowhere.py"])
+    # One scenario named twice (a file twice, its directory, its module name) is one scenario:
+    # two of its benchmarks would share a key.
+    first = str(package / "first.py")
+    twice = load_scenarios([first, first, str(package), "mypkg.first"])
+    assert [(path, spec.name) for path, spec in twice] == [
+        (package / "first.py", "my_scen"),
+        (package / "second.py", "second"),
+    ]
+    not_one = tmp_path / "some.json"
+    not_one.write_text("{}")
+    with pytest.raises(ScenarioError) as info:
+        load_scenarios([str(not_one)])
+    assert str(info.value) == (
+        f"{not_one} is not a scenario (a .py file, a directory of them, or an importable "
+        "module name)"
+    )
     _write_scenario(tmp_path, "", name="again.py")
     with pytest.raises(ScenarioError, match="NAME 'my_scen' is also the NAME of"):
         load_scenarios([str(package / "first.py"), str(tmp_path / "again.py")])
+
+
+def test_a_benchmark_collected_twice_is_one_line_before_measuring(tmp_path: Path) -> None:
+    """A project's own test of a scenario and ``--scenarios`` of the same one would make two
+    benchmarks of one key, which no results file can hold: refused before anything runs."""
+    _write_scenario(tmp_path, "")
+    (tmp_path / "test_mine.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+            import my_scen
+
+            @pytest.mark.parametrize(("scenario", "n"), [(my_scen, 3)])
+            def test_mine(measure_scenario, scenario, n, runtime):
+                measure_scenario(scenario, runtime, n)
+            """
+        )
+    )
+    options = ["--scenarios", "my_scen.py", "--runtime", "asyncio", "--scales", "3"]
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_mine.py"]
+    proc = _run([*command, *options, "--collect-only", "-q"], cwd=tmp_path)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "ERROR: my_scen N=3 on asyncio is collected twice (test_mine.py::test_mine[asyncio-"
+        "my_scen-3] and my_scen.py::test_scenario[my_scen-3-asyncio]); a results file holds each "
+        "benchmark once: run the scenario through one of them"
+    ]
 
 
 #: nox's session.run, as the noxfile's run_benchmarks calls it, without making a venv: the

@@ -155,8 +155,60 @@ class _NeverStops:
 
 
 def test_a_round_without_a_measured_region_is_an_error(runtime: Runtime) -> None:
-    with pytest.raises(RuntimeError, match="did not start and stop"):
+    with pytest.raises(
+        ScenarioFailed,
+        match=f"^never_stops on {runtime.name} at N=1: the scenario did not start and stop",
+    ):
         run_round(_NeverStops, runtime, 1)
+
+
+def _misusing(body: str) -> type:
+    """A scenario whose pass is *body*, with ``probe`` and ``n`` in scope."""
+
+    class Misuse:
+        NAME = "misuse"
+        OPERATION = "nothing"
+        LATENCIES: ClassVar[dict[str, str]] = {"a": "anything"}
+
+        @staticmethod
+        async def run(n: int, probe: Probe) -> None:
+            exec(body, {"probe": probe, "n": n, "nan": float("nan")})
+
+    return Misuse
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("probe.start(ops=n); probe.start(ops=n)", "Probe.start() called twice"),
+        ("probe.stop()", "Probe.stop() called before Probe.start()"),
+        ("probe.start(ops=n); probe.stop(); probe.stop()", "Probe.stop() called twice"),
+        ("probe.start(ops=0)", "Probe.start(ops=0): a measured region needs a whole number"),
+        ("probe.start(ops=-n)", "Probe.start(ops=-3): a measured region needs a whole number"),
+        ("probe.start(ops=1.5)", "Probe.start(ops=1.5): a measured region needs a whole number"),
+        (
+            "probe.start(ops=n); probe.stop(); probe.record('a', [1, -5, nan, 'x'])",
+            "Probe.record('a'): sample 2 is nan (float), not whole nanoseconds (an int)",
+        ),
+        (
+            "probe.start(ops=n); probe.stop(); probe.record('a', iter([True]))",
+            "Probe.record('a'): sample 0 is True (bool), not whole nanoseconds (an int)",
+        ),
+    ],
+)
+def test_a_probe_used_wrongly_is_one_line_naming_the_scenario(
+    runtime: Runtime, body: str, problem: str
+) -> None:
+    with pytest.raises(ScenarioFailed) as info:
+        run_round(_misusing(body), runtime, 3, latency=True)
+    assert str(info.value).startswith(f"misuse on {runtime.name} at N=3: {problem}")
+    assert "\n" not in str(info.value)
+
+
+def test_a_probe_takes_negative_samples(runtime: Runtime) -> None:
+    """A timer's lateness can be negative (a deadline met early on a coarse clock)."""
+    body = "probe.start(ops=n); probe.stop(); probe.record('a', [-5, 0, 7])"
+    assert run_round(_misusing(body), runtime, 3, latency=True).samples == {"a": [-5, 0, 7]}
 
 
 def test_memory_tracing_counts_what_the_set_up_made(runtime: Runtime) -> None:

@@ -63,13 +63,27 @@ def test_a_scale_is_written_with_its_axis_symbol() -> None:
 
 
 def test_an_axis_parses_its_option_down_to_its_lowest_value() -> None:
-    assert N.parse("10, 1_000,") == (10, 1_000)
+    assert N.parse(" 10, 1_000") == (10, 1_000)
     assert LOAD.parse("0,100") == (0, 100)  # no load is a load
-    for axis, text in ((N, "0"), (N, "ten"), (N, ""), (LOAD, "-1"), (LOAD, ",")):
+    for axis, text in ((N, "0"), (N, "ten"), (N, ""), (LOAD, "-1"), (N, " ")):
         with pytest.raises(ScaleError) as info:
             axis.parse(text)
         message = f"{axis.option} takes integers of at least {axis.lowest} like 10,1000; got"
         assert str(info.value) == f"{message} {text!r}"
+
+
+def test_an_axis_refuses_a_repeated_value_or_an_empty_item() -> None:
+    # Two benchmarks of one scale would share a key, and the results file refuses that.
+    for text, value in (("10,10", "10"), ("10,1_000,1000", "1,000")):
+        with pytest.raises(ScaleError) as info:
+            N.parse(text)
+        assert str(info.value) == f"--scales {text!r} gives {value} twice; give each value once"
+    for text in ("10,,20", "10,", ",10"):
+        with pytest.raises(ScaleError) as info:
+            LOAD.parse(text)
+        assert str(info.value) == (
+            f"--loads {text!r} has an empty item; give values like 10,1000, with no empty one"
+        )
 
 
 def test_the_contract_takes_its_axes_from_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:

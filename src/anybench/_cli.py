@@ -347,11 +347,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _options_before_paths(argv: list[str], args: argparse.Namespace) -> bool:
+    """Whether a pytest option comes before the first PATH of ``anybench run``: argparse
+    would take its value (``--profile quick``) for a path, or leave it with none."""
+    rest = argv[argv.index("run") + 1 :]
+    first_path = rest.index(args.paths[0])
+    return any(arg.startswith("-") and arg in args.pytest_args for arg in rest[:first_path])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "run":
         args.pytest_args = extra
+        if _options_before_paths(list(argv if argv is not None else sys.argv[1:]), args):
+            print(
+                "anybench: anybench run needs scenario files, directories or module names "
+                "first: anybench run PATH... [options]",
+                file=sys.stderr,
+            )
+            return 2
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     status: int = args.func(args)

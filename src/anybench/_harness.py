@@ -106,6 +106,7 @@ def run_round(
                 probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
                 tracemalloc.reset_peak()
             await run(n, probe)
+            probe.check_region()  # here, where a failure names the scenario
 
     async def main() -> None:
         with anyio.fail_after(deadline_s):

@@ -10,10 +10,14 @@ else ``--profile``.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import shutil
+import subprocess
 import types
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +27,30 @@ from ._measure import Variant
 from ._runtimes import Runtime, UnknownRuntimeError, select_runtimes
 from ._scenario import ScenarioError, ScenarioSpec
 from ._sweep import AXES, Axis, N, ScaleError, UnknownProfileError, axis_named, scale_text, scales
+
+#: The bounds of the whole-number options (a run of a billion rounds would never end).
+BOUNDS: dict[str, tuple[int, int]] = {
+    "processes": (2, 1_000),
+    "max_processes": (2, 1_000),
+    "rounds": (1, 10_000),
+}
+#: The longest --deadline: a day.
+MAX_DEADLINE_S = 86_400
+
+
+def physical_memory_mb() -> float | None:
+    """This machine's physical memory in MiB, or None where it cannot be known."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_limit_ceiling_mb() -> float | None:
+    """The highest --memory-limit: twice the physical memory (a limit far past it, swap and
+    all, would kill nothing); None where the memory cannot be known."""
+    physical = physical_memory_mb()
+    return 2 * physical if physical else None
 
 
 def comma_list(value: str, option: str = "") -> list[str]:
@@ -62,8 +90,52 @@ def selected_variants(config: pytest.Config) -> dict[str, Variant]:
             )
         if shutil.which(python) is None:
             raise pytest.UsageError(f"--variant {label}: {python!r} is not an executable Python")
+        problem = variant_problem(python.strip())
+        if problem:
+            raise pytest.UsageError(
+                f"--variant {label.strip()}: {python.strip()} cannot run anybench ({problem}); "
+                f"install it there: {python.strip()} -m pip install {_installable()}"
+            )
         variants[label.strip()] = Variant(label.strip(), python.strip())
     return variants
+
+
+#: How long a variant's Python gets to import anybench and answer.
+VARIANT_CHECK_TIMEOUT_S = 60.0
+
+
+@functools.cache
+def variant_problem(python: str) -> str | None:
+    """Why the interpreter *python* cannot run anybench's workers, in a few words; None if it
+    imports anybench. Asked once per interpreter, before anything is measured: a worker that
+    cannot start would fail every benchmark of its variant with less to go on."""
+    marker = "anybench-variant-check"
+    code = f"import anybench, sys; print({marker!r}, anybench.__version__)"
+    try:
+        proc = subprocess.run(
+            [python, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=VARIANT_CHECK_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return f"it did not answer within {VARIANT_CHECK_TIMEOUT_S:g} s"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if proc.returncode == 0 and proc.stdout.startswith(marker):
+        return None
+    last = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+    if proc.returncode:
+        return f"it exited with status {proc.returncode}" + (f": {last}" if last else "")
+    answer = (proc.stdout.strip().splitlines() or [""])[0][:80]
+    return f"it is not a Python with anybench (it answered {answer!r})"
+
+
+def _installable() -> str:
+    """What to install in a variant: this checkout, if anybench runs from one, else anybench."""
+    root = Path(__file__).resolve().parents[2]
+    return str(root) if (root / "pyproject.toml").is_file() else "anybench"
 
 
 def _explicit_scales(config: pytest.Config, axis: Axis) -> tuple[int, ...] | None:
@@ -107,16 +179,28 @@ def check_choices(config: pytest.Config) -> None:
     for axis in AXES.values():
         _explicit_scales(config, axis)
     deadline = config.getoption("deadline")
-    if not (math.isfinite(deadline) and deadline > 0):
-        raise pytest.UsageError(f"--deadline takes a positive number of seconds, not {deadline}")
-    for option, lowest in (("processes", 2), ("max_processes", 2), ("rounds", 1)):
+    if not (math.isfinite(deadline) and 0 < deadline <= MAX_DEADLINE_S):
+        raise pytest.UsageError(
+            f"--deadline takes a positive number of seconds up to {MAX_DEADLINE_S} (a day), "
+            f"not {deadline}"
+        )
+    for option, (lowest, highest) in BOUNDS.items():
         value = config.getoption(option)
-        if value is not None and value < lowest:
+        if value is not None and not lowest <= value <= highest:
             flag = option.replace("_", "-")
-            raise pytest.UsageError(f"--{flag} takes {lowest} or more, not {value}")
+            raise pytest.UsageError(f"--{flag} takes {lowest} to {highest}, not {value}")
+    least, most = config.getoption("processes"), config.getoption("max_processes")
+    if least is not None and most is not None and most < least:
+        raise pytest.UsageError(
+            f"--max-processes {most} is fewer than --processes {least}; give at least as many"
+        )
     limit = config.getoption("memory_limit")
-    if limit is not None and not (math.isfinite(limit) and limit > 0):
-        raise pytest.UsageError(f"--memory-limit takes a positive number of MiB, not {limit}")
+    highest_mb = memory_limit_ceiling_mb()
+    if limit is not None and not (math.isfinite(limit) and 0 < limit <= (highest_mb or math.inf)):
+        ceiling = f"{highest_mb:.0f} (twice this machine's memory)" if highest_mb else "any"
+        raise pytest.UsageError(
+            f"--memory-limit takes a positive number of MiB up to {ceiling}, not {limit}"
+        )
     selected_variants(config)
 
 

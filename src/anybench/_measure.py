@@ -22,6 +22,7 @@ by name, and the rest of the group goes on in a fresh worker.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -167,8 +168,14 @@ def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
     assert proc.stdin is not None
     assert proc.stdout is not None
     try:
-        proc.stdin.write(encode_job(job))
-        proc.stdin.close()
+        try:
+            proc.stdin.write(encode_job(job))
+            proc.stdin.close()
+        except BrokenPipeError:  # it exited before reading its job: say how
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            code = proc.wait()
+            raise WorkerFailed(f"starting: the worker exited with status {code}") from None
         selector = selectors.DefaultSelector()
         selector.register(proc.stdout, selectors.EVENT_READ)
         limit_s = START_TIMEOUT_S

@@ -12,6 +12,11 @@ class ScenarioFailed(AssertionError):
     """A scenario's own check of its outcome failed."""
 
 
+class ProbeError(ScenarioFailed):
+    """A scenario used its :class:`Probe` against its contract (a region started twice, a
+    sample that is not whole nanoseconds); the harness names the scenario, runtime and scale."""
+
+
 def check(condition: object, message: str) -> None:
     """Fail the scenario with *message* unless *condition* holds (survives ``python -O``)."""
     if not condition:
@@ -55,9 +60,12 @@ class Probe:
     def start(self, ops: int) -> None:
         """Begin the measured region, which will perform *ops* operations."""
         if self.start_ns is not None:
-            raise RuntimeError("Probe.start() called twice")
-        if ops < 1:
-            raise ValueError(f"a measured region needs at least one operation, not {ops}")
+            raise ProbeError("Probe.start() called twice; a pass has one measured region")
+        if isinstance(ops, bool) or not isinstance(ops, int) or ops < 1:
+            raise ProbeError(
+                f"Probe.start(ops={ops!r}): a measured region needs a whole number of "
+                "operations, at least one"
+            )
         self.ops = ops
         if not self._collected:
             self.collect_garbage()
@@ -78,9 +86,9 @@ class Probe:
         """End the measured region."""
         now = self.clock()
         if self.start_ns is None:
-            raise RuntimeError("Probe.stop() called before Probe.start()")
+            raise ProbeError("Probe.stop() called before Probe.start()")
         if self.stop_ns is not None:
-            raise RuntimeError("Probe.stop() called twice")
+            raise ProbeError("Probe.stop() called twice")
         self.stop_ns = now
         if self.memory_base_bytes is not None:
             self.peak_bytes = tracemalloc.get_traced_memory()[1] - self.memory_base_bytes
@@ -88,15 +96,33 @@ class Probe:
     @property
     def elapsed_ns(self) -> int:
         """Nanoseconds between :meth:`start` and :meth:`stop`."""
-        if self.start_ns is None or self.stop_ns is None:
-            raise RuntimeError("the scenario did not start and stop its measured region")
-        return self.stop_ns - self.start_ns
+        start, stop = self.start_ns, self.stop_ns
+        if start is None or stop is None:
+            raise ProbeError(
+                "the scenario did not start and stop its measured region (Probe.start(ops=...) "
+                "before its operations, Probe.stop() after them)"
+            )
+        return stop - start
+
+    def check_region(self) -> None:
+        """:class:`ProbeError` unless the pass started and stopped its measured region."""
+        self.elapsed_ns  # noqa: B018 (its check is the point)
 
     def record(self, series: str, samples_ns: Iterable[int]) -> None:
-        """Add latency samples (nanoseconds) to the named series (ignored in a throughput round,
-        where the scenario took no stamps)."""
-        if self.latency:
-            self.samples.setdefault(series, []).extend(samples_ns)
+        """Add latency samples (whole nanoseconds, ints; negative where a delay is measured
+        against a deadline met early) to the named series (ignored in a throughput round, where
+        the scenario took no stamps). :class:`ProbeError` names the first that is not an int."""
+        if not self.latency:
+            return
+        values = list(samples_ns)
+        if not all(type(v) is int for v in values):  # the common case, checked fast
+            for i, value in enumerate(values):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ProbeError(
+                        f"Probe.record({series!r}): sample {i} is {value!r} "
+                        f"({type(value).__name__}), not whole nanoseconds (an int)"
+                    )
+        self.samples.setdefault(series, []).extend(values)
 
 
 def timer_cost_ns(repeat: int = 200_000) -> float:

@@ -389,6 +389,11 @@ def load_scenarios(targets: Iterable[str]) -> list[tuple[Path | None, ScenarioSp
     for target in targets:
         files = scenario_files(target)
         if files is None:
+            if Path(target).exists():
+                raise ScenarioError(
+                    f"{target} is not a scenario (a .py file, a directory of them, or an "
+                    "importable module name)"
+                )
             if target.endswith(".py") or os.sep in target or "/" in target:
                 raise ScenarioError(f"{target}: no such scenario file or directory")
             try:

@@ -46,17 +46,27 @@ class Axis:
 
     def parse(self, text: str) -> tuple[int, ...]:
         """The values in *text*, as the option takes them (``10,1_000``); :class:`ScaleError`
-        in one line if it holds none, or one that is not a whole number of at least
+        in one line if it holds none, an empty item, a value twice (two benchmarks of one
+        scale would share a key), or one that is not a whole number of at least
         :attr:`lowest`."""
-        try:
-            values = tuple(
-                int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()
+        items = [part.strip() for part in text.split(",")] if text.strip() else []
+        if "" in items:
+            raise ScaleError(
+                f"{self.option} {text!r} has an empty item; give values like 10,1000, "
+                "with no empty one"
             )
+        try:
+            values = tuple(int(item.replace("_", "")) for item in items)
         except ValueError:
             values = ()
         if not values or min(values) < self.lowest:
             raise ScaleError(
                 f"{self.option} takes integers of at least {self.lowest} like 10,1000; got {text!r}"
+            )
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:
+            raise ScaleError(
+                f"{self.option} {text!r} gives {repeated:,} twice; give each value once"
             )
         return values
 

@@ -37,10 +37,13 @@ from . import __version__
 from ._fixture import STATE, InLoopClock, Measurer, MeasureScenario, RunState, peak_rss_bytes
 from ._harness import DEFAULT_DEADLINE_S
 from ._matrix import (
+    BOUNDS,
+    MAX_DEADLINE_S,
     ScenarioFile,
     check_choices,
     check_runnable,
     comma_list,
+    physical_memory_mb,
     runtime_params,
     scale_params,
     scenario_params,
@@ -54,7 +57,7 @@ from ._measure import Plan
 from ._results import RESULTS_FORMAT, write_run_info
 from ._runtimes import RUNTIMES, Runtime, library_versions
 from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
-from ._sweep import AXES, DEFAULT_PROFILE, MAX_ROUNDS, MIN_ROUNDS, profile
+from ._sweep import AXES, DEFAULT_PROFILE, MAX_ROUNDS, MIN_ROUNDS, profile, scale_text
 
 __all__ = [
     "InLoopClock",
@@ -111,7 +114,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=None,
         metavar="P",
-        help="fresh worker processes per benchmark, at least (default: the profile's, 3)",
+        help=f"fresh worker processes per benchmark, at least, {_bounds('processes')} "
+        "(default: the profile's, 3; raises the profile's --max-processes if above it)",
     )
     group.addoption(
         "--max-processes",
@@ -119,15 +123,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="P",
         help="more processes, up to this many, for benchmarks whose interval is still wider "
-        "than ±2%% (default: the profile's)",
+        f"than ±2%% (default: the profile's; {_bounds('max_processes')}, not fewer than "
+        "--processes)",
     )
     group.addoption(
         "--rounds",
         type=int,
         default=None,
         metavar="R",
-        help=f"throughput rounds per process, fixed (default: planned from the profile's "
-        f"budget, {MIN_ROUNDS} to {MAX_ROUNDS})",
+        help=f"throughput rounds per process, fixed, {_bounds('rounds')} (default: planned "
+        f"from the profile's budget, {MIN_ROUNDS} to {MAX_ROUNDS})",
     )
     group.addoption(
         "--variant",
@@ -142,22 +147,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=_default_memory_limit_mb(),
         metavar="MIB",
-        help="kill a worker whose resident memory passes this (default: 3/4 of physical memory)",
+        help="kill a worker whose resident memory passes this (default: 3/4 of physical "
+        "memory; at most twice it)",
     )
     group.addoption(
         "--deadline",
         type=float,
         default=DEFAULT_DEADLINE_S,
         metavar="SECONDS",
-        help=f"fail a round that takes longer than this (default: {DEFAULT_DEADLINE_S:g})",
+        help=f"fail a round that takes longer than this (default: {DEFAULT_DEADLINE_S:g}; at "
+        f"most {MAX_DEADLINE_S}, a day)",
     )
 
 
+def _bounds(option: str) -> str:
+    lowest, highest = BOUNDS[option]
+    return f"{lowest} to {highest}"
+
+
 def _default_memory_limit_mb() -> float | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75 / 2**20
-    except (ValueError, OSError, AttributeError):
-        return None
+    physical = physical_memory_mb()
+    return physical * 0.75 if physical else None
 
 
 _SCENARIO_FILES = pytest.StashKey[dict[Path, ScenarioSpec]]()
@@ -177,6 +187,14 @@ def pytest_configure(config: pytest.Config) -> None:
     targets = [t for value in config.getoption("scenarios") for t in comma_list(value, "scenarios")]
     if not targets:
         return
+    target = config.getoption("benchmark_json", None)
+    problem = _unwritable_reason(Path(target)) if target else None
+    if problem:
+        # Its journal goes beside it: a run that cannot write there would lose everything.
+        raise pytest.UsageError(
+            f"--benchmark-json {target}: cannot write there ({problem}); choose a path in a "
+            "directory you can write to"
+        )
     try:
         found = load_scenarios(targets)
     except ScenarioError as exc:
@@ -314,6 +332,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Note which benchmarks are selected, so that a scenario's group measures exactly those."""
     state = config.stash[STATE]
+    collected: dict[tuple[str, tuple[int, str, str]], str] = {}
     for item in items:
         if "measure_scenario" not in getattr(item, "fixturenames", ()):
             continue
@@ -325,14 +344,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue  # measured on its own when it runs
         if runtime.unavailable_reason():
             continue
-        state.select(
-            item,
-            ScenarioSpec.of(scenario),
-            runtime,
-            (scale, runtime.name, params.get("variant", "")),
-        )
+        key = (scale, runtime.name, params.get("variant", ""))
+        spec = ScenarioSpec.of(scenario)
+        first = collected.setdefault((spec.name, key), item.nodeid)
+        if first != item.nodeid:
+            # Two records of one key: no results file can hold them (nor a journal recover them).
+            variant = f" in variant {key[2]}" if key[2] else ""
+            raise pytest.UsageError(
+                f"{spec.name} {scale_text(spec.axis, scale)} on {runtime.name}{variant} is "
+                f"collected twice ({first} and {item.nodeid}); a results file holds each "
+                "benchmark once: run the scenario through one of them"
+            )
+        state.select(item, spec, runtime, key)
     if state.nodeids and config.getoption("benchmark_disable_gc", False):
         raise pytest.UsageError(
             "--benchmark-disable-gc is not supported: anybench keeps the collector on inside "
             "the region, as in a real program (it collects before each region instead)"
         )
+    disabled = config.getoption("benchmark_disable", False) and not config.getoption(
+        "benchmark_enable", False
+    )
+    if state.nodeids and disabled:
+        raise pytest.UsageError(
+            "anybench measures in worker processes; --benchmark-disable would record nothing: "
+            "leave it out"
+        )
+    # anybench's benchmarks ask for pytest-benchmark's fixture as they run, not in their
+    # signature: --benchmark-only would mark them all skipped.
+    if state.nodeids and config.getoption("benchmark_only", False):
+        raise pytest.UsageError(
+            "--benchmark-only would skip every anybench benchmark (pytest-benchmark takes them "
+            "for other tests): leave it out"
+        )
+
+
+def _unwritable_reason(target: Path) -> str | None:
+    """Why a file cannot be written at *target*, in a few words; None if it likely can."""
+    directory = target.parent
+    if not directory.is_dir():
+        return f"no directory {directory}"
+    if target.is_dir():
+        return "it is a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"{directory} is not writable"
+    return None
