@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         for line in describe(recovery):
             if recovery.saved:
                 line = line.replace("an unfinished run", "an unfinished earlier run")
-            print(line, file=sys.stderr if recovery.problem else sys.stdout)
+            print(line, file=sys.stderr if line.startswith("anybench:") else sys.stdout)
     if outcome.problem:
         print(f"anybench: {outcome.problem}", file=sys.stderr)
     if outcome.saved and not args.no_report:
@@ -189,8 +189,8 @@ def _recover(args: argparse.Namespace) -> int:
         if recovery.problem == "not a journal":
             continue
         for line in _journal.describe(recovery):
-            print(line, file=sys.stderr if recovery.problem else sys.stdout)
-    return 1 if any(r.problem for r in recoveries) else 0
+            print(line, file=sys.stderr if line.startswith("anybench:") else sys.stdout)
+    return 1 if any(r.problem or r.raw_problem for r in recoveries) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
