@@ -303,3 +303,17 @@ def test_an_unreadable_raw_file_is_moved_aside_never_deleted(
     assert (incoming / "run-x.json.unreadable").read_text() == '{"half a file'
     assert len(list((tmp_path / "results").glob("*.json"))) == 1
     assert not (incoming / "run-x.json.journal").exists()
+
+
+def test_a_journal_named_twice_is_recovered_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(WITH_RUN_ID.read_text())
+    journal = tmp_path / "run.json.journal"
+    journal.write_text(_journal_of(data, data["benchmarks"][:1]))
+    again = tmp_path / "." / "run.json.journal"
+    assert main(["recover", str(journal), str(again), "--into", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.count("recovered an unfinished run into") == 1
+    assert len(list((tmp_path / "out").glob("*.json"))) == 1

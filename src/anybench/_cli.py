@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -164,8 +165,11 @@ def _recover(args: argparse.Namespace) -> int:
     into = Path(args.into)
     if args.journals:
         recoveries = []
+        # A journal named twice (or by two paths) is recovered once: the second would find it gone.
+        unique: dict[str, Path] = {}
         for name in args.journals:
-            journal = Path(name)
+            unique.setdefault(os.path.realpath(name), Path(name))
+        for journal in unique.values():
             if not journal.name.endswith(_journal.SUFFIX) or not journal.is_file():
                 print(f"anybench: {journal} is not a run's journal (*.journal)", file=sys.stderr)
                 recoveries.append(_journal.Recovery(journal, problem="not a journal"))
