@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from anybench import RESULTS_FORMAT
 from anybench._cli import main
 from anybench._results import MAX_FILE_BYTES, load, read_record
 
+from .conftest import ROOT
 from .test_outputs import _results
 
 
@@ -297,3 +301,57 @@ def test_variants_with_the_same_software_still_get_columns_of_their_own(tmp_path
     # Markdown-escaped on the way out (see anybench._escape): it renders as "ab[old]".
     assert r"asyncio (ab\[old\])" in page
     assert r"asyncio (ab\[new\])" in page
+
+
+def _anybench(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """``anybench ARGS`` in a process of its own (one that would hang is killed, and fails)."""
+    return subprocess.run(
+        [sys.executable, "-m", "anybench", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_unopened(tmp_path: Path) -> None:
+    fifo = tmp_path / "f.json"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_results("spawn")))
+    for args in (
+        ["table", str(fifo)],
+        ["report", str(fifo), "--out", str(tmp_path / "report")],
+        ["compare", str(good), str(fifo)],
+        ["save", str(fifo), "--into", str(tmp_path / "saved")],
+    ):
+        proc = _anybench(*args)
+        assert proc.returncode != 0, args
+        assert proc.stderr.startswith(f"anybench: {fifo}: not a regular file"), proc.stderr
+        assert proc.stderr.replace(NOTHING_TO_REPORT, "").count("\n") == 1, proc.stderr
+    incoming = tmp_path / "results" / ".incoming"
+    incoming.mkdir(parents=True)
+    os.mkfifo(incoming / "run-x.json.journal")
+    proc = _anybench("recover", "--into", str(tmp_path / "results"))
+    assert proc.returncode == 1
+    assert "not a regular file" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    # A journal whose raw file beside it is a FIFO: the journal is saved, the FIFO left alone.
+    os.unlink(next(incoming.iterdir()))
+    committed = json.loads((ROOT / "results" / "20261201T200246_vm_cpython3.11.json").read_text())
+    header = {
+        "event": "header",
+        "format": 1,
+        **{k: committed[k] for k in ("machine_info", "commit_info", "anybench_run", "datetime")},
+    }
+    record = {"event": "benchmark", "record": committed["benchmarks"][0]}
+    (incoming / "run-y.json.journal").write_text(f"{json.dumps(header)}\n{json.dumps(record)}\n")
+    os.mkfifo(incoming / "run-y.json")
+    proc = _anybench("recover", "--into", str(tmp_path / "results"))
+    assert proc.returncode == 1
+    assert "recovered an unfinished run into" in proc.stdout
+    assert proc.stderr.startswith(f"anybench: {incoming / 'run-y.json'}: not a regular file")
+    assert proc.stderr.rstrip().endswith("moved aside to run-y.json.unreadable"), proc.stderr
+    assert (incoming / "run-y.json.unreadable").is_fifo()
+
+
+def test_dev_zero_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", "/dev/zero"]) == 1
+    _one_line(capsys, "/dev/zero: not a regular file")

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ._files import open_regular
+
 if sys.platform != "win32":
     import fcntl
 
@@ -213,7 +215,8 @@ def parse(text: str) -> dict[str, Any] | None:
 
 def read(path: Path) -> dict[str, Any] | None:
     """:func:`parse` of the journal at *path*."""
-    return parse(path.read_text(encoding="utf-8", errors="replace"))
+    with open_regular(path) as f:
+        return parse(f.read().decode("utf-8", errors="replace"))
 
 
 def leftovers(directory: Path) -> list[Path]:
@@ -283,7 +286,7 @@ def _still_linked(f: IO[Any], path: Path) -> bool:
 def _run_is_live(raw: Path) -> bool:
     """Whether the ``anybench run`` of *raw* holds its lock file (see :func:`running`)."""
     try:
-        f = open(raw.with_name(raw.name + LOCK_SUFFIX), "rb")  # noqa: SIM115 (closed below)
+        f = open_regular(raw.with_name(raw.name + LOCK_SUFFIX))
     except FileNotFoundError:
         return False
     with f:
@@ -296,7 +299,7 @@ def _owned(journal: Path, ours: bool) -> Iterator[IO[bytes] | None]:
     *ours*: it is this process's own run's, whose pytest has ended: wait for the lock (another
     recovery may hold it a moment) and ignore the run's lock file (this process holds it)."""
     raw = journal.with_name(journal.name[: -len(SUFFIX)])
-    with open(journal, "rb") as f:
+    with open_regular(journal) as f:
         taken = _lock(f, wait=ours) and _still_linked(f, journal)
         yield f if taken and (ours or not _run_is_live(raw)) else None
 
@@ -346,8 +349,8 @@ def recover(
             measured = bool(data["benchmarks"] or data["anybench_run"]["failed"])
             own_raw, raw_run, raw_problem = is_own_raw(raw), None, None
             try:
-                if raw.is_file() and raw.stat().st_size:
-                    raw_run = load(raw)
+                if os.path.lexists(raw) and not (raw.is_file() and raw.stat().st_size == 0):
+                    raw_run = load(raw)  # a FIFO or a broken link: a problem, never removed
             except ResultsError as exc:
                 raw_problem = str(exc)
             run_id = str(data["anybench_run"].get("run_id") or "")

@@ -33,12 +33,11 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import OutputError, safe_name, unwritable, write_new
+from ._files import NotRegularFile, OutputError, open_regular, safe_name, unwritable, write_new
 from ._stats import (
     geometric_mean,
     percentile,
@@ -277,13 +276,12 @@ def read_json(path: Path) -> dict[str, Any]:
     """The JSON of the results file *path*, read at most :data:`MAX_FILE_BYTES`; raise
     :class:`ResultsError` if it is not a pytest-benchmark results file of anybench's."""
     try:
-        with open(path, "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ResultsError(f"{path}: not a regular file; pass a results file")
-            if info.st_size > MAX_FILE_BYTES:
+        with open_regular(path) as file:
+            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
                 raise ResultsError(_too_big(path))
             raw = file.read(MAX_FILE_BYTES + 1)
+    except NotRegularFile:
+        raise ResultsError(f"{path}: not a regular file; pass a results file") from None
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if len(raw) > MAX_FILE_BYTES:  # it grew while being read
