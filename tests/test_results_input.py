@@ -75,7 +75,7 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     ),
     "scale-zero": (
         _mutated(lambda d: _extra(d).update(scale=0)),
-        "scale must be a whole number of at least 1 on the n axis, not 0",
+        "scale must be a whole number of at least 1 and at most 10**12 on the n axis, not 0",
     ),
     "scale-float": (
         _mutated(lambda d: _extra(d).update(scale=10.5)),
@@ -83,7 +83,7 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     ),
     "scale-negative-load": (
         _mutated(lambda d: _extra(d).update(scale=-1, axis="load")),
-        "scale must be a whole number of at least 0 on the load axis, not -1",
+        "scale must be a whole number of at least 0 and at most 10**12 on the load axis, not -1",
     ),
     "axis-unknown": (
         _mutated(lambda d: _extra(d).update(axis="time")),
@@ -115,11 +115,11 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     ),
     "ops-float": (
         _mutated(lambda d: _extra(d).update(ops_per_round=2.5)),
-        "ops_per_round must be a positive whole number, not 2.5",
+        "ops_per_round must be a positive whole number of at most 10**15, not 2.5",
     ),
     "rounds-bool": (
         _mutated(lambda d: _extra(d).update(rounds=True)),
-        "rounds must be a positive whole number, not True",
+        "rounds must be a positive whole number of at most 10**7, not True",
     ),
     "memory-n-text": (
         _mutated(lambda d: _extra(d).update(memory={"bytes_per_op": 3.0, "n": "ten"})),
@@ -155,6 +155,42 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     "same-key-twice": (
         _mutated(lambda d: d["benchmarks"].append(copy.deepcopy(d["benchmarks"][0]))),
         "both measure spawn at 10 on asyncio; was the file merged or edited by hand?",
+    ),
+    "scale-huge": (
+        _mutated(lambda d: _extra(d).update(scale=10**30)),
+        "scale must be a whole number of at least 1 and at most 10**12 on the n axis",
+    ),
+    "ops-huge": (
+        _mutated(lambda d: _extra(d).update(ops_per_round=10**30)),
+        "ops_per_round must be a positive whole number of at most 10**15",
+    ),
+    "rounds-huge": (
+        _mutated(lambda d: _extra(d).update(rounds=10**30)),
+        "rounds must be a positive whole number of at most 10**7",
+    ),
+    "pid-huge": (
+        _mutated(
+            lambda d: _extra(d).update(
+                process_round_elapsed_ns=[[1010.0 * 10] * 3], process_ids=[10**30]
+            )
+        ),
+        "process_ids must be a list of pids",
+    ),
+    "elapsed-huge": (
+        _mutated(lambda d: _extra(d).update(round_elapsed_ns=[10**400] * 3)),
+        "round_elapsed_ns must be a list of positive numbers of at most 10**16 ns",
+    ),
+    "process-elapsed-huge": (
+        _mutated(lambda d: _extra(d).update(process_round_elapsed_ns=[[10**30] * 3])),
+        "process_round_elapsed_ns must be lists of positive numbers of at most 10**16 ns",
+    ),
+    "memory-n-huge": (
+        _mutated(lambda d: _extra(d).update(memory={"bytes_per_op": 3.0, "n": 10**30})),
+        "memory n must be a whole number",
+    ),
+    "timer-huge": (
+        _mutated(lambda d: _run_info(d).update(timer_cost_ns=10**400)),
+        "'timer_cost_ns' is not a number of ns",
     ),
     "format-3-without-n": (
         _mutated(lambda d: [d["machine_info"]["anybench"].update(format=3)]),
