@@ -146,7 +146,7 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     "datetime-number": (_mutated(lambda d: d.update(datetime=5)), "'datetime' is not text"),
     "format-true": (
         _mutated(lambda d: d["machine_info"]["anybench"].update(format=True)),
-        "anybench results format True",
+        "anybench results format True is not a whole number",
     ),
     "name-list": (
         _mutated(lambda d: d["benchmarks"][0].update(name=["x"])),
@@ -191,6 +191,22 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     "timer-huge": (
         _mutated(lambda d: _run_info(d).update(timer_cost_ns=10**400)),
         "'timer_cost_ns' is not a number of ns",
+    ),
+    "record-format-newer": (
+        _mutated(lambda d: _extra(d).update(anybench_format=99)),
+        "made by a newer anybench (format 99); upgrade anybench",
+    ),
+    "record-format-text": (
+        _mutated(lambda d: _extra(d).update(anybench_format="x")),
+        "anybench_format must be a whole number, not 'x'); was the file edited by hand?",
+    ),
+    "file-format-newer": (
+        _mutated(lambda d: d["machine_info"]["anybench"].update(format=99)),
+        "made by a newer anybench (format 99); upgrade anybench",
+    ),
+    "file-format-text": (
+        _mutated(lambda d: d["machine_info"]["anybench"].update(format="4")),
+        "anybench results format '4' is not a whole number; was the file edited by hand?",
     ),
     "format-3-without-n": (
         _mutated(lambda d: [d["machine_info"]["anybench"].update(format=3)]),

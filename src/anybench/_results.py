@@ -331,12 +331,24 @@ def read_json(path: Path) -> dict[str, Any]:
             f"{path}: pytest-benchmark results without anybench's machine info; "
             "was it written by anybench's benchmarks?"
         )
-    if isinstance(info.get("format"), bool) or info.get("format") not in READABLE_FORMATS:
+    fmt: Any = info.get("format")
+    if not _whole(fmt):
+        raise ResultsError(
+            f"{path}: anybench results format {_short(fmt)} is not a whole number; "
+            "was the file edited by hand?"
+        )
+    if fmt > RESULTS_FORMAT:
+        raise ResultsError(_newer(path, fmt))
+    if fmt not in READABLE_FORMATS:
         raise ResultsError(
             f"{path}: anybench results format {info.get('format')!r}, this anybench reads formats "
             f"{', '.join(map(str, READABLE_FORMATS))}; use the anybench version that wrote it"
         )
     return data
+
+
+def _newer(path: Path, results_format: int) -> str:
+    return f"{path}: made by a newer anybench (format {results_format}); upgrade anybench"
 
 
 def _too_big(path: Path) -> str:
@@ -465,7 +477,12 @@ def _record(path: Path, bench: Any, results_format: int) -> Record:
             f"{path}: benchmark {name} lacks anybench extra info ({', '.join(missing)}); "
             "re-run it with anybench's benchmarks"
         )
+    record_format = extra.get("anybench_format", results_format)
+    if _whole(record_format) and record_format > RESULTS_FORMAT:
+        raise ResultsError(_newer(path, record_format))
     try:
+        if not _whole(record_format):
+            raise ValueError(f"anybench_format must be a whole number, not {_short(record_format)}")
         return read_record(name, extra, results_format)
     except (TypeError, ValueError, KeyError) as exc:
         raise ResultsError(
