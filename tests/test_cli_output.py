@@ -84,3 +84,18 @@ def test_no_error_line_carries_a_raw_control(
     assert "holds variants evil|pipe\\n<script>\\x1b[31m\\x00\\u202e, plain" in err
     for raw in "\u001b\u0000\u202e":
         assert raw not in err
+
+
+def test_an_empty_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = _file(tmp_path)
+    assert main(["report", str(results), "--out", ""]) == 2
+    err = capsys.readouterr().err
+    assert err == "anybench: --out is empty; name a directory, or leave --out out\n", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+
+
+def test_report_help_says_where_the_report_goes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "default: report-<stem> beside the newest results file" in help_text

@@ -58,11 +58,14 @@ def _table(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from ._report import default_report_dir, write_report
 
+    if args.out == "":
+        _error("--out is empty; name a directory, or leave --out out")
+        return 2
     runs, ok = _load_all(args.files)
     if not runs:
         _error("no usable results file; nothing to report")
         return 1
-    out_dir = Path(args.out) if args.out else default_report_dir(runs)
+    out_dir = Path(args.out) if args.out is not None else default_report_dir(runs)
     try:
         page = write_report(runs, out_dir, replace=args.force)
     except OutputError as exc:
@@ -226,7 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("files", nargs="+", metavar="RESULTS.json")
     report.add_argument(
-        "--out", metavar="DIR", help="report directory (default: results/report-<newest file>)"
+        "--out",
+        metavar="DIR",
+        help="report directory (default: report-<stem> beside the newest results file, as in "
+        "results/report-<stem> for results/<stem>.json)",
     )
     report.add_argument(
         "--force",
