@@ -208,6 +208,10 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
         _mutated(lambda d: d["machine_info"]["anybench"].update(format="4")),
         "anybench results format '4' is not a whole number; was the file edited by hand?",
     ),
+    "ns-per-op-edited": (
+        _mutated(lambda d: _extra(d).update(ns_per_op=1e308)),
+        "ns_per_op is 1e+308 but its rounds give 1.01e+03",
+    ),
     "format-3-without-n": (
         _mutated(lambda d: [d["machine_info"]["anybench"].update(format=3)]),
         "lacks anybench extra info (n)",
@@ -302,6 +306,7 @@ def _two_variants() -> dict[str, Any]:
             variant="new",
             libraries={"anyio": "4.16.0"},
             ns_per_op=bench["extra_info"]["ns_per_op"] * 3,
+            round_elapsed_ns=[e * 3 for e in bench["extra_info"]["round_elapsed_ns"]],
         )
         bench["name"] = bench["name"].replace("]", "-new]")
     data["benchmarks"] += second

@@ -81,6 +81,9 @@ MAX_ELAPSED_NS = 10**16
 #: A pid is a 32-bit number on every system anybench runs on.
 MAX_PID = 2**32
 
+#: How far a record's ns_per_op may be from the one its rounds give (float rounding only).
+NS_PER_OP_TOLERANCE = 1e-6
+
 #: Extra-info keys every anybench record must carry, besides its scale (see :func:`_scale_key`).
 REQUIRED_EXTRA = ("scenario", "runtime", "ops_per_round", "rounds", "ns_per_op")
 
@@ -638,11 +641,16 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         raise ValueError(
             f"process_ids names {len(process_ids)} processes, but {len(processes)} have rounds"
         )
+    ns_per_op = positive("ns_per_op")
+    if processes:  # it is the geometric mean of the process medians (write_extra_info)
+        from_rounds = geometric_mean(process_medians(processes))
+        if not math.isclose(ns_per_op, from_rounds, rel_tol=NS_PER_OP_TOLERANCE):
+            raise ValueError(f"ns_per_op is {ns_per_op:.3g} but its rounds give {from_rounds:.3g}")
     return Record(
         scenario=extra["scenario"],
         runtime=extra["runtime"],
         n=scale,
-        ns_per_op=positive("ns_per_op"),
+        ns_per_op=ns_per_op,
         rounds=count("rounds", MAX_ROUNDS),
         ops_per_round=ops,
         round_ns_per_op=tuple(e / ops for e in elapsed),
