@@ -345,3 +345,90 @@ def test_a_journal_of_the_previous_format_still_recovers(tmp_path: Path) -> None
     assert run.partial == (
         "interrupted: 3 finished benchmark(s) recovered from its journal; the rest did not run"
     )
+
+
+#: A committed results file with a run id: journals and raw files of one run or of another.
+WITH_RUN_ID = ROOT / "results" / "20261201T200246_vm_cpython3.11.json"
+
+
+def _journal_of(data: dict[str, object], records: list[object], end: bool = False) -> str:
+    header = {**HEADER, **{k: data[k] for k in ("machine_info", "commit_info", "anybench_run")}}
+    lines = [_line(header)] + [_line({"event": "benchmark", "record": r}) for r in records]
+    return "".join(lines) + (_line({"event": "end", "complete": True}) if end else "")
+
+
+def _with_run(data: dict[str, object], run_id: str, benchmarks: list[object]) -> dict[str, object]:
+    run = dict(data["anybench_run"])  # type: ignore[call-overload]
+    return {**data, "anybench_run": {**run, "run_id": run_id}, "benchmarks": benchmarks}
+
+
+@pytest.mark.parametrize("end", [False, True], ids=["interrupted", "complete"])
+def test_a_raw_file_of_another_run_beside_a_journal_is_saved_too(
+    end: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(WITH_RUN_ID.read_text())
+    first, second, third = data["benchmarks"][:3]
+    incoming = tmp_path / "results" / INCOMING
+    incoming.mkdir(parents=True)
+    journal_run = _with_run(data, "journal-run", [])
+    (incoming / "run-x.json.journal").write_text(_journal_of(journal_run, [first], end=end))
+    (incoming / "run-x.json").write_text(json.dumps(_with_run(data, "other", [second, third])))
+    assert main(["recover", "--into", str(tmp_path / "results")]) == 0, capsys.readouterr()
+    runs = sorted((load(p) for p in (tmp_path / "results").glob("*.json")), key=lambda r: r.run_id)
+    assert [(r.run_id, [b.name for b in r.records]) for r in runs] == [
+        ("journal-run", [first["name"]]),
+        ("other", [second["name"], third["name"]]),
+    ]
+    assert runs[1].partial is None
+    assert list(incoming.iterdir()) == []
+
+
+def test_a_raw_file_of_the_same_run_is_removed_once_its_benchmarks_are_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(WITH_RUN_ID.read_text())
+    first, second = data["benchmarks"][:2]
+    incoming = tmp_path / "results" / INCOMING
+    incoming.mkdir(parents=True)
+    (incoming / "run-x.json.journal").write_text(_journal_of(data, [first, second]))
+    # pytest-benchmark writes what had finished when Ctrl-C stopped it.
+    same_run = _with_run(data, data["anybench_run"]["run_id"], [first])
+    (incoming / "run-x.json").write_text(json.dumps(same_run))
+    assert main(["recover", "--into", str(tmp_path / "results")]) == 0
+    [saved] = (tmp_path / "results").glob("*.json")
+    assert len(load(saved).records) == 2
+    assert load(saved).partial is not None
+    assert list(incoming.iterdir()) == []
+
+
+def test_an_unreadable_raw_file_is_moved_aside_never_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(WITH_RUN_ID.read_text())
+    incoming = tmp_path / "results" / INCOMING
+    incoming.mkdir(parents=True)
+    (incoming / "run-x.json.journal").write_text(_journal_of(data, data["benchmarks"][:1]))
+    (incoming / "run-x.json").write_text('{"half a file')
+    assert main(["recover", "--into", str(tmp_path / "results")]) == 1
+    captured = capsys.readouterr()
+    assert "recovered an unfinished run into" in captured.out
+    assert captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"anybench: {incoming / 'run-x.json'}: not valid JSON")
+    assert "moved aside to run-x.json.unreadable" in captured.err
+    assert (incoming / "run-x.json.unreadable").read_text() == '{"half a file'
+    assert len(list((tmp_path / "results").glob("*.json"))) == 1
+    assert not (incoming / "run-x.json.journal").exists()
+
+
+def test_a_journal_named_twice_is_recovered_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(WITH_RUN_ID.read_text())
+    journal = tmp_path / "run.json.journal"
+    journal.write_text(_journal_of(data, data["benchmarks"][:1]))
+    again = tmp_path / "." / "run.json.journal"
+    assert main(["recover", str(journal), str(again), "--into", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.count("recovered an unfinished run into") == 1
+    assert len(list((tmp_path / "out").glob("*.json"))) == 1

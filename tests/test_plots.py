@@ -239,3 +239,19 @@ def test_a_latency_below_zero_is_said_on_the_plot() -> None:
         _plots.cdf_figure("wide", "wake", 10, CASES["a wide sweep"]),
     ):
         assert not fig.texts, "a note on a plot with nothing below zero"
+
+
+def test_a_crowded_plot_is_laid_out_without_a_warning(tmp_path: Path) -> None:
+    """Every committed run in one report: a bar chart too crowded for tight_layout is saved
+    whole (bbox_inches="tight") rather than warned about with a source path."""
+    import warnings
+
+    from anybench._report import write_report
+
+    runs = [
+        run for path in sorted((ROOT / "results").glob("*.json")) for run in load(path).by_variant()
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_report(runs, tmp_path / "report")
+    assert [str(w.message) for w in caught if "layout" in str(w.message)] == []

@@ -88,8 +88,8 @@ BAD_FILES = {
         "without anybench's machine info",
     ),
     "other-format": (
-        _broken(lambda d: d["machine_info"]["anybench"].update(format=99)),
-        "anybench results format 99, this anybench reads format",
+        _broken(lambda d: d["machine_info"]["anybench"].update(format=0)),
+        "anybench results format 0, this anybench reads format",
     ),
     "ns-per-op-null": (
         _broken(lambda d: d["benchmarks"][0]["extra_info"].update(ns_per_op=None)),

@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from anybench import RESULTS_FORMAT
 from anybench._cli import main
 from anybench._results import MAX_FILE_BYTES, load, read_record
 
+from .conftest import ROOT
 from .test_outputs import _results
 
 
@@ -71,7 +75,7 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     ),
     "scale-zero": (
         _mutated(lambda d: _extra(d).update(scale=0)),
-        "scale must be a whole number of at least 1 on the n axis, not 0",
+        "scale must be a whole number of at least 1 and at most 10**12 on the n axis, not 0",
     ),
     "scale-float": (
         _mutated(lambda d: _extra(d).update(scale=10.5)),
@@ -79,7 +83,7 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     ),
     "scale-negative-load": (
         _mutated(lambda d: _extra(d).update(scale=-1, axis="load")),
-        "scale must be a whole number of at least 0 on the load axis, not -1",
+        "scale must be a whole number of at least 0 and at most 10**12 on the load axis, not -1",
     ),
     "axis-unknown": (
         _mutated(lambda d: _extra(d).update(axis="time")),
@@ -111,11 +115,11 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     ),
     "ops-float": (
         _mutated(lambda d: _extra(d).update(ops_per_round=2.5)),
-        "ops_per_round must be a positive whole number, not 2.5",
+        "ops_per_round must be a positive whole number of at most 10**15, not 2.5",
     ),
     "rounds-bool": (
         _mutated(lambda d: _extra(d).update(rounds=True)),
-        "rounds must be a positive whole number, not True",
+        "rounds must be a positive whole number of at most 10**7, not True",
     ),
     "memory-n-text": (
         _mutated(lambda d: _extra(d).update(memory={"bytes_per_op": 3.0, "n": "ten"})),
@@ -142,7 +146,7 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     "datetime-number": (_mutated(lambda d: d.update(datetime=5)), "'datetime' is not text"),
     "format-true": (
         _mutated(lambda d: d["machine_info"]["anybench"].update(format=True)),
-        "anybench results format True",
+        "anybench results format True is not a whole number",
     ),
     "name-list": (
         _mutated(lambda d: d["benchmarks"][0].update(name=["x"])),
@@ -151,6 +155,62 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
     "same-key-twice": (
         _mutated(lambda d: d["benchmarks"].append(copy.deepcopy(d["benchmarks"][0]))),
         "both measure spawn at 10 on asyncio; was the file merged or edited by hand?",
+    ),
+    "scale-huge": (
+        _mutated(lambda d: _extra(d).update(scale=10**30)),
+        "scale must be a whole number of at least 1 and at most 10**12 on the n axis",
+    ),
+    "ops-huge": (
+        _mutated(lambda d: _extra(d).update(ops_per_round=10**30)),
+        "ops_per_round must be a positive whole number of at most 10**15",
+    ),
+    "rounds-huge": (
+        _mutated(lambda d: _extra(d).update(rounds=10**30)),
+        "rounds must be a positive whole number of at most 10**7",
+    ),
+    "pid-huge": (
+        _mutated(
+            lambda d: _extra(d).update(
+                process_round_elapsed_ns=[[1010.0 * 10] * 3], process_ids=[10**30]
+            )
+        ),
+        "process_ids must be a list of pids",
+    ),
+    "elapsed-huge": (
+        _mutated(lambda d: _extra(d).update(round_elapsed_ns=[10**400] * 3)),
+        "round_elapsed_ns must be a list of positive numbers of at most 10**16 ns",
+    ),
+    "process-elapsed-huge": (
+        _mutated(lambda d: _extra(d).update(process_round_elapsed_ns=[[10**30] * 3])),
+        "process_round_elapsed_ns must be lists of positive numbers of at most 10**16 ns",
+    ),
+    "memory-n-huge": (
+        _mutated(lambda d: _extra(d).update(memory={"bytes_per_op": 3.0, "n": 10**30})),
+        "memory n must be a whole number",
+    ),
+    "timer-huge": (
+        _mutated(lambda d: _run_info(d).update(timer_cost_ns=10**400)),
+        "'timer_cost_ns' is not a number of ns",
+    ),
+    "record-format-newer": (
+        _mutated(lambda d: _extra(d).update(anybench_format=99)),
+        "made by a newer anybench (format 99); upgrade anybench",
+    ),
+    "record-format-text": (
+        _mutated(lambda d: _extra(d).update(anybench_format="x")),
+        "anybench_format must be a whole number, not 'x'); was the file edited by hand?",
+    ),
+    "file-format-newer": (
+        _mutated(lambda d: d["machine_info"]["anybench"].update(format=99)),
+        "made by a newer anybench (format 99); upgrade anybench",
+    ),
+    "file-format-text": (
+        _mutated(lambda d: d["machine_info"]["anybench"].update(format="4")),
+        "anybench results format '4' is not a whole number; was the file edited by hand?",
+    ),
+    "ns-per-op-edited": (
+        _mutated(lambda d: _extra(d).update(ns_per_op=1e308)),
+        "ns_per_op is 1e+308 but its rounds give 1.01e+03",
     ),
     "format-3-without-n": (
         _mutated(lambda d: [d["machine_info"]["anybench"].update(format=3)]),
@@ -246,6 +306,7 @@ def _two_variants() -> dict[str, Any]:
             variant="new",
             libraries={"anyio": "4.16.0"},
             ns_per_op=bench["extra_info"]["ns_per_op"] * 3,
+            round_elapsed_ns=[e * 3 for e in bench["extra_info"]["round_elapsed_ns"]],
         )
         bench["name"] = bench["name"].replace("]", "-new]")
     data["benchmarks"] += second
@@ -297,3 +358,57 @@ def test_variants_with_the_same_software_still_get_columns_of_their_own(tmp_path
     # Markdown-escaped on the way out (see anybench._escape): it renders as "ab[old]".
     assert r"asyncio (ab\[old\])" in page
     assert r"asyncio (ab\[new\])" in page
+
+
+def _anybench(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """``anybench ARGS`` in a process of its own (one that would hang is killed, and fails)."""
+    return subprocess.run(
+        [sys.executable, "-m", "anybench", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_unopened(tmp_path: Path) -> None:
+    fifo = tmp_path / "f.json"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_results("spawn")))
+    for args in (
+        ["table", str(fifo)],
+        ["report", str(fifo), "--out", str(tmp_path / "report")],
+        ["compare", str(good), str(fifo)],
+        ["save", str(fifo), "--into", str(tmp_path / "saved")],
+    ):
+        proc = _anybench(*args)
+        assert proc.returncode != 0, args
+        assert proc.stderr.startswith(f"anybench: {fifo}: not a regular file"), proc.stderr
+        assert proc.stderr.replace(NOTHING_TO_REPORT, "").count("\n") == 1, proc.stderr
+    incoming = tmp_path / "results" / ".incoming"
+    incoming.mkdir(parents=True)
+    os.mkfifo(incoming / "run-x.json.journal")
+    proc = _anybench("recover", "--into", str(tmp_path / "results"))
+    assert proc.returncode == 1
+    assert "not a regular file" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    # A journal whose raw file beside it is a FIFO: the journal is saved, the FIFO left alone.
+    os.unlink(next(incoming.iterdir()))
+    committed = json.loads((ROOT / "results" / "20261201T200246_vm_cpython3.11.json").read_text())
+    header = {
+        "event": "header",
+        "format": 1,
+        **{k: committed[k] for k in ("machine_info", "commit_info", "anybench_run", "datetime")},
+    }
+    record = {"event": "benchmark", "record": committed["benchmarks"][0]}
+    (incoming / "run-y.json.journal").write_text(f"{json.dumps(header)}\n{json.dumps(record)}\n")
+    os.mkfifo(incoming / "run-y.json")
+    proc = _anybench("recover", "--into", str(tmp_path / "results"))
+    assert proc.returncode == 1
+    assert "recovered an unfinished run into" in proc.stdout
+    assert proc.stderr.startswith(f"anybench: {incoming / 'run-y.json'}: not a regular file")
+    assert proc.stderr.rstrip().endswith("moved aside to run-y.json.unreadable"), proc.stderr
+    assert (incoming / "run-y.json.unreadable").is_fifo()
+
+
+def test_dev_zero_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", "/dev/zero"]) == 1
+    _one_line(capsys, "/dev/zero: not a regular file")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import io
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +19,17 @@ from ._results import ResultsError, Run, load, pair_variants, save
 from ._table import comparison_table
 
 
+def _error(message: str) -> None:
+    """An ``anybench: ...`` line on stderr, every control character in it escaped (names in
+    messages come from files and scenarios): the one way this command reports a problem."""
+    print(terminal(f"anybench: {message}"), file=sys.stderr)
+
+
+def _say(line: str, problem: bool = False) -> None:
+    """A line for people, escaped for the terminal; on stderr if it is a *problem*."""
+    print(terminal(line), file=sys.stderr if problem else sys.stdout)
+
+
 def _load_all(paths: Sequence[str], split: bool = True) -> tuple[list[Run], bool]:
     """Load every file, each variant of a file a run of its own unless not *split*; report
     each bad one in one line and go on. Returns (runs, all_ok)."""
@@ -24,7 +39,7 @@ def _load_all(paths: Sequence[str], split: bool = True) -> tuple[list[Run], bool
             run = load(path)
             runs.extend(run.by_variant() if split else [run])
         except ResultsError as exc:
-            print(f"anybench: {exc}", file=sys.stderr)
+            _error(str(exc))
             ok = False
     return runs, ok
 
@@ -33,7 +48,7 @@ def _table(args: argparse.Namespace) -> int:
     runs, ok = _load_all(args.files)
     status = 0 if ok else 1
     for run in runs:
-        print(terminal(f"{run.source}:"))
+        _say(f"{run.source}:")
         print(comparison_table(run))
         print()
         if run.failed:
@@ -44,17 +59,20 @@ def _table(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from ._report import default_report_dir, write_report
 
+    if args.out == "":
+        _error("--out is empty; name a directory, or leave --out out")
+        return 2
     runs, ok = _load_all(args.files)
     if not runs:
-        print("anybench: no usable results file; nothing to report", file=sys.stderr)
+        _error("no usable results file; nothing to report")
         return 1
-    out_dir = Path(args.out) if args.out else default_report_dir(runs)
+    out_dir = Path(args.out) if args.out is not None else default_report_dir(runs)
     try:
         page = write_report(runs, out_dir, replace=args.force)
     except OutputError as exc:
-        print(f"anybench: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
-    print(page)
+    _say(str(page))
     return 0 if ok else 1
 
 
@@ -78,10 +96,9 @@ def _compare(args: argparse.Namespace) -> int:
 
     threshold = _threshold(args.threshold)
     if threshold is None:
-        print(
-            f"anybench: --threshold takes a percentage above 0 and at most "
-            f"{MAX_THRESHOLD_PERCENT:g}, like 10; not {args.threshold!r}",
-            file=sys.stderr,
+        _error(
+            f"--threshold takes a percentage above 0 and at most "
+            f"{MAX_THRESHOLD_PERCENT:g}, like 10; not {args.threshold!r}"
         )
         return 2
     runs, ok = _load_all([args.old, args.new], split=False)
@@ -90,7 +107,7 @@ def _compare(args: argparse.Namespace) -> int:
     try:
         pairs = pair_variants(runs[0], runs[1])
     except ResultsError as exc:
-        print(f"anybench: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     regressed = False
     for old, new in pairs:
@@ -104,10 +121,10 @@ def _save(args: argparse.Namespace) -> int:
     try:
         targets = save(args.file, args.into)
     except (ResultsError, OutputError) as exc:
-        print(f"anybench: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
     for target in targets:
-        print(target)
+        _say(str(target))
     return 0
 
 
@@ -117,22 +134,20 @@ def _run(args: argparse.Namespace) -> int:
 
     for option in args.pytest_args:
         if option.startswith("--benchmark-json"):
-            print("anybench: run writes its own --benchmark-json; leave it out", file=sys.stderr)
+            _error("run writes its own --benchmark-json; leave it out")
             return 2
     try:
-        outcome = run_and_save(
-            args.paths, args.pytest_args, Path(args.into), log=lambda line: print(line)
-        )
+        outcome = run_and_save(args.paths, args.pytest_args, Path(args.into), log=_say)
     except OutputError as exc:
-        print(f"anybench: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
     for path in outcome.saved:
-        print(f"results saved to {path}")
+        _say(f"results saved to {path}")
     if args.saved_list:
         try:
             Path(args.saved_list).write_text("".join(f"{p}\n" for p in outcome.saved))
         except OSError as exc:
-            print(f"anybench: {args.saved_list}: cannot write it ({exc.strerror})", file=sys.stderr)
+            _error(f"{args.saved_list}: cannot write it ({exc.strerror})")
             return 1
     for recovery in outcome.recovered:
         if recovery.live:  # another run's, still going: not ours to mention
@@ -140,9 +155,9 @@ def _run(args: argparse.Namespace) -> int:
         for line in describe(recovery):
             if recovery.saved:
                 line = line.replace("an unfinished run", "an unfinished earlier run")
-            print(line, file=sys.stderr if recovery.problem else sys.stdout)
+            _say(line, problem=line.startswith("anybench:"))
     if outcome.problem:
-        print(f"anybench: {outcome.problem}", file=sys.stderr)
+        _error(outcome.problem)
     if outcome.saved and not args.no_report:
         from ._report import default_report_dir, write_report
 
@@ -151,9 +166,9 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 page = write_report(runs, default_report_dir(runs))
             except OutputError as exc:
-                print(f"anybench: {exc}", file=sys.stderr)
+                _error(str(exc))
                 return 1
-            print(f"report written to {page}")
+            _say(f"report written to {page}")
     if outcome.problem and outcome.exit_code in (0, 1):
         return 1
     return outcome.exit_code
@@ -165,33 +180,36 @@ def _recover(args: argparse.Namespace) -> int:
     into = Path(args.into)
     if args.journals:
         recoveries = []
+        # A journal named twice (or by two paths) is recovered once: the second would find it gone.
+        unique: dict[str, Path] = {}
         for name in args.journals:
-            journal = Path(name)
+            unique.setdefault(os.path.realpath(name), Path(name))
+        for journal in unique.values():
             if not journal.name.endswith(_journal.SUFFIX) or not journal.is_file():
-                print(f"anybench: {journal} is not a run's journal (*.journal)", file=sys.stderr)
+                _error(f"{journal} is not a run's journal (*.journal)")
                 recoveries.append(_journal.Recovery(journal, problem="not a journal"))
                 continue
             try:
                 recoveries.append(_journal.recover(journal, into))
             except OutputError as exc:
-                print(f"anybench: {exc}", file=sys.stderr)
+                _error(str(exc))
                 return 1
     else:
         try:
             recoveries = _journal.recover_all(into)
         except OutputError as exc:
-            print(f"anybench: {exc}", file=sys.stderr)
+            _error(str(exc))
             return 1
         if not recoveries:
             incoming = into / _journal.INCOMING
-            print(f"anybench: no journal of an unfinished run in {incoming}; nothing to recover")
+            _say(f"anybench: no journal of an unfinished run in {incoming}; nothing to recover")
             return 0
     for recovery in recoveries:
         if recovery.problem == "not a journal":
             continue
         for line in _journal.describe(recovery):
-            print(line, file=sys.stderr if recovery.problem else sys.stdout)
-    return 1 if any(r.problem for r in recoveries) else 0
+            _say(line, problem=line.startswith("anybench:"))
+    return 1 if any(r.problem or r.raw_problem for r in recoveries) else 0
 
 
 def _agree(args: argparse.Namespace) -> int:
@@ -203,7 +221,7 @@ def _agree(args: argparse.Namespace) -> int:
     try:
         pairs = agree(runs)
     except AgreeError as exc:
-        print(f"anybench: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     print(format_agreement(pairs))
     return 0
@@ -228,23 +246,20 @@ def _combine(args: argparse.Namespace) -> int:
     try:
         combined = combine(runs, force=args.force)
     except CombineError as exc:
-        print(f"anybench: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     print(format_combined(runs, combined))
     if args.out:
         out = Path(args.out)
         if out.exists():
-            print(
-                f"anybench: {out} exists; pass --out a new file (combine never replaces one)",
-                file=sys.stderr,
-            )
+            _error(f"{out} exists; pass --out a new file (combine never replaces one)")
             return 1
         try:
             atomic_write_text(out, markdown_combined(runs, combined))
         except OSError as exc:
-            print(f"anybench: {unwritable(out, exc, 'write it', '--out')}", file=sys.stderr)
+            _error(str(unwritable(out, exc, "write it", "--out")))
             return 1
-        print(f"Markdown table written to {out}")
+        _say(f"Markdown table written to {out}")
     return 0
 
 
@@ -280,7 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("files", nargs="+", metavar="RESULTS.json")
     report.add_argument(
-        "--out", metavar="DIR", help="report directory (default: results/report-<newest file>)"
+        "--out",
+        metavar="DIR",
+        help="report directory (default: report-<stem> beside the newest results file, as in "
+        "results/report-<stem> for results/<stem>.json)",
     )
     report.add_argument(
         "--force",
@@ -355,16 +373,45 @@ def _options_before_paths(argv: list[str], args: argparse.Namespace) -> bool:
     return any(arg.startswith("-") and arg in args.pytest_args for arg in rest[:first_path])
 
 
+#: errno values of an output that cannot be written (a full disk, a device gone): one line.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``anybench`` command. A reader that stops reading (``| head -1``) ends it
+    quietly with status 1, as Python's docs advise (the note on SIGPIPE in :mod:`signal`); an
+    output that cannot be written is one line; a character the output's encoding lacks (µ in
+    ASCII) is written as its escape (``\\xb5``)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        status = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at devnull so that it says nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _error(f"cannot write its output ({exc.strerror or exc})")
+        return 1
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "run":
         args.pytest_args = extra
         if _options_before_paths(list(argv if argv is not None else sys.argv[1:]), args):
-            print(
-                "anybench: anybench run needs scenario files, directories or module names "
-                "first: anybench run PATH... [options]",
-                file=sys.stderr,
+            _error(
+                "anybench run needs scenario files, directories or module names first: "
+                "anybench run PATH... [options]"
             )
             return 2
     elif extra:

@@ -19,9 +19,11 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 #: The file that marks a directory as a report anybench wrote (and may replace).
 REPORT_MARKER = ".anybench-report"
@@ -283,3 +285,25 @@ def _is_results(entry: os.DirEntry[str]) -> bool:
     except OSError:
         return True  # unreadable: assume the worst, it may be someone's results
     return b'"benchmarks"' in head or b'"machine_info"' in head
+
+
+class NotRegularFile(OSError):
+    """What :func:`open_regular` raises for a FIFO, a device or a directory."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(0, "not a regular file", str(path))
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """*path* open for reading in binary, or :class:`NotRegularFile` if it is not a regular
+    file: checked before it is opened, since opening a FIFO waits for a writer (forever) and a
+    device may never end, and again once open (without waiting), in case it was swapped."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise NotRegularFile(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(path)
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")

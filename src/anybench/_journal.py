@@ -16,7 +16,9 @@ first line until the run ends, and ``anybench run`` holds a lock file beside it 
 saved the run (a lock goes with its process, however it ends). Recovery takes both first and
 leaves a journal whose locks it cannot take: its run is still going. Recovery
 deletes only what it read and recognised: a journal of its own format, and the raw results
-file beside it only where that is anybench's own (``DIR/.incoming/run-*.json``). A file it
+file beside it only where that is anybench's own (``DIR/.incoming/run-*.json``) and only once
+read: empty, or every benchmark it holds saved (one of another run's is saved as a file of its
+own, never merged into the journal's run, whose machine and run info it may not share). A file it
 cannot read is left where it is (in ``.incoming``, moved aside so that later runs do not trip
 on it), with one line that says why.
 """
@@ -33,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from ._files import open_regular
 
 if sys.platform != "win32":
     import fcntl
@@ -279,7 +283,8 @@ def _partial(recorded: int, unrecorded: list[dict[str, Any]], passes: int, plann
 
 def read(path: Path) -> dict[str, Any] | None:
     """:func:`parse` of the journal at *path*."""
-    return parse(path.read_text(encoding="utf-8", errors="replace"))
+    with open_regular(path) as f:
+        return parse(f.read().decode("utf-8", errors="replace"))
 
 
 def leftovers(directory: Path) -> list[Path]:
@@ -310,6 +315,18 @@ class Recovery:
     problem: str | None = None
     #: It was recognised and held no finished benchmark: it was removed, nothing saved.
     empty: bool = False
+    #: The results files saved from the raw results file beside it, which held benchmarks the
+    #: journal did not (another run's, say).
+    raw_saved: list[Path] = field(default_factory=list)
+    #: Why the raw results file beside it could not be read (one line, with its path): it was
+    #: left, moved aside, not removed.
+    raw_problem: str | None = None
+
+
+def _names(benchmarks: list[Any]) -> set[str]:
+    """The names of pytest-benchmark records: unique within a run (a results file never holds
+    one twice)."""
+    return {str(b.get("name")) if isinstance(b, dict) else repr(b) for b in benchmarks}
 
 
 @contextmanager
@@ -337,7 +354,7 @@ def _still_linked(f: IO[Any], path: Path) -> bool:
 def _run_is_live(raw: Path) -> bool:
     """Whether the ``anybench run`` of *raw* holds its lock file (see :func:`running`)."""
     try:
-        f = open(raw.with_name(raw.name + LOCK_SUFFIX), "rb")  # noqa: SIM115 (closed below)
+        f = open_regular(raw.with_name(raw.name + LOCK_SUFFIX))
     except FileNotFoundError:
         return False
     with f:
@@ -350,7 +367,7 @@ def _owned(journal: Path, ours: bool) -> Iterator[IO[bytes] | None]:
     *ours*: it is this process's own run's, whose pytest has ended: wait for the lock (another
     recovery may hold it a moment) and ignore the run's lock file (this process holds it)."""
     raw = journal.with_name(journal.name[: -len(SUFFIX)])
-    with open(journal, "rb") as f:
+    with open_regular(journal) as f:
         taken = _lock(f, wait=ours) and _still_linked(f, journal)
         yield f if taken and (ours or not _run_is_live(raw)) else None
 
@@ -373,7 +390,9 @@ def recover(
     If the run ran to its end (the journal says so) and its own results file beside the journal
     is whole, that file is saved as it is; otherwise the journal's benchmarks are, marked
     partial unless the run was complete. Only once they are saved is the journal removed, with
-    the raw file beside it if that is ``anybench run``'s own. A journal that a live run holds is
+    the raw file beside it if that is ``anybench run``'s own and was read: empty, or its every
+    benchmark saved (a raw file holding others, as of another run, is saved too; one that cannot
+    be read is moved aside, :attr:`Recovery.raw_problem`). A journal that a live run holds is
     left alone; one that is not this format's, or cannot be saved, is left in place (or, with
     *move_aside*, renamed with :data:`ASIDE_SUFFIX`) and the problem said; a journal of this
     format with no finished benchmark is removed and nothing saved. Errors writing into
@@ -396,11 +415,22 @@ def recover(
                 return outcome
             complete = "partial" not in data["anybench_run"]
             measured = bool(data["benchmarks"] or data["anybench_run"]["failed"])
+            own_raw, raw_run, raw_problem = is_own_raw(raw), None, None
             try:
-                if complete and raw.is_file() and raw.stat().st_size and load(raw).records:
-                    outcome.saved = save(raw, results_dir)
-            except ResultsError:
-                pass  # the journal holds the same benchmarks
+                if os.path.lexists(raw) and not (raw.is_file() and raw.stat().st_size == 0):
+                    raw_run = load(raw)  # a FIFO or a broken link: a problem, never removed
+            except ResultsError as exc:
+                raw_problem = str(exc)
+            run_id = str(data["anybench_run"].get("run_id") or "")
+            if (  # the run's own whole results file: saved as it is
+                complete
+                and raw_run is not None
+                and raw_run.records
+                and raw_run.run_id == run_id
+                and _names(data["benchmarks"]) <= {r.name for r in raw_run.records}
+            ):
+                outcome.saved = save(raw, results_dir)
+                raw_run = None  # saved: nothing more to do with it
             if not outcome.saved and measured:
                 with tempfile.TemporaryDirectory(prefix="anybench-recover-") as tmp:
                     staged = Path(tmp) / f"{raw.name}.json"
@@ -410,9 +440,19 @@ def recover(
                     except ResultsError as exc:
                         raise JournalError(str(exc).removeprefix(f"{staged}: ")) from None
             outcome.empty = not measured
+            if own_raw and raw_run is not None:
+                # Removed only once every benchmark it holds is saved: of this run, or its own.
+                saved = {r.name for path in outcome.saved for r in load(path).records}
+                if raw_run.run_id != run_id or not {r.name for r in raw_run.records} <= saved:
+                    outcome.raw_saved = save(raw, results_dir)
             # Removed while still locked: no other recovery can take it in between.
-            if is_own_raw(raw):
+            if own_raw and raw_problem is None:
                 raw.unlink(missing_ok=True)
+            elif own_raw:
+                try:
+                    outcome.raw_problem = f"{raw_problem}; moved aside to {_aside(raw).name}"
+                except OSError:
+                    outcome.raw_problem = f"{raw_problem}; it is left in place"
             journal.unlink()
     except (JournalError, ResultsError) as exc:
         outcome.problem = str(exc)
@@ -445,6 +485,11 @@ def describe(recovery: Recovery) -> list[str]:
         return [f"{where}: its run is still going; left alone"]
     if recovery.problem:
         return [f"anybench: {where}: {recovery.problem}"]
+    lines = [f"recovered an unfinished run into {path}" for path in recovery.saved]
     if recovery.empty:
-        return [f"{where}: no benchmark had finished; removed it"]
-    return [f"recovered an unfinished run into {path}" for path in recovery.saved]
+        lines = [f"{where}: no benchmark had finished; removed it"]
+    raw = where.with_name(where.name[: -len(SUFFIX)])
+    lines += [f"saved {raw.name}, the results file beside it, into {p}" for p in recovery.raw_saved]
+    if recovery.raw_problem:
+        lines.append(f"anybench: {raw}: {recovery.raw_problem.removeprefix(f'{raw}: ')}")
+    return lines

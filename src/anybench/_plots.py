@@ -14,6 +14,8 @@ from __future__ import annotations
 import itertools
 import math
 import textwrap
+import warnings
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -188,18 +190,31 @@ def _figure() -> tuple[Figure, Axes]:
     return fig, fig.subplots()
 
 
+#: Figures too crowded for tight_layout (many columns, long names): saved grown to fit instead.
+_CROWDED: weakref.WeakSet[Figure] = weakref.WeakSet()
+
+
 def _finish(fig: Figure, note: str | None = None) -> Figure:
     """Lay *fig* out, with *note* (if any) in small type under the axes."""
-    if note:
-        fig.text(0.01, 0.01, textwrap.fill(note, 130), fontsize=7.5, va="bottom", color="0.25")
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
-    else:
-        fig.tight_layout()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", "Tight layout not applied", UserWarning)
+        if note:
+            fig.text(0.01, 0.01, textwrap.fill(note, 130), fontsize=7.5, va="bottom", color="0.25")
+            fig.tight_layout(rect=(0, 0.07, 1, 1))
+        else:
+            fig.tight_layout()
+    for warning in caught:
+        if str(warning.message).startswith("Tight layout not applied"):
+            _CROWDED.add(fig)
+        else:  # not ours to hide
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return fig
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight" if fig in _CROWDED else None)
 
 
 def bars_figure(scenario: str, operation: str, entries: Sequence[Entry]) -> Figure:

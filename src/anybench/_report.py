@@ -60,7 +60,8 @@ class ReportExistsError(OutputError):
 
 
 def default_report_dir(runs: Sequence[Run]) -> Path:
-    """``results/report-<newest file's stem>``, beside the newest results file."""
+    """``report-<newest file's stem>`` beside the newest results file (``DIR/report-<stem>``
+    for ``DIR/<stem>.json``)."""
     newest = max(runs, key=lambda run: run.datetime)
     return newest.path.parent / f"report-{newest.path.stem}"
 

@@ -34,13 +34,12 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._busy import Busy
-from ._files import OutputError, safe_name, unwritable, write_new
+from ._files import NotRegularFile, OutputError, open_regular, safe_name, unwritable, write_new
 from ._stats import (
     geometric_mean,
     percentile,
@@ -73,6 +72,19 @@ RUN_KEYS = (
     "failed",
     "partial",
 )
+
+#: Bounds on what a record's integers may be, so that every figure fits the float and numpy
+#: arithmetic done with it (a scale of 10**30 broke the report): far above any real run's.
+MAX_SCALE = 10**12
+MAX_OPS_PER_ROUND = 10**15
+MAX_ROUNDS = 10**7
+#: A round's elapsed time: 10**16 ns is four months.
+MAX_ELAPSED_NS = 10**16
+#: A pid is a 32-bit number on every system anybench runs on.
+MAX_PID = 2**32
+
+#: How far a record's ns_per_op may be from the one its rounds give (float rounding only).
+NS_PER_OP_TOLERANCE = 1e-6
 
 #: Extra-info keys every anybench record must carry, besides its scale (see :func:`_scale_key`).
 REQUIRED_EXTRA = ("scenario", "runtime", "ops_per_round", "rounds", "ns_per_op")
@@ -302,13 +314,12 @@ def read_json(path: Path) -> dict[str, Any]:
     """The JSON of the results file *path*, read at most :data:`MAX_FILE_BYTES`; raise
     :class:`ResultsError` if it is not a pytest-benchmark results file of anybench's."""
     try:
-        with open(path, "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ResultsError(f"{path}: not a regular file; pass a results file")
-            if info.st_size > MAX_FILE_BYTES:
+        with open_regular(path) as file:
+            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
                 raise ResultsError(_too_big(path))
             raw = file.read(MAX_FILE_BYTES + 1)
+    except NotRegularFile:
+        raise ResultsError(f"{path}: not a regular file; pass a results file") from None
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if len(raw) > MAX_FILE_BYTES:  # it grew while being read
@@ -348,12 +359,24 @@ def read_json(path: Path) -> dict[str, Any]:
             f"{path}: pytest-benchmark results without anybench's machine info; "
             "was it written by anybench's benchmarks?"
         )
-    if isinstance(info.get("format"), bool) or info.get("format") not in READABLE_FORMATS:
+    fmt: Any = info.get("format")
+    if not _whole(fmt):
+        raise ResultsError(
+            f"{path}: anybench results format {_short(fmt)} is not a whole number; "
+            "was the file edited by hand?"
+        )
+    if fmt > RESULTS_FORMAT:
+        raise ResultsError(_newer(path, fmt))
+    if fmt not in READABLE_FORMATS:
         raise ResultsError(
             f"{path}: anybench results format {info.get('format')!r}, this anybench reads formats "
             f"{', '.join(map(str, READABLE_FORMATS))}; use the anybench version that wrote it"
         )
     return data
+
+
+def _newer(path: Path, results_format: int) -> str:
+    return f"{path}: made by a newer anybench (format {results_format}); upgrade anybench"
 
 
 def _too_big(path: Path) -> str:
@@ -482,7 +505,12 @@ def _record(path: Path, bench: Any, results_format: int) -> Record:
             f"{path}: benchmark {name} lacks anybench extra info ({', '.join(missing)}); "
             "re-run it with anybench's benchmarks"
         )
+    record_format = extra.get("anybench_format", results_format)
+    if _whole(record_format) and record_format > RESULTS_FORMAT:
+        raise ResultsError(_newer(path, record_format))
     try:
+        if not _whole(record_format):
+            raise ValueError(f"anybench_format must be a whole number, not {_short(record_format)}")
         return read_record(name, extra, results_format)
     except (TypeError, ValueError, KeyError) as exc:
         raise ResultsError(
@@ -579,10 +607,13 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
             raise ValueError(f"{key} must be a positive number, not {_short(value)}")
         return float(value)
 
-    def count(key: str) -> int:
+    def count(key: str, most: int) -> int:
         value = extra[key]
-        if not _whole(value) or not value > 0:
-            raise ValueError(f"{key} must be a positive whole number, not {_short(value)}")
+        if not _whole(value) or not 0 < value <= most:
+            raise ValueError(
+                f"{key} must be a positive whole number of at most {_power(most)}, "
+                f"not {_short(value)}"
+            )
         return int(value)
 
     def text(key: str) -> str | None:
@@ -591,12 +622,15 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
             raise ValueError(f"{key} must be text, not {_short(value)}")
         return value
 
-    ops = count("ops_per_round")
+    ops = count("ops_per_round", MAX_OPS_PER_ROUND)
     elapsed = extra.get("round_elapsed_ns") or []
     latency = extra.get("latency_ns") or {}
     memory = extra.get("memory")
-    if not isinstance(elapsed, list) or not all(_number(e) and e > 0 for e in elapsed):
-        raise ValueError("round_elapsed_ns must be a list of positive numbers")
+    if not isinstance(elapsed, list) or not all(_elapsed(e) for e in elapsed):
+        raise ValueError(
+            f"round_elapsed_ns must be a list of positive numbers of at most "
+            f"{_power(MAX_ELAPSED_NS)} ns"
+        )
     if not isinstance(latency, dict) or not all(isinstance(s, dict) for s in latency.values()):
         raise ValueError("latency_ns must map series names to summaries")
     for series, summary in latency.items():
@@ -606,10 +640,10 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         raise ValueError(f"axis must be one of {', '.join(AXES)}, not {_short(axis)}")
     scale_key = _scale_key(results_format)
     scale = extra[scale_key]
-    if not _whole(scale) or scale < AXES[axis].lowest:
+    if not _whole(scale) or not AXES[axis].lowest <= scale <= MAX_SCALE:
         raise ValueError(
-            f"{scale_key} must be a whole number of at least {AXES[axis].lowest} on the "
-            f"{axis} axis, not {_short(scale)}"
+            f"{scale_key} must be a whole number of at least {AXES[axis].lowest} and at most "
+            f"{_power(MAX_SCALE)} on the {axis} axis, not {_short(scale)}"
         )
     if memory is not None:
         _check_memory(memory, AXES[axis].lowest)
@@ -623,7 +657,9 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
     if not isinstance(parameters, dict):
         raise ValueError(f"parameters must be a mapping, not {_short(parameters)}")
     process_ids = extra.get("process_ids") or []
-    if not isinstance(process_ids, list) or not all(_whole(pid) for pid in process_ids):
+    if not isinstance(process_ids, list) or not all(
+        _whole(pid) and 0 <= pid < MAX_PID for pid in process_ids
+    ):
         raise ValueError(f"process_ids must be a list of pids, not {_short(process_ids)}")
     stamped = extra.get("stamped_ns_per_op")
     if stamped is not None and not (_number(stamped) and stamped > 0):
@@ -633,14 +669,19 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         raise ValueError(
             f"process_ids names {len(process_ids)} processes, but {len(processes)} have rounds"
         )
+    ns_per_op = positive("ns_per_op")
+    if processes:  # it is the geometric mean of the process medians (write_extra_info)
+        from_rounds = geometric_mean(process_medians(processes))
+        if not math.isclose(ns_per_op, from_rounds, rel_tol=NS_PER_OP_TOLERANCE):
+            raise ValueError(f"ns_per_op is {ns_per_op:.3g} but its rounds give {from_rounds:.3g}")
     process_busy = _process_busy(extra.get("process_busy") or [], len(processes))
     order = {key: _process_order(extra, key, len(processes)) for key in _ORDER_KEYS}
     return Record(
         scenario=extra["scenario"],
         runtime=extra["runtime"],
         n=scale,
-        ns_per_op=positive("ns_per_op"),
-        rounds=count("rounds"),
+        ns_per_op=ns_per_op,
+        rounds=count("rounds", MAX_ROUNDS),
         ops_per_round=ops,
         round_ns_per_op=tuple(e / ops for e in elapsed),
         latency_ns=latency,
@@ -717,7 +758,7 @@ def _check_memory(memory: Any, lowest: int) -> None:
             raise ValueError(f"memory {key} must be a number of bytes, not {_short(memory[key])}")
     if memory and "bytes_per_op" not in memory:
         raise ValueError("memory has no bytes_per_op")
-    if "n" in memory and not (_whole(memory["n"]) and memory["n"] >= lowest):
+    if "n" in memory and not (_whole(memory["n"]) and lowest <= memory["n"] <= MAX_SCALE):
         raise ValueError(f"memory n must be a whole number, not {_short(memory['n'])}")
 
 
@@ -729,9 +770,12 @@ def _processes(
     if per_process is None:
         return (tuple(e / ops for e in elapsed),) if elapsed else ()
     if not isinstance(per_process, list) or not all(
-        isinstance(p, list) and p and all(_number(e) and e > 0 for e in p) for p in per_process
+        isinstance(p, list) and p and all(_elapsed(e) for e in p) for p in per_process
     ):
-        raise ValueError("process_round_elapsed_ns must be lists of positive numbers")
+        raise ValueError(
+            "process_round_elapsed_ns must be lists of positive numbers of at most "
+            f"{_power(MAX_ELAPSED_NS)} ns"
+        )
     return tuple(tuple(e / ops for e in p) for p in per_process)
 
 
@@ -750,13 +794,30 @@ def _process_order(extra: dict[str, Any], key: str, processes: int) -> tuple[int
 
 
 def _number(value: Any) -> bool:
-    """Whether *value* is a finite int or float (not a bool, not NaN or infinite)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """Whether *value* is a finite int or float (not a bool, not NaN or infinite; an int within
+    64 bits, as numpy and a float take it)."""
+    if isinstance(value, int):
+        return _whole(value)
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _whole(value: Any) -> bool:
-    """Whether *value* is an int (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """Whether *value* is an int (not a bool) within 64 bits, as numpy takes it."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _elapsed(value: Any) -> bool:
+    """Whether *value* is a round's elapsed ns: positive, at most :data:`MAX_ELAPSED_NS`."""
+    return _number(value) and 0 < value <= MAX_ELAPSED_NS
+
+
+def _power(value: int) -> str:
+    """A bound as a person reads it: ``10**12`` (or ``2**32``), else with thousands commas."""
+    for base in (10, 2):
+        exponent = round(math.log(value, base))
+        if base**exponent == value:
+            return f"{base}**{exponent}"
+    return f"{value:,}"
 
 
 #: The figures of a latency summary (see :func:`anybench._stats.summarize_latency`).

@@ -248,8 +248,10 @@ def _save(
         return outcome
     if journal.exists():
         recovery = _journal.recover(journal, results_dir, ours=True)
-        outcome.saved = recovery.saved
-        if recovery.problem:
+        outcome.saved = recovery.saved + recovery.raw_saved
+        if recovery.raw_problem:
+            outcome.problem = recovery.raw_problem
+        elif recovery.problem:
             outcome.problem = f"{journal}: {recovery.problem}"
         elif recovery.saved:
             outcome.problem = "the run stopped early; what finished is saved, marked partial"
