@@ -41,11 +41,23 @@ PACKAGE = ROOT / "src" / "anybench"
 #: imports it.
 STAGES: tuple[frozenset[str], ...] = (
     # the ground: declarations and pure functions, importing nothing of anybench
-    frozenset({"_adapter", "_files", "_format", "_probe", "_runtimes", "_stats", "_sweep"}),
+    frozenset(
+        {
+            "_adapter",
+            "_callgrind",
+            "_files",
+            "_format",
+            "_probe",
+            "_runtimes",
+            "_stats",
+            "_sweep",
+            "_valgrind",
+        }
+    ),
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
-    frozenset({"_harness", "_protocol", "_worker", "_measure"}),
+    frozenset({"_harness", "_protocol", "_worker", "_measure", "_counts_worker", "_counts"}),
     # the results files, written and read
     frozenset({"_results", "_journal"}),
     # reading results: analyses and reports

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -61,6 +62,7 @@ def run_round(
     passes: int = 1,
     trace_memory: bool = False,
     freeze_heap: bool = True,
+    probe_type: Callable[..., Probe] = Probe,
 ) -> RoundResult:
     """Run *scenario* at scale *n* on *runtime* in one fresh ``anyio.run``; return what it measured.
 
@@ -76,6 +78,9 @@ def run_round(
     With *freeze_heap* (the default) what the process held before the round is frozen out of the
     collector's reach for the round; a worker process, which froze its heap once at start-up,
     passes False and only collects.
+
+    *probe_type* makes each pass's probe (a subclass of :class:`~anybench.Probe` that counts
+    its region, for :mod:`anybench._counts_worker`).
 
     *scenario* is a :class:`~anybench.ScenarioSpec` or a module (checked against the contract
     first: :class:`~anybench.ScenarioError` if it breaks it).
@@ -94,7 +99,7 @@ def run_round(
     async def main() -> None:
         with anyio.fail_after(deadline_s):
             for _ in range(passes):
-                probe = Probe(latency=latency)
+                probe = probe_type(latency=latency)
                 probes.append(probe)
                 if trace_memory:
                     probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
