@@ -57,13 +57,13 @@ STAGES: tuple[frozenset[str], ...] = (
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
-    frozenset({"_harness", "_protocol", "_worker", "_measure", "_counts_worker", "_counts"}),
+    frozenset({"_harness", "_protocol", "_worker", "_measure", "_counts_worker"}),
     # the results files, written and read
-    frozenset({"_results", "_journal"}),
+    frozenset({"_results", "_journal", "_counts_results"}),
     # reading results: analyses and reports
     frozenset({"_compare", "_plots", "_table", "_report"}),
     # the drivers: the fixture, the matrix, anybench run
-    frozenset({"_fixture", "_matrix", "_run", "_cli"}),
+    frozenset({"_fixture", "_matrix", "_run", "_cli", "_counts"}),
     # the public face: the package, python -m anybench, the pytest plugin
     frozenset({"__init__", "__main__", "pytest_plugin"}),
 )

@@ -224,7 +224,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="save the results only")
     run.set_defaults(func=_run)
+    _add_counts_command(commands)
     return parser
+
+
+def _counts(args: argparse.Namespace) -> int:
+    from ._counts import counts_main
+
+    return counts_main(
+        args.paths,
+        into=Path(args.into),
+        profile=args.profile,
+        runtime_names=comma_names(args.runtime),
+        scenario_names=comma_names(args.scenario),
+        max_n=args.max_n or None,
+        repeats=args.repeats,
+        jobs=args.jobs,
+    )
+
+
+def comma_names(values: Sequence[str]) -> list[str]:
+    """The names in repeatable, comma-separated option values."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _add_counts_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._counts import COUNTS_MAX_N, REPEATS
+
+    counts = commands.add_parser(
+        "counts",
+        help="count the work per operation under valgrind (instructions, calls, allocations, "
+        "collector runs, system calls) and save a counts file in DIR",
+    )
+    counts.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or directories")
+    counts.add_argument("--into", default="results", metavar="DIR", help="default: results")
+    counts.add_argument("--profile", default="default", help="the scales' profile")
+    counts.add_argument("--runtime", action="append", default=[], help="runtimes (default: all)")
+    counts.add_argument("--scenario", action="append", default=[], help="scenarios (default: all)")
+    counts.add_argument(
+        "--max-n",
+        type=int,
+        default=COUNTS_MAX_N,
+        metavar="N",
+        help=f"count no N above this (default: {COUNTS_MAX_N:,}; 0: no limit)",
+    )
+    counts.add_argument(
+        "--repeats",
+        type=int,
+        default=REPEATS,
+        help=f"processes under valgrind per scenario (default: {REPEATS})",
+    )
+    counts.add_argument("--jobs", type=int, default=None, help="processes at once (default: cores)")
+    counts.set_defaults(func=_counts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

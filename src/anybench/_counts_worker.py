@@ -6,13 +6,17 @@ Started by :mod:`anybench._counts` as ``python -m anybench._counts_worker`` with
 
 Two modes, never both in one process:
 
-- ``instructions``: run under ``valgrind --tool=callgrind --collect-atstart=no``. Each counted
-  region turns callgrind's collection on in :meth:`Probe.start` (after its garbage collection,
-  the last thing before the scenario's first operation) and off in :meth:`Probe.stop` (the first
-  thing after its last), through client requests (:mod:`anybench._valgrind`), and is dumped as
-  a file of its own named ``RUNTIME@N`` (:class:`~anybench._protocol.Region`). An empty region
-  (start, then stop) is dumped first, twice: the instrument's own instructions, which the parent
-  subtracts.
+- ``instructions``: run under ``valgrind --tool=callgrind --instr-atstart=no``. Each counted
+  region turns callgrind's instrumentation on in :meth:`Probe.start` (after its garbage
+  collection, the last thing before the scenario's first operation) and off in
+  :meth:`Probe.stop` (the first
+  thing after its last), through client requests (:mod:`anybench._valgrind`), and is dumped at
+  once as a file of its own named ``RUNTIME@N`` (:class:`~anybench._protocol.Region`). An empty
+  region (start, then stop) is dumped first, twice: the instrument's own instructions, which
+  the parent subtracts. Instrumentation, not collection, is what is switched: callgrind counts calls
+  (though not their instructions) with collection off, and carries those counts into a later
+  dump; with instrumentation off it counts nothing, and runs the rest (start-up, set-up) several
+  times faster.
 - ``calls``: no valgrind; :mod:`cProfile` (its C hook, whose bookkeeping allocates only for a
   function it has not seen) switched on only inside the region counts every call by function,
   Python and built-in, and a :data:`gc.callbacks` hook the collector's runs by generation
@@ -85,23 +89,24 @@ class CallgrindProbe(Probe):
     """A probe whose region is exactly what callgrind counts."""
 
     requests: ClassVar[ClientRequests | None] = None
-    #: Whether collection is on (a region that failed between start and stop leaves it on).
+    #: Whether counting is on (a region that failed between start and stop leaves it on).
     collecting: ClassVar[bool] = False
+    #: The name the next region's dump carries.
+    dump_name: ClassVar[str] = ""
 
     def start(self, ops: int) -> None:
         super().start(ops)
         requests = type(self).requests
         if requests is not None:
-            # Zeroed first: callgrind counts calls even while collection is off.
-            requests.zero_stats()
             type(self).collecting = True
-            requests.toggle_collect()
+            requests.start_instrumentation()
 
     def stop(self) -> None:
-        requests = type(self).requests
-        if requests is not None and type(self).collecting:
-            requests.toggle_collect()
-            type(self).collecting = False
+        cls = type(self)
+        if cls.requests is not None and cls.collecting:
+            cls.requests.stop_instrumentation()
+            cls.collecting = False
+            cls.requests.dump_stats_at(cls.dump_name)
         super().stop()
 
 
@@ -195,10 +200,10 @@ def work(job: CountsJob, emit: Emit) -> None:
     )
     if instructions:
         for i in range(2):
+            CallgrindProbe.dump_name = f"{EMPTY_REGION}{i}"
             probe = CallgrindProbe()
             probe.start(1)
             probe.stop()
-            _dump(f"{EMPTY_REGION}{i}")
             emit(Region(n=0, runtime="", ops=1, dump=f"{EMPTY_REGION}{i}"))
     failed: set[str] = set()
 
@@ -210,7 +215,7 @@ def work(job: CountsJob, emit: Emit) -> None:
             )
         except Exception as exc:  # the scenario's check, its deadline, or a bug in it
             if CallgrindProbe.collecting and CallgrindProbe.requests is not None:
-                CallgrindProbe.requests.toggle_collect()
+                CallgrindProbe.requests.stop_instrumentation()
                 CallgrindProbe.collecting = False
             ProfilingProbe.watching = False
             where = f"{scenario.name} on {runtime.name} at {scale_text(scenario.axis, n)}"
@@ -228,19 +233,19 @@ def work(job: CountsJob, emit: Emit) -> None:
             if name in failed:
                 continue
             if instructions:
+                CallgrindProbe.dump_name = region_name(name, n)
                 ops = attempt(runtime, n, CallgrindProbe)
                 if ops is not None:
-                    _dump(region_name(name, n))
                     emit(Region(n=n, runtime=name, ops=ops, dump=region_name(name, n)))
                 continue
             ops = attempt(runtime, n, ProfilingProbe)
             if ops is None or ProfilingProbe.profiler is None:
                 continue
             functions: dict[str, int] = {}
-            for entry in ProfilingProbe.profiler.getstats():
-                key = function_key(entry.code, roots)
-                if key is not None and entry.callcount:
-                    functions[key] = functions.get(key, 0) + entry.callcount
+            for stat in ProfilingProbe.profiler.getstats():
+                key = function_key(stat.code, roots)
+                if key is not None and stat.callcount:
+                    functions[key] = functions.get(key, 0) + stat.callcount
             emit(
                 Calls(
                     n=n,
@@ -251,12 +256,6 @@ def work(job: CountsJob, emit: Emit) -> None:
                 )
             )
     emit(Done())
-
-
-def _dump(name: str) -> None:
-    requests = CallgrindProbe.requests
-    if requests is not None:
-        requests.dump_stats_at(name)
 
 
 def main() -> None:

@@ -1,13 +1,13 @@
 """valgrind's client requests from Python, with no compiler: the region a count covers.
 
 valgrind counts every instruction a process executes; callgrind, started with
-``--collect-atstart=no``, counts only while collection is on. A program turns it on and off with
-*client requests*: a sequence of instructions that does nothing on a real CPU and that valgrind,
-which translates every instruction before running it, recognises and acts on. valgrind.h emits
-them with inline assembly; a user of anybench may have no compiler, so this module writes the
-same few instructions into an executable page and calls them through :mod:`ctypes`. Natively the
-call returns its default argument, so :func:`running_on_valgrind` is also true only under
-valgrind.
+``--instr-atstart=no``, counts only while instrumentation is on. A program turns it on and
+off with *client requests*: a sequence of instructions that does nothing on a real CPU and that
+valgrind, which translates every instruction before running it, recognises and acts on.
+valgrind.h emits them with inline assembly; a user of anybench may have no compiler, so this
+module writes the same few instructions into an executable page and calls them through
+:mod:`ctypes`. Natively the call returns its default argument, so
+:meth:`ClientRequests.running_on_valgrind` is true only under valgrind.
 
 The sequence (valgrind.h, ``VALGRIND_DO_CLIENT_REQUEST_EXPR`` for amd64): rax holds the address of
 six words (the request's code and five arguments), rdx the default result; the "special
@@ -43,6 +43,11 @@ CALLGRIND_TOGGLE_COLLECT = _CALLGRIND_BASE + 2
 #: ``VG_USERREQ__DUMP_STATS_AT``: as DUMP_STATS, its first argument a C string the dump's
 #: ``desc: Trigger: Client Request:`` line names.
 CALLGRIND_DUMP_STATS_AT = _CALLGRIND_BASE + 3
+#: ``VG_USERREQ__START_INSTRUMENTATION``: instrument (and count) from here on.
+CALLGRIND_START_INSTRUMENTATION = _CALLGRIND_BASE + 4
+#: ``VG_USERREQ__STOP_INSTRUMENTATION``: run uninstrumented from here on (counting nothing,
+#: not even calls, and several times faster).
+CALLGRIND_STOP_INSTRUMENTATION = _CALLGRIND_BASE + 5
 assert CALLGRIND_DUMP_STATS == 0x43540000
 
 # mov rax,rdi; mov rdx,rsi; the preamble; xchg rbx,rbx; mov rax,rdx; ret. As a C function:
@@ -86,9 +91,7 @@ class ClientRequests:
         reason = client_request_support()
         if reason:
             raise OSError(reason)
-        page = mmap.mmap(
-            -1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC
-        )
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
         page.write(_AMD64_REQUEST)
         self._page = page  # kept alive: the function lives in it
         self._call = _RequestFn(ctypes.addressof(ctypes.c_char.from_buffer(page)))
@@ -109,6 +112,14 @@ class ClientRequests:
     def toggle_collect(self) -> None:
         """callgrind: turn counting on if it is off, off if it is on."""
         self.request(CALLGRIND_TOGGLE_COLLECT)
+
+    def start_instrumentation(self) -> None:
+        """callgrind (started with ``--instr-atstart=no``): count from here on."""
+        self.request(CALLGRIND_START_INSTRUMENTATION)
+
+    def stop_instrumentation(self) -> None:
+        """callgrind: count nothing from here on."""
+        self.request(CALLGRIND_STOP_INSTRUMENTATION)
 
     def zero_stats(self) -> None:
         """callgrind: forget what was counted since the last dump."""
