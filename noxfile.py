@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import nox
@@ -33,6 +34,9 @@ RESULTS = ROOT / "results"
 #: change, and the newest.
 DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.16.0")
 VERSION_PROCESSES = 6
+#: How long nox lets ``anybench run`` stop and save after a Ctrl-C before it terminates it
+#: (nox's own default is 0.3 s): anybench gives pytest 25 s at most (anybench._run).
+INTERRUPT_TIMEOUT_S = 60.0
 VERSION_SCENARIOS = (
     "spawn,done_callback,await_future,mixed,"
     "spawn_native,done_callback_native,await_future_native,mixed_native"
@@ -64,25 +68,32 @@ def install(session: nox.Session, group: str) -> None:
     session.install(".")
 
 
-def run_benchmarks(session: nox.Session, *pytest_args: str) -> list[str]:
-    """Run the benchmark matrix and save it as new results files (one per variant); return
-    their paths.
+def run_benchmarks(
+    session: nox.Session,
+    *pytest_args: str,
+    targets: Sequence[str] = ("scenarios",),
+    into: Path = RESULTS,
+) -> list[str]:
+    """Run the benchmark matrix of *targets* and save it as new results files in *into* (one
+    per variant); return their paths.
 
-    ``anybench run`` does the work (see anybench._run): it journals every finished benchmark
-    and saves what finished, marked partial, if the run is interrupted or dies; a journal left
-    by a run that was killed is recovered first, here, so that only this run's files are new.
+    ``anybench run`` does the work (see anybench._run): it journals every finished benchmark,
+    saves what finished, marked partial, if the run is interrupted or dies, recovers journals
+    that killed runs left, and lists the files of this run (``--saved-list``).
     """
-    if list((RESULTS / ".incoming").glob("*.journal")):
-        session.log("an earlier run did not finish: recovering what it measured")
-        session.run("anybench", "recover", "--into", str(RESULTS))
-    before = set(RESULTS.glob("*.json"))
-    # Exit code 1 means some benchmarks failed (a hung scenario, say): the others are still
-    # saved and compared, and the comparison names the failures and fails the session.
-    session.run(
-        "anybench", "run", "scenarios", "--into", str(RESULTS), "--no-report", *pytest_args,
-        success_codes=[0, 1],
-    )  # fmt: skip
-    paths = sorted(str(p) for p in set(RESULTS.glob("*.json")) - before)
+    with tempfile.TemporaryDirectory(prefix="anybench-nox-") as tmp:
+        saved_list = Path(tmp) / "saved.txt"
+        # Exit code 1 means some benchmarks failed (a hung scenario, say): the others are still
+        # saved and compared, and the comparison names the failures and fails the session.
+        session.run(
+            "anybench", "run", *targets, "--into", str(into), "--no-report",
+            "--saved-list", str(saved_list), *pytest_args,
+            success_codes=[0, 1],
+            # On Ctrl-C nox waits this long before it terminates the command: anybench run
+            # needs the time to stop pytest and save what finished.
+            interrupt_timeout=INTERRUPT_TIMEOUT_S,
+        )  # fmt: skip
+        paths = saved_list.read_text(encoding="utf-8").splitlines() if saved_list.exists() else []
     if not paths:
         session.error("the run saved no results; see its output above")
     return paths

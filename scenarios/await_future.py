@@ -15,6 +15,14 @@ from anybench import Future, Probe, check
 NAME = "await_future"
 OPERATION = "round trip: set_result -> awaiter resumes -> set_result -> resolver resumes"
 LATENCIES = {"wake": "set_result() -> the awaiting task resumes"}
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "anyio_tax": (
+        "its anyio side includes anybench's portable Future (anyio has none): the tax of "
+        "anyio and that Future together"
+    ),
+    "latency": "single wake-ups: one future is resolved at a time",
+}
 
 
 async def run(n: int, probe: Probe) -> None:

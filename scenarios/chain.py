@@ -19,6 +19,10 @@ from anybench import TRIO_CALLBACKS_CAVEAT, Future, Probe, check
 NAME = "chain"
 OPERATION = "one link: a done-callback resolves the next future of the chain"
 LATENCIES = {"link": "set_result() of link i -> its done-callback starts"}
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "latency": "single wake-ups: each link is resolved alone",
+}
 #: What this figure does differently on a backend (marked † wherever it appears).
 CAVEATS = {"trio": TRIO_CALLBACKS_CAVEAT}
 

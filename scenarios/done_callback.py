@@ -15,6 +15,14 @@ from anybench import TRIO_CALLBACKS_CAVEAT, Future, Probe, check
 NAME = "done_callback"
 OPERATION = "set_result -> done-callback runs"
 LATENCIES = {"callback": "set_result() -> the callback starts"}
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "memory": "per pending future with its callback",
+    "anyio_tax": (
+        "its anyio side includes anybench's portable Future (anyio has none): the tax of "
+        "anyio and that Future together"
+    ),
+}
 #: What this figure does differently on a backend (marked † wherever it appears).
 CAVEATS = {"trio": TRIO_CALLBACKS_CAVEAT}
 

@@ -16,6 +16,10 @@ from anybench import Probe, check
 NAME = "fan_out_event"
 OPERATION = "one of N tasks parked on one Event resumes after set()"
 LATENCIES = {"wake": "event.set() -> each waiter resumes"}
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "memory": "per parked task",
+}
 #: Every waiter is alive at once; the sweep stops at this many.
 MAX_N = 100_000
 

@@ -20,6 +20,10 @@ LATENCIES = {
     "wake": "set_result() -> the awaiting task resumes",
     "callback": "set_result() -> the done-callback starts",
 }
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "latency": "single wake-ups, one round trip at a time, behind B always-ready tasks",
+}
 #: What this figure does differently on a backend (marked † wherever it appears).
 CAVEATS = {"trio": TRIO_CALLBACKS_CAVEAT}
 AXIS = "load"

@@ -23,6 +23,14 @@ LATENCIES = {
     "wake": "set_result() -> the awaiting job resumes, under load",
     "callback": "set_result() -> the done-callback starts, under load",
 }
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "memory": "per live job: its two tasks, its future and its callback",
+    "anyio_tax": (
+        "its anyio side includes anybench's portable Future (anyio has none): the tax of "
+        "anyio and that Future together"
+    ),
+}
 #: What this figure does differently on a backend (marked † wherever it appears).
 CAVEATS = {"trio": TRIO_CALLBACKS_CAVEAT}
 #: Two tasks per job are alive at once; the sweep stops at this many jobs.

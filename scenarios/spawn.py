@@ -16,6 +16,10 @@ from anybench import Probe, check
 NAME = "spawn"
 OPERATION = "spawn a task and run it to completion"
 LATENCIES = {"spawn": "start_soon() -> the task's first line runs"}
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "memory": "per live task: every task is alive at once",
+}
 #: Every task is alive at once; the sweep stops at this many.
 MAX_N = 100_000
 

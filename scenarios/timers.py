@@ -6,8 +6,14 @@ task then sleeps until just before ``base`` and spins to it. One operation is on
 expires and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
 takes per timer), so a timer's lateness includes the timers due before it: it grows with N by
 design. The measured region runs from ``base`` (or from the first task resuming, if the main task
-wakes too late) until the last task has resumed. uvloop's clock counts whole milliseconds and
-uvloop rounds each delay to one, so by its clock a timer can fire up to 0.5 ms early.
+wakes too late) until the last task has resumed.
+
+Lateness is read on the loop's own clock. uvloop's clock counts whole milliseconds (``uv_now``),
+and the deadlines here fall in the millisecond of ``base`` (itself a whole millisecond there):
+a timer that wakes within that millisecond reads ``-i * STEP_S`` late, one that wakes in the
+next about +1 ms. On uvloop a lateness is therefore known only to a millisecond, and a negative
+one is not early. (uvloop does fire early in real time where a delay is not a whole number of
+milliseconds: ``call_later`` rounds it to the nearest one, uvloop/loop.pyx.)
 
 Checks: every task woke exactly once, and (in latency rounds, which read the loop clock at each
 wake-up) none before its deadline (within EARLY_TOLERANCE_NS).
@@ -20,6 +26,14 @@ from anybench import Probe, check
 NAME = "timers"
 OPERATION = "one timer: a sleep_until deadline passes and its task resumes"
 LATENCIES = {"lateness": "deadline -> the sleeping task resumes, on the loop clock (may be < 0)"}
+#: What a reader of the report's figures should know of this scenario, by topic.
+REMARKS = {
+    "latency": (
+        "lateness is read on each runtime's own loop clock; uvloop's counts whole "
+        "milliseconds, so on uvloop a lateness is known only to 1 ms, and one below 0 means "
+        "the timer woke within its deadline's millisecond, not before it"
+    ),
+}
 #: Every sleeping task is alive at once; the sweep stops at this many.
 MAX_N = 100_000
 STEP_S = 1e-7  # between consecutive deadlines

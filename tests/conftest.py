@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from anybench import Runtime, ScenarioSpec
+from anybench import Runtime, ScenarioSpec, _run
 from anybench.pytest_plugin import runtime_params
 
 
@@ -37,6 +36,8 @@ def expected_ops(scenario: Any, n: int) -> int:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+#: anybench's own scenarios: the matrix ``nox -s bench`` runs.
+SCENARIOS = ROOT / "scenarios"
 
 # pytest-xdist marks its workers in their environment (PYTEST_XDIST_WORKER), and
 # pytest-benchmark switches itself off in any process that inherits the mark: the pytest runs
@@ -46,7 +47,9 @@ for _name in [name for name in os.environ if name.startswith("PYTEST_XDIST_")]:
 
 
 def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``pytest benchmarks`` in a subprocess, as ``nox -s bench`` does.
+    """Run anybench's own benchmark matrix (``scenarios/``) with pytest *args* in a subprocess,
+    through the one entry point ``anybench run`` and ``nox -s bench`` use
+    (:func:`anybench._run.pytest_command`), writing where *args* say.
 
     *env_path* goes first on PYTHONPATH, for a test plugin passed with ``-p``.
     """
@@ -54,7 +57,7 @@ def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.Compl
     if env_path is not None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(env_path), str(ROOT)])}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *args],
+        _run.pytest_command([str(SCENARIOS)], None, args),
         cwd=ROOT,
         capture_output=True,
         text=True,

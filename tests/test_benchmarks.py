@@ -1,7 +1,7 @@
 """The benchmark matrix end to end, at tiny scale: pytest-benchmark records, extra info, errors.
 
-These run ``pytest benchmarks`` in a subprocess, as ``nox -s bench`` does. They check what is
-recorded, never how fast anything was.
+These run anybench's own scenarios in a subprocess, through the pytest command ``anybench run``
+(and so ``nox -s bench``) builds. They check what is recorded, never how fast anything was.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         ),
         (
             ["--scenario", "nope"],
-            "unknown scenario 'nope'; choose from: spawn, spawn_native, done_callback",
+            "unknown scenario 'nope'; choose from: await_future, await_future_native,",
         ),
         (["--profile", "huge"], "unknown profile 'huge'; choose from: quick, default, full"),
         (["--scales", "ten"], "--scales takes integers of at least 1"),

@@ -1,8 +1,10 @@
-"""Nothing lost: a run stopped by Ctrl-C or killed keeps every benchmark that had finished.
+"""Nothing lost: a run stopped by Ctrl-C or killed keeps every benchmark that had finished, and
+recovery never takes what is not its own.
 
-Each test starts ``pytest benchmarks`` in a subprocess of its own, waits until the journal holds
-a finished benchmark, stops the run (SIGINT, as Ctrl-C does, or SIGKILL), and recovers the
-journal into a results file marked partial.
+The stopping tests start anybench's matrix in a subprocess of their own (the pytest command
+``anybench run`` builds), wait until the journal holds a finished benchmark, stop the run
+(SIGINT, as Ctrl-C does, or SIGKILL), and recover the journal into a results file marked
+partial. The others recover journals written here: junk, foreign, bad, or held by a live run.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from anybench._cli import main
+from anybench._journal import INCOMING, Journal, recover_all, running
 from anybench._results import load
+from anybench._run import pytest_command
 
-from .conftest import ROOT
+from .conftest import ROOT, SCENARIOS
 
 
 def _finished(journal: Path) -> int:
@@ -45,13 +48,11 @@ def test_a_stopped_run_keeps_every_finished_benchmark(
     # Benchmarks of a scenario finish together, once its interleaved workers are done: several
     # scenarios, so that the run is still going when the first have finished.
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider",
+        pytest_command([str(SCENARIOS)], raw, [
             "--scenario", "done_callback,await_future,chain,fan_in,fan_out_callbacks,spawn",
             "--runtime", runtime_name, "--processes", "2", "--max-processes", "2",
             "--scales", "10,20",
-            f"--benchmark-json={raw}",
-        ],
+        ]),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -98,9 +99,134 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
     from anybench._journal import read
 
     journal = tmp_path / "run.json.journal"
-    header = {"event": "header", "machine_info": {"anybench": {}}, "commit_info": {}}
+    header = {"event": "header", "format": 1, "machine_info": {"anybench": {}}, "commit_info": {}}
     record = {"event": "benchmark", "record": {"name": "a"}}
     journal.write_text(json.dumps(header) + "\n" + json.dumps(record) + "\n" + '{"event": "be')
     data = read(journal)
     assert data is not None
     assert [b["name"] for b in data["benchmarks"]] == ["a"]
+
+
+#: A committed results file, complete: what recovery must never delete unread.
+COMMITTED = sorted((ROOT / "results").glob("*.json"))[0]
+HEADER = {
+    "event": "header",
+    "format": 1,
+    "machine_info": {"anybench": {}},
+    "commit_info": {},
+    "anybench_run": {},
+    "datetime": "2026-12-01T00:00:00+00:00",
+}
+
+
+def _line(event: dict[str, object]) -> str:
+    return json.dumps(event) + "\n"
+
+
+NOT_OURS = {
+    "junk": "this is not a journal\n",
+    "empty": "",
+    "other-format": _line({**HEADER, "format": 99}),
+    "machine-info-null": _line({**HEADER, "machine_info": None}),
+    "commit-info-list": _line({**HEADER, "commit_info": [1]})
+    + _line({"event": "benchmark", "record": {"name": "a"}}),
+    "a-results-file": COMMITTED.read_text()[:2000],
+}
+
+
+@pytest.mark.parametrize("kind", NOT_OURS)
+def test_recover_never_deletes_what_it_did_not_read(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    mine = keep / "mine.json"
+    mine.write_bytes(COMMITTED.read_bytes())
+    journal = keep / "mine.json.journal"
+    journal.write_text(NOT_OURS[kind])
+    assert main(["recover", str(journal), "--into", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"anybench: {journal}: "), err
+    assert err.count("\n") == 1, err
+    assert err.rstrip().endswith("it is left in place"), err
+    assert mine.read_bytes() == COMMITTED.read_bytes()
+    assert journal.read_text() == NOT_OURS[kind]
+    assert not list(tmp_path.glob("out/*.json"))
+
+
+def test_a_journal_with_nothing_finished_is_removed_but_a_file_beside_it_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    mine = keep / "mine.json"
+    mine.write_bytes(COMMITTED.read_bytes())
+    journal = keep / "mine.json.journal"
+    journal.write_text(_line(HEADER))
+    assert main(["recover", str(journal), "--into", str(tmp_path / "out")]) == 0
+    assert "no benchmark had finished; removed it" in capsys.readouterr().out
+    assert not journal.exists()
+    assert mine.read_bytes() == COMMITTED.read_bytes(), "not anybench's own raw file"
+    # In .incoming, anybench's own raw file goes with its journal.
+    incoming = tmp_path / "results" / INCOMING
+    incoming.mkdir(parents=True)
+    (incoming / "run-abc_1.json").write_text("")
+    (incoming / "run-abc_1.json.journal").write_text(_line(HEADER))
+    assert main(["recover", "--into", str(tmp_path / "results")]) == 0
+    assert list(incoming.iterdir()) == []
+
+
+def test_a_bad_journal_in_incoming_is_moved_aside_once_and_never_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    incoming = results / INCOMING
+    incoming.mkdir(parents=True)
+    bad = _line({**HEADER, "machine_info": None}) + _line(
+        {"event": "benchmark", "record": {"name": "a"}}
+    )
+    (incoming / "run-x.json.journal").write_text(bad)
+    (incoming / "run-x.json").write_text("")
+    assert main(["recover", "--into", str(results)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "machine_info is not a mapping; moved aside to run-x.json.journal.unreadable" in err
+    assert (incoming / "run-x.json.journal.unreadable").read_text() == bad
+    assert (incoming / "run-x.json").exists()
+    # Later recoveries (every anybench run's) are not troubled by it again.
+    assert recover_all(results) == []
+
+
+def test_a_live_runs_journal_is_left_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    raw = results / INCOMING / "run-live.json"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("")
+    journal = Journal(raw.with_name(raw.name + ".journal"))
+    record = json.loads(COMMITTED.read_text())["benchmarks"][0]
+    data = json.loads(COMMITTED.read_text())
+    journal.header(
+        data["machine_info"], data["commit_info"], data["datetime"], data.get("anybench_run")
+    )
+    journal.benchmark(record)
+    try:
+        assert main(["recover", "--into", str(results)]) == 0
+        assert "its run is still going; left alone" in capsys.readouterr().out
+        assert journal.path.exists()
+        assert raw.exists()
+        assert not list(results.glob("*.json"))
+        journal.benchmark(record)  # the run goes on writing into its own journal
+    finally:
+        journal.close()  # pytest ends (or dies): its lock goes with it
+    # Its anybench run has yet to save it: still live until that run lets go.
+    with running(raw):
+        assert main(["recover", "--into", str(results)]) == 0
+        assert "its run is still going; left alone" in capsys.readouterr().out
+        assert not list(results.glob("*.json"))
+    assert main(["recover", "--into", str(results)]) == 0
+    [saved] = results.glob("*.json")
+    assert len(load(saved).records) == 2
+    assert not journal.path.exists()
+    assert not raw.exists()

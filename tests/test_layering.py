@@ -45,6 +45,7 @@ STAGES: tuple[frozenset[str], ...] = (
         {
             "_adapter",
             "_callgrind",
+            "_escape",
             "_files",
             "_format",
             "_probe",
@@ -61,7 +62,9 @@ STAGES: tuple[frozenset[str], ...] = (
     # the results files, written and read
     frozenset({"_results", "_journal", "_counts_results"}),
     # reading results: analyses and reports
-    frozenset({"_compare", "_plots", "_table", "_report"}),
+    frozenset(
+        {"_layout", "_verdicts", "_compare", "_plots", "_table", "_report", "_counts_compare"}
+    ),
     # the drivers: the fixture, the matrix, anybench run
     frozenset({"_fixture", "_matrix", "_run", "_cli", "_counts"}),
     # the public face: the package, python -m anybench, the pytest plugin

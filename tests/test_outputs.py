@@ -382,3 +382,14 @@ def test_an_error_while_writing_is_one_line_and_keeps_the_old_report(
     monkeypatch.setattr("anybench._files.tempfile.mkstemp", fail)
     assert main(["save", str(good), "--into", str(tmp_path / "saved")]) == 1
     _one_line_error(capsys, f"{tmp_path / 'saved'}: cannot save into it ({error.strerror})")
+
+
+@pytest.mark.parametrize("threshold", ["nan", "-100", "0", "inf", "-inf", "1e9", "ten", ""])
+def test_a_threshold_that_is_no_gate_is_one_line(
+    threshold: str, good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NaN threshold would make every comparison pass: a CI gate silently off."""
+    assert main(["compare", str(good), str(good), f"--threshold={threshold}"]) == 2
+    err = _one_line_error(capsys, "--threshold takes a percentage above 0 and at most 1000")
+    assert repr(threshold) in err
+    assert main(["compare", str(good), str(good), "--threshold", "0.5"]) == 0

@@ -22,7 +22,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from anybench import _plots
-from anybench._compare import Entry, entries
+from anybench._layout import Entry, entries
 from anybench._results import Record, load
 
 from .conftest import ROOT

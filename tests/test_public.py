@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from anybench import ScenarioError, ScenarioSpec
+from anybench._run import pytest_command
 
 from .conftest import ROOT
 
@@ -306,11 +307,10 @@ def test_every_field_default_is_what_a_minimal_scenario_gets() -> None:
 def test_pytest_benchmark_save_compare_and_histogram_work(tmp_path: Path) -> None:
     """README's promise: pytest-benchmark's own options, on anybench's benchmarks."""
     storage = tmp_path / "storage"
-    args = [
-        sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider",
+    args = pytest_command([str(ROOT / "scenarios")], None, [
         "--scenario", "done_callback", "--runtime", "asyncio", *TINY,
         f"--benchmark-storage=file://{storage}",
-    ]  # fmt: skip
+    ])  # fmt: skip
     saved = _run([*args, "--benchmark-save=one"], ROOT)
     assert saved.returncode == 0, saved.stdout[-3000:] + saved.stderr[-3000:]
     [file] = storage.glob("*/0001_one.json")
@@ -365,8 +365,44 @@ def _find_scenarios(tmp_path: Path, load_scenarios: Any) -> None:
         load_scenarios([str(package / "first.py"), str(tmp_path / "again.py")])
 
 
+#: nox's session.run, as the noxfile's run_benchmarks calls it, without making a venv: the
+#: noxfile's own call (its interrupt_timeout) through nox's own popen.
+_NOX_SESSION = """
+import sys
+from pathlib import Path
+
+sys.path.insert(0, sys.argv[1])
+import nox.popen
+import noxfile
+
+
+class Session:
+    def run(self, *args, success_codes=(0,), **timeouts):
+        cmd = [sys.executable, "-m", "anybench", *args[1:]] if args[0] == "anybench" else args
+        code, _ = nox.popen.popen(cmd, stderr=None, **timeouts)
+        if code not in success_codes:
+            raise SystemExit(f"nox: command failed with exit code {code}")
+
+    def log(self, message):
+        print(message)
+
+    def error(self, message):
+        raise SystemExit(message)
+
+
+paths = noxfile.run_benchmarks(
+    Session(), *sys.argv[2:], targets=["a_fast.py", "b_hangs.py"], into=Path("results")
+)
+"""
+
+
 def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -> None:
-    """Ctrl-C during ``anybench run``: the finished scenario is saved, the rest is not lost."""
+    """Ctrl-C in a terminal (the whole foreground group gets it) during ``anybench run``, or
+    during ``nox -s bench`` (nox's session.run, which terminates its command shortly after an
+    interrupt unless told to wait): the finished scenario is saved at once and its path
+    printed, the rest is not lost. Through nox where it is installed (``nox -s tests`` does not
+    install it), else through ``anybench run`` alone."""
+    through = "anybench" if importlib.util.find_spec("nox") is None else "nox"
     _write_scenario(tmp_path, "NAME = 'a_fast'\n", name="a_fast.py")
     _write_scenario(
         tmp_path,
@@ -381,16 +417,20 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
         name="b_hangs.py",
     )
     incoming = tmp_path / "results" / ".incoming"
+    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:]]
+    if through == "nox":
+        cmd = [sys.executable, "-c", _NOX_SESSION, str(ROOT), *options]
+    else:
+        cmd = [sys.executable, "-m", "anybench", "run", "a_fast.py", "b_hangs.py", *options]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "anybench", "run", "a_fast.py", "b_hangs.py", "--runtime",
-         "asyncio", *TINY[:1], "3", *TINY[2:], "-p", "no:cacheprovider"],
+        cmd,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # our signal reaches its pytest and workers, never us
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(
         '"event": "benchmark"' in j.read_text() for j in incoming.glob("*.journal")
@@ -401,24 +441,142 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
     out, err = proc.communicate(timeout=120)
     assert proc.returncode not in (0, 1), out[-2000:] + err[-2000:]
     [saved] = (tmp_path / "results").glob("*.json")
-    assert f"results saved to results/{saved.name}" in out
+    assert f"results saved to results/{saved.name}" in out, out[-2000:] + err[-2000:]
     data = json.loads(saved.read_text())
     assert "interrupted" in data["anybench_run"]["partial"]
     assert {b["extra_info"]["scenario"] for b in data["benchmarks"]} == {"a_fast"}
-    assert not list(incoming.glob("*"))
+    assert not incoming.exists()
 
 
-def test_scenario_filter_chooses_among_the_scenarios_found(tmp_path: Path) -> None:
-    for name in ("one", "two", "three"):
-        _write_scenario(tmp_path, f"NAME = {name!r}\n", name=f"{name}.py")
-    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--scenarios", ".",
-            "--runtime", "asyncio", "--scales", "5"]  # fmt: skip
-    listed = _run([*base, "--scenario", "one,three", "--co", "-q"], tmp_path)
-    assert listed.returncode == 0, listed.stdout + listed.stderr
-    assert sorted(line for line in listed.stdout.splitlines() if "::" in line) == [
-        "one.py::test_scenario[one-5-asyncio]",
-        "three.py::test_scenario[three-5-asyncio]",
+def test_two_runs_at_once_into_one_directory_save_everything_and_leave_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """A run that starts while another writes into the same results directory leaves the
+    other's journal to it; both save every benchmark; nothing else is left in the project
+    (no .pytest_cache, .benchmarks, __pycache__ or .incoming)."""
+    _write_scenario(tmp_path, "NAME = 'a_fast'\n", name="a_fast.py")
+    # Its workers wait for the gate: the first run is still going while the second runs.
+    gate = tmp_path / "gate"
+    _write_scenario(
+        tmp_path,
+        f"""
+        NAME = "b_gated"
+        import os, sys, time
+
+        if "anybench._worker" in sys.orig_argv:
+            for _ in range(1200):
+                if os.path.exists({str(gate)!r}):
+                    break
+                time.sleep(0.05)
+        """,
+        name="b_gated.py",
+    )
+    incoming = tmp_path / "results" / ".incoming"
+    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:]]
+    run = [sys.executable, "-m", "anybench", "run"]
+    first = subprocess.Popen(
+        [*run, "a_fast.py", "b_gated.py", *options],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while (
+            time.monotonic() < deadline
+            and first.poll() is None
+            and not any('"event": "benchmark"' in j.read_text() for j in incoming.glob("*.journal"))
+        ):
+            time.sleep(0.1)
+        assert first.poll() is None, "the first run ended before the second could start"
+        second = _run([*run, "a_fast.py", *options], tmp_path)
+        assert first.poll() is None, "the second run did not overlap the first"
+    finally:
+        gate.write_text("")
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out[-2000:] + err[-2000:]
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert "recover" not in second.stdout + second.stderr
+    scenarios_of = {}
+    for saved in (tmp_path / "results").glob("*.json"):
+        data = json.loads(saved.read_text())
+        assert "partial" not in data["anybench_run"], saved
+        scenarios_of[saved.name] = sorted(b["extra_info"]["scenario"] for b in data["benchmarks"])
+    assert sorted(scenarios_of.values()) == [["a_fast"], ["a_fast", "b_gated"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a_fast.py",
+        "b_gated.py",
+        "gate",
+        "results",
     ]
-    wrong = _run([*base, "--scenario", "four"], tmp_path)
-    assert wrong.returncode == 4
-    assert wrong.stderr.strip() == "ERROR: unknown scenario 'four'; choose from: one, three, two"
+    left = sorted(p.name for p in (tmp_path / "results").iterdir())
+    reports = [f"report-{Path(name).stem}" for name in scenarios_of]
+    assert left == sorted([*scenarios_of, *reports])
+
+
+def test_when_no_benchmark_finishes_the_last_line_says_why(tmp_path: Path) -> None:
+    _write_scenario(
+        tmp_path,
+        """
+        NAME = "broken"
+
+        async def run(n, probe):
+            raise RuntimeError(f"broken at {n}")
+        """,
+        name="broken.py",
+    )
+    run = _run([sys.executable, "-m", "anybench", "run", "broken.py", "--runtime", "asyncio",
+                "--scales", "3", *TINY[2:]], tmp_path)  # fmt: skip
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("anybench: no benchmark finished: 1 failed ("), last
+    assert "RuntimeError: broken at 3" in last, last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.py"]
+
+
+def test_a_usage_error_recovers_nothing_and_a_bad_journal_never_stops_a_run(
+    tmp_path: Path,
+) -> None:
+    _write_scenario(tmp_path, "")
+    incoming = tmp_path / "results" / ".incoming"
+    incoming.mkdir(parents=True)
+    journal = incoming / "run-old.json.journal"
+    bad = '{"event": "header", "format": 1, "machine_info": null}\n{"event": "benchmark"}\n'
+    journal.write_text(bad)
+    base = [sys.executable, "-m", "anybench", "run", "my_scen.py", "--no-report"]
+    run = _run([*base, "--profile", "nope"], tmp_path)
+    assert run.returncode == 4
+    assert "unknown profile 'nope'" in run.stderr
+    assert journal.read_text() == bad
+    assert "recover" not in run.stdout + run.stderr
+    # A journal whose header is unusable is moved aside in one line; the run goes on.
+    run = _run([*base, "--runtime", "asyncio", "--scales", "3", *TINY[2:]], tmp_path)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert len(list((tmp_path / "results").glob("*.json"))) == 1
+    [line] = [line for line in run.stderr.splitlines() if "run-old" in line]
+    assert line.endswith(
+        "machine_info is not a mapping; moved aside to run-old.json.journal.unreadable"
+    )
+    assert (incoming / "run-old.json.journal.unreadable").read_text() == bad
+
+
+def test_the_reasons_nothing_finished_come_from_pytest(tmp_path: Path) -> None:
+    from anybench._run import _why_nothing
+
+    report = tmp_path / "outcomes.xml"
+    report.write_text(
+        """<testsuites><testsuite>
+        <testcase name="a"><skipped type="pytest.skip" message="rloop: not installed"/></testcase>
+        <testcase name="b"><skipped type="pytest.skip" message="rloop: not installed"/></testcase>
+        <testcase name="c"><failure message="TypeError: run() takes 1 positional argument"/>
+        </testcase></testsuite></testsuites>"""
+    )
+    assert _why_nothing(0, report) == (
+        "no benchmark finished: 2 skipped (rloop: not installed) / "
+        "1 failed (TypeError: run() takes 1 positional argument)"
+    )
+    assert _why_nothing(1, tmp_path / "missing.xml") == (
+        "no benchmark finished: see pytest output above"
+    )
+    assert "interrupted" in _why_nothing(2, None)

@@ -292,3 +292,72 @@ def test_the_runtimes_of_a_scale_share_their_worker_processes(tiny_results: Path
         assert len(record.process_ids) == len(record.processes) == 2
         by_scale.setdefault(record.key, set()).add(record.process_ids)
     assert all(len(pids) == 1 for pids in by_scale.values()), by_scale
+
+
+def test_files_of_one_name_from_two_directories_get_two_columns(
+    spawn_results: Path, tmp_path: Path
+) -> None:
+    copies = []
+    for directory in ("a", "b"):
+        (tmp_path / directory).mkdir()
+        copy = tmp_path / directory / "spawn.json"
+        copy.write_bytes(spawn_results.read_bytes())
+        copies.append(load(copy))
+    page = render(copies, tmp_path)
+    header = next(line for line in page.splitlines() if line.startswith("| scenario | N |"))
+    assert "asyncio (a/spawn)" in header
+    assert "asyncio (b/spawn)" in header
+    # The same file given twice is one run, shown once, and the page says so.
+    page = render([copies[0], load(tmp_path / "a" / "spawn.json")], tmp_path)
+    header = next(line for line in page.splitlines() if line.startswith("| scenario | N |"))
+    assert header.count("asyncio") == 1, header
+    assert "spawn.json` was given 2 times: shown once" in page
+
+
+def test_the_report_and_compare_write_a_load_scale_with_its_own_symbol(
+    tiny_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", str(tiny_results), str(tiny_results)]) == 0
+    out = capsys.readouterr().out
+    assert "latency_under_load B=3 asyncio" in out
+    assert "latency_under_load N=" not in out
+    page = render([load(tiny_results)], tmp_path)
+    assert "latency distribution at B=3" in page
+    assert "latency_under_load` N=" not in page
+
+
+def test_what_the_report_says_of_a_scenario_is_what_it_declared(
+    tiny_results: Path, tmp_path: Path
+) -> None:
+    page = render([load(tiny_results)], tmp_path)
+    memory = page.split("## Memory", 1)[1].split("\n## ", 1)[0]
+    assert "- `spawn`: per live task" in memory
+    latency = page.split("## Latency", 1)[1].split("\n## ", 1)[0]
+    assert "- `timers`: uvloop's clock counts whole milliseconds" in latency
+    # A scenario that declares nothing gets no word, and the report's prose names no scenario
+    # of its own: it serves other projects' scenarios too.
+    data = json.loads(tiny_results.read_text())
+    for bench in data["benchmarks"]:
+        bench["extra_info"].pop("remarks", None)
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(data))
+    assert "What the scenarios declare" not in render([load(bare)], tmp_path)
+    source = (ROOT / "src" / "anybench" / "_report.py").read_text()
+    for path in (ROOT / "scenarios").glob("*.py"):
+        assert f"`{path.stem}`" not in source, path.stem
+
+
+def test_a_remark_on_an_unknown_topic_is_refused_in_one_line() -> None:
+    from types import SimpleNamespace
+
+    from anybench import ScenarioSpec
+    from anybench._scenario import ScenarioError
+
+    async def run(n: int, probe: object) -> None:
+        pass
+
+    fields = {"NAME": "x", "OPERATION": "op", "LATENCIES": {}, "run": run}
+    spec = ScenarioSpec.from_module(SimpleNamespace(**fields, REMARKS={"memory": "per task"}))
+    assert dict(spec.remarks) == {"memory": "per task"}
+    with pytest.raises(ScenarioError, match="REMARKS names unknown topic 'memroy'; choose from"):
+        ScenarioSpec.from_module(SimpleNamespace(**fields, REMARKS={"memroy": "per task"}))

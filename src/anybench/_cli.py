@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._escape import terminal
 from ._files import OutputError
 from ._results import ResultsError, Run, load, pair_variants, save
 from ._table import comparison_table
@@ -30,7 +32,7 @@ def _table(args: argparse.Namespace) -> int:
     runs, ok = _load_all(args.files)
     status = 0 if ok else 1
     for run in runs:
-        print(f"{run.source}:")
+        print(terminal(f"{run.source}:"))
         print(comparison_table(run))
         print()
         if run.failed:
@@ -55,9 +57,32 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+#: The largest --threshold: a slow-down of more than 10x is no threshold at all.
+MAX_THRESHOLD_PERCENT = 1000.0
+
+
+def _threshold(value: str) -> float | None:
+    """A --threshold in percent, or None if it is not a finite number in (0, 1000]."""
+    try:
+        percent = float(value)
+    except ValueError:
+        return None
+    if not (math.isfinite(percent) and 0 < percent <= MAX_THRESHOLD_PERCENT):
+        return None
+    return percent
+
+
 def _compare(args: argparse.Namespace) -> int:
     from ._compare import format_comparison
 
+    threshold = _threshold(args.threshold)
+    if threshold is None:
+        print(
+            f"anybench: --threshold takes a percentage above 0 and at most "
+            f"{MAX_THRESHOLD_PERCENT:g}, like 10; not {args.threshold!r}",
+            file=sys.stderr,
+        )
+        return 2
     runs, ok = _load_all([args.old, args.new], split=False)
     if not ok:
         return 2
@@ -68,7 +93,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 2
     regressed = False
     for old, new in pairs:
-        text, worse = format_comparison(old, new, args.threshold / 100)
+        text, worse = format_comparison(old, new, threshold / 100)
         print(text)
         regressed = regressed or worse
     return 1 if regressed else 0
@@ -86,6 +111,7 @@ def _save(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ._journal import describe
     from ._run import run_and_save
 
     for option in args.pytest_args:
@@ -99,10 +125,21 @@ def _run(args: argparse.Namespace) -> int:
     except OutputError as exc:
         print(f"anybench: {exc}", file=sys.stderr)
         return 1
-    for path in outcome.recovered:
-        print(f"recovered an unfinished earlier run into {path}")
     for path in outcome.saved:
         print(f"results saved to {path}")
+    if args.saved_list:
+        try:
+            Path(args.saved_list).write_text("".join(f"{p}\n" for p in outcome.saved))
+        except OSError as exc:
+            print(f"anybench: {args.saved_list}: cannot write it ({exc.strerror})", file=sys.stderr)
+            return 1
+    for recovery in outcome.recovered:
+        if recovery.live:  # another run's, still going: not ours to mention
+            continue
+        for line in describe(recovery):
+            if recovery.saved:
+                line = line.replace("an unfinished run", "an unfinished earlier run")
+            print(line, file=sys.stderr if recovery.problem else sys.stdout)
     if outcome.problem:
         print(f"anybench: {outcome.problem}", file=sys.stderr)
     if outcome.saved and not args.no_report:
@@ -124,28 +161,36 @@ def _run(args: argparse.Namespace) -> int:
 def _recover(args: argparse.Namespace) -> int:
     from . import _journal
 
-    incoming = Path(args.into) / ".incoming"
-    journals = [Path(j) for j in args.journals] or _journal.leftovers(incoming)
-    if not journals:
-        print(f"anybench: no journal of an unfinished run in {incoming}; nothing to recover")
-        return 0
-    status = 0
-    for journal in journals:
-        if not journal.name.endswith(_journal.SUFFIX) or not journal.is_file():
-            print(f"anybench: {journal} is not a run's journal (*.journal)", file=sys.stderr)
-            status = 1
-            continue
+    into = Path(args.into)
+    if args.journals:
+        recoveries = []
+        for name in args.journals:
+            journal = Path(name)
+            if not journal.name.endswith(_journal.SUFFIX) or not journal.is_file():
+                print(f"anybench: {journal} is not a run's journal (*.journal)", file=sys.stderr)
+                recoveries.append(_journal.Recovery(journal, problem="not a journal"))
+                continue
+            try:
+                recoveries.append(_journal.recover(journal, into))
+            except OutputError as exc:
+                print(f"anybench: {exc}", file=sys.stderr)
+                return 1
+    else:
         try:
-            saved = _journal.recover(journal, Path(args.into))
-        except (ResultsError, OutputError, OSError, ValueError, KeyError) as exc:
-            print(f"anybench: {journal}: cannot recover it ({exc}); it is left in place")
-            status = 1
+            recoveries = _journal.recover_all(into)
+        except OutputError as exc:
+            print(f"anybench: {exc}", file=sys.stderr)
+            return 1
+        if not recoveries:
+            incoming = into / _journal.INCOMING
+            print(f"anybench: no journal of an unfinished run in {incoming}; nothing to recover")
+            return 0
+    for recovery in recoveries:
+        if recovery.problem == "not a journal":
             continue
-        if not saved:
-            print(f"anybench: {journal}: no benchmark had finished; removed it")
-        for path in saved:
-            print(f"recovered an unfinished run into {path}")
-    return status
+        for line in _journal.describe(recovery):
+            print(line, file=sys.stderr if recovery.problem else sys.stdout)
+    return 1 if any(r.problem for r in recoveries) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,8 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", metavar="NEW.json")
     compare.add_argument(
         "--threshold",
-        type=float,
-        default=10.0,
+        default="10",
         metavar="PERCENT",
         help="fail on significant slow-downs above this (default: 10)",
     )
@@ -223,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--into", default="results", metavar="DIR", help="results directory (default: results)"
     )
     run.add_argument("--no-report", action="store_true", help="save the results only")
+    run.add_argument(
+        "--saved-list",
+        metavar="FILE",
+        help="also write the paths of the results files this run saved into FILE, one a line",
+    )
     run.set_defaults(func=_run)
     _add_counts_command(commands)
     return parser

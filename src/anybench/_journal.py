@@ -1,36 +1,92 @@
 """The journal: every finished benchmark on disk the moment it finishes, so a run is never lost.
 
 pytest-benchmark writes its JSON only at the end of a run. Beside it (``<json>.journal``), the
-anybench plugin appends one JSON line per event, flushed and fsynced: a header with the machine
-and commit info when the first benchmark finishes, then each finished benchmark complete with
-its extra info, and each failure. Ctrl-C, ``kill -9``, a power cut or an out-of-memory kill
-lose at most the benchmark in progress: :func:`recover` turns a journal left behind into a
-results file marked partial. Writing and reading the journal live here, side by side.
+anybench plugin appends one JSON line per event, flushed and fsynced: a header with the
+journal's format, the machine and commit info when the first benchmark finishes, then each
+finished benchmark complete with its extra info, and each failure. Ctrl-C, ``kill -9``, a power
+cut or an out-of-memory kill lose at most the benchmark in progress: :func:`recover` turns a
+journal left behind into a results file marked partial. Writing and reading the journal live
+here, side by side.
+
+A journal has an owner: the process writing it holds an exclusive ``flock`` on it from its
+first line until the run ends, and ``anybench run`` holds a lock file beside it until it has
+saved the run (a lock goes with its process, however it ends). Recovery takes both first and
+leaves a journal whose locks it cannot take: its run is still going. Recovery
+deletes only what it read and recognised: a journal of its own format, and the raw results
+file beside it only where that is anybench's own (``DIR/.incoming/run-*.json``). A file it
+cannot read is left where it is (in ``.incoming``, moved aside so that later runs do not trip
+on it), with one line that says why.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+if sys.platform != "win32":
+    import fcntl
 
 #: The journal's own format version (its lines carry pytest-benchmark records unchanged).
 JOURNAL_FORMAT = 1
 SUFFIX = ".journal"
+#: Where ``anybench run`` puts a run's raw results and journal until they are saved.
+INCOMING = ".incoming"
+#: The raw results file ``anybench run`` makes in ``INCOMING`` (``run-XXXX.json``).
+RAW_PREFIX, RAW_SUFFIX = "run-", ".json"
+#: Beside a raw results file while its ``anybench run`` is going (see :func:`running`).
+LOCK_SUFFIX = ".lock"
+#: What an unreadable journal in ``INCOMING`` is renamed to (appended), out of later runs' way.
+ASIDE_SUFFIX = ".unreadable"
+
+
+class JournalError(ValueError):
+    """A journal that cannot be read as one of anybench's; the message says why, in one line."""
+
+
+def _lock(f: IO[Any], wait: bool) -> bool:
+    """Take *f*'s exclusive lock; without *wait*, False if another process holds it."""
+    if sys.platform == "win32":  # no flock: journals have no owner to check, as before
+        return True
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
 
 
 class Journal:
-    """Appends events to a journal file, each line flushed and fsynced before it returns."""
+    """Appends events to a journal file, each line flushed and fsynced before it returns; holds
+    the journal's lock from the first line until :meth:`close` (or the process's end)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: Any = None
 
+    def _open(self) -> IO[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+            _lock(f, wait=True)
+            # A recovery may have held the lock and removed the file meanwhile: lock the file
+            # that is under the name now, never one that is gone.
+            try:
+                if os.path.samestat(os.fstat(f.fileno()), os.stat(self.path)):
+                    return f
+            except FileNotFoundError:
+                pass
+            f.close()
+
     def _write(self, event: dict[str, Any]) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+            self._file = self._open()
         # Parameters that are objects (scenario modules, runtimes) are written as
         # pytest-benchmark's own JSON writes them.
         self._file.write(json.dumps(event, default=lambda o: f"UNSERIALIZABLE[{o!r}]") + "\n")
@@ -78,41 +134,66 @@ class Journal:
             self._file = None
 
 
-def read(path: Path) -> dict[str, Any] | None:
-    """The results (pytest-benchmark JSON) a journal holds, marked partial; None if it holds no
-    header (the run was stopped before its first benchmark finished).
+def _check_header(event: dict[str, Any]) -> None:
+    """Raise :class:`JournalError` if the header lacks what a results file is made of."""
+    if event.get("format") != JOURNAL_FORMAT:
+        raise JournalError(
+            f"its header is of format {event.get('format')!r}, not {JOURNAL_FORMAT}; "
+            "recover it with the anybench that wrote it"
+        )
+    if not isinstance(event.get("machine_info"), dict):
+        raise JournalError("its header's machine_info is not a mapping")
+    for key in ("commit_info", "anybench_run"):
+        if not isinstance(event.get(key) or {}, dict):
+            raise JournalError(f"its header's {key} is not a mapping")
+    if not isinstance(event.get("datetime", ""), str):
+        raise JournalError("its header's datetime is not text")
 
-    A torn last line (the process died while writing it) is ignored.
+
+def parse(text: str) -> dict[str, Any] | None:
+    """The results (pytest-benchmark JSON) a journal's *text* holds, marked partial unless the
+    run ran to its end; None if it is empty.
+
+    Raise :class:`JournalError` if it is not a journal of this format: its first line must be
+    a header of it. A torn line (the process died while writing it) is ignored.
     """
-    header: dict[str, Any] | None = None
+    lines = text.splitlines()
+    if not lines:
+        return None
+    try:
+        header = json.loads(lines[0])
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("event") != "header":
+        raise JournalError("its first line is not an anybench journal header")
+    _check_header(header)
     complete = False
     records: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(event, dict):
-                continue
-            if event.get("event") == "header":
-                header = event
-            elif event.get("event") == "benchmark":
-                records.append(event["record"])
-            elif event.get("event") == "failed":
-                failed.append({"test": str(event["test"]), "error": str(event["error"])})
-            elif event.get("event") == "end":
-                complete = bool(event.get("complete"))
-    if header is None:
-        return None
+    for line in lines[1:]:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("event")
+        if kind == "benchmark" and isinstance(event.get("record"), dict):
+            records.append(event["record"])
+        elif kind == "failed":
+            failed.append({"test": str(event.get("test")), "error": str(event.get("error"))})
+        elif kind == "end":
+            complete = event.get("complete") is True
     from ._results import read_run_info
 
     machine_info = header["machine_info"]
-    # A journal written before format 3 kept the run's figures in the machine info.
-    run_info = read_run_info(
-        {"machine_info": machine_info, "anybench_run": header.get("anybench_run")}
-    )
+    # A journal written before results format 3 kept the run's figures in the machine info.
+    try:
+        run_info = read_run_info(
+            {"machine_info": machine_info, "anybench_run": header.get("anybench_run")}
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise JournalError(f"its header's run info cannot be read ({exc})") from None
     run_info["failed"] = failed
     if not complete:
         run_info["partial"] = (
@@ -128,40 +209,174 @@ def read(path: Path) -> dict[str, Any] | None:
     }
 
 
+def read(path: Path) -> dict[str, Any] | None:
+    """:func:`parse` of the journal at *path*."""
+    return parse(path.read_text(encoding="utf-8", errors="replace"))
+
+
 def leftovers(directory: Path) -> list[Path]:
-    """Journals left in *directory* by runs that did not finish."""
+    """Journals in *directory* (a results directory's ``INCOMING``): of runs that did not
+    finish, or of runs still going (see :func:`recover`)."""
     return sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []
 
 
-def recover(journal: Path, results_dir: Path) -> list[Path]:
-    """Save what the run behind *journal* finished into *results_dir*; return the new files.
+def is_own_raw(path: Path) -> bool:
+    """Whether *path* is a raw results file ``anybench run`` made (and may remove)."""
+    return (
+        path.parent.name == INCOMING
+        and re.fullmatch(rf"{re.escape(RAW_PREFIX)}[A-Za-z0-9_]+{re.escape(RAW_SUFFIX)}", path.name)
+        is not None
+    )
+
+
+@dataclass
+class Recovery:
+    """What :func:`recover` did with one journal."""
+
+    journal: Path
+    #: The results files saved from it.
+    saved: list[Path] = field(default_factory=list)
+    #: Its run is still going (another process holds the journal): it was left alone.
+    live: bool = False
+    #: Why it was left (one line, without the journal's path) when it could not be used.
+    problem: str | None = None
+    #: It was recognised and held no finished benchmark: it was removed, nothing saved.
+    empty: bool = False
+
+
+@contextmanager
+def running(raw: Path) -> Iterator[None]:
+    """Mark the run whose raw results file is *raw* as live for the ``with`` block: a lock
+    file beside it (``<raw>.lock``), held, removed at the end. ``anybench run`` holds it from
+    before pytest starts until it has saved the run, so that no other recovery takes the
+    journal in between, when pytest (which holds the journal itself) has ended."""
+    lock = raw.with_name(raw.name + LOCK_SUFFIX)
+    with open(lock, "wb") as f:
+        _lock(f, wait=True)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _still_linked(f: IO[Any], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _run_is_live(raw: Path) -> bool:
+    """Whether the ``anybench run`` of *raw* holds its lock file (see :func:`running`)."""
+    try:
+        f = open(raw.with_name(raw.name + LOCK_SUFFIX), "rb")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        return False
+    with f:
+        return not _lock(f, wait=False)
+
+
+@contextmanager
+def _owned(journal: Path, ours: bool) -> Iterator[IO[bytes] | None]:
+    """The journal open and locked by us, or None if a live run holds it (or it went meanwhile).
+    *ours*: it is this process's own run's, whose pytest has ended: wait for the lock (another
+    recovery may hold it a moment) and ignore the run's lock file (this process holds it)."""
+    raw = journal.with_name(journal.name[: -len(SUFFIX)])
+    with open(journal, "rb") as f:
+        taken = _lock(f, wait=ours) and _still_linked(f, journal)
+        yield f if taken and (ours or not _run_is_live(raw)) else None
+
+
+def _aside(journal: Path) -> Path:
+    target = journal.with_name(journal.name + ASIDE_SUFFIX)
+    number = 2
+    while target.exists():
+        target = journal.with_name(f"{journal.name}{ASIDE_SUFFIX}-{number}")
+        number += 1
+    journal.rename(target)
+    return target
+
+
+def recover(
+    journal: Path, results_dir: Path, move_aside: bool = False, ours: bool = False
+) -> Recovery:
+    """Save what the run behind *journal* finished into *results_dir*.
 
     If the run ran to its end (the journal says so) and its own results file beside the journal
     is whole, that file is saved as it is; otherwise the journal's benchmarks are, marked
-    partial unless the run was complete. The journal and the leftover files are removed
-    only once the results are saved; a journal with no finished benchmark is removed and
-    nothing is saved.
+    partial unless the run was complete. Only once they are saved is the journal removed, with
+    the raw file beside it if that is ``anybench run``'s own. A journal that a live run holds is
+    left alone; one that is not this format's, or cannot be saved, is left in place (or, with
+    *move_aside*, renamed with :data:`ASIDE_SUFFIX`) and the problem said; a journal of this
+    format with no finished benchmark is removed and nothing saved. Errors writing into
+    *results_dir* (:class:`~anybench._files.OutputError`) propagate, and nothing is removed.
+    *ours*: the journal is of this process's own run (see :func:`running`), whose pytest ended.
     """
     from ._results import ResultsError, load, save
 
+    outcome = Recovery(journal)
     raw = journal.with_name(journal.name[: -len(SUFFIX)])
-    saved: list[Path] = []
-    data = read(journal)
-    complete = data is not None and "partial" not in data["anybench_run"]
     try:
-        if complete and raw.exists() and raw.stat().st_size and load(raw).records:
-            saved = save(raw, results_dir)
-    except ResultsError:
-        saved = []
-    measured = data is not None and (data["benchmarks"] or data["anybench_run"]["failed"])
-    if not saved and measured:
-        staged = journal.with_name(journal.name + ".json")
-        staged.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        try:
-            saved = save(staged, results_dir)
-        finally:
-            staged.unlink()
-    for leftover in (raw, journal):
-        if leftover.exists():
-            leftover.unlink()
-    return saved
+        with _owned(journal, ours) as f:
+            if f is None:
+                outcome.live = True
+                return outcome
+            data = parse(f.read().decode("utf-8", errors="replace"))
+            if data is None:
+                # Its run may be opening it this instant: never moved, and nothing to save.
+                outcome.problem = "it is empty; it is left in place"
+                return outcome
+            complete = "partial" not in data["anybench_run"]
+            measured = bool(data["benchmarks"] or data["anybench_run"]["failed"])
+            try:
+                if complete and raw.is_file() and raw.stat().st_size and load(raw).records:
+                    outcome.saved = save(raw, results_dir)
+            except ResultsError:
+                pass  # the journal holds the same benchmarks
+            if not outcome.saved and measured:
+                with tempfile.TemporaryDirectory(prefix="anybench-recover-") as tmp:
+                    staged = Path(tmp) / f"{raw.name}.json"
+                    staged.write_text(json.dumps(data), encoding="utf-8")
+                    try:
+                        outcome.saved = save(staged, results_dir)
+                    except ResultsError as exc:
+                        raise JournalError(str(exc).removeprefix(f"{staged}: ")) from None
+            outcome.empty = not measured
+            # Removed while still locked: no other recovery can take it in between.
+            if is_own_raw(raw):
+                raw.unlink(missing_ok=True)
+            journal.unlink()
+    except (JournalError, ResultsError) as exc:
+        outcome.problem = str(exc)
+    except (OSError, UnicodeError) as exc:
+        outcome.problem = f"cannot read it ({getattr(exc, 'strerror', None) or exc})"
+    if outcome.problem is not None:
+        if move_aside and journal.exists():
+            try:
+                outcome.problem += f"; moved aside to {_aside(journal).name}"
+            except OSError:
+                outcome.problem += "; it is left in place"
+        else:
+            outcome.problem += "; it is left in place"
+    return outcome
+
+
+def recover_all(results_dir: Path) -> list[Recovery]:
+    """:func:`recover` every journal in *results_dir*'s ``INCOMING`` into *results_dir*,
+    moving aside those it cannot read; journals of live runs are left alone (and listed)."""
+    return [
+        recover(journal, results_dir, move_aside=True)
+        for journal in leftovers(results_dir / INCOMING)
+    ]
+
+
+def describe(recovery: Recovery) -> list[str]:
+    """What happened to a journal, for people: one line per fact."""
+    where = recovery.journal
+    if recovery.live:
+        return [f"{where}: its run is still going; left alone"]
+    if recovery.problem:
+        return [f"anybench: {where}: {recovery.problem}"]
+    if recovery.empty:
+        return [f"{where}: no benchmark had finished; removed it"]
+    return [f"recovered an unfinished run into {path}" for path in recovery.saved]

@@ -25,7 +25,8 @@ from matplotlib.lines import Line2D
 from matplotlib.scale import SymmetricalLogTransform
 from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-from ._compare import Entry, column_order
+from ._escape import plot_text
+from ._layout import Entry, column_order
 from ._sweep import LOAD, N
 from ._sweep import Axis as SweepAxis
 
@@ -170,12 +171,13 @@ def _legend(ax: Axes, title: str | None = None, handles: Sequence[Line2D] = ()) 
         title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options
     )
     for text in [*legend.get_texts(), legend.get_title()]:
+        text.set_text(plot_text(text.get_text()))
         text.set_parse_math(False)
 
 
 def _title(ax: Axes, text: str) -> None:
     """A title of at most two lines, shown as written (it holds names from results files)."""
-    lines = textwrap.wrap(text, 90, max_lines=2, placeholder=" …")
+    lines = textwrap.wrap(plot_text(text), 90, max_lines=2, placeholder=" …")
     ax.set_title("\n".join(lines), fontsize=10, parse_math=False)
 
 
@@ -273,7 +275,7 @@ def latency_vs_scale_figure(scenario: str, series: str, entries: Sequence[Entry]
             percentiles["p99"] = Line2D([], [], color="0.3", marker="^", ls="--", label="p99")
     _scale_axis(ax, entries)
     negative = bool(runtimes) and _latency_scale(ax, "y")
-    ax.set_ylabel(f"{series} latency", parse_math=False)
+    ax.set_ylabel(f"{plot_text(series)} latency", parse_math=False)
     _time_axis(ax.yaxis)
     _title(ax, f"{scenario}: {series} latency, median (p50) and p99")
     _legend(ax, title="runtime", handles=[*runtimes, *percentiles.values()])
@@ -296,7 +298,7 @@ def cdf_figure(scenario: str, series: str, n: int, entries: Sequence[Entry]) -> 
     if drawn and ax.get_xscale() == "symlog":
         linthresh = EngFormatter(unit="s")(_linthresh(ax.xaxis))
         scale = f"log scale, linear within ±{linthresh}"
-    ax.set_xlabel(f"{series} latency ({scale})", parse_math=False)
+    ax.set_xlabel(f"{plot_text(series)} latency ({scale})", parse_math=False)
     _time_axis(ax.xaxis)
     ax.set_ylabel("percent of samples at or below")
     ax.set_ylim(-2, 102)  # a line at 0% or 100% is seen, not hidden by the frame

@@ -1,9 +1,14 @@
 """``anybench report``: from results files to a Markdown page and PNG plots.
 
-The report reads results files only (never the scenarios). It is written into a fresh temporary
-directory beside its destination and renamed into place, so an interrupted report leaves no
-half-written page. It is marked as anybench's, and only such a report is ever replaced, and only
-when asked: never an input, a results directory or anything anybench did not write.
+The report reads results files only (never the scenarios): what it says of a scenario beyond its
+figures is what the scenario declared (its ``REMARKS`` and ``CAVEATS``), recorded in the results.
+Every name from the files is escaped for Markdown where it is written into the page
+(:mod:`anybench._escape`): in a table by :func:`_row`, elsewhere as it is put in a line.
+
+The page is written into a fresh temporary directory beside its destination and renamed into
+place, so an interrupted report leaves no half-written page. It is marked as anybench's, and only
+such a report is ever replaced, and only when asked: never an input, a results directory or
+anything anybench did not write.
 """
 
 from __future__ import annotations
@@ -13,22 +18,11 @@ import itertools
 import math
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import _plots
-from ._compare import (
-    Entry,
-    Ratio,
-    baseline_column,
-    baseline_columns,
-    cells_by_key,
-    column_order,
-    dagger,
-    entries,
-    recorded_libraries,
-    sorted_keys,
-)
+from ._escape import markdown, markdown_code, plot_text
 from ._files import (
     REPORT_MARKER,
     FileNames,
@@ -40,10 +34,24 @@ from ._files import (
     unwritable,
 )
 from ._format import format_ns
+from ._layout import (
+    Entry,
+    baseline_column,
+    baseline_columns,
+    cells_by_key,
+    column_order,
+    dagger,
+    entries,
+    one_per_file,
+    recorded_libraries,
+    scale_text,
+    sorted_keys,
+)
 from ._results import Run
 from ._runtimes import BASELINE
 from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
-from ._sweep import N
+from ._sweep import AXES, N
+from ._verdicts import Ratio
 
 
 class ReportExistsError(OutputError):
@@ -101,7 +109,7 @@ class Context:
 
     runs: Sequence[Run]
     entries: Sequence[Entry]
-    #: The runtimes' columns, in order (see :func:`anybench._compare.column_order`).
+    #: The runtimes' columns, in order (see :func:`anybench._layout.column_order`).
     columns: list[str]
     #: The baseline runtime's first column, or None when no run has the baseline runtime.
     base: str | None
@@ -111,9 +119,12 @@ class Context:
     scenarios: list[str]
     #: Where the plots are written; the page links them relatively.
     plot_dir: Path
+    #: The files given more than once (shown once), with the number of times.
+    repeated: Sequence[tuple[Run, int]] = ()
 
     @classmethod
-    def of(cls, runs: Sequence[Run], plot_dir: Path) -> Context:
+    def of(cls, given: Sequence[Run], plot_dir: Path) -> Context:
+        runs, repeated = one_per_file(given)
         all_entries = entries(runs)
         return cls(
             runs,
@@ -123,6 +134,7 @@ class Context:
             baseline_columns(all_entries),
             list(dict.fromkeys(e.record.scenario for e in all_entries)),
             plot_dir,
+            repeated,
         )
 
 
@@ -147,18 +159,47 @@ def _title(ctx: Context) -> list[str]:
         "# anybench report",
         "",
         f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from "
-        + ", ".join(f"`{run.path.name}`" for run in ctx.runs)
+        + ", ".join(markdown_code(run.path.name) for run in ctx.runs)
         + ".",
     ]
 
 
 def _table_head(labels: list[str], numeric: list[str]) -> list[str]:
-    """A Markdown table's header: *labels* left-aligned, then *numeric* columns right-aligned."""
-    names = [*labels, *numeric]
+    """A Markdown table's header: *labels* left-aligned, then *numeric* columns right-aligned
+    (names, escaped here)."""
     return [
-        "| " + " | ".join(names) + " |",
+        _row([*labels, *numeric], []),
         "|" + "---|" * len(labels) + "---:|" * len(numeric),
     ]
+
+
+def _row(names: list[str], cells: list[str]) -> str:
+    """A Markdown table's row: *names* (scenario, series, ... as the files hold them: escaped
+    here), then *cells*, Markdown the report made of figures (escaped where it was made)."""
+    return "| " + " | ".join([*map(markdown, names), *cells]) + " |"
+
+
+def _footnotes(caveats: list[str]) -> list[str]:
+    """The † notes of the caveats a table marked (see :func:`anybench._layout.dagger`)."""
+    return [f"\n{'†' * (i + 1)} {markdown(caveat)}." for i, caveat in enumerate(caveats)]
+
+
+def _remarks(ctx: Context, topic: str, scenarios: list[str]) -> list[str]:
+    """What *scenarios* declared of their figures on *topic* (their ``REMARKS``), one item
+    each, as the results recorded it."""
+    out = []
+    for scenario in scenarios:
+        remark = next(
+            (
+                e.record.remarks[topic]
+                for e in ctx.entries
+                if e.record.scenario == scenario and topic in e.record.remarks
+            ),
+            None,
+        )
+        if remark:
+            out.append(f"- {markdown_code(scenario)}: {markdown(remark)}.")
+    return ["", "What the scenarios declare of these figures:", "", *out] if out else []
 
 
 def _summary(ctx: Context) -> list[str]:
@@ -170,7 +211,7 @@ def _summary(ctx: Context) -> list[str]:
     out += _table_head(["scenario", "N"], columns)
     cells = cells_by_key(all_entries)
     # Geometric means are kept apart for unlike things: anyio scenarios scaled by N, and the
-    # native baselines (the load scenario, whose cost is B's, stays out of both).
+    # native baselines (a scenario on another axis, whose cost is its load's, stays out of both).
     kinds = {"anyio scenarios": "anyio", "native baselines": "native"}
     ratios: dict[str, dict[str, list[float]]] = {
         k: {c: [] for c in columns} for k in kinds.values()
@@ -193,7 +234,7 @@ def _summary(ctx: Context) -> list[str]:
             elif baseline is not None and baseline is not entry:
                 ratio = Ratio.within_run(baseline.record, record)
                 # Only like with like enters a mean: no unstable row, no row whose runtime uses
-                # a mechanism of its own (†), no load scenario.
+                # a mechanism of its own (†), no scenario on another axis than N.
                 if record.axis == N.name and not record.caveat and not baseline.record.unstable:
                     kind = "native" if record.native_of else "anyio"
                     ratios[kind][column].append(ratio.ratio)
@@ -202,7 +243,7 @@ def _summary(ctx: Context) -> list[str]:
                 text += f" ({ratio})"
             parts.append(text)
         label = next(iter(row.values())).record.scale_label
-        out.append(f"| {key[0]} | {label} | " + " | ".join(parts) + " |")
+        out.append(_row([key[0], label], parts))
     if base is not None:
         for label, kind in kinds.items():
             if not any(ratios[kind].values()):
@@ -228,11 +269,20 @@ def _summary(ctx: Context) -> list[str]:
             "contains 1). `(unstable)`: the measured region stayed under 1 ms; no ratio is "
             "drawn from it. Each geometric mean is over the stable rows of its kind that both "
             "columns have, without the rows marked † (a mechanism of their own on that "
-            f"runtime) and without `latency_under_load`, whose cost is the load's "
-            f"({left_out} cells left out).",
+            f"runtime) and without the scenarios scaled by another axis than {N.symbol}, whose "
+            f"cost is their load's{_other_axes(ctx)} ({left_out} cells left out).",
         ]
-    out += [f"\n{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]
-    return out
+    return out + _footnotes(caveats)
+
+
+def _other_axes(ctx: Context) -> str:
+    """``: `a`, `b` `` for the scenarios on another axis than N, "" for none."""
+    others = [
+        s
+        for s in ctx.scenarios
+        if any(e.record.scenario == s and e.record.axis != N.name for e in ctx.entries)
+    ]
+    return ": " + ", ".join(map(markdown_code, others)) if others else ""
 
 
 def _anyio_tax(ctx: Context) -> list[str]:
@@ -256,18 +306,17 @@ def _anyio_tax(ctx: Context) -> list[str]:
     out += _table_head(["scenario", "N"], columns)
     for scenario, n in sorted(rows, key=lambda k: (scenarios.index(k[0]), k[1])):
         row = rows[(scenario, n)]
-        out.append(f"| {scenario} | {n:,} | " + " | ".join(row.get(c, "–") for c in columns) + " |")
+        label = next(e.record.scale_label for e in all_entries if e.record.key == (scenario, n))
+        out.append(_row([scenario, label], [row.get(c, "–") for c in columns]))
     out += [
         "",
         "Each `*_native` scenario does the same work as its anyio twin in plain asyncio (on every "
         "asyncio-based runtime) or plain trio, with the same checks. 1.00x means anyio costs "
         "nothing; 3x means the anyio version takes three times as long per operation. In "
-        "brackets, the 95% process-level interval; `~`: not significant. The anyio side of "
-        "`done_callback`, `await_future` and `mixed` includes anybench's portable Future, since "
-        "anyio has none: for those it is the tax of anyio and that Future together.",
+        "brackets, the 95% process-level interval; `~`: not significant.",
     ]
-    out += [f"\n{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]
-    return out
+    out += _remarks(ctx, "anyio_tax", list(dict.fromkeys(scenario for scenario, _ in rows)))
+    return out + _footnotes(caveats)
 
 
 def _scaling(ctx: Context) -> list[str]:
@@ -289,7 +338,7 @@ def _scaling(ctx: Context) -> list[str]:
                 slope, low, high = scaling_slope(ratio, low_n, high_n)
                 interval = f" [{low:+.2f}, {high:+.2f}]" if math.isfinite(high - low) else ""
                 parts.append(f"{slope:+.2f}{interval} {scaling_class(slope)}")
-            out.append(f"| {scenario} | {low_n:,} → {high_n:,} | " + " | ".join(parts) + " |")
+            out.append(_row([scenario, f"{low_n:,} → {high_n:,}"], parts))
             rows += 1
     if not rows:
         return []
@@ -324,19 +373,19 @@ def _memory(ctx: Context) -> list[str]:
         for column in columns:
             memory = row[column].record.memory if column in row else None
             text = f"{memory['bytes_per_op']:,.0f} B" if memory else "–"
-            if memory and memory.get("n", row[column].record.n) != row[column].record.n:
-                text += f" (at N={memory['n']:,})"
+            record = row[column].record if column in row else None
+            if memory and record and memory.get("n", record.n) != record.n:
+                text += f" (at {scale_text(replace(record, n=memory['n']))})"
             parts.append(text)
-        out.append(f"| {scenario} | {label} | " + " | ".join(parts) + " |")
+        out.append(_row([scenario, label], parts))
     out += [
         "",
         "Peak memory the scenario allocated from its start (set-up included) to the end of its "
-        "measured region (tracemalloc, in one extra untimed round), divided by the operations: "
-        "for `spawn`, `mixed` and `fan_out_event` that is per live task, for `done_callback` "
-        "per pending future with its callback. It includes the scenario's own bookkeeping "
-        "(timestamps and result lists: a few integers, about 32 B each, per operation).",
+        "measured region (tracemalloc, in one extra untimed round), divided by the operations. "
+        "It includes the scenario's own bookkeeping (timestamps and result lists: a few "
+        "integers, about 32 B each, per operation).",
     ]
-    return out
+    return out + _remarks(ctx, "memory", [s for s in scenarios if s in by_scenario])
 
 
 def _latency(ctx: Context) -> list[str]:
@@ -364,19 +413,20 @@ def _latency(ctx: Context) -> list[str]:
                 )
             samples = ", ".join(f"{c:,}" for c in sorted(counts))
             label = next(iter(row.values())).record.scale_label
-            out.append(
-                f"| {key[0]} | {series} | {label} | " + " | ".join(parts) + f" | {samples} |"
-            )
+            out.append(_row([key[0], series, label], [*parts, samples]))
     out += [
         "",
-        "Delays from the trigger to the callback or awaiter running, over all rounds. In most "
-        "scenarios all N triggers of a round happen before the loop runs the reactions, so a "
-        "delay includes the queue of triggers before it and grows with N by design (see each "
-        "scenario's docstring); `await_future`, `chain` and `latency_under_load` measure single "
-        "wake-ups. uvloop's clock counts whole milliseconds, so its `timers` lateness is not "
-        "comparable below 1 ms and can be negative.",
+        "Delays from the trigger to the callback or awaiter running, over all rounds. Where "
+        "all N triggers of a round happen before the loop runs the reactions, a delay "
+        "includes the queue of triggers before it and grows with N by design (see each "
+        "scenario's docstring).",
     ]
-    return out
+    shown = [
+        s
+        for s in scenarios
+        if any(e.record.scenario == s and e.record.latency_ns for e in all_entries)
+    ]
+    return out + _remarks(ctx, "latency", shown)
 
 
 def _instrument(ctx: Context) -> list[str]:
@@ -390,7 +440,8 @@ def _instrument(ctx: Context) -> list[str]:
     out = [
         "## The instrument's cost",
         "",
-        f"On the cheapest benchmark measured, `{cheapest.scenario}` at N={cheapest.n:,}: ns per "
+        f"On the cheapest benchmark measured, {markdown_code(cheapest.scenario)} at "
+        f"{scale_text(cheapest)}: ns per "
         "operation in throughput rounds (no clock reading per operation) and in latency rounds "
         "(every operation stamped), and the stamps' share of the stamped figure.",
         "",
@@ -407,7 +458,7 @@ def _instrument(ctx: Context) -> list[str]:
         rows["throughput"].append(format_ns(plain))
         rows["latency (stamped)"].append(format_ns(with_stamps))
         rows["stamps' share"].append(f"{(with_stamps - plain) / with_stamps:+.0%}")
-    out += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
+    out += [_row([name], cells) for name, cells in rows.items()]
     return out
 
 
@@ -420,26 +471,34 @@ def _plots_section(ctx: Context) -> list[str]:
     for scenario in scenarios:
         mine = [e for e in all_entries if e.record.scenario == scenario]
         operation = next((e.record.operation for e in mine if e.record.operation), "")
-        out += [f"### {scenario}", ""]
+        shown, title = markdown(scenario), plot_text(scenario)
+        out += [f"### {shown}", ""]
         if operation:
-            out += [f"One operation: {operation}.", ""]
+            out += [f"One operation: {markdown(operation)}.", ""]
         name = names.name(scenario, "bars", suffix=".png")
-        _plots.bars(scenario, operation, mine, plot_dir / name)
-        out.append(f"![{scenario}: ns per operation by runtime]({name})")
+        _plots.bars(title, plot_text(operation), mine, plot_dir / name)
+        out.append(f"![{shown}: ns per operation by runtime]({name})")
+        axis = AXES.get(mine[0].record.axis, N)
         if len({e.record.n for e in mine}) > 1:
             name = names.name(scenario, "scaling", suffix=".png")
-            _plots.scaling(scenario, mine, plot_dir / name)
-            out.append(f"![{scenario}: cost per operation against N]({name})")
+            _plots.scaling(title, mine, plot_dir / name)
+            out.append(f"![{shown}: cost per operation against {axis.symbol}]({name})")
         series_names = list(dict.fromkeys(s for e in mine for s in e.record.latency_ns))
-        largest = max(e.record.n for e in mine)
+        largest = max(mine, key=lambda e: e.record.n).record
         for series in series_names:
             if len({e.record.n for e in mine}) > 1:
                 name = names.name(scenario, series, "latency", suffix=".png")
-                _plots.latency_vs_scale(scenario, series, mine, plot_dir / name)
-                out.append(f"![{scenario}: {series} latency percentiles against N]({name})")
+                _plots.latency_vs_scale(title, series, mine, plot_dir / name)
+                out.append(
+                    f"![{shown}: {markdown(series)} latency percentiles against "
+                    f"{axis.symbol}]({name})"
+                )
             name = names.name(scenario, series, "cdf", suffix=".png")
-            _plots.cdf(scenario, series, largest, mine, plot_dir / name)
-            out.append(f"![{scenario}: {series} latency distribution at N={largest:,}]({name})")
+            _plots.cdf(title, series, largest.n, mine, plot_dir / name)
+            out.append(
+                f"![{shown}: {markdown(series)} latency distribution at "
+                f"{scale_text(largest)}]({name})"
+            )
         out.append("")
     return out
 
@@ -451,18 +510,23 @@ def _warnings(ctx: Context) -> list[str]:
         problems = stability_warnings(entry.record.round_ns_per_op)
         if problems:
             out.append(
-                f"- `{entry.record.scenario}` N={entry.record.n:,} on {entry.column}: "
+                f"- {markdown_code(entry.record.scenario)} {scale_text(entry.record)} on "
+                f"{markdown(entry.column)}: "
                 + "; ".join(problems)
                 + " — too unstable to trust; re-run it on a quieter machine."
             )
+    for run, times in ctx.repeated:
+        out.append(f"- {markdown_code(str(run.path))} was given {times} times: shown once.")
     for run in runs:
+        file = markdown_code(run.path.name)
         if run.partial:
-            out.append(f"- `{run.path.name}`: PARTIAL run, {run.partial}.")
+            out.append(f"- {file}: PARTIAL run, {markdown(run.partial)}.")
         for name, reason in run.unavailable_runtimes.items():
-            out.append(f"- `{run.path.name}`: runtime {name} skipped: {reason}")
+            out.append(f"- {file}: runtime {markdown(name)} skipped: {markdown(reason)}")
         for failure in run.failed:
             out.append(
-                f"- `{run.path.name}`: FAILED `{failure.get('test')}`: {failure.get('error')}"
+                f"- {file}: FAILED {markdown_code(str(failure.get('test')))}: "
+                f"{markdown(str(failure.get('error')))}"
             )
     if len(out) == 2:
         out.append("None: every benchmark passed pyperf's stability rules.")
@@ -485,11 +549,14 @@ def _metadata(ctx: Context) -> list[str]:
             commit += " (dirty)"
         timer = run.anybench_info.get("timer_cost_ns")
         python = f"{info.get('python_implementation', '')} {info.get('python_version', '?')}"
-        versions = " | ".join(libs.get(lib) or "–" for lib in libraries)
+        versions = [libs.get(lib) or "–" for lib in libraries]
         timer_text = f"{timer:.0f} ns/reading" if timer else "?"
         out.append(
-            f"| `{run.path.name}` | {run.datetime[:19]} | {info.get('node', '?')} | {cpu} | "
-            f"{python} | {versions} | {commit} | {timer_text} |"
+            f"| {markdown_code(run.path.name, in_table=True)} "
+            + _row(
+                [run.datetime[:19], info.get("node") or "?", cpu, python, *versions, commit],
+                [timer_text],
+            )
         )
     return out
 

@@ -110,6 +110,8 @@ class Record:
     #: What this measurement does differently on its runtime, if anything: a mechanism of its
     #: own there (marked † wherever the figure appears).
     caveat: str | None = None
+    #: The scenario's remarks on its figures, by report topic (its ``REMARKS``).
+    remarks: dict[str, str] = field(default_factory=dict)
     #: Per worker process, ns/op of each throughput round (a format-1 file: one process).
     processes: tuple[tuple[float, ...], ...] = ()
     #: Per worker process, its pid; the records of one scale and run that share a pid were
@@ -494,6 +496,7 @@ def write_extra_info(
         "axis": spec.axis,
         "native_of": spec.native_of,
         "caveat": spec.caveats.get(runtime.backend),
+        "remarks": dict(spec.remarks),
         "parameters": dict(spec.parameters),
         "runtime": runtime.name,
         "backend": runtime.backend,
@@ -585,6 +588,9 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
     for key in ("scenario", "runtime"):
         if not isinstance(extra[key], str) or not extra[key]:
             raise ValueError(f"{key} must be a name, not {_short(extra[key])}")
+    remarks = extra.get("remarks") or {}
+    if not isinstance(remarks, dict) or not all(isinstance(v, str) for v in remarks.values()):
+        raise ValueError(f"remarks must map topics to text, not {_short(remarks)}")
     parameters = extra.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ValueError(f"parameters must be a mapping, not {_short(parameters)}")
@@ -614,6 +620,7 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         memory=memory,
         native_of=text("native_of") or None,
         caveat=text("caveat") or None,
+        remarks=remarks,
         processes=processes,
         process_ids=tuple(process_ids),
         variant=text("variant") or "",

@@ -53,6 +53,8 @@ Runner = Callable[[int, "Probe"], Awaitable[None]]
 CLOSE_MATCH = 0.75
 #: The backends a native runner may be written for: ``run_asyncio``, ``run_trio``.
 NATIVE_BACKENDS = ("asyncio", "trio")
+#: The figures of the report a scenario may remark on (``REMARKS``).
+REMARK_TOPICS = ("anyio_tax", "memory", "latency")
 
 #: The mark of a figure whose done-callbacks on trio go through anybench's own queue (trio has
 #: no done-callbacks; see anybench._adapter), where asyncio's go through ``loop.call_soon``: a
@@ -120,6 +122,12 @@ FIELDS: tuple[Field, ...] = (
         "backend -> what its figure does differently there (marked † wherever it appears)",
         default=MappingProxyType({}),
     ),
+    Field(
+        "REMARKS",
+        "report topic (anyio_tax, memory, latency) -> what a reader of that figure should know "
+        "of this scenario, printed with it, e.g. {'memory': 'per live task'}",
+        default=MappingProxyType({}),
+    ),
     Field("SAMPLES", "operations per pass of a 'load' scenario (required there)"),
     Field("OPS_PER_N", "operations per pass per unit of n (e.g. 10 yields per task)", default=1),
     Field(
@@ -165,6 +173,7 @@ class ScenarioSpec:
     max_n: int | None = None
     native_of: str | None = None
     caveats: Mapping[str, str] = field(default_factory=dict)
+    remarks: Mapping[str, str] = field(default_factory=dict)
     samples: int | None = None
     ops_per_n: int = 1
     early_tolerance_ns: int = 0
@@ -249,6 +258,7 @@ class ScenarioSpec:
         text("OPERATION", get("OPERATION"))
         text_map("LATENCIES", get("LATENCIES"))
         text_map("CAVEATS", get("CAVEATS"))
+        text_map("REMARKS", get("REMARKS"))
         text("NATIVE_OF", get("NATIVE_OF"), optional=True)
         whole("MAX_N", get("MAX_N"), 1, optional=True)
         whole("SAMPLES", get("SAMPLES"), 1, optional=True)
@@ -272,6 +282,12 @@ class ScenarioSpec:
         unknown_caveats = set(get("CAVEATS")) - set(NATIVE_BACKENDS)
         if unknown_caveats:
             raise fail(f"CAVEATS names unknown backend {sorted(unknown_caveats)[0]!r}")
+        unknown_topics = set(get("REMARKS")) - set(REMARK_TOPICS)
+        if unknown_topics:
+            raise fail(
+                f"REMARKS names unknown topic {sorted(unknown_topics)[0]!r}; "
+                f"choose from: {', '.join(REMARK_TOPICS)}"
+            )
         name = getattr(module, "__name__", "")
         return cls(
             name=get("NAME"),
@@ -282,6 +298,7 @@ class ScenarioSpec:
             max_n=get("MAX_N"),
             native_of=get("NATIVE_OF"),
             caveats=MappingProxyType(dict(get("CAVEATS"))),
+            remarks=MappingProxyType(dict(get("REMARKS"))),
             samples=get("SAMPLES"),
             ops_per_n=get("OPS_PER_N"),
             early_tolerance_ns=get("EARLY_TOLERANCE_NS"),

@@ -1,9 +1,14 @@
-"""The compact comparison printed at the end of a benchmark run: ns/op per runtime and N."""
+"""The compact comparison printed at the end of a benchmark run: ns/op per runtime and N.
+
+It is written for a terminal or a CI log: every cell and line is escaped
+(:func:`anybench._escape.terminal`) before the columns are aligned.
+"""
 
 from __future__ import annotations
 
-from ._compare import cells_by_key, column_order, entries, sorted_keys
+from ._escape import terminal
 from ._format import format_ns
+from ._layout import cells_by_key, column_order, entries, sorted_keys
 from ._results import Run
 from ._runtimes import BASELINE
 
@@ -34,6 +39,7 @@ def comparison_table(run: Run) -> str:
                 row.append(f"{format_ns(cell.ns_per_op)} ({cell.ns_per_op / base.ns_per_op:.2f}x)")
         rows.append(row)
 
+    rows = [[terminal(cell) for cell in row] for row in rows]  # before they are measured
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(
@@ -53,4 +59,4 @@ def comparison_table(run: Run) -> str:
         lines.append(f"skipped {name}: {reason}")
     for failure in run.failed:
         lines.append(f"FAILED {failure.get('test')}: {failure.get('error')}")
-    return "\n".join(lines)
+    return "\n".join(terminal(line) for line in lines)

@@ -1,0 +1,251 @@
+"""Verdicts: how two records compare (a ratio with its interval), and how one run compares with
+another (drift, significance, regressions).
+
+Statistics only: this module writes no report or terminal text (the text of ``anybench compare``
+is :mod:`anybench._compare`'s) and knows nothing of columns (:mod:`anybench._layout`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._results import Record, Run
+from ._stats import (
+    LogRatio,
+    benjamini_hochberg,
+    paired_log_ratio,
+    robust_spread,
+    welch_log_ratio,
+)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``other / baseline`` of ns/op, with its 95% interval at the process level.
+
+    The unit is one worker process (the median of its rounds); the interval is Welch's t on
+    the logs of those (see :func:`anybench._stats.welch_log_ratio`). Records with a single
+    process each (format-1 files) have no interval: ``known`` is false.
+    """
+
+    log: LogRatio
+
+    @property
+    def ratio(self) -> float:
+        return self.log.ratio
+
+    @property
+    def low(self) -> float:
+        return self.log.low
+
+    @property
+    def high(self) -> float:
+        return self.log.high
+
+    @property
+    def known(self) -> bool:
+        return self.log.known
+
+    @property
+    def significant(self) -> bool:
+        return self.log.known and self.log.significant
+
+    @classmethod
+    def of(cls, baseline: Record, other: Record, **drift: float) -> Ratio:
+        return cls(welch_log_ratio(_values(baseline), _values(other), **drift))
+
+    @classmethod
+    def within_run(cls, baseline: Record, other: Record) -> Ratio:
+        """Two runtimes' records of one scale of one run: paired process by process where they
+        were measured in the same worker processes (their rounds taking turns), so that a slow
+        process cancels out; else as :meth:`of`."""
+        pairs = shared_processes(baseline, other)
+        if len(pairs) >= 2:
+            return cls(paired_log_ratio(pairs))
+        return cls.of(baseline, other)
+
+    def __str__(self) -> str:
+        if not self.known:
+            return f"{self.ratio:.2f}x [one process: no interval]"
+        mark = "" if self.significant else " ~"
+        return f"{self.ratio:.2f}x [{self.low:.2f}–{self.high:.2f}]{mark}"
+
+
+def _values(record: Record) -> list[float]:
+    return record.process_medians or [record.ns_per_op]
+
+
+def shared_processes(baseline: Record, other: Record) -> list[tuple[float, float]]:
+    """(baseline, other) per-process medians of the worker processes both records came from,
+    known by pid (files of format 2 and earlier have none: no pairs)."""
+    if len(baseline.process_ids) != len(baseline.processes):
+        return []
+    if len(other.process_ids) != len(other.processes):
+        return []
+    mine = dict(zip(baseline.process_ids, baseline.process_medians, strict=True))
+    return [
+        (mine[pid], value)
+        for pid, value in zip(other.process_ids, other.process_medians, strict=True)
+        if pid in mine
+    ]
+
+
+def machines_differ(old: Run, new: Run) -> list[str]:
+    """What differs between the machines and software of two runs (empty when comparable)."""
+    differences = []
+    for key, label in (
+        ("node", "machine"),
+        ("python_version", "Python"),
+        ("python_implementation", "Python implementation"),
+    ):
+        a, b = old.machine_info.get(key), new.machine_info.get(key)
+        if a != b:
+            differences.append(f"{label}: {a} -> {b}")
+    cpu_a = (old.machine_info.get("cpu") or {}).get("brand_raw")
+    cpu_b = (new.machine_info.get("cpu") or {}).get("brand_raw")
+    if cpu_a != cpu_b:
+        differences.append(f"CPU: {cpu_a} -> {cpu_b}")
+    libs_a = old.anybench_info.get("libraries", {})
+    libs_b = new.anybench_info.get("libraries", {})
+    for lib in sorted(set(libs_a) | set(libs_b)):
+        if libs_a.get(lib) != libs_b.get(lib):
+            differences.append(f"{lib}: {libs_a.get(lib)} -> {libs_b.get(lib)}")
+    return differences
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How two runs made at different times are put on one footing.
+
+    Code under test does not touch the *controls* (the native baselines), so their change from
+    one run to the other is the machine's drift: their median log ratio is taken off every
+    benchmark (``shift``) and their spread is added to every interval (``var``, with ``df``).
+    Without enough controls nothing is taken off, and the spread of all benchmarks widens the
+    intervals instead: a uniform change then stays visible, at the price of width.
+    """
+
+    shift: float = 0.0
+    var: float = 0.0
+    df: float = math.inf
+    note: str = ""
+
+    def kwargs(self) -> dict[str, float]:
+        return {"shift": self.shift, "extra_var": self.var, "extra_df": self.df}
+
+
+#: Fewest control benchmarks from which the drift between two runs is estimated.
+MIN_CONTROLS = 3
+
+
+def drift_between(old: Run, new: Run, pairs: Sequence[tuple[Record, Record]]) -> Drift:
+    """The correction for comparing *old* and *new* (none when one run made both)."""
+    if old.run_id and old.run_id == new.run_id:
+        return Drift(note="both from one run, interleaved: no drift correction needed")
+    logs = {id(o): math.log(Ratio.of(o, n).ratio) for o, n in pairs if not o.unstable}
+    controls = [logs[id(o)] for o, n in pairs if o.native_of and id(o) in logs]
+    if len(controls) >= MIN_CONTROLS:
+        center, spread = robust_spread(controls)
+        # The controls ran at their own minutes of the runs; the drift at other minutes can be
+        # larger. The robust spread of all benchmarks (most of which did not change) bounds it
+        # from below, so the wider of the two widens every interval.
+        _, everything = robust_spread(list(logs.values()))
+        spread = max(spread, everything)
+        return Drift(
+            center,
+            spread**2,
+            len(controls) - 1,
+            f"made at different times: the {len(controls)} native baselines, which the code "
+            f"under test does not touch, moved by {math.expm1(center):+.1%} (taken off every "
+            f"benchmark); the drift's spread, ±{math.expm1(spread):.1%} (the wider of theirs and "
+            "that of all benchmarks), is added to every interval",
+        )
+    if len(logs) >= MIN_CONTROLS:
+        _, spread = robust_spread(list(logs.values()))
+        return Drift(
+            0.0,
+            spread**2,
+            len(logs) - 1,
+            f"made at different times, with no native baselines to control for the machine's "
+            f"drift: every interval is widened by the spread of all benchmarks "
+            f"(±{math.expm1(spread):.1%}); an interleaved A/B run judges far finer",
+        )
+    return Drift(
+        0.0,
+        math.inf,
+        1.0,
+        "made at different times, with too few benchmarks to estimate the machine's drift: "
+        "no verdicts; make an interleaved A/B run instead",
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One benchmark in two runs, and the verdict on it."""
+
+    key: tuple[str, int, str]
+    old: Record
+    new: Record
+    ratio: Ratio
+    verdict: str = ""
+
+    @property
+    def p99_change(self) -> float | None:
+        """Relative change of the p99 of the first latency series both runs have, if any."""
+        for series, summary in self.old.latency_ns.items():
+            other = self.new.latency_ns.get(series)
+            if other and summary.get("p99") and other.get("p99") is not None:
+                return float(other["p99"]) / float(summary["p99"]) - 1
+        return None
+
+
+#: False discovery rate across all benchmarks of a comparison (Benjamini-Hochberg).
+FALSE_DISCOVERY_RATE = 0.05
+
+
+def compare_runs(
+    old: Run, new: Run, threshold: float = 0.10
+) -> tuple[list[Change], list[Record], list[Record], Drift]:
+    """Match benchmarks of two runs and judge each; return the changes, the records only in old
+    and only in new, and the drift correction used.
+
+    A change is a REGRESSION only when its whole 95% interval lies above *threshold* and it
+    survives Benjamini-Hochberg at FALSE_DISCOVERY_RATE across all the benchmarks compared.
+    """
+    old_by_key = {(r.scenario, r.n, r.runtime): r for r in old.records}
+    new_by_key = {(r.scenario, r.n, r.runtime): r for r in new.records}
+    common = [key for key in old_by_key if key in new_by_key]
+    drift = drift_between(old, new, [(old_by_key[k], new_by_key[k]) for k in common])
+    ratios = [Ratio.of(old_by_key[k], new_by_key[k], **drift.kwargs()) for k in common]
+    judged = [
+        i
+        for i, k in enumerate(common)
+        if ratios[i].known and not _unstable(old_by_key[k], new_by_key[k])
+    ]
+    rejected = benjamini_hochberg(
+        [ratios[i].log.p_above(threshold) for i in judged], FALSE_DISCOVERY_RATE
+    )
+    regressions = {i for i, r in zip(judged, rejected, strict=True) if r}
+    # "slower" and "faster" are claims too: they face the same false-discovery control.
+    changed = benjamini_hochberg([ratios[i].log.p_changed() for i in judged], FALSE_DISCOVERY_RATE)
+    changes_found = {i for i, r in zip(judged, changed, strict=True) if r}
+    changes = []
+    for i, key in enumerate(common):
+        ratio = ratios[i]
+        if i not in judged:
+            verdict = "unstable: not judged" if ratio.known else "no interval: not judged"
+        elif i in regressions and ratio.low > 1 + threshold:
+            verdict = "REGRESSION"
+        elif not ratio.significant or i not in changes_found:
+            verdict = "not significant"
+        else:
+            verdict = "slower" if ratio.ratio > 1 else "faster"
+        changes.append(Change(key, old_by_key[key], new_by_key[key], ratio, verdict))
+    only_old = [record for key, record in old_by_key.items() if key not in new_by_key]
+    only_new = [record for key, record in new_by_key.items() if key not in old_by_key]
+    return changes, only_old, only_new, drift
+
+
+def _unstable(old: Record, new: Record) -> bool:
+    return bool(old.unstable or new.unstable)
