@@ -119,6 +119,10 @@ _TRIGGER = "desc: Trigger: Client Request: "
 _NAMED = re.compile(r"^\((\d+)\)(?: (.*))?$")
 
 
+class _Undefined(KeyError):
+    """A compressed name used before its definition."""
+
+
 class _Names:
     """One table of compressed names: ``(id) name`` defines, ``(id)`` refers."""
 
@@ -136,7 +140,7 @@ class _Names:
         try:
             return self.by_id[key]
         except KeyError:
-            raise CallgrindError(f"name ({key}) used before it is defined") from None
+            raise _Undefined(f"name ({key}) used before it is defined") from None
 
 
 #: callgrind's mark of a recursion level or a cycle on a name (``f'2``, ``f'cycle 1``): folded into
@@ -150,6 +154,24 @@ def _function(name: str) -> str:
 
 def _base(path: str) -> str:
     return path.rsplit("/", 1)[-1]
+
+
+def _names_line(
+    key: str, value: str, objects: _Names, files: _Names, functions: _Names
+) -> str | None:
+    """The name a naming line (``ob=``, ``fl=``, ``cfn=``...) gives, None for another line."""
+    table = {
+        "ob": objects,
+        "cob": objects,
+        "fl": files,
+        "fi": files,
+        "fe": files,
+        "cfi": files,
+        "cfl": files,
+        "fn": functions,
+        "cfn": functions,
+    }.get(key)
+    return None if table is None else table.read(value)
 
 
 def parse_dump(text: str, source: str = "callgrind output") -> Dump:
@@ -231,21 +253,25 @@ def parse_dump(text: str, source: str = "callgrind output") -> Dump:
                     f"{source}: positions {value!r}; anybench reads --dump-instr=no dumps"
                 )
             continue
-        if key == "ob":
-            ob = objects.read(value)
-        elif key == "fl":
-            fl = files.read(value)
-        elif key in ("fi", "fe"):
-            files.read(value)
-        elif key == "fn":
-            current = fn_cost((ob, _function(functions.read(value))), _base(fl))
-        elif key == "cob":
-            call_ob = objects.read(value)
-        elif key in ("cfi", "cfl"):
-            call_fi = files.read(value)
-        elif key == "cfn":
-            callee = (call_ob if call_ob is not None else ob, _function(functions.read(value)))
-        elif key == "calls":
+        try:
+            names_line = _names_line(key, value, objects, files, functions)
+        except _Undefined as exc:
+            raise CallgrindError(f"{source}:{lineno}: {exc.args[0]}") from None
+        if names_line is not None:
+            if key == "ob":
+                ob = names_line
+            elif key == "fl":
+                fl = names_line
+            elif key == "fn":
+                current = fn_cost((ob, _function(names_line)), _base(fl))
+            elif key == "cob":
+                call_ob = names_line
+            elif key in ("cfi", "cfl"):
+                call_fi = names_line
+            elif key == "cfn":
+                callee = (call_ob if call_ob is not None else ob, _function(names_line))
+            continue
+        if key == "calls":
             if current is None or callee is None:
                 raise CallgrindError(f"{source}:{lineno}: a call outside any function")
             try:

@@ -73,6 +73,10 @@ def _threshold(value: str) -> float | None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from ._counts_results import is_counts_file
+
+    if is_counts_file(args.old) or is_counts_file(args.new):
+        return _compare_counts(args)
     from ._compare import format_comparison
 
     threshold = _threshold(args.threshold)
@@ -275,6 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     _add_counts_command(commands)
     return parser
+
+
+def _compare_counts(args: argparse.Namespace) -> int:
+    from ._counts_compare import compare_counts
+    from ._counts_results import CountsError, read_counts
+
+    try:
+        old, new = read_counts(args.old), read_counts(args.new)
+    except CountsError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 2
+    text, status = compare_counts(old, new)
+    print(text)
+    return status
 
 
 def _counts(args: argparse.Namespace) -> int:

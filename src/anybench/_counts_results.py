@@ -224,9 +224,16 @@ def write_counts(run: CountsRun, into: Path) -> Path:
 
 
 def is_counts_file(path: str | Path) -> bool:
-    """Whether *path* names a counts file (by its name: ``…_counts.json``)."""
+    """Whether *path* is a counts file: named ``…_counts.json`` (or ``…_counts-2.json``), or
+    starting as anybench writes one (``{"anybench_counts":``)."""
     name = Path(path).name
-    return name.endswith(SUFFIX) or (name.endswith(".json") and "_counts-" in name)
+    if name.endswith(SUFFIX) or (name.endswith(".json") and "_counts-" in name):
+        return True
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.read(len(FORMAT_KEY) + 4).startswith(b'{"' + FORMAT_KEY.encode())
+    except OSError:
+        return False
 
 
 class _Reader:
