@@ -29,7 +29,11 @@ def _load_all(paths: Sequence[str], split: bool = True) -> tuple[list[Run], bool
 
 
 def _table(args: argparse.Namespace) -> int:
-    runs, ok = _load_all(args.files)
+    from ._counts_results import is_counts_file
+
+    # A counts file beside the time results (a directory's *.json) is the report's, not the
+    # table's.
+    runs, ok = _load_all([f for f in args.files if not is_counts_file(f)])
     status = 0 if ok else 1
     for run in runs:
         print(terminal(f"{run.source}:"))
@@ -41,15 +45,24 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ._counts_results import CountsError, is_counts_file, read_counts
     from ._report import default_report_dir, write_report
 
-    runs, ok = _load_all(args.files)
+    counts, counts_ok = [], True
+    for path in [f for f in args.files if is_counts_file(f)]:
+        try:
+            counts.append(read_counts(path))
+        except CountsError as exc:
+            print(f"anybench: {exc}", file=sys.stderr)
+            counts_ok = False
+    runs, ok = _load_all([f for f in args.files if not is_counts_file(f)])
+    ok = ok and counts_ok
     if not runs:
         print("anybench: no usable results file; nothing to report", file=sys.stderr)
         return 1
     out_dir = Path(args.out) if args.out else default_report_dir(runs)
     try:
-        page = write_report(runs, out_dir, replace=args.force)
+        page = write_report(runs, out_dir, replace=args.force, counts=counts)
     except OutputError as exc:
         print(f"anybench: {exc}", file=sys.stderr)
         return 1
