@@ -1,9 +1,9 @@
 """Counting the work per operation: the parent of the counts workers.
 
-Per scenario, :func:`count_scenarios` runs *repeats* processes of ``python -m
+Per scenario and runtime, :func:`count_scenarios` runs *repeats* processes of ``python -m
 anybench._counts_worker`` under ``valgrind --tool=callgrind --instr-atstart=no`` (each counts
-every runtime and scale of the scenario, a callgrind dump per region), and one more process
-without valgrind that counts Python calls with a profiler. They run on every core at once:
+every scale, a callgrind dump per region), and per scenario one more process without valgrind
+that counts Python calls with a profiler, every runtime in it. They run on every core at once:
 counts need no quiet machine. Every process gets ``PYTHONHASHSEED=0`` and runs with address
 randomisation off (``setarch -R``), so that two processes do the same work.
 
@@ -97,6 +97,7 @@ class _Outcome:
     scenario: str
     mode: CountsMode
     repeat: int
+    runtimes: tuple[str, ...]
     pieces: dict[tuple[str, int], _Piece] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     hello: Hello | None = None
@@ -156,7 +157,7 @@ def _run_process(
     valgrind: str | None,
     python: str,
 ) -> _Outcome:
-    outcome = _Outcome(spec.name, mode, repeat)
+    outcome = _Outcome(spec.name, mode, repeat, tuple(runtimes))
     job = CountsJob(
         scenario_module=spec.module,
         sys_path=(spec.import_root,) if spec.import_root else (),
@@ -324,20 +325,27 @@ def count_scenarios(
     python = python or sys.executable
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     names = [rt.name for rt in runtimes]
-    tasks = []
+    # Instructions: a process per runtime (and repeat), so that a runtime's counts do not depend
+    # on which others were chosen: runtimes sharing a process share its allocator's pools and
+    # the interpreter's type caches, and one runtime's history moved another's counts by up to
+    # 0.4% here. Python calls: one process per scenario, every runtime in it.
+    tasks: list[tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]]] = []
     for spec in specs:
         values = counted_scales(spec, profile, max_n)
         if not values:
             continue
         for repeat in range(repeats):
-            tasks.append((spec, values, "instructions", repeat))
-        tasks.append((spec, values, "calls", 0))
+            for name in names:
+                tasks.append((spec, values, "instructions", repeat, (name,)))
+        tasks.append((spec, values, "calls", 0, tuple(names)))
     outcomes: list[_Outcome] = []
 
-    def one(task: tuple[ScenarioSpec, tuple[int, ...], CountsMode, int]) -> _Outcome:
-        spec, values, mode, repeat = task
-        outcome = _run_process(spec, names, values, mode, repeat, valgrind, python)
-        where = f"repeat {repeat + 1}" if mode == "instructions" else "calls"
+    def one(
+        task: tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]],
+    ) -> _Outcome:
+        spec, values, mode, repeat, chosen = task
+        outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, python)
+        where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
         log(
             f"{spec.name}: {where} done"
             + (f" ({len(outcome.failed)} failed)" if outcome.failed else "")
@@ -362,9 +370,10 @@ def count_scenarios(
         profiled = next((o for o in mine if o.mode == "calls"), None)
         for n in counted_scales(spec, profile, max_n):
             for runtime in names:
-                pieces = [o.pieces.get((runtime, n)) for o in counted]
+                counted_here = [o for o in counted if runtime in o.runtimes]
+                pieces = [o.pieces.get((runtime, n)) for o in counted_here]
                 have = [p for p in pieces if p is not None and p.dump is not None]
-                if len(have) != len(counted) or not have:
+                if len(have) != len(counted_here) or not have:
                     if not any(f"on {runtime} at" in f for f in failed):
                         failed.append(
                             f"{spec.name} on {runtime} at {scale_text(spec.axis, n)}: not "
