@@ -439,3 +439,29 @@ def test_a_counts_job_crosses_whole() -> None:
         deadline_s=60.0,
     )
     assert decode_counts_job(encode_counts_job(job)) == job
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def test_the_report_shows_work_per_operation_beside_time(tmp_path: Path) -> None:
+    results = ROOT / "results" / "20261129T112446_vm_cpython3.11_anyio-4.16.0.json"
+    at_100 = {"scale": 100, "ops": 100}
+    # asyncio 1.5x trio's instructions where trio's time is 1.14x asyncio's: they part.
+    counts = _run(
+        _bench(**at_100, instructions=(10_000_000, 10_000_000)),
+        _bench(runtime="trio", **at_100, instructions=(15_000_000, 15_000_000)),
+        _bench(runtime="uvloop", **at_100, instructions=(9_000_000, 9_100_000)),
+    )
+    counts_path = write_counts(counts, tmp_path)
+    out = tmp_path / "report"
+    assert main(["report", str(results), str(counts_path), "--out", str(out)]) == 0
+    page = (out / "index.md").read_text()
+    assert "## Work per operation (counts)" in page
+    [trio] = [line for line in page.splitlines() if line.startswith("| spawn | 100 | trio |")]
+    assert "| 150,000 | 1.50x | 1.14x" in trio
+    [uvloop] = [line for line in page.splitlines() if line.startswith("| spawn | 100 | uvloop |")]
+    assert uvloop.endswith("| no (spread 1.11%) |")
+    assert "spawn at 100 on trio: 1.50x asyncio's instructions" in page
+    # The table command takes the same files and leaves the counts file to the report.
+    assert main(["table", str(results), str(counts_path)]) == 0

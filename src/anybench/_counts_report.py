@@ -27,14 +27,15 @@ def _per_op(value: int | None, bench: BenchmarkCounts) -> str:
 
 
 def _time_ratio(entries: Sequence[Entry], bench: BenchmarkCounts) -> Ratio | None:
-    """The time ratio to the baseline of the same scenario, scale and run, if shown."""
-    by_runtime: dict[tuple[int, str], Entry] = {}
+    """The time ratio to the baseline of the same scenario, scale and run (the first run that
+    has it), if shown."""
+    by_runtime: dict[tuple[int, str, str], Entry] = {}
     for entry in entries:
         record = entry.record
-        if record.scenario == bench.scenario and record.n == bench.scale and not record.variant:
-            by_runtime.setdefault((entry.run, entry.runtime), entry)
-    for (run, runtime), entry in by_runtime.items():
-        baseline = by_runtime.get((run, BASELINE))
+        if record.scenario == bench.scenario and record.n == bench.scale:
+            by_runtime.setdefault((entry.run, record.variant, entry.runtime), entry)
+    for (run, variant, runtime), entry in by_runtime.items():
+        baseline = by_runtime.get((run, variant, BASELINE))
         if runtime == bench.runtime and baseline is not None and baseline is not entry:
             if entry.record.unstable or baseline.record.unstable:
                 return None
