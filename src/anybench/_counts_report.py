@@ -54,7 +54,8 @@ def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[
         out.append(
             f"From `{markdown(run.source)}`: Python {run.python.get('version')} "
             f"({markdown(str(run.python.get('compiler')))}), valgrind {run.valgrind}, "
-            f"{markdown(versions)}; N up to {run.max_n or 'any'}, {run.repeats} processes each."
+            f"{markdown(versions)}; N up to {f'{run.max_n:,}' if run.max_n else 'any'}, "
+            f"{run.repeats} processes each under valgrind."
         )
         out += [
             "",
