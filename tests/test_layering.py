@@ -58,12 +58,23 @@ STAGES: tuple[frozenset[str], ...] = (
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
-    frozenset({"_harness", "_protocol", "_worker", "_measure", "_counts_worker"}),
+    frozenset({"_harness", "_protocol", "_busy", "_worker", "_measure", "_counts_worker"}),
     # the results files, written and read
     frozenset({"_results", "_journal", "_counts_results"}),
     # reading results: analyses and reports
     frozenset(
-        {"_layout", "_verdicts", "_compare", "_plots", "_table", "_report", "_counts_compare"}
+        {
+            "_layout",
+            "_verdicts",
+            "_compare",
+            "_agree",
+            "_combine",
+            "_plots",
+            "_table",
+            "_report",
+            "_counts_compare",
+            "_counts_report",
+        }
     ),
     # the drivers: the fixture, the matrix, anybench run
     frozenset({"_fixture", "_matrix", "_run", "_cli", "_counts"}),

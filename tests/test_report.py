@@ -333,7 +333,7 @@ def test_what_the_report_says_of_a_scenario_is_what_it_declared(
     memory = page.split("## Memory", 1)[1].split("\n## ", 1)[0]
     assert "- `spawn`: per live task" in memory
     latency = page.split("## Latency", 1)[1].split("\n## ", 1)[0]
-    assert "- `timers`: uvloop's clock counts whole milliseconds" in latency
+    assert "- `timers`: lateness is read on each runtime's own loop clock" in latency
     # A scenario that declares nothing gets no word, and the report's prose names no scenario
     # of its own: it serves other projects' scenarios too.
     data = json.loads(tiny_results.read_text())

@@ -34,7 +34,7 @@ import contextvars
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 if TYPE_CHECKING:
@@ -452,3 +452,88 @@ class _TrioWaker:
 
     def __repr__(self) -> str:
         return f"<await Future in {self._task!r}>"
+
+
+# -- native runs ------------------------------------------------------------------------------
+
+
+def run_native(
+    backend: str,
+    body: Callable[[], Coroutine[Any, Any, None]],
+    deadline_s: float,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
+    """Run ``body()`` on *backend*'s own runner under its own deadline, never through anyio.
+
+    A native baseline is the control for anyio's changes: run under ``anyio.run`` and
+    ``anyio.fail_after``, an anyio release would move it too. On asyncio it runs in
+    :class:`asyncio.Runner` with the runtime's *loop_factory* (uvloop's, rloop's, an eager
+    loop's; None for asyncio's default) under :func:`asyncio.timeout` (Python 3.10: a fresh
+    loop's ``run_until_complete`` under :func:`asyncio.wait_for`); on trio in :func:`trio.run`
+    under :func:`trio.fail_after`. A run that outlasts *deadline_s* raises :class:`TimeoutError`
+    on either, as ``anyio.fail_after`` does.
+    """
+    if backend == "asyncio":
+        _run_asyncio(body, deadline_s, loop_factory)
+    elif backend == "trio":
+        _run_trio(body, deadline_s)
+    else:
+        raise ValueError(f"no native runner for the {backend!r} backend (asyncio or trio)")
+
+
+def _run_asyncio(
+    body: Callable[[], Coroutine[Any, Any, None]],
+    deadline_s: float,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
+) -> None:
+    async def main() -> None:
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(deadline_s):
+                await body()
+        else:  # pragma: no cover - Python 3.10
+            await asyncio.wait_for(body(), deadline_s)
+
+    try:
+        if sys.version_info >= (3, 11):
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(main())
+        else:  # pragma: no cover - Python 3.10
+            _run_until_complete(main(), loop_factory)
+    except asyncio.TimeoutError:  # a class of its own before Python 3.11
+        raise TimeoutError from None
+
+
+def _run_until_complete(
+    main: Coroutine[Any, Any, None],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
+) -> None:  # pragma: no cover - Python 3.10, where asyncio.Runner is missing
+    """What ``asyncio.Runner`` does, for Python 3.10: run *main* on a fresh loop, then cancel
+    what it left running and close the loop."""
+    loop = (loop_factory or asyncio.new_event_loop)()
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _run_trio(body: Callable[[], Coroutine[Any, Any, None]], deadline_s: float) -> None:
+    import trio
+
+    async def main() -> None:
+        with trio.fail_after(deadline_s):
+            await body()
+
+    try:
+        trio.run(main)
+    except trio.TooSlowError:
+        raise TimeoutError from None

@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ._escape import terminal
 from ._files import OutputError
@@ -210,6 +211,74 @@ def _recover(args: argparse.Namespace) -> int:
     return 1 if any(r.problem for r in recoveries) else 0
 
 
+def _agree(args: argparse.Namespace) -> int:
+    from ._agree import AgreeError, agree, format_agreement
+
+    runs, ok = _load_all(args.files)
+    if not ok:
+        return 2
+    try:
+        pairs = agree(runs)
+    except AgreeError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 2
+    print(format_agreement(pairs))
+    return 0
+
+
+def _add_agree(commands: Any) -> None:
+    agree = commands.add_parser(
+        "agree",
+        help="whether runs of the same code agree, ratio cell by cell, for every pair of them",
+    )
+    agree.add_argument("files", nargs="+", metavar="RESULTS.json")
+    agree.set_defaults(func=_agree)
+
+
+def _combine(args: argparse.Namespace) -> int:
+    from ._combine import CombineError, combine, format_combined, markdown_combined
+    from ._files import atomic_write_text, unwritable
+
+    runs, ok = _load_all(args.files)
+    if not ok:
+        return 2
+    try:
+        combined = combine(runs, force=args.force)
+    except CombineError as exc:
+        print(f"anybench: {exc}", file=sys.stderr)
+        return 2
+    print(format_combined(runs, combined))
+    if args.out:
+        out = Path(args.out)
+        if out.exists():
+            print(
+                f"anybench: {out} exists; pass --out a new file (combine never replaces one)",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            atomic_write_text(out, markdown_combined(runs, combined))
+        except OSError as exc:
+            print(f"anybench: {unwritable(out, exc, 'write it', '--out')}", file=sys.stderr)
+            return 1
+        print(f"Markdown table written to {out}")
+    return 0
+
+
+def _add_combine(commands: Any) -> None:
+    combine = commands.add_parser(
+        "combine",
+        help="one figure per ratio from several runs of the same code, the run a level of its "
+        "own: intervals that cover how the machine moves between runs",
+    )
+    combine.add_argument("files", nargs="+", metavar="RESULTS.json")
+    combine.add_argument("--out", metavar="FILE", help="also write the table as Markdown to FILE")
+    combine.add_argument(
+        "--force", action="store_true", help="combine runs of different code or software too"
+    )
+    combine.set_defaults(func=_combine)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anybench", description="Cross-runtime benchmarks of async callbacks and futures."
@@ -291,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_run)
     _add_counts_command(commands)
+    _add_agree(commands)
+    _add_combine(commands)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Running a scenario: one round is one fresh ``anyio.run`` with the timed region inside it."""
+"""Running a scenario: one round is one fresh ``anyio.run`` with the timed region inside it (a
+native baseline's: one fresh run of its backend's own runner, anyio left out)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from ._adapter import run_native
 from ._probe import Probe, ScenarioFailed
 from ._runtimes import Runtime
 from ._scenario import ScenarioSpec
@@ -66,6 +68,10 @@ def run_round(
 ) -> RoundResult:
     """Run *scenario* at scale *n* on *runtime* in one fresh ``anyio.run``; return what it measured.
 
+    A native baseline's runner (``run_asyncio``, ``run_trio``) runs in its backend's own runner
+    under its own deadline instead (:func:`anybench._adapter.run_native`), never through anyio;
+    the deadline, the garbage collection and the failures are the same.
+
     A *latency* round has the scenario stamp every operation and record the delays; a
     throughput round (the default) reads no clock per operation. *passes* independent passes
     of the scenario run one after the other, each with its own set-up and region, and the round
@@ -90,21 +96,25 @@ def run_round(
     """
     spec = ScenarioSpec.of(scenario)
     run = spec.runner(runtime.backend)
+    native = runtime.backend in spec.runners
     if run is None:
         raise ValueError(f"{spec.name} has no version for the {runtime.backend} backend")
     if passes < 1 or (trace_memory and passes != 1):
         raise ValueError(f"a round takes one or more passes (one when tracing), not {passes}")
     probes: list[Probe] = []
 
+    async def body() -> None:
+        for _ in range(passes):
+            probe = probe_type(latency=latency)
+            probes.append(probe)
+            if trace_memory:
+                probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
+                tracemalloc.reset_peak()
+            await run(n, probe)
+
     async def main() -> None:
         with anyio.fail_after(deadline_s):
-            for _ in range(passes):
-                probe = probe_type(latency=latency)
-                probes.append(probe)
-                if trace_memory:
-                    probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]
-                    tracemalloc.reset_peak()
-                await run(n, probe)
+            await body()
 
     where = f"{spec.name} on {runtime.name} at {scale_text(spec.axis, n)}"
     # What the process held before this round (imports, earlier rounds' results) is frozen
@@ -116,7 +126,13 @@ def run_round(
     if trace_memory:
         tracemalloc.start()
     try:
-        anyio.run(main, backend=runtime.backend, backend_options=runtime.backend_options())
+        if native:
+            # A native baseline runs on its backend's own runner and deadline: an anyio change
+            # must not move the control it is compared with.
+            options = runtime.backend_options()
+            run_native(runtime.backend, body, deadline_s, options.get("loop_factory"))
+        else:
+            anyio.run(main, backend=runtime.backend, backend_options=runtime.backend_options())
     except TimeoutError:
         raise ScenarioTimeout(f"{where} did not finish within {deadline_s:g} s") from None
     except ScenarioFailed as exc:

@@ -30,6 +30,7 @@ from typing import Any
 
 from ._protocol import (
     Begin,
+    Busy,
     Calibration,
     Done,
     Event,
@@ -79,6 +80,8 @@ class Measurement:
     #: Per process, the worker's pid: the runtimes of a scale share their workers, so their
     #: figures pair up process by process.
     process_ids: list[int] = field(default_factory=list)
+    #: Per process, how busy the machine was over its throughput rounds (None: not measured).
+    process_busy: list[Busy | None] = field(default_factory=list)
     ops_per_round: int = 0
     passes: int = 0
     #: Per latency round: series -> samples (ns).
@@ -328,6 +331,7 @@ def _one_worker(
     current: tuple[int, str] | None = None
     hello: Hello | None = None
     throughput: dict[tuple[int, str], list[int]] = {}
+    busy: dict[tuple[int, str], Busy | None] = {}
     try:
         for message in run_worker(variant, job):
             if isinstance(message, Hello):
@@ -351,6 +355,7 @@ def _one_worker(
                 _add_round(m, message, throughput.setdefault(pair, []))
             elif isinstance(message, Finished):
                 done.add(pair)
+                busy[pair] = message.busy
         unsettled = [pair for pair in todo if pair not in done]
         if unsettled:
             raise WorkerFailed(f"the worker said it was done without finishing {unsettled}")
@@ -372,6 +377,7 @@ def _one_worker(
             if rounds and (n, runtime) in done and m.failure is None:
                 m.processes.append(rounds)
                 m.process_ids.append(hello.pid if hello is not None else 0)
+                m.process_busy.append(busy.get((n, runtime)))
         share = (time.monotonic() - started) / len(todo)
         for n, runtime in todo:
             results[(n, runtime, variant.label)].worker_s += share

@@ -198,13 +198,31 @@ class Round:
     peak_bytes: int | None = None
 
 
+@dataclass(frozen=True)
+class Busy:
+    """How busy the machine was while a worker ran the throughput rounds of one scale (all its
+    runtimes' rounds together), as the worker measured it (see :mod:`anybench._busy`)."""
+
+    #: Wall time over the rounds, and the CPU time the worker process got in it.
+    wall_ns: int
+    cpu_ns: int
+    #: Time the worker waited on a run queue, ready to run (``/proc/self/schedstat``).
+    runqueue_ns: int | None = None
+    #: Share of all CPU time stolen by the hypervisor (``/proc/stat``), over the rounds.
+    steal_share: float | None = None
+    #: Share of the wall time in which some task waited for a CPU (``/proc/pressure/cpu``).
+    pressure_share: float | None = None
+
+
 @event("finished")
 @dataclass(frozen=True)
 class Finished:
-    """*runtime* has finished every round of scale *n* in this worker."""
+    """*runtime* has finished every round of scale *n* in this worker; *busy*, how busy the
+    machine was over its throughput rounds (None from a worker that did not measure it)."""
 
     n: int
     runtime: str
+    busy: Busy | None = None
 
 
 @event("failed")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import _plots
+from ._busy import BUSY_SHARE, busy_processes, busy_reasons, summary_line
 from ._counts_report import work_section
 from ._counts_results import CountsRun
 from ._escape import markdown, markdown_code, plot_text
@@ -544,6 +545,35 @@ def _warnings(ctx: Context) -> list[str]:
     return out
 
 
+def _busy_section(ctx: Context) -> list[str]:
+    """How busy the machine was in each run (as its workers measured it), and the benchmarks
+    measured while it was busy; nothing for runs made before anybench measured it."""
+    measured = [(run, run.busy) for run in ctx.runs if run.busy]
+    if not measured:
+        return []
+    out = ["## How busy the machine was", ""]
+    for run, processes in measured:
+        out.append(f"- {markdown_code(run.path.name)}: {markdown(summary_line(processes) or '')}")
+    marked = [e for e in ctx.entries if busy_processes(e.record.process_busy)]
+    if marked:
+        out += [
+            "",
+            f"Measured while the machine was busy (a process waited for a CPU, or saw CPU "
+            f"pressure or steal, over {BUSY_SHARE:.0%} of its rounds' wall time): re-run "
+            "them on a quieter machine before trusting their figures.",
+            "",
+        ]
+        for entry in marked:
+            record = entry.record
+            reasons = [r for b in record.process_busy if b is not None for r in busy_reasons(b)]
+            out.append(
+                f"- {markdown_code(record.scenario)} {scale_text(record)} on "
+                f"{markdown(entry.column)}: {busy_processes(record.process_busy)} of "
+                f"{len(record.process_busy)} processes ({markdown('; '.join(reasons[:3]))})"
+            )
+    return out
+
+
 def _metadata(ctx: Context) -> list[str]:
     runs = ctx.runs
     out = ["## Runs", ""]
@@ -610,6 +640,7 @@ SECTIONS: tuple[Section, ...] = (
     _instrument,
     _work,
     _plots_section,
+    _busy_section,
     _warnings,
     _metadata,
     _method,

@@ -29,6 +29,7 @@ This module imports neither anyio nor the harness: reading results needs neither
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._busy import Busy
 from ._files import OutputError, safe_name, unwritable, write_new
 from ._stats import (
     geometric_mean,
@@ -118,6 +120,10 @@ class Record:
     #: measured in the same process, their rounds taking turns. Empty before workers were
     #: shared (files of format 2 and earlier).
     process_ids: tuple[int, ...] = ()
+    #: Per worker process, beside its pid: how busy the machine was over its throughput rounds
+    #: (see :mod:`anybench._busy`); None for a process that did not measure it. Empty in files
+    #: written before anybench measured it.
+    process_busy: tuple[Busy | None, ...] = ()
     #: The environment it ran in, when several were interleaved in one run ("" otherwise).
     variant: str = ""
     #: Why its figure is left out of summaries (a region under 1 ms), or None.
@@ -204,6 +210,20 @@ class Run:
     @property
     def unavailable_runtimes(self) -> dict[str, str]:
         return dict(self.run_info.get("unavailable_runtimes", {}))
+
+    @property
+    def busy(self) -> list[Busy]:
+        """How busy the machine was for each worker process over each scale it measured, once
+        each (the runtimes of a scale share their processes, and so their figures)."""
+        seen: dict[tuple[str, str, int, int], Busy] = {}
+        for record in self.records:
+            for i, busy in enumerate(record.process_busy):
+                pid = record.process_ids[i] if i < len(record.process_ids) else 0
+                # A process known by its pid once; one without (pid 0) by its place.
+                process = pid if pid > 0 else -1 - i
+                if busy is not None:
+                    seen.setdefault((record.variant, record.scenario, record.n, process), busy)
+        return list(seen.values())
 
     @property
     def failed(self) -> list[dict[str, str]]:
@@ -511,6 +531,7 @@ def write_extra_info(
         "ns_per_op": geometric_mean(medians),
         "process_round_elapsed_ns": m.processes,
         "process_ids": m.process_ids,
+        "process_busy": [None if b is None else dataclasses.asdict(b) for b in m.process_busy],
         "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
         "timer_cost_ns": timer_cost_ns,
         "unstable": (
@@ -605,6 +626,7 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         raise ValueError(
             f"process_ids names {len(process_ids)} processes, but {len(processes)} have rounds"
         )
+    process_busy = _process_busy(extra.get("process_busy") or [], len(processes))
     return Record(
         scenario=extra["scenario"],
         runtime=extra["runtime"],
@@ -623,11 +645,57 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         remarks=remarks,
         processes=processes,
         process_ids=tuple(process_ids),
+        process_busy=process_busy,
         variant=text("variant") or "",
         unstable=text("unstable") or None,
         stamped_ns_per_op=None if stamped is None else float(stamped),
         parameters=parameters,
     )
+
+
+def _process_busy(value: Any, processes: int) -> tuple[Busy | None, ...]:
+    """Per process, how busy the machine was (``process_busy``, as :func:`write_extra_info`
+    wrote it); raise ValueError unless every figure is in range."""
+    if not isinstance(value, list):
+        raise ValueError(f"process_busy must be a list, not {_short(value)}")
+    if value and len(value) != processes:
+        raise ValueError(f"process_busy names {len(value)} processes, but {processes} have rounds")
+    out: list[Busy | None] = []
+    for item in value:
+        if item is None:
+            out.append(None)
+            continue
+        if not isinstance(item, dict) or set(item) - _BUSY_FIELDS:
+            raise ValueError(f"process_busy holds {_short(item)}, not a process's busy figures")
+        wall, cpu, runqueue = (
+            item.get("wall_ns", 0),
+            item.get("cpu_ns", -1),
+            item.get("runqueue_ns"),
+        )
+        if not (_whole(wall) and wall > 0 and _whole(cpu) and cpu >= 0):
+            raise ValueError("process_busy wall_ns and cpu_ns must be whole ns, wall_ns over 0")
+        if runqueue is not None and not (_whole(runqueue) and runqueue >= 0):
+            raise ValueError(f"process_busy runqueue_ns must be whole ns, not {_short(runqueue)}")
+        for key in ("steal_share", "pressure_share"):
+            share = item.get(key)
+            if share is not None and not (_number(share) and 0 <= share <= 1):
+                raise ValueError(f"process_busy {key} must be a share from 0 to 1, not {share!r}")
+        out.append(
+            Busy(
+                wall_ns=wall,
+                cpu_ns=cpu,
+                runqueue_ns=runqueue,
+                steal_share=None if item.get("steal_share") is None else float(item["steal_share"]),
+                pressure_share=(
+                    None if item.get("pressure_share") is None else float(item["pressure_share"])
+                ),
+            )
+        )
+    return tuple(out)
+
+
+#: The keys of one process's ``process_busy`` entry.
+_BUSY_FIELDS = {"wall_ns", "cpu_ns", "runqueue_ns", "steal_share", "pressure_share"}
 
 
 def _check_memory(memory: Any, lowest: int) -> None:

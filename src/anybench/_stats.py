@@ -291,3 +291,21 @@ def scaling_class(exponent: float) -> str:
     if exponent < 0.6:
         return "slow growth"
     return "linear growth"
+
+
+def run_level_interval(
+    run_logs: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """From each run's log figure, treating the run as a level of its own (Kalibera and Jones):
+    their mean, the half-width of its *confidence* t interval over the runs (df = runs - 1),
+    and the half-width of the prediction interval for another run's figure (wider by
+    sqrt(1 + 1/runs)). With fewer than two runs both half-widths are infinite."""
+    k = len(run_logs)
+    if not k:
+        raise ValueError("a run-level interval needs at least one run")
+    mean = sum(run_logs) / k
+    if k < 2:
+        return mean, math.inf, math.inf
+    sd = math.sqrt(sum((x - mean) ** 2 for x in run_logs) / (k - 1))
+    t = _t_quantile(0.5 + confidence / 2, k - 1)
+    return mean, t * sd / math.sqrt(k), t * sd * math.sqrt(1 + 1 / k)

@@ -6,10 +6,11 @@ It is written for a terminal or a CI log: every cell and line is escaped
 
 from __future__ import annotations
 
+from ._busy import BUSY_SHARE, busy_processes, summary_line
 from ._escape import terminal
 from ._format import format_ns
 from ._layout import cells_by_key, column_order, entries, sorted_keys
-from ._results import Run
+from ._results import Record, Run
 from ._runtimes import BASELINE
 
 
@@ -23,6 +24,7 @@ def comparison_table(run: Run) -> str:
     cells = cells_by_key(run_entries)
     keys = sorted_keys(cells, list(dict.fromkeys(r.scenario for r in run.records)))
 
+    busy_marks = 0
     header = ["scenario", "N", *runtimes]
     rows = [header]
     for key in keys:
@@ -33,10 +35,15 @@ def comparison_table(run: Run) -> str:
             cell = by_runtime.get(name)
             if cell is None:
                 row.append("-")
-            elif base is None or name == BASELINE:
-                row.append(format_ns(cell.ns_per_op))
+                continue
+            if base is None or name == BASELINE:
+                text = format_ns(cell.ns_per_op)
             else:
-                row.append(f"{format_ns(cell.ns_per_op)} ({cell.ns_per_op / base.ns_per_op:.2f}x)")
+                text = f"{format_ns(cell.ns_per_op)} ({cell.ns_per_op / base.ns_per_op:.2f}x)"
+            if _busy(cell):
+                busy_marks += 1
+                text += " *"
+            row.append(text)
         rows.append(row)
 
     rows = [[terminal(cell) for cell in row] for row in rows]  # before they are measured
@@ -55,8 +62,22 @@ def comparison_table(run: Run) -> str:
         f"{BASELINE}, lower is faster. "
         f"Timer cost: {run.anybench_info.get('timer_cost_ns', float('nan')):.0f} ns per reading."
     )
+    busy = summary_line(run.busy)
+    if busy is not None:
+        lines.append(busy)
+    if busy_marks:
+        lines.append(
+            f"* measured while the machine was busy: a process of it waited for a CPU, or saw "
+            f"CPU pressure or steal, over {BUSY_SHARE:.0%} of its rounds' wall time "
+            f"({busy_marks} figures); re-run on a quieter machine to trust them."
+        )
     for name, reason in run.unavailable_runtimes.items():
         lines.append(f"skipped {name}: {reason}")
     for failure in run.failed:
         lines.append(f"FAILED {failure.get('test')}: {failure.get('error')}")
     return "\n".join(terminal(line) for line in lines)
+
+
+def _busy(record: Record) -> bool:
+    """Whether any process of *record* was measured while the machine was busy."""
+    return busy_processes(record.process_busy) > 0

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
+from . import _busy
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
 from ._protocol import (
@@ -232,6 +233,7 @@ def work(job: Job, emit: Emit) -> None:
         rounds = rounds_for(n, list(warmed.values()), budget)
         allowed_s = budget_s(budget, len(order))
         started = time.perf_counter()
+        before = _busy.sample()
         for r in range(rounds):
             for name in order if r % 2 == 0 else order[::-1]:
                 scale.attempt(name, scale.one, "throughput", name, warmed[name].passes)
@@ -241,13 +243,14 @@ def work(job: Job, emit: Emit) -> None:
             late = time.perf_counter() - started > 2 * allowed_s
             if late and r % 2 and budget.min_rounds <= r + 1 < rounds:
                 break
+        busy = _busy.between(before, _busy.sample())
         for name in order:
             for _ in range(scale_job.latency_rounds):
                 scale.attempt(name, scale.one, "latency", name, warmed[name].passes)
             if scale_job.memory_n is not None:
                 scale.attempt(name, scale.one, "memory", name, 1, scale_job.memory_n)
             if name not in scale.failed:
-                emit(Finished(n=n, runtime=name))
+                emit(Finished(n=n, runtime=name, busy=busy))
     emit(Done())
 
 

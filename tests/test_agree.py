@@ -1,0 +1,164 @@
+"""``anybench agree``: whether runs agree, cell by cell, on synthetic runs with a known answer."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anybench._agree import AgreeError, agree, cell_ratios
+from anybench._cli import main
+from anybench._results import load
+
+from .test_results import RESULTS
+
+SCENARIOS = ("spawn", "chain", "timers")
+SCALES = (10, 1000)
+#: The true ratio of each runtime to asyncio.
+TRUE = {"asyncio": 1.0, "uvloop": 0.6, "trio": 2.0}
+PROCESSES = 8
+
+
+def run_data(
+    seed: int,
+    *,
+    shift: dict[tuple[str, int, str], float] | None = None,
+    run_level: float = 1.0,
+    when: str = "2026-11-25T10:00:00+00:00",
+    process_noise: float = 0.3,
+    pair_noise: float = 0.02,
+) -> dict[str, Any]:
+    """A results file: every scenario at every scale on asyncio, uvloop and trio, each scale
+    measured in PROCESSES shared worker processes. A process is slow or fast for all its
+    runtimes alike (*process_noise*); the ratio within a process wobbles by *pair_noise*; the
+    whole run's ratios are *run_level* times the true ones, and a cell in *shift* that much
+    more."""
+    rng = random.Random(seed)
+    data = copy.deepcopy(RESULTS)
+    data["datetime"] = when
+    data["machine_info"]["anybench"]["unavailable_runtimes"] = {}
+    data["benchmarks"] = []
+    for scenario in SCENARIOS:
+        for n in SCALES:
+            speed = [math.exp(rng.gauss(0, process_noise)) for _ in range(PROCESSES)]
+            for runtime, ratio in TRUE.items():
+                factor = (shift or {}).get((scenario, n, runtime), 1.0)
+                if runtime != "asyncio":
+                    factor *= run_level
+                rounds = [
+                    [
+                        1000.0 * n * s * ratio * factor * math.exp(rng.gauss(0, pair_noise))
+                        for _ in range(3)
+                    ]
+                    for s in speed
+                ]
+                data["benchmarks"].append(
+                    {
+                        "name": f"test_scenario[{scenario}-{n}-{runtime}]",
+                        "extra_info": {
+                            "anybench_format": 4,
+                            "scenario": scenario,
+                            "runtime": runtime,
+                            "scale": n,
+                            "ops_per_round": n,
+                            "rounds": 3 * PROCESSES,
+                            "ns_per_op": 1000.0 * ratio,
+                            "round_elapsed_ns": [e for p in rounds for e in p],
+                            "process_round_elapsed_ns": rounds,
+                            "process_ids": list(range(100, 100 + PROCESSES)),
+                            "latency_ns": {},
+                        },
+                    }
+                )
+    return data
+
+
+def write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_cells_are_the_reports_paired_ratios(tmp_path: Path) -> None:
+    cells = cell_ratios(load(write(tmp_path, "a.json", run_data(1))))
+    assert len(cells) == len(SCENARIOS) * len(SCALES) * 2  # uvloop and trio against asyncio
+    trio = cells[("spawn", 10, "trio", "")]
+    assert len(trio.logs) == PROCESSES
+    # Paired by process: the processes' own speed cancels, the interval is tight around 2.
+    assert trio.ratio.low < 2.0 < trio.ratio.high
+    assert trio.ratio.high / trio.ratio.low < 1.1
+
+
+def test_identical_runs_agree_everywhere(tmp_path: Path) -> None:
+    a = load(write(tmp_path, "a.json", run_data(1)))
+    b = load(write(tmp_path, "b.json", run_data(1)))
+    [pair] = agree([a, b])
+    assert len(pair.cells) == 12
+    assert not any(c.differs or c.disjoint or c.a_outside_b or c.b_outside_a for c in pair.cells)
+    assert pair.worst_first() == []
+
+
+def test_runs_of_the_same_distribution_do_not_differ(tmp_path: Path) -> None:
+    runs = [load(write(tmp_path, f"{seed}.json", run_data(seed))) for seed in (1, 2, 3)]
+    pairs = agree(runs)
+    assert len(pairs) == 3
+    assert all(not c.differs for pair in pairs for c in pair.cells)
+
+
+def test_a_cell_shifted_by_30_percent_is_named_first(tmp_path: Path) -> None:
+    a = load(write(tmp_path, "a.json", run_data(1)))
+    shifted = run_data(2, shift={("chain", 1000, "trio"): 1.3})
+    b = load(write(tmp_path, "b.json", shifted))
+    [pair] = agree([a, b])
+    worst = pair.worst_first()
+    assert worst[0].cell == ("chain", 1000, "trio", "")
+    assert worst[0].differs
+    assert worst[0].disjoint
+    assert worst[0].shift == pytest.approx(1.3, rel=0.05)
+    assert [c.cell for c in pair.cells if c.differs] == [("chain", 1000, "trio", "")]
+
+
+def test_agree_prints_counts_per_pair_and_the_worst_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path, "a.json", run_data(1))
+    b = write(
+        tmp_path,
+        "b.json",
+        run_data(2, shift={("timers", 10, "uvloop"): 0.7}, when="2026-11-25T12:30:00+00:00"),
+    )
+    assert main(["agree", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("A a vs B b"))
+    hours, cells, differ, _, _, a_out, _, _, b_out, _, _, disjoint = row.split()[5:]
+    assert (hours, cells, differ, disjoint) == ("2.5", "12", "1", "1")
+    assert int(a_out) >= 1
+    assert int(b_out) >= 1
+    assert "A a vs B b: 1 cells disagree, worst first:" in out
+    assert re.search(r"  timers N=10 uvloop: 0\.60x \[.*\] -> 0\.4\dx \[.*\] \(-[23]\d%", out)
+
+
+def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path, "a.json", run_data(1))
+    assert main(["agree", str(a)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("anybench: agree needs two or more results files, not 1")
+    assert err.count("\n") == 1
+    other = run_data(2)
+    for bench in other["benchmarks"]:
+        bench["extra_info"]["scenario"] += "_elsewhere"
+    b = write(tmp_path, "b.json", other)
+    assert main(["agree", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("anybench: the runs have no ratio cell")
+    assert err.count("\n") == 1
+    assert main(["agree", str(a), str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(AgreeError):
+        agree([])
