@@ -110,6 +110,16 @@ def _anybench_version() -> str:
         return ""
 
 
+def installed_distributions() -> dict[str, str | None]:
+    """Every distribution installed in this environment, by name, sorted."""
+    found: dict[str, str | None] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(str(name), dist.version)
+    return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+
+
 def python_build() -> dict[str, object]:
     """The running Python's build: what instruction counts depend on beside the libraries."""
     return {
@@ -363,9 +373,14 @@ def count_scenarios(
         for o in mine:
             failed.extend(o.failed)
             if o.hello is not None and not libraries:
+                # The runtimes' libraries first (as the time results record them), then every
+                # other distribution installed: counts move with any of them (trio's outcome
+                # and sniffio, anyio's idna, ...).
                 libraries = {
                     k: (v if isinstance(v, str) else None) for k, v in o.hello.libraries.items()
                 }
+                for name, version in installed_distributions().items():
+                    libraries.setdefault(name, version)
         counted = [o for o in mine if o.mode == "instructions"]
         profiled = next((o for o in mine if o.mode == "calls"), None)
         for n in counted_scales(spec, profile, max_n):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ._counts_results import BenchmarkCounts, CountsRun
 from ._escape import markdown
 from ._layout import Entry
-from ._runtimes import BASELINE
+from ._runtimes import BASELINE, runtime_distributions
 from ._verdicts import Ratio
 
 
@@ -50,7 +50,9 @@ def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[
     out = ["## Work per operation (counts)", ""]
     parted: list[str] = []
     for run in counts:
-        versions = ", ".join(f"{k} {v}" for k, v in run.libraries.items() if v)
+        # The runtimes' libraries; the file records every installed distribution.
+        shown = runtime_distributions()
+        versions = ", ".join(f"{k} {v}" for k, v in run.libraries.items() if v and k in shown)
         out.append(
             f"From `{markdown(run.source)}`: Python {run.python.get('version')} "
             f"({markdown(str(run.python.get('compiler')))}), valgrind {run.valgrind}, "
