@@ -290,7 +290,11 @@ def _describe_tree() -> str:
 
 
 def newest_results() -> str:
-    runs = sorted(RESULTS.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    # Counts files (…_counts.json) sit beside the results files; the report takes them apart.
+    runs = sorted(
+        (p for p in RESULTS.glob("*.json") if "_counts" not in p.name),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not runs:
         raise SystemExit("no results under results/; run 'nox -s bench' first")
     return str(runs[-1])
