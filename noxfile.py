@@ -1,4 +1,5 @@
-"""nox sessions: ``tests``, ``lint``, ``bench`` and its variants, ``report``, ``compare``.
+"""nox sessions: ``tests``, ``lint``, ``bench`` and its variants, ``counts``, ``report``,
+``compare``.
 
 Every session installs what it needs from pyproject.toml's dependency groups. Arguments after
 ``--`` pass through to pytest, e.g. ``nox -s bench -- --runtime trio,asyncio --profile quick``.
@@ -289,7 +290,11 @@ def _describe_tree() -> str:
 
 
 def newest_results() -> str:
-    runs = sorted(RESULTS.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    # Counts files (…_counts.json) sit beside the results files; the report takes them apart.
+    runs = sorted(
+        (p for p in RESULTS.glob("*.json") if "_counts" not in p.name),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not runs:
         raise SystemExit("no results under results/; run 'nox -s bench' first")
     return str(runs[-1])
@@ -310,6 +315,23 @@ def compare(session: nox.Session) -> None:
         session.error("usage: nox -s compare -- OLD.json NEW.json [--threshold PERCENT]")
     session.install(".")
     session.run("anybench", "compare", *session.posargs)
+
+
+@nox.session
+def counts(session: nox.Session) -> None:
+    """Count the work per operation under valgrind (instructions, calls, allocations) into
+    results/: nox -s counts -- [--profile quick] [--scenario spawn] [--runtime trio]."""
+    if shutil.which("valgrind") is None:
+        session.error(
+            "counts need valgrind, which is not on PATH; install it (sudo apt-get install "
+            "valgrind, or dnf install valgrind) and run again"
+        )
+    install(session, "bench")
+    # Exit code 1: some benchmarks failed; the others are saved, and the failures named.
+    session.run(
+        "anybench", "counts", "scenarios", "--into", str(RESULTS), *session.posargs,
+        success_codes=[0, 1],
+    )  # fmt: skip
 
 
 @nox.session

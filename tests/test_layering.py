@@ -42,20 +42,42 @@ PACKAGE = ROOT / "src" / "anybench"
 STAGES: tuple[frozenset[str], ...] = (
     # the ground: declarations and pure functions, importing nothing of anybench
     frozenset(
-        {"_adapter", "_escape", "_files", "_format", "_probe", "_runtimes", "_stats", "_sweep"}
+        {
+            "_adapter",
+            "_callgrind",
+            "_escape",
+            "_files",
+            "_format",
+            "_probe",
+            "_runtimes",
+            "_stats",
+            "_sweep",
+            "_valgrind",
+        }
     ),
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
-    frozenset({"_harness", "_protocol", "_busy", "_worker", "_measure"}),
+    frozenset({"_harness", "_protocol", "_busy", "_worker", "_measure", "_counts_worker"}),
     # the results files, written and read
-    frozenset({"_results", "_journal"}),
+    frozenset({"_results", "_journal", "_counts_results"}),
     # reading results: analyses and reports
     frozenset(
-        {"_layout", "_verdicts", "_compare", "_agree", "_combine", "_plots", "_table", "_report"}
+        {
+            "_layout",
+            "_verdicts",
+            "_compare",
+            "_agree",
+            "_combine",
+            "_plots",
+            "_table",
+            "_report",
+            "_counts_compare",
+            "_counts_report",
+        }
     ),
     # the drivers: the fixture, the matrix, anybench run
-    frozenset({"_fixture", "_matrix", "_run", "_cli"}),
+    frozenset({"_fixture", "_matrix", "_run", "_cli", "_counts"}),
     # the public face: the package, python -m anybench, the pytest plugin
     frozenset({"__init__", "__main__", "pytest_plugin"}),
 )

@@ -77,8 +77,17 @@ def test_every_event_crosses_whole_with_every_field(kind: str) -> None:
     assert decode_event(line) == message
 
 
-def test_the_six_events_are_declared() -> None:
-    assert list(EVENTS) == ["hello", "begin", "round", "finished", "failed", "done"]
+def test_the_events_are_declared() -> None:
+    assert list(EVENTS) == [
+        "hello",
+        "begin",
+        "round",
+        "finished",
+        "failed",
+        "done",
+        "region",
+        "calls",
+    ]
 
 
 def test_a_job_crosses_whole_with_every_field() -> None:

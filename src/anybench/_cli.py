@@ -45,7 +45,11 @@ def _load_all(paths: Sequence[str], split: bool = True) -> tuple[list[Run], bool
 
 
 def _table(args: argparse.Namespace) -> int:
-    runs, ok = _load_all(args.files)
+    from ._counts_results import is_counts_file
+
+    # A counts file beside the time results (a directory's *.json) is the report's, not the
+    # table's.
+    runs, ok = _load_all([f for f in args.files if not is_counts_file(f)])
     status = 0 if ok else 1
     for run in runs:
         _say(f"{run.source}:")
@@ -57,18 +61,27 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ._counts_results import CountsError, is_counts_file, read_counts
     from ._report import default_report_dir, write_report
 
     if args.out == "":
         _error("--out is empty; name a directory, or leave --out out")
         return 2
-    runs, ok = _load_all(args.files)
+    counts, counts_ok = [], True
+    for path in [f for f in args.files if is_counts_file(f)]:
+        try:
+            counts.append(read_counts(path))
+        except CountsError as exc:
+            _error(str(exc))
+            counts_ok = False
+    runs, ok = _load_all([f for f in args.files if not is_counts_file(f)])
+    ok = ok and counts_ok
     if not runs:
         _error("no usable results file; nothing to report")
         return 1
     out_dir = Path(args.out) if args.out is not None else default_report_dir(runs)
     try:
-        page = write_report(runs, out_dir, replace=args.force)
+        page = write_report(runs, out_dir, replace=args.force, counts=counts)
     except OutputError as exc:
         _error(str(exc))
         return 1
@@ -92,6 +105,10 @@ def _threshold(value: str) -> float | None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from ._counts_results import is_counts_file
+
+    if is_counts_file(args.old) or is_counts_file(args.new):
+        return _compare_counts(args)
     from ._compare import format_comparison
 
     threshold = _threshold(args.threshold)
@@ -360,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the paths of the results files this run saved into FILE, one a line",
     )
     run.set_defaults(func=_run)
+    _add_counts_command(commands)
     _add_agree(commands)
     _add_combine(commands)
     return parser
@@ -375,6 +393,70 @@ def _options_before_paths(argv: list[str], args: argparse.Namespace) -> bool:
 
 #: errno values of an output that cannot be written (a full disk, a device gone): one line.
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
+
+
+def _compare_counts(args: argparse.Namespace) -> int:
+    from ._counts_compare import compare_counts
+    from ._counts_results import CountsError, read_counts
+
+    try:
+        old, new = read_counts(args.old), read_counts(args.new)
+    except CountsError as exc:
+        _error(str(exc))
+        return 2
+    text, status = compare_counts(old, new)
+    print(text)
+    return status
+
+
+def _counts(args: argparse.Namespace) -> int:
+    from ._counts import counts_main
+
+    return counts_main(
+        args.paths,
+        into=Path(args.into),
+        profile=args.profile,
+        runtime_names=comma_names(args.runtime),
+        scenario_names=comma_names(args.scenario),
+        max_n=args.max_n or None,
+        repeats=args.repeats,
+        jobs=args.jobs,
+    )
+
+
+def comma_names(values: Sequence[str]) -> list[str]:
+    """The names in repeatable, comma-separated option values."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _add_counts_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._counts import COUNTS_MAX_N, REPEATS
+
+    counts = commands.add_parser(
+        "counts",
+        help="count the work per operation under valgrind (instructions, calls, allocations, "
+        "collector runs, system calls) and save a counts file in DIR",
+    )
+    counts.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or directories")
+    counts.add_argument("--into", default="results", metavar="DIR", help="default: results")
+    counts.add_argument("--profile", default="default", help="the scales' profile")
+    counts.add_argument("--runtime", action="append", default=[], help="runtimes (default: all)")
+    counts.add_argument("--scenario", action="append", default=[], help="scenarios (default: all)")
+    counts.add_argument(
+        "--max-n",
+        type=int,
+        default=COUNTS_MAX_N,
+        metavar="N",
+        help=f"count no N above this (default: {COUNTS_MAX_N:,}; 0: no limit)",
+    )
+    counts.add_argument(
+        "--repeats",
+        type=int,
+        default=REPEATS,
+        help=f"processes under valgrind per scenario (default: {REPEATS})",
+    )
+    counts.add_argument("--jobs", type=int, default=None, help="processes at once (default: cores)")
+    counts.set_defaults(func=_counts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,6 +64,7 @@ def run_round(
     passes: int = 1,
     trace_memory: bool = False,
     freeze_heap: bool = True,
+    probe_type: Callable[..., Probe] = Probe,
 ) -> RoundResult:
     """Run *scenario* at scale *n* on *runtime* in one fresh ``anyio.run``; return what it measured.
 
@@ -83,6 +85,9 @@ def run_round(
     collector's reach for the round; a worker process, which froze its heap once at start-up,
     passes False and only collects.
 
+    *probe_type* makes each pass's probe (a subclass of :class:`~anybench.Probe` that counts
+    its region, for :mod:`anybench._counts_worker`).
+
     *scenario* is a :class:`~anybench.ScenarioSpec` or a module (checked against the contract
     first: :class:`~anybench.ScenarioError` if it breaks it).
 
@@ -100,7 +105,7 @@ def run_round(
 
     async def body() -> None:
         for _ in range(passes):
-            probe = Probe(latency=latency)
+            probe = probe_type(latency=latency)
             probes.append(probe)
             if trace_memory:
                 probe.memory_base_bytes = tracemalloc.get_traced_memory()[0]

@@ -241,8 +241,55 @@ class Done:
     """The worker has finished its job."""
 
 
+# -- the counts worker's job and events (anybench._counts_worker) ----------------------------
+
+#: What a counts worker counts: instructions under callgrind, or Python calls with a profiler
+#: (never both in one process: a profiler's hook would be counted as the scenario's work).
+CountsMode = Literal["instructions", "calls"]
+
+
+@dataclass(frozen=True)
+class CountsJob:
+    """What one counts worker counts: one scenario, on some runtimes, at some scales, each
+    benchmark once (a repeat is another process), after one uncounted warm-up round per
+    runtime at *warmup_n*."""
+
+    scenario_module: str
+    sys_path: tuple[str, ...]
+    runtimes: tuple[str, ...]
+    scales: tuple[int, ...]
+    mode: CountsMode
+    warmup_n: int
+    deadline_s: float = 600.0
+
+
+@event("region")
+@dataclass(frozen=True)
+class Region:
+    """A counted region finished under callgrind: its dump is the one named *dump*. A region
+    with no runtime ("") is the instrument's own, empty region."""
+
+    n: int
+    runtime: str
+    ops: int
+    dump: str
+
+
+@event("calls")
+@dataclass(frozen=True)
+class Calls:
+    """What a profiled region called: by function, the calls (Python and built-in), and the
+    collector's runs by generation."""
+
+    n: int
+    runtime: str
+    ops: int
+    functions: dict[str, int]
+    collections: dict[str, int]
+
+
 #: Any event a worker sends.
-Event: TypeAlias = Hello | Begin | Round | Finished | Failed | Done
+Event: TypeAlias = Hello | Begin | Round | Finished | Failed | Done | Region | Calls
 
 
 # -- the codec -----------------------------------------------------------------------------
@@ -256,6 +303,16 @@ def encode_job(job: Job) -> str:
 def decode_job(text: str) -> Job:
     """The :class:`Job` in *text*; :class:`ProtocolError` if it is not one."""
     return _decode_dataclass(Job, _parse(text, "job"), "job")
+
+
+def encode_counts_job(job: CountsJob) -> str:
+    """*job* as one line of JSON."""
+    return json.dumps(_to_wire(job))
+
+
+def decode_counts_job(text: str) -> CountsJob:
+    """The :class:`CountsJob` in *text*; :class:`ProtocolError` if it is not one."""
+    return _decode_dataclass(CountsJob, _parse(text, "job"), "job")
 
 
 def encode_event(message: Event) -> str:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from . import _plots
 from ._busy import BUSY_SHARE, busy_processes, busy_reasons, summary_line
+from ._counts_report import work_section
+from ._counts_results import CountsRun
 from ._escape import markdown, markdown_code, plot_text
 from ._files import (
     REPORT_MARKER,
@@ -66,7 +68,13 @@ def default_report_dir(runs: Sequence[Run]) -> Path:
     return newest.path.parent / f"report-{newest.path.stem}"
 
 
-def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -> Path:
+def write_report(
+    runs: Sequence[Run],
+    out_dir: Path,
+    *,
+    replace: bool = False,
+    counts: Sequence[CountsRun] = (),
+) -> Path:
     """Write ``index.md`` and its plots for *runs* into *out_dir*; return the page's path.
 
     The report is marked as anybench's (see :mod:`anybench._files`). With *replace*, an existing
@@ -76,7 +84,7 @@ def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -
     cannot be written raises :class:`OutputError` too, naming it.
     """
     out_dir = Path(out_dir)
-    inputs = [run.path for run in runs]
+    inputs = [run.path for run in runs] + [Path(c.source) for c in counts if c.source]
 
     def may_replace() -> bool:
         """Whether a report of anybench's is there; raise if it is not to be replaced."""
@@ -93,7 +101,7 @@ def write_report(runs: Sequence[Run], out_dir: Path, *, replace: bool = False) -
     except OSError as exc:
         raise unwritable(out_dir.parent, exc, "write a report into it", "--out") from None
     try:
-        (staging / "index.md").write_text(render(runs, staging), encoding="utf-8")
+        (staging / "index.md").write_text(render(runs, staging, counts), encoding="utf-8")
         mark_report(staging)
         may_replace()  # checked again: it may have changed while the plots were drawn
         swap_directory(staging, out_dir)
@@ -123,9 +131,11 @@ class Context:
     plot_dir: Path
     #: The files given more than once (shown once), with the number of times.
     repeated: Sequence[tuple[Run, int]] = ()
+    #: Counts files shown beside the time results (the "Work per operation" section).
+    counts: Sequence[CountsRun] = ()
 
     @classmethod
-    def of(cls, given: Sequence[Run], plot_dir: Path) -> Context:
+    def of(cls, given: Sequence[Run], plot_dir: Path, counts: Sequence[CountsRun] = ()) -> Context:
         runs, repeated = one_per_file(given)
         all_entries = entries(runs)
         return cls(
@@ -137,6 +147,7 @@ class Context:
             list(dict.fromkeys(e.record.scenario for e in all_entries)),
             plot_dir,
             repeated,
+            counts,
         )
 
 
@@ -144,10 +155,10 @@ class Context:
 Section = Callable[[Context], list[str]]
 
 
-def render(runs: Sequence[Run], plot_dir: Path) -> str:
+def render(runs: Sequence[Run], plot_dir: Path, counts: Sequence[CountsRun] = ()) -> str:
     """The Markdown page, its sections (:data:`SECTIONS`) a blank line apart; plots are written
     into *plot_dir* and linked relatively."""
-    context = Context.of(runs, plot_dir)
+    context = Context.of(runs, plot_dir, counts)
     out: list[str] = []
     for i, section in enumerate(SECTIONS):
         if i:
@@ -615,6 +626,10 @@ def _method(ctx: Context) -> list[str]:
     ]
 
 
+def _work(ctx: Context) -> list[str]:
+    return work_section(ctx.counts, ctx.entries)
+
+
 #: The page, section by section: a new section is one function and one line here.
 SECTIONS: tuple[Section, ...] = (
     _title,
@@ -624,6 +639,7 @@ SECTIONS: tuple[Section, ...] = (
     _memory,
     _latency,
     _instrument,
+    _work,
     _plots_section,
     _busy_section,
     _warnings,

@@ -1,0 +1,477 @@
+"""Counting the work per operation: the parent of the counts workers.
+
+Per scenario and runtime, :func:`count_scenarios` runs *repeats* processes of ``python -m
+anybench._counts_worker`` under ``valgrind --tool=callgrind --instr-atstart=no`` (each counts
+every scale, a callgrind dump per region), and per scenario one more process without valgrind
+that counts Python calls with a profiler, every runtime in it. They run on every core at once:
+counts need no quiet machine. Every process gets ``PYTHONHASHSEED=0`` and runs with address
+randomisation off (``setarch -R``), so that two processes do the same work.
+
+Instructions are counted with client requests around exactly the region the scenario's
+``probe.start()`` … ``probe.stop()`` brackets, not as a difference between two N: the
+interpreter's start-up and the scenario's set-up are never counted, a region is counted once,
+and the instrument's own instructions inside the region (the tail of one client request and
+the head of the next, about 11,000) are measured by an empty region in the same process and
+subtracted.
+
+valgrind runs the interpreter about 50 to 100 times slower than the machine: scales above
+:data:`COUNTS_MAX_N` are left out unless asked for (instructions per operation at N=1,000
+differ from N=10,000 by what grows with N: a heap's depth, a collector's passes over more live
+objects; see README).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._callgrind import (
+    ALLOCATORS,
+    COLLECTORS,
+    LOOP_WAIT,
+    RAW_ALLOCATORS,
+    CallgrindError,
+    Dump,
+    read_dumps,
+)
+from ._counts_results import (
+    TOP_FUNCTIONS,
+    TOP_PYTHON_FUNCTIONS,
+    BenchmarkCounts,
+    CountsRun,
+    FunctionCounts,
+    python_functions_top,
+)
+from ._protocol import (
+    Calls,
+    CountsJob,
+    CountsMode,
+    Done,
+    Failed,
+    Hello,
+    ProtocolError,
+    Region,
+    decode_event,
+    encode_counts_job,
+)
+from ._runtimes import Runtime
+from ._scenario import ScenarioSpec
+from ._sweep import axis_named, scale_text, scales
+from ._valgrind import find_valgrind, valgrind_version
+
+#: The largest N counted by default (valgrind's slowness; see the module docstring).
+COUNTS_MAX_N = 1_000
+#: Processes under valgrind per scenario: their agreement is each benchmark's spread.
+REPEATS = 2
+#: The uncounted warm-up round per runtime runs at this N (or the largest counted, if smaller).
+WARMUP_N = 100
+#: Seconds one counts process may take.
+PROCESS_TIMEOUT_S = 3600.0
+
+
+@dataclass
+class _Piece:
+    """What one process counted of one benchmark."""
+
+    ops: int
+    instructions: int | None = None
+    dump: Dump | None = None
+    calls: Calls | None = None
+
+
+@dataclass
+class _Outcome:
+    """What one counts process returned."""
+
+    scenario: str
+    mode: CountsMode
+    repeat: int
+    runtimes: tuple[str, ...]
+    pieces: dict[tuple[str, int], _Piece] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    hello: Hello | None = None
+
+
+def _anybench_version() -> str:
+    try:
+        return importlib.metadata.version("anybench")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def installed_distributions() -> dict[str, str | None]:
+    """Every distribution installed in this environment, by name, sorted."""
+    found: dict[str, str | None] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(str(name), dist.version)
+    return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+
+
+def python_build() -> dict[str, object]:
+    """The running Python's build: what instruction counts depend on beside the libraries."""
+    return {
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "compiler": platform.python_compiler(),
+        "build": list(platform.python_build()),
+        "config": sysconfig.get_config_var("CONFIG_ARGS") or "",
+        "cflags": sysconfig.get_config_var("PY_CFLAGS") or "",
+        "executable": sys.executable,
+    }
+
+
+def machine_identity() -> dict[str, object]:
+    return {
+        "architecture": platform.machine(),
+        "system": platform.system(),
+        "release": platform.release(),
+        "node": platform.node(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def _no_aslr() -> list[str]:
+    """The command prefix that turns address randomisation off (``setarch ARCH -R``), or
+    nothing where setarch is missing (counts then may differ in a few instructions)."""
+    setarch = shutil.which("setarch")
+    return [setarch, platform.machine(), "-R"] if setarch else []
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = "0"
+    env.pop("PYTHONDEVMODE", None)
+    env.pop("PYTHONMALLOC", None)  # a debug allocator would be counted as the scenario's work
+    return env
+
+
+def _run_process(
+    spec: ScenarioSpec,
+    runtimes: Sequence[str],
+    scale_values: Sequence[int],
+    mode: CountsMode,
+    repeat: int,
+    valgrind: str | None,
+    python: str,
+) -> _Outcome:
+    outcome = _Outcome(spec.name, mode, repeat, tuple(runtimes))
+    job = CountsJob(
+        scenario_module=spec.module,
+        sys_path=(spec.import_root,) if spec.import_root else (),
+        runtimes=tuple(runtimes),
+        scales=tuple(scale_values),
+        mode=mode,
+        warmup_n=min(WARMUP_N, max(scale_values)),
+    )
+    with tempfile.TemporaryDirectory(prefix="anybench-counts-") as tmp:
+        command = [python, "-m", "anybench._counts_worker"]
+        if mode == "instructions":
+            assert valgrind is not None
+            command = [
+                *_no_aslr(),
+                valgrind,
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={tmp}/callgrind.out",
+                f"--log-file={tmp}/valgrind.log",
+                *command,
+            ]
+        try:
+            proc = subprocess.run(
+                command,
+                input=encode_counts_job(job),
+                capture_output=True,
+                text=True,
+                env=_environment(),
+                timeout=PROCESS_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            outcome.failed.append(
+                f"{spec.name}: its {mode} process ran past {PROCESS_TIMEOUT_S:g} s; stopped"
+            )
+            return outcome
+        except OSError as exc:
+            outcome.failed.append(f"{spec.name}: cannot start its {mode} process ({exc})")
+            return outcome
+        regions: list[Region] = []
+        done = False
+        for line in proc.stdout.splitlines():
+            if not line.strip():
+                continue
+            try:
+                event = decode_event(line)
+            except ProtocolError as exc:
+                outcome.failed.append(f"{spec.name}: {exc}")
+                continue
+            if isinstance(event, Hello):
+                outcome.hello = event
+            elif isinstance(event, Region):
+                regions.append(event)
+            elif isinstance(event, Calls):
+                outcome.pieces[event.runtime, event.n] = _Piece(ops=event.ops, calls=event)
+            elif isinstance(event, Failed):
+                outcome.failed.append(event.error.splitlines()[0])
+            elif isinstance(event, Done):
+                done = True
+        if not done:
+            tail = (proc.stderr.strip().splitlines() or ["(nothing on standard error)"])[-1]
+            outcome.failed.append(
+                f"{spec.name}: its {mode} process exited with code {proc.returncode} before "
+                f"it finished: {tail}"
+            )
+        if mode == "instructions" and regions:
+            _read_regions(spec, regions, Path(tmp), outcome)
+    return outcome
+
+
+def _read_regions(spec: ScenarioSpec, regions: list[Region], tmp: Path, outcome: _Outcome) -> None:
+    try:
+        dumps = {d.name: d for d in read_dumps(sorted(tmp.glob("callgrind.out.*")))}
+    except CallgrindError as exc:
+        outcome.failed.append(f"{spec.name}: {exc}")
+        return
+    empty = [dumps[r.dump].total_ir for r in regions if not r.runtime and r.dump in dumps]
+    # The second empty region: the first can include a first call's one-off work.
+    overhead = empty[-1] if empty else 0
+    for region in regions:
+        dump = dumps.get(region.dump)
+        if not region.runtime:
+            continue
+        if dump is None:
+            outcome.failed.append(f"{spec.name}: callgrind wrote no dump for {region.dump}")
+            continue
+        outcome.pieces[region.runtime, region.n] = _Piece(
+            ops=region.ops, instructions=max(dump.total_ir - overhead, 0), dump=dump
+        )
+
+
+def _benchmark(
+    spec: ScenarioSpec,
+    runtime: str,
+    n: int,
+    repeats: list[_Piece],
+    calls: _Piece | None,
+) -> BenchmarkCounts:
+    first = repeats[0]
+    dump = first.dump
+    assert dump is not None
+    profiled = calls.calls if calls is not None else None
+    python_calls = builtin_calls = None
+    python_functions: dict[str, int] = {}
+    by_generation: dict[str, int] = {}
+    if profiled is not None:
+        python_calls = sum(c for k, c in profiled.functions.items() if not k.startswith("<"))
+        builtin_calls = sum(c for k, c in profiled.functions.items() if k.startswith("<"))
+        python_functions = python_functions_top(profiled.functions, TOP_PYTHON_FUNCTIONS)
+        by_generation = dict(sorted(profiled.collections.items()))
+    syscalls = dump.syscalls()
+    return BenchmarkCounts(
+        scenario=spec.name,
+        runtime=runtime,
+        axis=spec.axis,
+        scale=n,
+        ops=first.ops,
+        instructions=tuple(p.instructions or 0 for p in repeats),
+        allocations=dump.calls_to(ALLOCATORS),
+        raw_allocations=sum(
+            f.calls
+            for f in dump.functions.values()
+            if f.name in RAW_ALLOCATORS and f.object.startswith("libc")
+        ),
+        collections=dump.calls_to(COLLECTORS),
+        collections_by_generation=by_generation,
+        loop_waits=syscalls.get(LOOP_WAIT, 0),
+        syscalls=syscalls,
+        python_calls=python_calls,
+        builtin_calls=builtin_calls,
+        functions=tuple(
+            FunctionCounts(f.name, f.object, f.file, f.self_ir, f.inclusive_ir, f.calls)
+            for f in dump.top(TOP_FUNCTIONS)
+        ),
+        python_functions=python_functions,
+        operation=spec.operation,
+        native_of=spec.native_of,
+    )
+
+
+def counted_scales(spec: ScenarioSpec, profile: str, max_n: int | None) -> tuple[int, ...]:
+    """The scales of *spec* a counts run of *profile* counts: the profile's, below the
+    scenario's MAX_N, and on the N axis below *max_n*."""
+    values = scales(profile, spec.max_n, spec.axis)
+    if max_n is not None and axis_named(spec.axis).counts_operations:
+        values = tuple(v for v in values if v <= max_n)
+    return values
+
+
+def count_scenarios(
+    specs: Sequence[ScenarioSpec],
+    runtimes: Sequence[Runtime],
+    profile: str,
+    *,
+    max_n: int | None = COUNTS_MAX_N,
+    repeats: int = REPEATS,
+    jobs: int | None = None,
+    python: str | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> CountsRun:
+    """Count every benchmark of *specs* on *runtimes* at *profile*'s scales (N capped at
+    *max_n*), *repeats* processes under valgrind and one profiled process per scenario, *jobs*
+    processes at a time (every core by default). Raises
+    :class:`~anybench._valgrind.ValgrindMissing` (one line) where valgrind is missing."""
+    valgrind = find_valgrind()
+    python = python or sys.executable
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    names = [rt.name for rt in runtimes]
+    # Instructions: a process per runtime (and repeat), so that a runtime's counts do not depend
+    # on which others were chosen: runtimes sharing a process share its allocator's pools and
+    # the interpreter's type caches, and one runtime's history moved another's counts by up to
+    # 0.4% here. Python calls: one process per scenario, every runtime in it.
+    tasks: list[tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]]] = []
+    for spec in specs:
+        values = counted_scales(spec, profile, max_n)
+        if not values:
+            continue
+        for repeat in range(repeats):
+            for name in names:
+                tasks.append((spec, values, "instructions", repeat, (name,)))
+        tasks.append((spec, values, "calls", 0, tuple(names)))
+    outcomes: list[_Outcome] = []
+
+    def one(
+        task: tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]],
+    ) -> _Outcome:
+        spec, values, mode, repeat, chosen = task
+        outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, python)
+        where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
+        log(
+            f"{spec.name}: {where} done"
+            + (f" ({len(outcome.failed)} failed)" if outcome.failed else "")
+        )
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        outcomes = list(pool.map(one, tasks))
+
+    benchmarks = []
+    failed: list[str] = []
+    libraries: dict[str, str | None] = {}
+    for spec in specs:
+        mine = [o for o in outcomes if o.scenario == spec.name]
+        for o in mine:
+            failed.extend(o.failed)
+            if o.hello is not None and not libraries:
+                # The runtimes' libraries first (as the time results record them), then every
+                # other distribution installed: counts move with any of them (trio's outcome
+                # and sniffio, anyio's idna, ...).
+                libraries = {
+                    k: (v if isinstance(v, str) else None) for k, v in o.hello.libraries.items()
+                }
+                for name, version in installed_distributions().items():
+                    libraries.setdefault(name, version)
+        counted = [o for o in mine if o.mode == "instructions"]
+        profiled = next((o for o in mine if o.mode == "calls"), None)
+        for n in counted_scales(spec, profile, max_n):
+            for runtime in names:
+                counted_here = [o for o in counted if runtime in o.runtimes]
+                pieces = [o.pieces.get((runtime, n)) for o in counted_here]
+                have = [p for p in pieces if p is not None and p.dump is not None]
+                if len(have) != len(counted_here) or not have:
+                    if not any(f"on {runtime} at" in f for f in failed):
+                        failed.append(
+                            f"{spec.name} on {runtime} at {scale_text(spec.axis, n)}: not "
+                            f"counted in every repeat"
+                        )
+                    continue
+                calls = profiled.pieces.get((runtime, n)) if profiled else None
+                benchmarks.append(_benchmark(spec, runtime, n, have, calls))
+    return CountsRun(
+        created=created,
+        profile=profile,
+        machine=machine_identity(),
+        python=python_build(),
+        libraries=libraries,
+        valgrind=valgrind_version(valgrind),
+        anybench=_anybench_version(),
+        repeats=repeats,
+        max_n=max_n,
+        benchmarks=tuple(benchmarks),
+        failed=tuple(dict.fromkeys(failed)),
+    )
+
+
+def counts_main(
+    paths: Sequence[str],
+    *,
+    into: Path,
+    profile: str,
+    runtime_names: Sequence[str],
+    scenario_names: Sequence[str],
+    max_n: int | None,
+    repeats: int,
+    jobs: int | None,
+    log: Callable[[str], None] = print,
+) -> int:
+    """``anybench counts``: count the scenarios of *paths*, save the counts file under *into*,
+    print its path. 0 when every benchmark was counted, 1 if some failed, 2 on a usage error
+    (one line on standard error)."""
+    from ._counts_results import write_counts
+    from ._runtimes import UnknownRuntimeError, select_runtimes
+    from ._scenario import ScenarioError, load_scenarios
+    from ._sweep import UnknownProfileError
+    from ._sweep import profile as profile_named
+    from ._valgrind import ValgrindMissing
+
+    def usage(message: str) -> int:
+        print(f"anybench: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        find_valgrind()
+        profile_named(profile)
+        chosen = select_runtimes(runtime_names)
+        specs = [spec for _, spec in load_scenarios(paths or ["scenarios"])]
+    except (ValgrindMissing, UnknownProfileError, UnknownRuntimeError, ScenarioError) as exc:
+        return usage(str(exc))
+    known = [spec.name for spec in specs]
+    unknown = [name for name in scenario_names if name not in known]
+    if unknown:
+        return usage(
+            f"unknown scenario {', '.join(map(repr, unknown))}; choose from: {', '.join(known)}"
+        )
+    specs = [spec for spec in specs if not scenario_names or spec.name in scenario_names]
+    runtimes = []
+    for runtime in chosen:
+        reason = runtime.unavailable_reason()
+        if reason:
+            log(f"skipping {runtime.name}: {reason}")
+        else:
+            runtimes.append(runtime)
+    if not runtimes or not specs:
+        return usage("nothing to count: no runtime or no scenario is left")
+    if repeats < 2:
+        return usage(f"--repeats takes 2 or more (the spread needs two), not {repeats}")
+    run = count_scenarios(
+        specs, runtimes, profile, max_n=max_n, repeats=repeats, jobs=jobs, log=log
+    )
+    if not run.benchmarks:
+        for line in run.failed:
+            print(f"anybench: {line}", file=sys.stderr)
+        return usage("no benchmark was counted; nothing saved")
+    path = write_counts(run, into)
+    for line in run.failed:
+        print(f"anybench: failed: {line}", file=sys.stderr)
+    log(f"counts saved to {path}")
+    return 1 if run.failed else 0

@@ -1,0 +1,136 @@
+"""Comparing two counts files: the change in instructions per operation, benchmark by benchmark.
+
+Instruction counts do not drift with the machine's load, so two files made days apart (or on
+two machines) compare finely, as long as what they count on is the same: the architecture, the
+Python build and valgrind (:meth:`~anybench._counts_results.CountsRun.build_identity`). Where
+those differ, no verdict is given: the difference would be the build's, not the code's. Library
+versions are what an A/B comparison compares: a difference there is named, not refused.
+
+**The floor.** A change counts only beyond ``max(FLOOR_SPREADS x spread, MIN_FLOOR)``, the spread
+being the larger of the two benchmarks' repeat spreads. A deterministic benchmark's spread is 0
+or nearly; its floor is then :data:`MIN_FLOOR` (0.1%), which covers what repeats in one run
+cannot show but two runs on two days can: a different working directory, environment or
+installation path changes the lengths of a few strings the region hashes or copies.
+With two repeats the spread is a range of two draws, which understates the spread of many
+(about 1.1 standard deviations, where three times it is about 3.4): hence :data:`FLOOR_SPREADS`.
+A benchmark not deterministic in either file (its spread above 0.1%: its work depends on wall
+time) gets its change shown, and no verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._counts_results import BenchmarkCounts, CountsRun
+
+#: The smallest change in instructions per operation that counts as one (0.1%).
+MIN_FLOOR = 0.001
+#: A change counts beyond this many times the repeats' spread.
+FLOOR_SPREADS = 3.0
+
+
+@dataclass(frozen=True)
+class CountsChange:
+    """One benchmark's change from the old file to the new."""
+
+    old: BenchmarkCounts
+    new: BenchmarkCounts
+
+    @property
+    def change(self) -> float:
+        """Relative change in instructions per operation (0.01: 1% more work)."""
+        return self.new.instructions_per_op / self.old.instructions_per_op - 1
+
+    @property
+    def floor(self) -> float:
+        return max(FLOOR_SPREADS * max(self.old.spread, self.new.spread), MIN_FLOOR)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.old.deterministic and self.new.deterministic
+
+    @property
+    def verdict(self) -> str:
+        """``REGRESSION`` (more work beyond the floor), ``improved``, ``same``, or ``no
+        verdict`` for a benchmark not deterministic."""
+        if not self.deterministic:
+            return "no verdict"
+        if self.change > self.floor:
+            return "REGRESSION"
+        if self.change < -self.floor:
+            return "improved"
+        return "same"
+
+
+def identity_differences(old: CountsRun, new: CountsRun) -> list[str]:
+    """What differs between the two files' builds, one line each (empty: comparable)."""
+    a, b = old.build_identity(), new.build_identity()
+    lines = []
+    if a["architecture"] != b["architecture"]:
+        lines.append(f"architecture: {a['architecture']} -> {b['architecture']}")
+    for key in a["python"]:
+        if a["python"][key] != b["python"][key]:
+            lines.append(f"Python {key}: {a['python'][key]} -> {b['python'][key]}")
+    if a["valgrind"] != b["valgrind"]:
+        lines.append(f"valgrind: {a['valgrind']} -> {b['valgrind']}")
+    return lines
+
+
+def library_differences(old: CountsRun, new: CountsRun) -> list[str]:
+    """The libraries whose versions differ, ``anyio 4.13.0 -> 4.16.0``."""
+    names = dict.fromkeys([*old.libraries, *new.libraries])
+    return [
+        f"{name} {old.libraries.get(name)} -> {new.libraries.get(name)}"
+        for name in names
+        if old.libraries.get(name) != new.libraries.get(name)
+    ]
+
+
+def compare_counts(old: CountsRun, new: CountsRun) -> tuple[str, int]:
+    """The comparison as text, and the exit status: 0, 1 if any deterministic benchmark does
+    more work beyond its floor (or one counted in the old file is missing from the new), 2 if
+    the builds differ (no verdict)."""
+    lines = [f"counts: {old.source or 'old'} -> {new.source or 'new'}"]
+    refused = identity_differences(old, new)
+    if refused:
+        lines.append(
+            "no verdict: instruction counts compare only on the same architecture, Python "
+            "build and valgrind; these differ:"
+        )
+        lines += [f"  {line}" for line in refused]
+        return "\n".join(lines), 2
+    libraries = library_differences(old, new)
+    if libraries:
+        lines.append(f"library versions differ (what is compared): {', '.join(libraries)}")
+    old_by, new_by = old.by_key(), new.by_key()
+    changes = [CountsChange(old_by[k], new_by[k]) for k in old_by if k in new_by]
+    header = (
+        f"{'benchmark':<44} {'instr/op old':>13} {'new':>13} {'change':>8} {'floor':>7}  verdict"
+    )
+    lines += ["", header, "-" * len(header)]
+    for c in changes:
+        b = c.new
+        name = f"{b.scenario} {b.runtime} {'B' if b.axis == 'load' else 'N'}={b.scale:,}"
+        verdict = c.verdict
+        if verdict == "no verdict":
+            verdict += f" (not deterministic: spread {max(c.old.spread, c.new.spread):.2%})"
+        lines.append(
+            f"{name:<44} {c.old.instructions_per_op:>13,.0f} {b.instructions_per_op:>13,.0f} "
+            f"{c.change:>+8.2%} {c.floor:>7.2%}  {verdict}"
+        )
+    missing = [k for k in old_by if k not in new_by]
+    added = [k for k in new_by if k not in old_by]
+    for key in missing:
+        lines.append(f"missing from the new file: {key[0]} on {key[1]} at {key[2]:,}")
+    for key in added:
+        lines.append(f"new in the new file: {key[0]} on {key[1]} at {key[2]:,}")
+    regressions = [c for c in changes if c.verdict == "REGRESSION"]
+    skipped = [c for c in changes if not c.deterministic]
+    lines.append("")
+    lines.append(
+        f"{len(regressions)} regression(s), "
+        f"{sum(c.verdict == 'improved' for c in changes)} improvement(s), "
+        f"{sum(c.verdict == 'same' for c in changes)} the same within the floor (at least "
+        f"{MIN_FLOOR:.1%}), {len(skipped)} without a verdict (not deterministic)"
+    )
+    return "\n".join(lines), 1 if regressions or missing else 0

@@ -1,0 +1,117 @@
+"""The report's "Work per operation" section: counts beside time.
+
+For each benchmark a counts file holds: instructions, Python calls, allocations and collector
+runs per operation on each runtime, and the ratio to the baseline runtime (asyncio) in
+instructions beside its ratio in time (from the time results shown in the same report, for the
+same scenario and scale). Where the two ratios part by more than the time ratio's interval
+allows, the line says so: the runtimes differ in what instructions do not see (memory and cache
+behaviour, time in the kernel, waiting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ._counts_results import BenchmarkCounts, CountsRun
+from ._escape import markdown
+from ._layout import Entry
+from ._runtimes import BASELINE, runtime_distributions
+from ._verdicts import Ratio
+
+
+def _per_op(value: int | None, bench: BenchmarkCounts) -> str:
+    if value is None:
+        return "–"
+    per = value / bench.ops
+    return f"{per:,.0f}" if per >= 100 else f"{per:.3g}"
+
+
+def _time_ratio(entries: Sequence[Entry], bench: BenchmarkCounts) -> Ratio | None:
+    """The time ratio to the baseline of the same scenario, scale and run (the first run that
+    has it), if shown."""
+    by_runtime: dict[tuple[int, str, str], Entry] = {}
+    for entry in entries:
+        record = entry.record
+        if record.scenario == bench.scenario and record.n == bench.scale:
+            by_runtime.setdefault((entry.run, record.variant, entry.runtime), entry)
+    for (run, variant, runtime), entry in by_runtime.items():
+        baseline = by_runtime.get((run, variant, BASELINE))
+        if runtime == bench.runtime and baseline is not None and baseline is not entry:
+            if entry.record.unstable or baseline.record.unstable:
+                return None
+            return Ratio.within_run(baseline.record, entry.record)
+    return None
+
+
+def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[str]:
+    """The section's Markdown lines; none without a counts file."""
+    if not counts:
+        return []
+    out = ["## Work per operation (counts)", ""]
+    parted: list[str] = []
+    for run in counts:
+        # The runtimes' libraries; the file records every installed distribution.
+        shown = runtime_distributions()
+        versions = ", ".join(f"{k} {v}" for k, v in run.libraries.items() if v and k in shown)
+        out.append(
+            f"From `{markdown(run.source)}`: Python {run.python.get('version')} "
+            f"({markdown(str(run.python.get('compiler')))}), valgrind {run.valgrind}, "
+            f"{markdown(versions)}; N up to {f'{run.max_n:,}' if run.max_n else 'any'}, "
+            f"{run.repeats} processes each under valgrind."
+        )
+        out += [
+            "",
+            "| scenario | N | runtime | instructions/op | vs asyncio (instr.) | vs asyncio "
+            "(time) | Python calls/op | allocations/op | collections/op | loop waits/op | "
+            "deterministic |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        by_key = run.by_key()
+        for bench in run.benchmarks:
+            base = by_key.get((bench.scenario, BASELINE, bench.scale))
+            ratio = time_text = "–"
+            if base is not None and base is not bench:
+                instr_ratio = bench.instructions_per_op / base.instructions_per_op
+                ratio = f"{instr_ratio:.2f}x"
+                time = _time_ratio(entries, bench)
+                if time is not None:
+                    time_text = str(time)
+                    if time.known and not (time.low <= instr_ratio <= time.high):
+                        parted.append(
+                            f"- {markdown(bench.scenario)} at {bench.scale:,} on "
+                            f"{markdown(bench.runtime)}: {instr_ratio:.2f}x asyncio's "
+                            f"instructions, {time.ratio:.2f}x its time"
+                        )
+            det = "yes" if bench.deterministic else f"no (spread {bench.spread:.2%})"
+            scale = f"B={bench.scale:,}" if bench.axis == "load" else f"{bench.scale:,}"
+            calls = (
+                None
+                if bench.python_calls is None
+                else bench.python_calls + (bench.builtin_calls or 0)
+            )
+            out.append(
+                f"| {markdown(bench.scenario)} | {scale} | {markdown(bench.runtime)} | "
+                f"{bench.instructions_per_op:,.0f} | {ratio} | {time_text} | "
+                f"{_per_op(calls, bench)} | {_per_op(bench.allocations, bench)} | "
+                f"{_per_op(bench.collections, bench)} | {_per_op(bench.loop_waits, bench)} | "
+                f"{det} |"
+            )
+        out.append("")
+    out.append(
+        "Counted, not timed: instructions the interpreter executed inside the measured region "
+        "(valgrind's callgrind, switched on and off around it), Python calls (functions and "
+        "built-ins, by a profiler in a separate process), blocks asked of CPython's allocator, "
+        "runs of its collector and waits of the event loop (epoll_wait calls), all per "
+        "operation. A benchmark whose two processes differ by more than 0.1% is not "
+        "deterministic (its work depends on wall time) and gets no verdict in compare."
+    )
+    if parted:
+        out += [
+            "",
+            "Where the ratio in instructions lies outside the time ratio's 95% interval, the "
+            "runtimes differ in what instructions do not see: memory and cache behaviour, "
+            "time in the kernel (system calls), or waiting:",
+            "",
+            *parted,
+        ]
+    return out

@@ -1,0 +1,278 @@
+"""A counts worker: counts the work of one scenario's regions, in a fresh interpreter.
+
+Started by :mod:`anybench._counts` as ``python -m anybench._counts_worker`` with a
+:class:`~anybench._protocol.CountsJob` on standard input; it answers with events (see
+:mod:`anybench._protocol`) on its original standard output, one a line.
+
+Two modes, never both in one process:
+
+- ``instructions``: run under ``valgrind --tool=callgrind --instr-atstart=no``. Each counted
+  region turns callgrind's instrumentation on in :meth:`Probe.start` (after its garbage
+  collection, the last thing before the scenario's first operation) and off in
+  :meth:`Probe.stop` (the first
+  thing after its last), through client requests (:mod:`anybench._valgrind`), and is dumped at
+  once as a file of its own named ``RUNTIME@N`` (:class:`~anybench._protocol.Region`). An empty
+  region (start, then stop) is dumped first, twice: the instrument's own instructions, which
+  the parent subtracts. Instrumentation, not collection, is what is switched: callgrind counts calls
+  (though not their instructions) with collection off, and carries those counts into a later
+  dump; with instrumentation off it counts nothing, and runs the rest (start-up, set-up) several
+  times faster.
+- ``calls``: no valgrind; :mod:`cProfile` (its C hook, whose bookkeeping allocates only for a
+  function it has not seen) switched on only inside the region counts every call by function,
+  Python and built-in, and a :data:`gc.callbacks` hook the collector's runs by generation
+  (:class:`~anybench._protocol.Calls`).
+
+Every round, warm-ups included, starts from the same state: the scenario's and trio's random
+generators seeded (trio shuffles each batch of its run queue with a module-level
+``random.Random``; seeded, its ordinary path, the one a program runs, is the same every time:
+anybench does not switch on trio's ``_ALLOW_DETERMINISTIC_SCHEDULING``, which sorts and shuffles
+every batch and so changes the work measured), the heap frozen once after the imports, and a
+collection before each region (:meth:`Probe.start`). The parent sets ``PYTHONHASHSEED=0`` and
+turns address randomisation off.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import importlib
+import os
+import platform
+import random
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from ._harness import run_round
+from ._probe import Probe
+from ._protocol import (
+    Calls,
+    CountsJob,
+    Done,
+    Event,
+    Failed,
+    Hello,
+    Region,
+    decode_counts_job,
+    encode_event,
+)
+from ._runtimes import Runtime, library_versions, runtime_named
+from ._scenario import ScenarioSpec
+from ._sweep import scale_text
+from ._valgrind import ClientRequests
+from ._worker import describe_failure
+
+Emit = Callable[[Event], None]
+
+#: The dump name of the instrument's own, empty region.
+EMPTY_REGION = "anybench-empty"
+
+
+def region_name(runtime: str, n: int) -> str:
+    """The name a counted region's dump carries: ``trio@1000``."""
+    return f"{runtime}@{n}"
+
+
+def seed_everything() -> None:
+    """Seed the random generators a round may draw from: the global one, and trio's scheduler's
+    (where trio is imported)."""
+    random.seed(0)
+    trio_run = sys.modules.get("trio._core._run")
+    generator = getattr(trio_run, "_r", None)
+    if isinstance(generator, random.Random):
+        generator.seed(0)
+
+
+class CallgrindProbe(Probe):
+    """A probe whose region is exactly what callgrind counts."""
+
+    requests: ClassVar[ClientRequests | None] = None
+    #: Whether counting is on (a region that failed between start and stop leaves it on).
+    collecting: ClassVar[bool] = False
+    #: The name the next region's dump carries.
+    dump_name: ClassVar[str] = ""
+
+    def start(self, ops: int) -> None:
+        super().start(ops)
+        requests = type(self).requests
+        if requests is not None:
+            type(self).collecting = True
+            requests.start_instrumentation()
+
+    def stop(self) -> None:
+        cls = type(self)
+        if cls.requests is not None and cls.collecting:
+            cls.requests.stop_instrumentation()
+            cls.collecting = False
+            cls.requests.dump_stats_at(cls.dump_name)
+        super().stop()
+
+
+class ProfilingProbe(Probe):
+    """A probe whose region, and only it, is profiled (calls by function) and watched for the
+    collector's runs."""
+
+    profiler: ClassVar[cProfile.Profile | None] = None
+    collections: ClassVar[dict[str, int]] = {}
+    watching: ClassVar[bool] = False
+
+    def start(self, ops: int) -> None:
+        super().start(ops)
+        cls = type(self)
+        cls.collections = {}
+        cls.profiler = cProfile.Profile()
+        cls.watching = True
+        cls.profiler.enable()
+
+    def stop(self) -> None:
+        cls = type(self)
+        if cls.profiler is not None:
+            cls.profiler.disable()
+        cls.watching = False
+        super().stop()
+
+
+def _count_collection(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start" and ProfilingProbe.watching:
+        key = f"gen{info.get('generation', '?')}"
+        ProfilingProbe.collections[key] = ProfilingProbe.collections.get(key, 0) + 1
+
+
+#: Where a function's file is named from: the scenario's roots, then the libraries'.
+_LIBRARY_ROOTS = [
+    str(Path(path).resolve())
+    for name in ("purelib", "platlib", "stdlib", "platstdlib")
+    if (path := sysconfig.get_paths().get(name))
+]
+_OWN_FILE = str(Path(__file__).resolve())
+
+
+def function_key(code: Any, roots: list[str]) -> str | None:
+    """How a profiled function is named in the counts: ``anyio/_core/_tasks.py:123:
+    CancelScope.__exit__`` (its file below the first root that holds it), or a built-in's own
+    description (``<method 'append' of 'list' objects>``); None for anybench's probe itself."""
+    if isinstance(code, str):
+        return None if "_lsprof.Profiler" in code else code
+    filename = str(code.co_filename)
+    try:
+        resolved = str(Path(filename).resolve())
+    except (OSError, ValueError):
+        resolved = filename
+    if resolved == _OWN_FILE:
+        return None
+    for root in roots:
+        if resolved.startswith(root + os.sep):
+            resolved = resolved[len(root) + 1 :]
+            break
+    qualname = getattr(code, "co_qualname", code.co_name)
+    return f"{resolved}:{code.co_firstlineno}:{qualname}"
+
+
+def work(job: CountsJob, emit: Emit) -> None:
+    """Count *job*'s regions, reporting each through *emit*."""
+    for entry in reversed(job.sys_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    scenario = ScenarioSpec.from_module(importlib.import_module(job.scenario_module))
+    runtimes = {name: runtime_named(name) for name in job.runtimes}
+    instructions = job.mode == "instructions"
+    if instructions:
+        CallgrindProbe.requests = ClientRequests()
+    else:
+        gc.callbacks.append(_count_collection)
+    roots = sorted(
+        {str(Path(p).resolve()) for p in job.sys_path if p} | set(_LIBRARY_ROOTS),
+        key=len,
+        reverse=True,
+    )
+    gc.collect()
+    gc.freeze()
+    emit(
+        Hello(
+            name=scenario.name,
+            pid=os.getpid(),
+            python=platform.python_version(),
+            implementation=platform.python_implementation(),
+            libraries=library_versions(),
+        )
+    )
+    if instructions:
+        for i in range(2):
+            CallgrindProbe.dump_name = f"{EMPTY_REGION}{i}"
+            probe = CallgrindProbe()
+            probe.start(1)
+            probe.stop()
+            emit(Region(n=0, runtime="", ops=1, dump=f"{EMPTY_REGION}{i}"))
+    failed: set[str] = set()
+
+    def attempt(runtime: Runtime, n: int, probe_type: type[Probe]) -> int | None:
+        seed_everything()
+        try:
+            result = run_round(
+                scenario, runtime, n, job.deadline_s, freeze_heap=False, probe_type=probe_type
+            )
+        except Exception as exc:  # the scenario's check, its deadline, or a bug in it
+            if CallgrindProbe.collecting and CallgrindProbe.requests is not None:
+                CallgrindProbe.requests.stop_instrumentation()
+                CallgrindProbe.collecting = False
+            ProfilingProbe.watching = False
+            where = f"{scenario.name} on {runtime.name} at {scale_text(scenario.axis, n)}"
+            failed.add(runtime.name)
+            emit(Failed(n=n, runtime=runtime.name, error=describe_failure(where, exc)))
+            return None
+        return result.ops
+
+    # One uncounted round per runtime first: imports, caches, the interpreter's specialised
+    # instructions.
+    for runtime in runtimes.values():
+        attempt(runtime, job.warmup_n, Probe)
+    for n in job.scales:
+        for name, runtime in runtimes.items():
+            if name in failed:
+                continue
+            if instructions:
+                CallgrindProbe.dump_name = region_name(name, n)
+                ops = attempt(runtime, n, CallgrindProbe)
+                if ops is not None:
+                    emit(Region(n=n, runtime=name, ops=ops, dump=region_name(name, n)))
+                continue
+            ops = attempt(runtime, n, ProfilingProbe)
+            if ops is None or ProfilingProbe.profiler is None:
+                continue
+            functions: dict[str, int] = {}
+            for stat in ProfilingProbe.profiler.getstats():
+                key = function_key(stat.code, roots)
+                if key is not None and stat.callcount:
+                    functions[key] = functions.get(key, 0) + stat.callcount
+            emit(
+                Calls(
+                    n=n,
+                    runtime=name,
+                    ops=ops,
+                    functions=functions,
+                    collections=dict(ProfilingProbe.collections),
+                )
+            )
+    emit(Done())
+
+
+def main() -> None:
+    channel: IO[str] = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def emit(message: Event) -> None:
+        channel.write(encode_event(message) + "\n")
+        channel.flush()
+
+    job = decode_counts_job(sys.stdin.read())
+    try:
+        work(job, emit)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,468 @@
+"""Work counts: the client requests, the callgrind reader, the counts file, compare on counts.
+
+Only two tests run valgrind (at tiny N, a few seconds each); they are skipped, with the reason,
+where valgrind cannot run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anybench._callgrind import CallgrindError, parse_dump, read_dump, read_dumps
+from anybench._cli import main
+from anybench._counts_compare import MIN_FLOOR, compare_counts
+from anybench._counts_results import (
+    BenchmarkCounts,
+    CountsError,
+    CountsRun,
+    FunctionCounts,
+    is_counts_file,
+    read_counts,
+    write_counts,
+)
+from anybench._protocol import CountsJob, decode_counts_job, encode_counts_job
+from anybench._valgrind import (
+    CALLGRIND_DUMP_STATS_AT,
+    CALLGRIND_START_INSTRUMENTATION,
+    CALLGRIND_STOP_INSTRUMENTATION,
+    ClientRequests,
+    ValgrindMissing,
+    client_request_support,
+    find_valgrind,
+    missing_valgrind_message,
+)
+
+from .conftest import ROOT
+
+DATA = Path(__file__).parent / "data"
+
+
+def _valgrind_reason() -> str | None:
+    try:
+        find_valgrind()
+    except ValgrindMissing as exc:
+        return str(exc)
+    return None
+
+
+needs_valgrind = pytest.mark.skipif(_valgrind_reason() is not None, reason=_valgrind_reason() or "")
+needs_client_requests = pytest.mark.skipif(
+    client_request_support() is not None, reason=client_request_support() or ""
+)
+
+
+# -- client requests ---------------------------------------------------------------------------
+
+
+def test_the_request_codes_are_callgrinds() -> None:
+    # callgrind.h: VG_USERREQ_TOOL_BASE('C','T') + 3, + 4, + 5.
+    assert CALLGRIND_DUMP_STATS_AT == 0x43540003
+    assert CALLGRIND_START_INSTRUMENTATION == 0x43540004
+    assert CALLGRIND_STOP_INSTRUMENTATION == 0x43540005
+
+
+@needs_client_requests
+def test_a_client_request_natively_returns_its_default() -> None:
+    requests = ClientRequests()
+    assert requests.request(0x1001, default=42) == 42
+    assert not requests.running_on_valgrind()
+    requests.start_instrumentation()  # no-ops natively
+    requests.stop_instrumentation()
+    requests.dump_stats_at("nothing")
+
+
+#: A loop of known length: mov rcx,rdi; 1: dec rcx; jnz 1b; ret. k iterations execute
+#: 2k + 2 instructions.
+_SYNTHETIC = textwrap.dedent(
+    """
+    import ctypes, mmap, sys
+    from anybench._valgrind import ClientRequests
+
+    code = bytes.fromhex("4889f9" "48ffc9" "75fb" "c3")
+    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    loop = ctypes.CFUNCTYPE(None, ctypes.c_uint64)(
+        ctypes.addressof(ctypes.c_char.from_buffer(page))
+    )
+    requests = ClientRequests()
+    assert requests.running_on_valgrind()
+    # Each region 30 times: the interpreter specialises the calls' bytecode over the first few
+    # (as a scenario's warm-up round does for its code), and retries what it cannot specialise
+    # (a ctypes call) now and then, each retry about a hundred instructions.
+    for k in (1_000, 2_000, 5_000):
+        for _ in range(30):
+            requests.start_instrumentation()
+            loop(k)
+            requests.stop_instrumentation()
+            requests.dump_stats_at(f"loop{k}")
+    """
+)
+
+
+@needs_valgrind
+def test_client_requests_count_a_loop_of_known_length_exactly(tmp_path: Path) -> None:
+    script = tmp_path / "synthetic.py"
+    script.write_text(_SYNTHETIC)
+    proc = subprocess.run(
+        [
+            find_valgrind(),
+            "-q",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={tmp_path}/cg.out",
+            sys.executable,
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = sorted(tmp_path.glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+    dumps = list(read_dumps(files))
+    by_name: dict[str, list[int]] = {}
+    for dump in dumps:
+        by_name.setdefault(dump.name, []).append(dump.total_ir)
+    # Warm, the same region counts the same nearly every time.
+    steady = {}
+    for name, counts in by_name.items():
+        [(usual, times)] = Counter(counts[10:]).most_common(1)
+        assert times >= 15, str(by_name)
+        steady[name] = usual
+    one, two, five = (steady[f"loop{k}"] for k in ("1000", "2000", "5000"))
+    # k more iterations count exactly 2k more instructions (dec and jnz each); what the region
+    # holds beside the loop (the requests' and ctypes' own instructions) is the same each time.
+    assert two - one == 2 * 1_000
+    assert five - two == 2 * 3_000
+    assert 0 < one - 2 * 1_000 < 20_000
+
+
+@needs_valgrind
+def test_counts_of_a_deterministic_scenario_are_equal_in_two_processes(tmp_path: Path) -> None:
+    from anybench._counts import count_scenarios
+    from anybench._runtimes import runtime_named
+    from anybench._scenario import load_scenarios
+
+    [(_, spawn)] = load_scenarios([str(ROOT / "scenarios" / "spawn.py")])
+    run = count_scenarios([spawn], [runtime_named("asyncio")], "quick", max_n=100, repeats=2)
+    assert run.failed == ()
+    [bench] = run.benchmarks
+    assert (bench.scenario, bench.runtime, bench.scale, bench.ops) == ("spawn", "asyncio", 100, 100)
+    first, second = bench.instructions
+    assert first == second > 0
+    assert bench.deterministic
+    assert bench.allocations > bench.ops  # every task allocates
+    assert bench.python_calls
+    assert bench.python_calls > bench.ops
+    assert bench.functions
+    assert bench.functions[0].self_ir > 0
+    # What was counted survives the file.
+    path = write_counts(run, tmp_path)
+    assert read_counts(path).benchmarks == run.benchmarks
+
+
+# -- the callgrind reader ----------------------------------------------------------------------
+
+
+def test_the_reader_reads_a_dump_with_compressed_names_calls_and_recursion() -> None:
+    dump = read_dump(DATA / "callgrind.sample")
+    assert dump.name == "trio@10"
+    assert dump.total_ir == 950
+    assert sum(f.self_ir for f in dump.functions.values()) == dump.total_ir
+    frame = dump.functions["/lib/libpython3.11.so.1.0", "_PyEval_EvalFrameDefault"]
+    # Its recursion level ('2) folded in: 190 + 150 of its own, called once (by itself).
+    assert (frame.self_ir, frame.calls, frame.file) == (340, 1, "ceval.c")
+    assert frame.inclusive_ir == 190 + 60 + 500 + 200 + 150 + 50
+    malloc = dump.functions["/lib/libpython3.11.so.1.0", "_PyObject_Malloc"]
+    assert (malloc.self_ir, malloc.inclusive_ir, malloc.calls) == (110, 110, 4)
+    wait = dump.functions["/usr/lib/x86_64-linux-gnu/libc.so.6", "epoll_wait"]
+    assert (wait.object, wait.calls, wait.self_ir) == ("libc.so.6", 2, 500)
+    assert dump.syscalls() == {"epoll_wait": 2}
+    assert dump.calls_to(["_PyObject_Malloc"]) == 4
+    assert [f.name for f in dump.top(2)] == ["epoll_wait", "_PyEval_EvalFrameDefault"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("hello", "not a callgrind output file"),
+        ("# callgrind format\nevents: Ir\nfn=(1) f\n1 2\n", "no summary or totals"),
+        ("# callgrind format\nevents: Ir\nfn=(1)\n1 2\ntotals: 2\n", "used before it is defined"),
+        ("# callgrind format\nevents: Ir\n1 2\ntotals: 2\n", "outside any function"),
+        ("# callgrind format\nevents: Dr\nsummary: 1\n", "counts no instructions"),
+    ],
+)
+def test_the_reader_refuses_what_is_not_a_dump_in_one_line(text: str, problem: str) -> None:
+    with pytest.raises(CallgrindError, match=problem) as caught:
+        parse_dump(text, "x.out")
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith("x.out")
+
+
+# -- valgrind missing --------------------------------------------------------------------------
+
+
+def test_a_missing_valgrind_is_one_line_saying_how_to_install_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "anybench", "counts", str(ROOT / "scenarios" / "spawn.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    if client_request_support() is None:
+        assert "valgrind" in lines[0]
+        assert "install valgrind" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing saved
+
+
+def test_the_install_hint_names_the_package_manager_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apt = tmp_path / "apt-get"
+    apt.write_text("#!/bin/sh\n")
+    apt.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert "sudo apt-get install valgrind" in missing_valgrind_message()
+
+
+# -- the counts file and compare on counts -------------------------------------------------------
+
+
+def _bench(scenario: str = "spawn", runtime: str = "asyncio", **changes: Any) -> BenchmarkCounts:
+    base = BenchmarkCounts(
+        scenario=scenario,
+        runtime=runtime,
+        axis="n",
+        scale=1_000,
+        ops=1_000,
+        instructions=(100_000_000, 100_000_000),
+        allocations=70_000,
+        raw_allocations=200,
+        collections=30,
+        collections_by_generation={"gen0": 30},
+        loop_waits=3,
+        syscalls={"epoll_wait": 3},
+        python_calls=63_000,
+        builtin_calls=45_000,
+        functions=(FunctionCounts("f", "libpython3.11.so.1.0", "ceval.c", 10, 20, 3),),
+        python_functions={"anyio/_core/_tasks.py:1:f": 1000},
+        operation="spawn a task",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _run(*benchmarks: BenchmarkCounts, **changes: Any) -> CountsRun:
+    base = CountsRun(
+        created="2026-12-02T00:00:00+00:00",
+        profile="default",
+        machine={"architecture": "x86_64", "system": "Linux", "node": "vm"},
+        python={
+            "version": "3.11.7",
+            "implementation": "CPython",
+            "compiler": "GCC 12.2.0",
+            "build": ["main", "May  9 2026 07:35:25"],
+            "config": "--enable-shared",
+        },
+        libraries={"anyio": "4.16.0", "trio": "0.35.0"},
+        valgrind="3.19.0",
+        anybench="0.1.0",
+        repeats=2,
+        max_n=1_000,
+        benchmarks=benchmarks or (_bench(), _bench(runtime="trio")),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _compare(tmp_path: Path, old: CountsRun, new: CountsRun) -> tuple[str, int]:
+    a = write_counts(old, tmp_path / "a")
+    b = write_counts(new, tmp_path / "b")
+    return compare_counts(read_counts(a), read_counts(b))
+
+
+def test_one_percent_more_instructions_is_a_regression(tmp_path: Path) -> None:
+    more = _bench(instructions=(101_000_000, 101_000_000))
+    text, status = _compare(tmp_path, _run(), _run(more, _bench(runtime="trio")))
+    assert status == 1
+    [line] = [line for line in text.splitlines() if line.startswith("spawn asyncio")]
+    assert "+1.00%" in line
+    assert "REGRESSION" in line
+    [trio] = [line for line in text.splitlines() if line.startswith("spawn trio")]
+    assert trio.endswith("same")
+
+
+def test_equal_counts_are_not_flagged_nor_is_a_change_below_the_floor(tmp_path: Path) -> None:
+    text, status = _compare(tmp_path, _run(), _run())
+    assert status == 0
+    assert "REGRESSION" not in text
+    below = _bench(instructions=(100_050_000, 100_050_000))  # +0.05% < MIN_FLOOR
+    assert MIN_FLOOR == 0.001
+    _, status = _compare(tmp_path, _run(), _run(below, _bench(runtime="trio")))
+    assert status == 0
+
+
+def test_less_work_is_an_improvement_not_a_failure(tmp_path: Path) -> None:
+    less = _bench(instructions=(90_000_000, 90_000_000))
+    text, status = _compare(tmp_path, _run(), _run(less, _bench(runtime="trio")))
+    assert status == 0
+    assert "improved" in text
+
+
+def test_a_benchmark_that_is_not_deterministic_gets_no_verdict(tmp_path: Path) -> None:
+    noisy = _bench(scenario="timers", instructions=(100_000_000, 101_000_000))
+    assert not noisy.deterministic
+    much_more = _bench(scenario="timers", instructions=(120_000_000, 121_000_000))
+    text, status = _compare(tmp_path, _run(noisy), _run(much_more))
+    assert status == 0
+    assert "no verdict (not deterministic: spread 1.00%)" in text
+
+
+def test_builds_that_differ_are_refused_a_verdict(tmp_path: Path) -> None:
+    other = _run()
+    rebuilt = dataclasses.replace(
+        other, python={**other.python, "build": ["main", "Jan  1 2027 00:00:00"]}
+    )
+    more = _run(_bench(instructions=(110_000_000, 110_000_000)))
+    text, status = _compare(tmp_path, more, rebuilt)
+    assert status == 2
+    assert "no verdict" in text
+    assert "Python build" in text
+    assert "REGRESSION" not in text
+    _, status = _compare(tmp_path, _run(), _run(valgrind="3.22.0"))
+    assert status == 2
+
+
+def test_library_versions_that_differ_are_named_and_compared(tmp_path: Path) -> None:
+    newer = _run(libraries={"anyio": "4.13.0", "trio": "0.35.0"})
+    text, status = _compare(tmp_path, newer, _run())
+    assert status == 0
+    assert "library versions differ (what is compared): anyio 4.13.0 -> 4.16.0" in text
+
+
+def test_compare_on_the_command_line_takes_counts_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_counts(_run(), tmp_path)
+    b = write_counts(
+        _run(_bench(instructions=(102_000_000,) * 2), _bench(runtime="trio")), tmp_path
+    )
+    assert a != b
+    assert is_counts_file(a)
+    assert is_counts_file(b)
+    assert b.name.endswith("_counts-2.json")
+    assert main(["compare", str(a), str(b)]) == 1
+    assert "REGRESSION" in capsys.readouterr().out
+    assert main(["compare", str(a), str(a)]) == 0
+
+
+# -- reading a counts file ---------------------------------------------------------------------
+
+
+def _written(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    path = write_counts(_run(), tmp_path)
+    return path, json.loads(path.read_text())
+
+
+def test_a_counts_file_is_compact_and_reads_back_whole(tmp_path: Path) -> None:
+    path, data = _written(tmp_path)
+    assert "\n" not in path.read_text()
+    assert ", " not in path.read_text()
+    assert data["anybench_counts"] == 1
+    assert read_counts(path).benchmarks == _run().benchmarks
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda d: d.update(anybench_counts=9), "counts format 9"),
+        (lambda d: d.pop("anybench_counts"), "not an anybench counts file"),
+        (lambda d: d["benchmarks"][0].pop("ops"), r"benchmarks\[0\] lacks 'ops'"),
+        (lambda d: d["benchmarks"][0].update(ops=0), "ops should be at least 1"),
+        (lambda d: d["benchmarks"][0].update(instructions=[]), "one or more whole numbers"),
+        (lambda d: d["benchmarks"][0].update(instructions=[1, -2]), "one or more whole numbers"),
+        (lambda d: d["benchmarks"][0].update(deterministic=False), "disagrees with its repeats"),
+        (lambda d: d["benchmarks"][0].update(instructions_per_op=1.0), "disagrees with its"),
+        (lambda d: d["benchmarks"][0]["syscalls"].update(read="x"), "syscalls.read"),
+        (lambda d: d["benchmarks"][0].update(functions=[["f", 1]]), r"functions\[0\]"),
+        (lambda d: d["benchmarks"].append(d["benchmarks"][0]), "holds a benchmark twice"),
+        (lambda d: d.update(valgrind=3), "valgrind should be str"),
+    ],
+)
+def test_a_counts_file_is_checked_on_reading_in_one_line(
+    tmp_path: Path, mutate: Any, problem: str
+) -> None:
+    path, data = _written(tmp_path)
+    mutate(data)
+    path.write_text(json.dumps(data))
+    before = path.read_bytes()
+    with pytest.raises(CountsError, match=problem) as caught:
+        read_counts(path)
+    assert str(caught.value).startswith(str(path))
+    assert "\n" not in str(caught.value)
+    assert path.read_bytes() == before  # never modified
+
+
+def test_a_file_that_is_not_json_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "x_counts.json"
+    path.write_text("{not json")
+    with pytest.raises(CountsError, match="not JSON"):
+        read_counts(path)
+
+
+def test_a_counts_job_crosses_whole() -> None:
+    job = CountsJob(
+        scenario_module="scenarios.spawn",
+        sys_path=("/x",),
+        runtimes=("asyncio", "trio"),
+        scales=(10, 1_000),
+        mode="calls",
+        warmup_n=100,
+        deadline_s=60.0,
+    )
+    assert decode_counts_job(encode_counts_job(job)) == job
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def test_the_report_shows_work_per_operation_beside_time(tmp_path: Path) -> None:
+    results = ROOT / "results" / "20261129T112446_vm_cpython3.11_anyio-4.16.0.json"
+    at_100 = {"scale": 100, "ops": 100}
+    # trio does 3x asyncio's instructions where its time is 1.14x asyncio's: they part.
+    counts = _run(
+        _bench(**at_100, instructions=(10_000_000, 10_000_000)),
+        _bench(runtime="trio", **at_100, instructions=(30_000_000, 30_000_000)),
+        _bench(runtime="uvloop", **at_100, instructions=(9_000_000, 9_100_000)),
+    )
+    counts_path = write_counts(counts, tmp_path)
+    out = tmp_path / "report"
+    assert main(["report", str(results), str(counts_path), "--out", str(out)]) == 0
+    page = (out / "index.md").read_text()
+    assert "## Work per operation (counts)" in page
+    [trio] = [line for line in page.splitlines() if line.startswith("| spawn | 100 | trio |")]
+    assert "| 300,000 | 3.00x | 1.14x [0.73–1.78] ~ | 1,080 | 700 | 0.3 | 0.03 | yes |" in trio
+    [uvloop] = [line for line in page.splitlines() if line.startswith("| spawn | 100 | uvloop |")]
+    assert uvloop.endswith("| no (spread 1.11%) |")
+    assert "- spawn at 100 on trio: 3.00x asyncio's instructions, 1.14x its time" in page
+    assert "spawn at 100 on uvloop" not in page  # 0.91x lies inside the time's interval
+    # The table command takes the same files and leaves the counts file to the report.
+    assert main(["table", str(results), str(counts_path)]) == 0
