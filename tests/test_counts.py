@@ -466,3 +466,24 @@ def test_the_report_shows_work_per_operation_beside_time(tmp_path: Path) -> None
     assert "spawn at 100 on uvloop" not in page  # 0.91x lies inside the time's interval
     # The table command takes the same files and leaves the counts file to the report.
     assert main(["table", str(results), str(counts_path)]) == 0
+
+
+@needs_valgrind  # without it, the missing-valgrind line comes first
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        (["--repeats", "1"], "--repeats takes 2"),
+        (["--repeats", "1000000"], "--repeats takes 2"),
+        (["--jobs", "0"], "--jobs takes 1 to"),
+        (["--max-n", "-1"], "--max-n takes 0"),
+    ],
+)
+def test_counts_options_out_of_bounds_are_one_line(
+    option: list[str], problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spawn = str(ROOT / "scenarios" / "spawn.py")
+    assert main(["counts", spawn, "--into", str(tmp_path / "out"), *option]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"anybench: {problem}")
+    assert not (tmp_path / "out").exists()  # nothing counted, nothing saved

@@ -412,6 +412,12 @@ def count_scenarios(
     )
 
 
+#: The most processes under valgrind per scenario and the most at once: more informs nothing
+#: (the counts are exact) and could only keep the machine busy for hours.
+MAX_REPEATS = 20
+MAX_JOBS = 64
+
+
 def counts_main(
     paths: Sequence[str],
     *,
@@ -461,8 +467,12 @@ def counts_main(
             runtimes.append(runtime)
     if not runtimes or not specs:
         return usage("nothing to count: no runtime or no scenario is left")
-    if repeats < 2:
-        return usage(f"--repeats takes 2 or more (the spread needs two), not {repeats}")
+    if not 2 <= repeats <= MAX_REPEATS:
+        return usage(f"--repeats takes 2 (the spread needs two) to {MAX_REPEATS}, not {repeats}")
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        return usage(f"--jobs takes 1 to {MAX_JOBS} processes at once, not {jobs}")
+    if max_n is not None and max_n < 0:
+        return usage(f"--max-n takes 0 (no limit) or more, not {max_n}")
     run = count_scenarios(
         specs, runtimes, profile, max_n=max_n, repeats=repeats, jobs=jobs, log=log
     )
