@@ -586,9 +586,9 @@ def test_a_records_pass_order_is_read_back_and_checked() -> None:
         "scale": 10,
         "ops_per_round": 10,
         "rounds": 2,
-        "ns_per_op": 5.0,
-        "process_round_elapsed_ns": [[50], [60]],
-        "round_elapsed_ns": [50, 60],
+        "ns_per_op": 6.0,  # the geometric mean of the process medians, 4.5 and 8 ns/op
+        "process_round_elapsed_ns": [[45], [80]],
+        "round_elapsed_ns": [45, 80],
         "process_ids": [7, 8],
         "process_passes": [1, 3],
         "process_positions": [4, 1],

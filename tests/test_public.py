@@ -446,7 +446,30 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
     printed, the rest is not lost. Through nox where it is installed (``nox -s tests`` does not
     install it), else through ``anybench run`` alone."""
     through = "anybench" if importlib.util.find_spec("nox") is None else "nox"
-    _write_scenario(tmp_path, "NAME = 'a_fast'\n", name="a_fast.py")
+    # The passes run the two in a shuffled order: a_fast finishes in the first worker process
+    # that runs it and hangs in any later one, so that whichever comes first, the run is stuck
+    # (and interrupted) with one process of a_fast finished and none of b_hangs.
+    first = tmp_path / "a_fast.pid"
+    _write_scenario(
+        tmp_path,
+        f"""
+        NAME = "a_fast"
+        import os
+        from pathlib import Path
+
+        import anyio
+
+        async def run(n, probe):
+            first = Path({str(first)!r})
+            if not first.exists():
+                first.write_text(str(os.getpid()))
+            probe.start(ops=n)
+            if first.read_text() != str(os.getpid()):
+                await anyio.Event().wait()
+            probe.stop()
+        """,
+        name="a_fast.py",
+    )
     _write_scenario(
         tmp_path,
         """
@@ -460,7 +483,8 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
         name="b_hangs.py",
     )
     incoming = tmp_path / "results" / ".incoming"
-    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:]]
+    # A hang fails at the deadline, and the run goes on to the other scenario.
+    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:], "--deadline", "5"]
     if through == "nox":
         cmd = [sys.executable, "-c", _NOX_SESSION, str(ROOT), *options]
     else:

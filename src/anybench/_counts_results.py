@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._files import safe_name, write_new
+from ._files import NotRegularFile, open_regular, safe_name, write_new
 
 #: Version of the counts files anybench writes; readers refuse others.
 COUNTS_FORMAT = 1
@@ -229,10 +229,10 @@ def is_counts_file(path: str | Path) -> bool:
     name = Path(path).name
     if name.endswith(SUFFIX) or (name.endswith(".json") and "_counts-" in name):
         return True
-    try:
-        with Path(path).open("rb") as handle:
+    try:  # never Path.open: a FIFO would wait for a writer
+        with open_regular(path) as handle:
             return handle.read(len(FORMAT_KEY) + 4).startswith(b'{"' + FORMAT_KEY.encode())
-    except OSError:
+    except (OSError, NotRegularFile):
         return False
 
 
@@ -335,8 +335,10 @@ def read_counts(path: str | Path) -> CountsRun:
     path = Path(path)
     source = str(path)
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
+    except NotRegularFile:
+        raise CountsError(f"{source}: not a regular file; not a counts file") from None
     except OSError as exc:
         raise CountsError(f"{source}: cannot read it ({exc.strerror or exc})") from None
     if len(raw) > MAX_FILE_BYTES:
