@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from anybench._fixture import below_clock_note
+from anybench._results import below_clock_note
 
 LIAR = '''
 """Claims a million operations for each of its twenty thousand loop turns."""

@@ -393,3 +393,25 @@ def test_a_threshold_that_is_no_gate_is_one_line(
     err = _one_line_error(capsys, "--threshold takes a percentage above 0 and at most 1000")
     assert repr(threshold) in err
     assert main(["compare", str(good), str(good), "--threshold", "0.5"]) == 0
+
+
+def test_a_figure_below_one_clock_reading_is_flagged_in_table_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scenario that claims far more operations than it does is saved at a figure no
+    operation can reach (below one reading of the clock, 40 ns in this file): the run notes it
+    as it measures, and table and report say it again from the file."""
+    data = _results("spawn")
+    data["benchmarks"][0] = _latency_bench("spawn", "asyncio", 10, 4.67)
+    path = _write(tmp_path / "liar.json", data)
+    assert main(["table", str(path)]) == 0
+    table = capsys.readouterr().out
+    [note] = [line for line in table.splitlines() if "below one clock reading" in line]
+    assert note.startswith("! spawn 10 on asyncio: 4.67 ns/op is below one clock reading (40 ns)")
+    assert "operation count is probably wrong" in note
+    assert main(["report", str(path), "--out", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "index.md").read_text()
+    warnings = page[page.index("## Warnings") :]
+    assert "4.67 ns/op is below one clock reading (40 ns)" in warnings
+    # The honest figures of the same file get no such line.
+    assert table.count("below one clock reading") == 1

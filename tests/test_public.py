@@ -97,6 +97,8 @@ def test_a_users_scenario_runs_from_an_installed_wheel(installed: Path, tmp_path
     assert len(saved) == 2  # never overwritten
     assert f"results saved to {saved[0].relative_to(work)}" in first.stdout
     assert "report written to results/report-" in first.stdout
+    # The matrix is measured before any test reports: each pass says so as it ends.
+    assert "anybench: pass 1 over the matrix done (2 groups" in first.stdout, first.stdout[-3000:]
     data = json.loads(saved[0].read_text())
     got = {(b["extra_info"]["scenario"], b["extra_info"]["scale"], b["extra_info"]["runtime"])
            for b in data["benchmarks"]}  # fmt: skip

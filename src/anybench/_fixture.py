@@ -37,7 +37,7 @@ from ._measure import (
     scenario_groups,
 )
 from ._probe import ScenarioFailed, timer_cost_ns
-from ._results import write_extra_info
+from ._results import below_clock_note, write_extra_info
 from ._runtimes import RUNTIMES, Runtime
 from ._scenario import ScenarioSpec
 from ._sweep import scale_text
@@ -328,9 +328,18 @@ class Measurer:
                 self._record_so_far(selected, m),
             )
 
+        # The matrix is measured before the first test reports: a line a pass shows progress.
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        most = max(budget.processes, budget.max_processes)
+
         def on_pass(number: int) -> None:
             if journal is not None and journal.started:
-                journal.passed(number, max(budget.processes, budget.max_processes))
+                journal.passed(number, most)
+            if reporter is not None:
+                reporter.write_line(
+                    f"anybench: pass {number} over the matrix done ({len(groups)} groups; at "
+                    f"least {budget.processes}, at most {most} passes)"
+                )
 
         measured = measure_matrix(
             groups,
@@ -388,18 +397,6 @@ class Measurer:
 
 
 _NOT_A_MODULE = "{}: only a scenario module can be measured in worker processes"
-
-
-def below_clock_note(benchmark: str, ns_per_op: float, timer_cost_ns: float) -> str | None:
-    """One line on a figure below the cost of one clock reading (which no operation that does
-    anything can be), or None. The figure is kept: the note says what is probably wrong."""
-    if not ns_per_op < timer_cost_ns:
-        return None
-    return (
-        f"{benchmark}: {ns_per_op:.3g} ns/op is below one clock reading ({timer_cost_ns:.0f} "
-        "ns): its operation count is probably wrong (OPS_PER_N, or the count given to "
-        "probe.start)"
-    )
 
 
 def peak_rss_bytes() -> int | None:

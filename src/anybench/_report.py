@@ -50,7 +50,7 @@ from ._layout import (
     scale_text,
     sorted_keys,
 )
-from ._results import Run
+from ._results import Run, below_clock_note
 from ._runtimes import BASELINE
 from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
 from ._sweep import AXES, N
@@ -528,6 +528,13 @@ def _warnings(ctx: Context) -> list[str]:
                 + "; ".join(problems)
                 + " — too unstable to trust; re-run it on a quieter machine."
             )
+        note = below_clock_note(
+            f"{entry.record.scenario} {scale_text(entry.record)} on {entry.column}",
+            entry.record.ns_per_op,
+            runs[entry.run].anybench_info.get("timer_cost_ns"),
+        )
+        if note is not None:
+            out.append(f"- {markdown(note)}")
     for run, times in ctx.repeated:
         out.append(f"- {markdown_code(str(run.path))} was given {times} times: shown once.")
     for run in runs:

@@ -916,3 +916,16 @@ def _variant_data(data: dict[str, Any], variant: str) -> dict[str, Any]:
 
 def _variant_name(run: Run, variant: str) -> str:
     return f"{results_name(run)[: -len('.json')]}_{safe_name(variant)}.json"
+
+
+def below_clock_note(benchmark: str, ns_per_op: float, timer_cost_ns: float | None) -> str | None:
+    """One line on a figure below the cost of one clock reading (which no operation that does
+    anything can be), or None. The figure is kept: the note says what is probably wrong; the
+    run prints it, and table and report say it again from the file."""
+    if timer_cost_ns is None or not ns_per_op < timer_cost_ns:
+        return None
+    return (
+        f"{benchmark}: {ns_per_op:.3g} ns/op is below one clock reading ({timer_cost_ns:.0f} "
+        "ns): its operation count is probably wrong (OPS_PER_N, or the count given to "
+        "probe.start)"
+    )

@@ -10,7 +10,7 @@ from ._busy import BUSY_SHARE, busy_processes, summary_line
 from ._escape import terminal, terminal_table
 from ._format import format_ns
 from ._layout import cells_by_key, column_order, entries, sorted_keys
-from ._results import Record, Run
+from ._results import Record, Run, below_clock_note
 from ._runtimes import BASELINE
 
 
@@ -62,6 +62,12 @@ def comparison_table(run: Run) -> str:
             f"CPU pressure or steal, over {BUSY_SHARE:.0%} of its rounds' wall time "
             f"({busy_marks} figures); re-run on a quieter machine to trust them."
         )
+    timer_cost_ns = run.anybench_info.get("timer_cost_ns")
+    for record in run.records:
+        where = f"{record.scenario} {record.scale_label} on {record.runtime}"
+        note = below_clock_note(where, record.ns_per_op, timer_cost_ns)
+        if note is not None:
+            lines.append(f"! {note}")
     for name, reason in run.unavailable_runtimes.items():
         lines.append(f"skipped {name}: {reason}")
     for failure in run.failed:
