@@ -22,6 +22,7 @@ from ._escape import terminal, terminal_table
 from ._results import Record, Run
 from ._runtimes import BASELINE
 from ._stats import benjamini_hochberg, welch_log_ratio
+from ._sweep import scale_text
 from ._verdicts import Ratio, shared_processes
 
 #: A ratio cell: (scenario, scale, runtime, variant).
@@ -179,9 +180,10 @@ def agree(runs: Sequence[Run]) -> list[PairAgreement]:
     return pairs
 
 
-def _label(cell: Cell) -> str:
-    scenario, n, runtime, variant = cell
-    return f"{scenario} N={n:,} {runtime}" + (f" [{variant}]" if variant else "")
+def _label(agreement: CellAgreement) -> str:
+    scenario, scale, runtime, variant = agreement.cell
+    where = scale_text(agreement.a.record.axis, scale)  # B=10 on the load axis
+    return f"{scenario} {where} {runtime}" + (f" [{variant}]" if variant else "")
 
 
 def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
@@ -229,7 +231,7 @@ def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
         for c in bad[:worst]:
             marks = [m for m, on in (("differs", c.differs), ("disjoint", c.disjoint)) if on]
             lines.append(
-                f"  {_label(c.cell)}: {c.a.ratio} -> {c.b.ratio} ({c.shift - 1:+.0%}, "
+                f"  {_label(c)}: {c.a.ratio} -> {c.b.ratio} ({c.shift - 1:+.0%}, "
                 f"p={c.p:.2g}; {', '.join(marks)})"
             )
         if len(bad) > worst:

@@ -328,17 +328,22 @@ class Measurer:
                 self._record_so_far(selected, m),
             )
 
-        # The matrix is measured before the first test reports: a line a pass shows progress.
+        # The matrix is measured before the first test reports: a line a pass shows progress,
+        # written past pytest's capture (as live logging is), not into the test's output.
         reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
         most = max(budget.processes, budget.max_processes)
+        plural = "" if len(groups) == 1 else "s"
 
         def on_pass(number: int) -> None:
             if journal is not None and journal.started:
                 journal.passed(number, most)
-            if reporter is not None:
+            if reporter is None or capture is None:
+                return
+            with capture.global_and_fixture_disabled():
                 reporter.write_line(
-                    f"anybench: pass {number} over the matrix done ({len(groups)} groups; at "
-                    f"least {budget.processes}, at most {most} passes)"
+                    f"anybench: pass {number} over the matrix done ({len(groups)} group{plural}; "
+                    f"at least {budget.processes}, at most {most} passes)"
                 )
 
         measured = measure_matrix(
