@@ -105,7 +105,8 @@ def tests(session: nox.Session) -> None:
     """Run the test suite: the future, the adapter, and every scenario on every runtime."""
     install(session, "test")
     # On every core (pytest-xdist); benchmarks are never run this way: they run one at a time.
-    session.run("pytest", "-n", "auto", *session.posargs)
+    # The ten slowest tests are named at the end: the suite's time is watched, not guessed.
+    session.run("pytest", "-n", "auto", "--durations=10", *session.posargs)
 
 
 @nox.session
