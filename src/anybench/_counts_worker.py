@@ -41,9 +41,8 @@ import platform
 import random
 import sys
 import sysconfig
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 from ._harness import run_round
 from ._probe import Probe
@@ -51,20 +50,18 @@ from ._protocol import (
     Calls,
     CountsJob,
     Done,
-    Event,
+    Emit,
     Failed,
     Hello,
     Region,
     decode_counts_job,
-    encode_event,
+    serve,
 )
 from ._runtimes import Runtime, library_versions, runtime_named
 from ._scenario import ScenarioSpec
 from ._sweep import scale_text
 from ._valgrind import ClientRequests
 from ._worker import describe_failure
-
-Emit = Callable[[Event], None]
 
 #: The dump name of the instrument's own, empty region.
 EMPTY_REGION = "anybench-empty"
@@ -259,19 +256,7 @@ def work(job: CountsJob, emit: Emit) -> None:
 
 
 def main() -> None:
-    channel: IO[str] = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-
-    def emit(message: Event) -> None:
-        channel.write(encode_event(message) + "\n")
-        channel.flush()
-
-    job = decode_counts_job(sys.stdin.read())
-    try:
-        work(job, emit)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    serve(decode_counts_job, work)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import base64
 import binascii
 import dataclasses
 import json
+import os
+import sys
 import types
 from array import array
 from collections.abc import Callable, Mapping, Sequence
@@ -290,6 +292,8 @@ class Calls:
 
 #: Any event a worker sends.
 Event: TypeAlias = Hello | Begin | Round | Finished | Failed | Done | Region | Calls
+#: How a worker sends an event (see :func:`serve`).
+Emit: TypeAlias = Callable[[Event], None]
 
 
 # -- the codec -----------------------------------------------------------------------------
@@ -427,3 +431,26 @@ def _decode_dataclass(cls: type[_C], value: Any, where: str) -> _C:
         else:
             kwargs[name] = _decode(hints[name], value[name], f"{where}.{name}")
     return cls(**kwargs)
+
+
+_Job = TypeVar("_Job")
+
+
+def serve(decode: Callable[[str], _Job], work: Callable[[_Job, Emit], None]) -> None:
+    """A worker's side of the boundary: its job from standard input, decoded by *decode*, and
+    *work* sending each event as one line on the original standard output, flushed at once.
+    That output is the protocol's alone: whatever the scenario prints goes to standard error.
+    Ctrl-C ends the worker with status 130, which the parent takes for an interrupted run."""
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def emit(message: Event) -> None:
+        channel.write(encode_event(message) + "\n")
+        channel.flush()
+
+    job = decode(sys.stdin.read())
+    try:
+        work(job, emit)
+    except KeyboardInterrupt:
+        sys.exit(130)

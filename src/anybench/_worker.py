@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from . import _busy
 from ._harness import RoundResult, ScenarioTimeout, run_round
@@ -31,7 +31,7 @@ from ._probe import ScenarioFailed
 from ._protocol import (
     Begin,
     Done,
-    Event,
+    Emit,
     Failed,
     Finished,
     Hello,
@@ -39,7 +39,7 @@ from ._protocol import (
     Round,
     RoundKind,
     decode_job,
-    encode_event,
+    serve,
 )
 from ._runtimes import Runtime, library_versions, runtime_named
 from ._scenario import ScenarioSpec
@@ -62,8 +62,6 @@ MAX_PASSES = 2_000
 PROJECT_MEMORY_FROM_N = 100_000
 #: How much longer than the deadline the one round traced by tracemalloc may take.
 TRACED_DEADLINE_FACTOR = 5
-
-Emit = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
@@ -381,21 +379,7 @@ class _Scale:
 
 
 def main() -> None:
-    # The protocol keeps the original standard output to itself; anything the scenario prints
-    # goes to standard error.
-    channel: IO[str] = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-
-    def emit(message: Event) -> None:
-        channel.write(encode_event(message) + "\n")
-        channel.flush()
-
-    job = decode_job(sys.stdin.read())
-    try:
-        work(job, emit)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    serve(decode_job, work)
 
 
 if __name__ == "__main__":
