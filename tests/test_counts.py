@@ -299,12 +299,12 @@ def _compare(tmp_path: Path, old: CountsRun, new: CountsRun) -> tuple[str, int]:
     return compare_counts(read_counts(a), read_counts(b))
 
 
-def test_one_percent_more_instructions_is_a_regression(tmp_path: Path) -> None:
-    more = _bench(instructions=(101_000_000, 101_000_000))
+def test_three_percent_more_instructions_is_a_regression(tmp_path: Path) -> None:
+    more = _bench(instructions=(103_000_000, 103_000_000))
     text, status = _compare(tmp_path, _run(), _run(more, _bench(runtime="trio")))
     assert status == 1
     [line] = [line for line in text.splitlines() if line.startswith("spawn asyncio")]
-    assert "+1.00%" in line
+    assert "+3.00%" in line
     assert "REGRESSION" in line
     [trio] = [line for line in text.splitlines() if line.startswith("spawn trio")]
     assert trio.endswith("same")
@@ -314,8 +314,9 @@ def test_equal_counts_are_not_flagged_nor_is_a_change_below_the_floor(tmp_path: 
     text, status = _compare(tmp_path, _run(), _run())
     assert status == 0
     assert "REGRESSION" not in text
-    below = _bench(instructions=(100_050_000, 100_050_000))  # +0.05% < MIN_FLOOR
-    assert MIN_FLOOR == 0.001
+    # +1.5%: as far as two runs of the same code have been seen apart, below MIN_FLOOR
+    below = _bench(instructions=(101_500_000, 101_500_000))
+    assert MIN_FLOOR == 0.02
     _, status = _compare(tmp_path, _run(), _run(below, _bench(runtime="trio")))
     assert status == 0
 

@@ -23,8 +23,12 @@ from dataclasses import dataclass
 
 from ._counts_results import BenchmarkCounts, CountsRun
 
-#: The smallest change in instructions per operation that counts as one (0.1%).
-MIN_FLOOR = 0.001
+#: The smallest change in instructions per operation that counts as one (2%). The repeats of
+#: one run agree far more closely than that, but runs do not: two `default` counts of the same
+#: code in the same environment, made 12 minutes apart, differed by up to 1.81% (45 of 123
+#: benchmarks beyond 0.1%, 3 beyond 1%), which a floor from the repeats alone called
+#: regressions. The cause is not found yet; until it is, no verdict below 2%.
+MIN_FLOOR = 0.02
 #: A change counts beyond this many times the repeats' spread.
 FLOOR_SPREADS = 3.0
 
