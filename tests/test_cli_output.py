@@ -99,3 +99,24 @@ def test_report_help_says_where_the_report_goes(capsys: pytest.CaptureFixture[st
         main(["report", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "default: report-<stem> beside the newest results file" in help_text
+
+
+@pytest.mark.parametrize("command", ["report", "table"])
+def test_a_closed_standard_output_is_no_traceback(tmp_path: Path, command: str) -> None:
+    """``anybench report F >&-``: Python starts with no sys.stdout at all; the report is still
+    written, and the command ends without a traceback."""
+    path = _file(tmp_path)
+    args = [command, str(path)] + (
+        ["--out", str(tmp_path / "report")] if command == "report" else []
+    )
+    proc = subprocess.run(
+        [*RUN, *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    if command == "report":
+        assert (tmp_path / "report" / "index.md").exists()

@@ -469,7 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     try:
         status = _main(argv)
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None where it was closed (>&-): nothing to flush
+            sys.stdout.flush()
     except BrokenPipeError:
         # Python flushes stdout again at exit: point it at devnull so that it says nothing.
         devnull = os.open(os.devnull, os.O_WRONLY)
