@@ -524,15 +524,18 @@ def test_two_runs_at_once_into_one_directory_save_everything_and_leave_nothing_e
     other's journal to it; both save every benchmark; nothing else is left in the project
     (no .pytest_cache, .benchmarks, __pycache__ or .incoming)."""
     _write_scenario(tmp_path, "NAME = 'a_fast'\n", name="a_fast.py")
-    # Its workers wait for the gate: the first run is still going while the second runs.
+    # Its workers wait for the gate once the first run has a journal (a finished process, in
+    # whichever order the shuffled passes take the two): the first run is still going, and its
+    # journal live, while the second runs.
     gate = tmp_path / "gate"
+    journals = str(tmp_path / "results" / ".incoming" / "*.journal")
     _write_scenario(
         tmp_path,
         f"""
         NAME = "b_gated"
-        import os, sys, time
+        import glob, os, sys, time
 
-        if "anybench._worker" in sys.orig_argv:
+        if "anybench._worker" in sys.orig_argv and glob.glob({journals!r}):
             for _ in range(1200):
                 if os.path.exists({str(gate)!r}):
                     break
@@ -555,7 +558,7 @@ def test_two_runs_at_once_into_one_directory_save_everything_and_leave_nothing_e
         while (
             time.monotonic() < deadline
             and first.poll() is None
-            and not any('"event": "benchmark"' in j.read_text() for j in incoming.glob("*.journal"))
+            and not any('"event": "process"' in j.read_text() for j in incoming.glob("*.journal"))
         ):
             time.sleep(0.1)
         assert first.poll() is None, "the first run ended before the second could start"
