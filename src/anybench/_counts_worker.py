@@ -37,7 +37,6 @@ import cProfile
 import gc
 import importlib
 import os
-import platform
 import random
 import sys
 import sysconfig
@@ -57,7 +56,7 @@ from ._protocol import (
     decode_counts_job,
     serve,
 )
-from ._runtimes import Runtime, library_versions, runtime_named
+from ._runtimes import Runtime, runtime_named
 from ._scenario import ScenarioSpec
 from ._sweep import scale_text
 from ._valgrind import ClientRequests
@@ -186,15 +185,7 @@ def work(job: CountsJob, emit: Emit) -> None:
     )
     gc.collect()
     gc.freeze()
-    emit(
-        Hello(
-            name=scenario.name,
-            pid=os.getpid(),
-            python=platform.python_version(),
-            implementation=platform.python_implementation(),
-            libraries=library_versions(),
-        )
-    )
+    emit(Hello.here(scenario.name))
     if instructions:
         for i in range(2):
             CallgrindProbe.dump_name = f"{EMPTY_REGION}{i}"

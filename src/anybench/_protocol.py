@@ -26,6 +26,7 @@ import binascii
 import dataclasses
 import json
 import os
+import platform
 import sys
 import types
 from array import array
@@ -33,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from ._runtimes import library_versions
 from ._sweep import Budget
 
 #: What a round is for: planning (``warmup``, not a figure), the throughput figure, the latency
@@ -166,6 +168,17 @@ class Hello:
     implementation: str
     #: Distribution -> version, of the libraries that make a figure (see ``library_versions``).
     libraries: dict[str, Any]
+
+    @classmethod
+    def here(cls, name: str) -> Hello:
+        """The hello of this process, measuring the scenario *name*."""
+        return cls(
+            name=name,
+            pid=os.getpid(),
+            python=platform.python_version(),
+            implementation=platform.python_implementation(),
+            libraries=library_versions(),
+        )
 
 
 @event("begin")

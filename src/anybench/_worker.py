@@ -15,7 +15,6 @@ import importlib
 import linecache
 import math
 import os
-import platform
 import sys
 import sysconfig
 import time
@@ -41,7 +40,7 @@ from ._protocol import (
     decode_job,
     serve,
 )
-from ._runtimes import Runtime, library_versions, runtime_named
+from ._runtimes import Runtime, runtime_named
 from ._scenario import ScenarioSpec
 from ._sweep import Budget, scale_text
 
@@ -207,15 +206,7 @@ def work(job: Job, emit: Emit) -> None:
     gc.collect()
     gc.freeze()
     budget = job.plan.budget
-    emit(
-        Hello(
-            name=scenario.name,
-            pid=os.getpid(),
-            python=platform.python_version(),
-            implementation=platform.python_implementation(),
-            libraries=library_versions(),
-        )
-    )
+    emit(Hello.here(scenario.name))
     for scale_job in job.scales:
         n = scale_job.n
         scale = _Scale(scenario, runtimes, n, job.plan.deadline_s, emit)
