@@ -172,6 +172,54 @@ def test_counts_of_a_deterministic_scenario_are_equal_in_two_processes(tmp_path:
     assert read_counts(path).benchmarks == run.benchmarks
 
 
+def test_a_counts_process_inherits_nothing_that_differs_between_shells(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from anybench._counts import _environment
+
+    monkeypatch.setenv("OLDPWD", "/somewhere/" + "x" * 500)
+    monkeypatch.setenv("PATH", "/opt/a:/opt/b:" + os.environ.get("PATH", ""))
+    monkeypatch.setenv("PYTHONMALLOC", "debug")
+    monkeypatch.setenv("PYTHONPATH", "/my/scenarios")
+    env = _environment()
+    assert env == {
+        "PATH": os.defpath,
+        "PYTHONHASHSEED": "0",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONPATH": "/my/scenarios",
+    }
+
+
+@needs_valgrind
+def test_counts_are_equal_from_another_shell_directory_and_stale_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs, not processes of one run: the first compiles the scenario, the second loads its
+    # cached bytecode, from another directory, with a larger environment; the third after the
+    # source changed (the cache stale).
+    from anybench._counts import count_scenarios
+    from anybench._runtimes import runtime_named
+    from anybench._scenario import load_scenarios
+
+    source = tmp_path / "scenarios" / "await_copy.py"
+    source.parent.mkdir()
+    source.write_text((ROOT / "scenarios" / "await_future.py").read_text())
+    [(_, scenario)] = load_scenarios([str(source)])
+
+    def count() -> list[float]:
+        run = count_scenarios([scenario], [runtime_named("asyncio")], "quick", max_n=100, repeats=1)
+        assert run.failed == ()
+        assert run.benchmarks
+        return [b.instructions_per_op for b in run.benchmarks]
+
+    first = count()  # the scenario never compiled before
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OLDPWD", "/elsewhere/" + "y" * 700)
+    assert count() == first  # its bytecode cached by then
+    os.utime(source, (source.stat().st_atime, source.stat().st_mtime + 10))
+    assert count() == first  # its cache stale
+
+
 # -- the callgrind reader ----------------------------------------------------------------------
 
 
