@@ -248,7 +248,9 @@ def attribute(a: BenchmarkCounts, b: BenchmarkCounts, named: Sequence[PythonRow]
         named_bytecodes=sum(row.self_delta for row in named),
         instructions_a=a.instructions_per_op,
         instructions_b=b.instructions_per_op,
-        by_library=dict(sorted(by_library.items(), key=lambda item: -abs(item[1]))),
+        by_library=dict(
+            sorted(((k, v) for k, v in by_library.items() if v), key=lambda item: -abs(item[1]))
+        ),
     )
 
 
