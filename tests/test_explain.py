@@ -119,8 +119,10 @@ def test_k_more_calls_are_named_with_k_and_their_whole_cost(k: int) -> None:
     assert attribution.instruction_share(attribution.named_bytecodes) == pytest.approx(1.0)
     lines, explained = explain(run(a, anyio="4.13.0"), run(b))
     text = "\n".join(lines)
-    assert explained and "account for 100% of that gap" in text
-    assert f"+{k}.00" in text and "anyio/extra.py:work" in text
+    assert explained
+    assert "account for 100% of that gap" in text
+    assert f"+{k}.00" in text
+    assert "anyio/extra.py:work" in text
     assert "misses most" not in text
 
 
@@ -196,7 +198,8 @@ def test_two_runtimes_of_one_file_are_paired_by_sides() -> None:
     pairs = pair_benchmarks(one, one, sides=("asyncio", "trio"))
     assert [(p.a.runtime, p.b.runtime) for p in pairs] == [("asyncio", "trio")]
     lines, explained = explain(one, one, sides=("asyncio", "trio"))
-    assert explained and "spawn on asyncio vs trio at N=1,000" in lines[2]
+    assert explained
+    assert "spawn on asyncio vs trio at N=1,000" in lines[2]
 
 
 # -- the traced round ----------------------------------------------------------------------
@@ -225,7 +228,8 @@ def test_the_counter_counts_k_more_calls_and_their_instructions_exactly() -> Non
     few, more = _count(3), _count(5)
     assert more.functions["_callee"].calls - few.functions["_callee"].calls == 2
     per_call = few.functions["_callee"].self_ops / 3
-    assert per_call > 0 and more.functions["_callee"].self_ops == 5 * per_call
+    assert per_call > 0
+    assert more.functions["_callee"].self_ops == 5 * per_call
     caller = more.functions["_caller"]
     assert caller.inclusive_ops == caller.self_ops + more.functions["_callee"].self_ops
     # Self instructions, stack by stack, add up to the whole; deterministic across runs.
@@ -237,7 +241,8 @@ def test_the_counter_counts_k_more_calls_and_their_instructions_exactly() -> Non
 def test_top_stacks_keep_the_total_and_top_work_the_heaviest() -> None:
     counter = _count(4)
     kept = top_stacks(counter.stacks, 1)
-    assert sum(kept.values()) == counter.total_ops and OTHER_STACKS in kept
+    assert sum(kept.values()) == counter.total_ops
+    assert OTHER_STACKS in kept
     assert list(top_work(counter.functions, 1)) == ["_caller"]
 
 
@@ -248,7 +253,8 @@ def test_the_traced_figures_survive_a_write_and_a_read(tmp_path: Path) -> None:
     b = dataclasses.replace(bench(), stacks={**bench().stacks, OTHER_STACKS: 5})
     path = write_counts(run(b), tmp_path)
     back = read_counts(path).benchmarks[0]
-    assert back.python_work == b.python_work and back.stacks == b.stacks
+    assert back.python_work == b.python_work
+    assert back.stacks == b.stacks
     assert back.bytecodes == sum(b.stacks.values())
     data = json.loads(path.read_text())
     assert data["benchmarks"][0]["python_work"]["unit"] == "bytecode instructions"
@@ -256,7 +262,8 @@ def test_the_traced_figures_survive_a_write_and_a_read(tmp_path: Path) -> None:
 
 def test_a_counts_file_made_before_the_traced_round_still_loads() -> None:
     old = read_counts(OLD_FILE)
-    assert old.benchmarks and all(not b.python_work and b.bytecodes is None for b in old.benchmarks)
+    assert old.benchmarks
+    assert all(not b.python_work and b.bytecodes is None for b in old.benchmarks)
 
 
 def test_a_broken_traced_section_is_one_line_naming_it(tmp_path: Path) -> None:
@@ -276,7 +283,8 @@ def test_the_flame_graph_frames_mark_growth_and_fit_inside_their_callers() -> No
     a = {("main",): 10.0, ("main", "same"): 5.0, ("main", "old"): 4.0, ("main", "grow"): 2.0}
     b = {("main",): 10.0, ("main", "same"): 5.0, ("main", "new"): 3.0, ("main", "grow"): 6.0}
     frames = {f.path[-1]: f for f in flame_frames(a, b)}
-    assert frames["all"].a == 21.0 and frames["all"].b == 24.0
+    assert frames["all"].a == 21.0
+    assert frames["all"].b == 24.0
     # The width takes the larger side piece by piece: 10 + 5 + 4 + 6 + 3.
     assert frames["all"].width == 28.0
     kinds = {name: f.kind for name, f in frames.items()}
@@ -292,7 +300,8 @@ def test_the_flame_graph_frames_mark_growth_and_fit_inside_their_callers() -> No
     assert [c.x for c in children] == sorted(c.x for c in children)  # by name
     assert children[-1].x + children[-1].width <= frames["main"].x + frames["main"].width
     svg = flame_svg(list(flame_frames(a, b)), "t <&>", ("A", "B"))
-    assert "t &lt;&amp;&gt;" in svg and "new in B" in svg
+    assert "t &lt;&amp;&gt;" in svg
+    assert "new in B" in svg
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -344,6 +353,8 @@ def test_flame_graphs_are_written_for_explained_benchmarks_only(
     b = write_counts(run(bench(extra_calls_per_op=2), bench("trio")), tmp_path / "b")
     assert main(["explain", str(a), str(b), "--flame", str(tmp_path / "flames")]) == 0
     out = capsys.readouterr().out
-    assert "spawn on trio at N=1,000" in out and "not significant" in out
+    assert "spawn on trio at N=1,000" in out
+    assert "not significant" in out
     [svg] = (tmp_path / "flames").iterdir()
-    assert "asyncio" in svg.name and "work" in svg.read_text()
+    assert "asyncio" in svg.name
+    assert "work" in svg.read_text()
