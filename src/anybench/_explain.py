@@ -376,10 +376,14 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
     if traced:
         attribution = attribute(a, b, named)
         lines += _attribution_lines(attribution, len(named))
-        lines += ["", f"  Python functions, per op (bytecode instructions; {la} -> {lb})"]
+        lines += [
+            "",
+            f"  Python functions, per op (bytecode instructions; {la} -> {lb}; share: of the "
+            "bytecode gap; Δincl: with what they call)",
+        ]
         header = (
             f"  {'function':<58} {'library':<9} {'calls ' + la:>12} {lb:>9} {'Δ':>7}"
-            f" {'self ' + la:>11} {lb:>8} {'Δself':>8} {'share':>6}"
+            f" {'self ' + la:>11} {lb:>8} {'Δself':>8} {'share':>6} {'Δincl':>8}"
         )
         lines += [header, "  " + "-" * (len(header) - 2)]
         for r in named:
@@ -387,7 +391,8 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
             lines.append(
                 f"  {_fit(r.key, 58):<58} {r.library:<9} {_num(r.calls_a):>12} "
                 f"{_num(r.calls_b):>9} {_signed(r.calls_delta):>7} {_num(r.self_a):>11} "
-                f"{_num(r.self_b):>8} {_signed(r.self_delta):>8} {_share(share):>6}"
+                f"{_num(r.self_b):>8} {_signed(r.self_delta):>8} {_share(share):>6} "
+                f"{_signed(r.inclusive_b - r.inclusive_a):>8}"
                 + (f"  {r.status}" if r.status else "")
             )
     else:
