@@ -58,7 +58,9 @@ STAGES: tuple[frozenset[str], ...] = (
     # the contracts: what a scenario is; the portable future
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
-    frozenset({"_harness", "_protocol", "_busy", "_worker", "_measure", "_counts_worker"}),
+    frozenset(
+        {"_harness", "_protocol", "_busy", "_worker", "_measure", "_counts_worker", "_bytecodes"}
+    ),
     # the results files, written and read
     frozenset({"_results", "_journal", "_counts_results"}),
     # reading results: analyses and reports
@@ -74,6 +76,8 @@ STAGES: tuple[frozenset[str], ...] = (
             "_report",
             "_counts_compare",
             "_counts_report",
+            "_explain",
+            "_flame",
         }
     ),
     # the drivers: the fixture, the matrix, anybench run

@@ -378,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_run)
     _add_counts_command(commands)
+    _add_explain_command(commands)
     _add_agree(commands)
     _add_combine(commands)
     return parser
@@ -457,6 +458,38 @@ def _add_counts_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     counts.add_argument("--jobs", type=int, default=None, help="processes at once (default: cores)")
     counts.set_defaults(func=_counts)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ._explain import explain_main
+
+    return explain_main(
+        args.files,
+        sides=args.sides,
+        scenarios=",".join(args.scenario) or None,
+        runtimes=",".join(args.runtime) or None,
+        scale=args.scale,
+        top=args.top,
+        flame=args.flame,
+    )
+
+
+def _add_explain_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    explain = commands.add_parser(
+        "explain",
+        help="where a difference in work comes from: the top contributors per operation "
+        "between two counts files (A B), or two runtimes of one (--sides asyncio,trio)",
+    )
+    explain.add_argument("files", nargs="+", metavar="COUNTS", help="one or two counts files")
+    explain.add_argument("--sides", default=None, metavar="RT,RT", help="two runtimes to compare")
+    explain.add_argument("--scenario", action="append", default=[], help="scenarios (default: all)")
+    explain.add_argument("--runtime", action="append", default=[], help="runtimes (default: all)")
+    explain.add_argument("--scale", type=int, default=None, metavar="N", help="one scale only")
+    explain.add_argument("--top", type=int, default=10, metavar="K", help="rows per table")
+    explain.add_argument(
+        "--flame", default=None, metavar="DIR", help="draw a differential flame graph (SVG) in DIR"
+    )
+    explain.set_defaults(func=_explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -283,11 +283,13 @@ def _benchmark(
     python_calls = builtin_calls = None
     python_functions: dict[str, int] = {}
     by_generation: dict[str, int] = {}
+    python_work: dict[str, tuple[int, int, int]] = {}
     if profiled is not None:
         python_calls = sum(c for k, c in profiled.functions.items() if not k.startswith("<"))
         builtin_calls = sum(c for k, c in profiled.functions.items() if k.startswith("<"))
         python_functions = python_functions_top(profiled.functions, TOP_PYTHON_FUNCTIONS)
         by_generation = dict(sorted(profiled.collections.items()))
+        python_work = {k: (v[0], v[1], v[2]) for k, v in profiled.work.items() if len(v) == 3}
     syscalls = dump.syscalls()
     return BenchmarkCounts(
         scenario=spec.name,
@@ -313,6 +315,8 @@ def _benchmark(
             for f in dump.top(TOP_FUNCTIONS)
         ),
         python_functions=python_functions,
+        python_work=python_work,
+        stacks=dict(profiled.stacks) if profiled is not None and python_work else {},
         operation=spec.operation,
         native_of=spec.native_of,
     )

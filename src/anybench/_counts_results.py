@@ -18,6 +18,7 @@ with :func:`anybench._files.write_new`: whole or not at all, never over another 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._bytecodes import OTHER_STACKS, STACK_SEPARATOR
 from ._files import NotRegularFile, open_regular, safe_name, write_new
 
 #: Version of the counts files anybench writes; readers refuse others.
@@ -90,6 +92,17 @@ class BenchmarkCounts:
     python_functions: dict[str, int] = field(default_factory=dict)
     operation: str = ""
     native_of: str | None = None
+    #: From a traced round (files made before it have none: empty): bytecode instructions
+    #: executed by Python function, ``[calls, self, inclusive]`` (the heaviest, see
+    #: :mod:`anybench._bytecodes`), and self instructions by folded stack (``"outer;inner"``,
+    #: the heaviest, the rest under ``"(other stacks)"``: they sum to every instruction).
+    python_work: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    stacks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bytecodes(self) -> int | None:
+        """Bytecode instructions executed in the traced region, or None where not traced."""
+        return sum(self.stacks.values()) if self.python_work else None
 
     @property
     def instructions_per_op(self) -> float:
@@ -183,6 +196,31 @@ def _benchmark_to_json(b: BenchmarkCounts) -> dict[str, Any]:
             [f.name, f.object, f.file, f.self_ir, f.inclusive_ir, f.calls] for f in b.functions
         ],
         "python_functions": b.python_functions,
+        **({"python_work": _work_to_json(b)} if b.python_work else {}),
+    }
+
+
+def _work_to_json(b: BenchmarkCounts) -> dict[str, Any]:
+    """The traced round's figures, compactly: each function's name once, in ``names``; the
+    functions as ``[name index, calls, self, inclusive]``; the stacks as ``[[name index, ...],
+    self]``; the stacks left out as ``other_stacks``."""
+    names: dict[str, int] = {}
+
+    def index(name: str) -> int:
+        return names.setdefault(name, len(names))
+
+    functions = [[index(k), *v] for k, v in b.python_work.items()]
+    stacks = [
+        [[index(f) for f in path.split(STACK_SEPARATOR)], ops]
+        for path, ops in b.stacks.items()
+        if path != OTHER_STACKS
+    ]
+    return {
+        "unit": "bytecode instructions",
+        "names": list(names),
+        "functions": functions,
+        "stacks": stacks,
+        "other_stacks": b.stacks.get(OTHER_STACKS, 0),
     }
 
 
@@ -321,6 +359,10 @@ def _read_benchmark(r: _Reader, data: Any, where: str) -> BenchmarkCounts:
         operation=r.get(data, "operation", str, where),
         native_of=r.get(data, "native_of", (str, None), where),
     )
+    if "python_work" in data:  # files made before the traced round have none
+        raw = r.get(data, "python_work", dict, where)
+        work, stacks = _read_work(r, raw, f"{where}.python_work")
+        bench = dataclasses.replace(bench, python_work=work, stacks=stacks)
     # Derived figures are written for people and other tools; they must agree with the counts.
     if r.get(data, "deterministic", bool, where) != bench.deterministic:
         raise r.fail(f"{where}.deterministic", "disagrees with its repeats' spread")
@@ -328,6 +370,38 @@ def _read_benchmark(r: _Reader, data: Any, where: str) -> BenchmarkCounts:
     if not math.isclose(per_op, bench.instructions_per_op, rel_tol=1e-9):
         raise r.fail(f"{where}.instructions_per_op", "disagrees with its instructions and ops")
     return bench
+
+
+def _read_work(
+    r: _Reader, data: Mapping[str, Any], where: str
+) -> tuple[dict[str, tuple[int, int, int]], dict[str, int]]:
+    names = r.get(data, "names", list, where)
+    if not all(isinstance(n, str) and n and STACK_SEPARATOR not in n for n in names):
+        raise r.fail(f"{where}.names", "should be function names")
+
+    def name(i: Any, at: str) -> str:
+        if not r.is_a(i, int) or i >= len(names):
+            raise r.fail(at, f"should index names, not {i!r:.40}")
+        return str(names[i])
+
+    work: dict[str, tuple[int, int, int]] = {}
+    for i, row in enumerate(r.get(data, "functions", list, where)):
+        at = f"{where}.functions[{i}]"
+        if not (isinstance(row, list) and len(row) == 4 and all(r.is_a(v, int) for v in row)):
+            raise r.fail(at, "should be [name index, calls, self, inclusive]")
+        work[name(row[0], at)] = (row[1], row[2], row[3])
+    stacks: dict[str, int] = {}
+    for i, row in enumerate(r.get(data, "stacks", list, where)):
+        at = f"{where}.stacks[{i}]"
+        ok = isinstance(row, list) and len(row) == 2 and isinstance(row[0], list) and row[0]
+        if not ok or not r.is_a(row[1], int):
+            raise r.fail(at, "should be [[name index, ...], self]")
+        path = STACK_SEPARATOR.join(name(f, at) for f in row[0])
+        stacks[path] = stacks.get(path, 0) + row[1]
+    other = r.get(data, "other_stacks", int, where)
+    if other:
+        stacks[OTHER_STACKS] = other
+    return work, stacks
 
 
 def read_counts(path: str | Path) -> CountsRun:

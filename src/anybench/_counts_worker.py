@@ -20,7 +20,10 @@ Two modes, never both in one process:
 - ``calls``: no valgrind; :mod:`cProfile` (its C hook, whose bookkeeping allocates only for a
   function it has not seen) switched on only inside the region counts every call by function,
   Python and built-in, and a :data:`gc.callbacks` hook the collector's runs by generation
-  (:class:`~anybench._protocol.Calls`).
+  (:class:`~anybench._protocol.Calls`). Then a second round of the same benchmark, traced
+  (:class:`~anybench._bytecodes.BytecodeCounter`): bytecode instructions executed by Python
+  function, own and inclusive, and by call stack, the heaviest kept (:data:`TOP_WORK`,
+  :data:`TOP_STACKS`). Tracing changes no count of the first round: the rounds are apart.
 
 Every round, warm-ups included, starts from the same state: the scenario's and trio's random
 generators seeded (trio shuffles each batch of its run queue with a module-level
@@ -43,6 +46,7 @@ import sysconfig
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ._bytecodes import BytecodeCounter, top_stacks, top_work
 from ._harness import run_round
 from ._probe import Probe
 from ._protocol import (
@@ -130,6 +134,31 @@ class ProfilingProbe(Probe):
         super().stop()
 
 
+class TracingProbe(Probe):
+    """A probe whose region, and only it, is traced: bytecode instructions by function and by
+    stack (:mod:`anybench._bytecodes`)."""
+
+    counter: ClassVar[BytecodeCounter | None] = None
+    roots: ClassVar[list[str]] = []
+
+    def start(self, ops: int) -> None:
+        super().start(ops)
+        cls = type(self)
+        roots = cls.roots
+        cls.counter = BytecodeCounter(lambda code: function_key(code, roots))
+        cls.counter.start()
+
+    def stop(self) -> None:
+        if type(self).counter is not None:
+            type(self).counter.stop()  # type: ignore[union-attr]
+        super().stop()
+
+
+#: Python functions kept per benchmark by bytecode instructions, and folded stacks.
+TOP_WORK = 80
+TOP_STACKS = 50
+
+
 def _count_collection(phase: str, info: dict[str, Any]) -> None:
     if phase == "start" and ProfilingProbe.watching:
         key = f"gen{info.get('generation', '?')}"
@@ -183,6 +212,7 @@ def work(job: CountsJob, emit: Emit) -> None:
         key=len,
         reverse=True,
     )
+    TracingProbe.roots = roots
     gc.collect()
     gc.freeze()
     emit(Hello.here(scenario.name))
@@ -206,6 +236,7 @@ def work(job: CountsJob, emit: Emit) -> None:
                 CallgrindProbe.requests.stop_instrumentation()
                 CallgrindProbe.collecting = False
             ProfilingProbe.watching = False
+            sys.settrace(None)  # a traced region that failed leaves its trace on
             where = f"{scenario.name} on {runtime.name} at {scale_text(scenario.axis, n)}"
             failed.add(runtime.name)
             emit(Failed(n=n, runtime=runtime.name, error=describe_failure(where, exc)))
@@ -234,13 +265,22 @@ def work(job: CountsJob, emit: Emit) -> None:
                 key = function_key(stat.code, roots)
                 if key is not None and stat.callcount:
                     functions[key] = functions.get(key, 0) + stat.callcount
+            collections = dict(ProfilingProbe.collections)
+            work: dict[str, tuple[int, ...]] = {}
+            stacks: dict[str, int] = {}
+            if attempt(runtime, n, TracingProbe) is not None and TracingProbe.counter is not None:
+                counter = TracingProbe.counter
+                work = {k: tuple(v) for k, v in top_work(counter.functions, TOP_WORK).items()}
+                stacks = top_stacks(counter.stacks, TOP_STACKS)
             emit(
                 Calls(
                     n=n,
                     runtime=name,
                     ops=ops,
                     functions=functions,
-                    collections=dict(ProfilingProbe.collections),
+                    collections=collections,
+                    work=work,
+                    stacks=stacks,
                 )
             )
     emit(Done())

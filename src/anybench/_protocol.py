@@ -301,6 +301,10 @@ class Calls:
     ops: int
     functions: dict[str, int]
     collections: dict[str, int]
+    #: From a second, traced round: bytecode instructions by function ``[calls, self,
+    #: inclusive]`` and self instructions by folded stack (:mod:`anybench._bytecodes`).
+    work: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    stacks: dict[str, int] = field(default_factory=dict)
 
 
 #: Any event a worker sends.
