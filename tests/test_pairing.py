@@ -38,7 +38,7 @@ from anybench._measure import (
 from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round
 from anybench._results import Record, Run
 from anybench._sweep import Budget
-from anybench._verdicts import BY_DUET, BY_PASS, WELCH, Ratio, compare_runs
+from anybench._verdicts import BY_DUET, BY_PASS, WELCH, Ratio, compare_runs, variant_pairing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,6 +137,11 @@ def test_workers_that_shared_their_place_in_every_pass_are_a_duet() -> None:
     assert Ratio.between_variants(old, new).method == BY_DUET
     back_to_back = _record(b, [1, 2, 3, 4], variant="b", positions=[4, 2, 3, 6])
     assert Ratio.between_variants(old, back_to_back).method == BY_PASS
+    # The report's Method section says how the variants of a run met.
+    run_a = _run("r_a", "run-1", [old])
+    assert variant_pairing([run_a, _run("r_b", "run-1", [new])]) == BY_DUET
+    assert variant_pairing([run_a, _run("r_b", "run-1", [back_to_back])]) == BY_PASS
+    assert variant_pairing([run_a, _run("r_b", "run-2", [new])]) is None
 
 
 def _run(name: str, run_id: str, records: list[Record]) -> Run:

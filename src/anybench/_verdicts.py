@@ -7,6 +7,7 @@ is :mod:`anybench._compare`'s) and knows nothing of columns (:mod:`anybench._lay
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -189,6 +190,31 @@ def same_run_variants(old: Run, new: Run) -> bool:
     variants_old = {record.variant for record in old.records}
     variants_new = {record.variant for record in new.records}
     return not variants_old & variants_new
+
+
+def variant_pairing(runs: Sequence[Run]) -> str | None:
+    """How the variants of one run among *runs* met in each pass: BY_DUET when every pass's
+    workers of a benchmark's variants shared their place (they ran at the same moment), else
+    BY_PASS (one after the other); None when *runs* hold no two variants of one run."""
+    by_run: dict[str, dict[tuple[str, int, str], list[Record]]] = {}
+    for run in runs:
+        for record in run.records:
+            if run.run_id:
+                by_key = by_run.setdefault(run.run_id, {})
+                by_key.setdefault((record.scenario, record.n, record.runtime), []).append(record)
+    found = None
+    for by_key in by_run.values():
+        for records in by_key.values():
+            for a, b in itertools.pairwise(records):
+                if a.variant == b.variant:
+                    continue
+                pairs, _ = pass_pairs(a, b)
+                if not pairs:
+                    continue
+                if not _same_moment(a, b, [k for k, _, _ in pairs]):
+                    return BY_PASS
+                found = BY_DUET
+    return found
 
 
 def machines_differ(old: Run, new: Run) -> list[str]:
