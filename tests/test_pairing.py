@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from anybench import _measure
+from anybench._cli import main
 from anybench._compare import format_comparison
 from anybench._measure import (
     Group,
@@ -40,7 +41,7 @@ from anybench._results import Record, Run
 from anybench._sweep import Budget
 from anybench._verdicts import BY_DUET, BY_PASS, WELCH, Ratio, compare_runs, variant_pairing
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT, run_benchmarks
 
 
 def _record(
@@ -193,7 +194,7 @@ def test_a_duet_is_refused_in_one_line_unless_two_variants_and_two_cpus() -> Non
     assert problem is not None
     assert "needs two CPUs" in problem
     assert pairing_problem("sideways", 2) == "--pairing takes alternate or duet, not 'sideways'"
-    with pytest.raises(ValueError, match="but 1 were given"):
+    with pytest.raises(ValueError, match="but 1 was given"):
         measure_matrix(_groups(("a",)), Plan(), {"a": Variant("a")}, pairing="duet")
 
 
@@ -396,4 +397,41 @@ def test_the_same_requirement_twice_is_an_a_a_control_of_two_environments() -> N
         "['anyio-a', 'anyio-b']",
         "['anyio-4.13.0', 'anyio']",
         "['anyio-a', 'trio', 'anyio-b']",
+    ]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="a duet needs two CPUs",
+)
+def test_a_duet_run_through_pytest_is_compared_pass_by_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--pairing duet`` from the command line to compare's column: the two variants' files
+    share the run's id, and their processes pair as duets."""
+    raw = tmp_path / "raw.json"
+    proc = run_benchmarks(
+        "--scenario", "spawn", "--scales", "3", "--processes", "2", "--max-processes", "2",
+        "--runtime", "asyncio", "--variant", f"a={sys.executable}",
+        "--variant", f"b={_python(tmp_path, 'python-b')}", "--pairing", "duet",
+        f"--benchmark-json={raw}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert main(["save", str(raw), "--into", str(tmp_path / "results")]) == 0
+    a, b = capsys.readouterr().out.split()
+    main(["compare", a, b])
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if line.startswith("spawn N=3 asyncio")]
+    assert "2 duets" in row
+    assert "at the same moment, one per CPU" in out
+
+
+def test_a_duet_of_one_variant_is_refused_in_one_line() -> None:
+    proc = run_benchmarks(
+        "--variant", f"a={sys.executable}", "--pairing", "duet", "--collect-only", "-q"
+    )
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "ERROR: --pairing duet runs two variants side by side, but 1 was given; give exactly "
+        "two --variant options, or use --pairing alternate"
     ]

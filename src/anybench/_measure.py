@@ -105,7 +105,8 @@ def pairing_problem(pairing: str, variants: int, cpus: int | None = None) -> str
         return None
     if variants != 2:
         return (
-            f"--pairing duet runs two variants side by side, but {variants} were given; give "
+            f"--pairing duet runs two variants side by side, but {variants} "
+            f"{'was' if variants == 1 else 'were'} given; give "
             "exactly two --variant options, or use --pairing alternate"
         )
     cpus = len(_usable_cpus()) if cpus is None else cpus
