@@ -13,7 +13,15 @@ even passes and reversed in odd ones. A benchmark's processes therefore lie in d
 passes, minutes apart, and the machine's drift over the run enters its interval instead of
 shifting it. After the minimum number of passes, a group gets another process in each later
 pass only while one of its benchmarks' intervals is wider than the precision asked for, up to
-a maximum. The first process of a benchmark calibrates its passes per round for the later ones.
+a maximum, in every variant at once. The first process of a benchmark calibrates its passes per
+round for the later ones.
+
+A group's variants meet in each pass as ``--pairing`` says (:data:`PAIRINGS`): one after the
+other (``alternate``), or at the same moment, each worker pinned to a CPU of its own (``duet``,
+two variants only). Either way each variant's process of a pass has the other's beside it, and
+a comparison of the two pairs them by pass (:meth:`anybench._verdicts.Ratio.between_variants`).
+A duet's two workers are waited on by a thread each, through the same :func:`_one_worker` as
+any worker; what they settle is handed on in the calling thread, as it comes.
 
 The parent watches every worker: a round that outruns its deadline (set-up included), or a
 worker whose resident memory passes the limit, is killed from outside and fails that benchmark
