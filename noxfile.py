@@ -170,7 +170,9 @@ def run_variants(
     session: nox.Session, variants: dict[str, list[str]], pytest_args: list[str]
 ) -> list[str]:
     """Benchmark *variants* (label: pip requirements) interleaved in one run, save one results
-    file per variant and report them side by side; return the files' paths."""
+    file per variant and report them side by side; return the files' paths. Each pass over the
+    matrix gives every benchmark one process per variant, back to back (or, with
+    ``--pairing duet`` among *pytest_args*, at the same moment): compare pairs them by pass."""
     # A verdict between variants needs more processes than a first look: the variance between
     # processes is the unit of its interval.
     if not any(a.startswith("--processes") for a in pytest_args):
@@ -184,6 +186,23 @@ def run_variants(
     return paths
 
 
+def requirement_labels(specs: Sequence[str]) -> list[str]:
+    """A label per requirement, naming its environment in test ids and file names (no "=": it
+    goes into ``--variant LABEL=PYTHON``). A requirement given more than once (an A/A control,
+    ``anyio anyio``) gets an environment per time, labelled ``-a``, ``-b``, ...: the same
+    versions installed twice, apart."""
+    labels = [re.sub(r"[^A-Za-z0-9._-]+", "-", spec).strip("-") or "latest" for spec in specs]
+    times = {label: labels.count(label) for label in labels}
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        if times[label] > 1:
+            seen[label] = seen.get(label, 0) + 1
+            label = f"{label}-{chr(ord('a') + seen[label] - 1)}"
+        unique.append(label)
+    return unique
+
+
 @nox.session
 def bench_versions(session: nox.Session) -> None:
     """Benchmark chosen versions of the runtimes' libraries interleaved in one run (an A/B run).
@@ -193,8 +212,11 @@ def bench_versions(session: nox.Session) -> None:
     anybench._runtimes names them) come first; each gets an environment of its own, and one run
     interleaves their worker processes, so the machine's drift falls on all of them alike. Each
     is saved as a results file of its own (sharing the run's id), then reported side by side
-    and, for two, compared. By default: anyio 4.13.0 and the newest, on the scenarios that show
-    scheduling cost, and the native baselines as the control.
+    and, for two, compared, their processes paired by pass. By default: anyio 4.13.0 and the
+    newest, on the scenarios that show scheduling cost, and the native baselines as the control.
+    The same requirement twice (``-- anyio anyio``) is the A/A control: two environments with
+    the same versions (``anyio-a``, ``anyio-b``), which compare must find alike. Pytest options
+    pass through, ``--pairing duet`` among them (two requirements only).
     """
     # Requirements come first; everything from the first other argument on goes to pytest.
     args = list(session.posargs)
@@ -207,11 +229,9 @@ def bench_versions(session: nox.Session) -> None:
         specs = list(DEFAULT_VERSIONS)
         if not any(a.startswith("--scenario") for a in pytest_args):
             pytest_args = ["--scenario", VERSION_SCENARIOS, *pytest_args]
-    variants = {}
-    for spec in specs:
-        # A label names the environment in test ids and file names: no "=" (LABEL=PYTHON).
-        label = re.sub(r"[^A-Za-z0-9._-]+", "-", spec).strip("-") or "latest"
-        variants[label] = [".", spec]
+    variants = {
+        label: [".", spec] for label, spec in zip(requirement_labels(specs), specs, strict=True)
+    }
     paths = run_variants(session, variants, pytest_args)
     if len(paths) == 2:
         session.run("anybench", "compare", *paths, success_codes=[0, 1])
@@ -228,7 +248,8 @@ def bench_ab(session: nox.Session) -> None:
     processes. Both sides run this tree's benchmarks and scenarios, driven by this tree's
     plugin: what differs is the installed package (harness, adapter, Future) and what it
     requires. The two results files (``*_base``, ``*_head``) are reported side by side and
-    compared; the comparison is saved beside them (``compare-*.txt``), and the session
+    compared, their processes paired by pass (``--pairing duet`` runs each pass's two at the
+    same moment); the comparison is saved beside them (``compare-*.txt``), and the session
     fails on its verdict: a REGRESSION, or a benchmark that ran in the base and is missing or
     failed in the head. The pull-request workflow (.github/workflows/pr-bench.yml) runs this.
     """

@@ -12,12 +12,56 @@ import math
 from ._escape import terminal
 from ._layout import dagger, scale_text
 from ._results import Record, Run
-from ._verdicts import FALSE_DISCOVERY_RATE, compare_runs, machines_differ
+from ._verdicts import (
+    BY_DUET,
+    BY_PASS,
+    FALSE_DISCOVERY_RATE,
+    WELCH,
+    Change,
+    Drift,
+    Ratio,
+    compare_runs,
+    machines_differ,
+)
 
 
 def _name(record: Record) -> str:
     """A benchmark as a line of the comparison names it: ``spawn N=1,000 trio``."""
     return f"{record.scenario} {scale_text(record)} {record.runtime}"
+
+
+def method_text(ratio: Ratio) -> str:
+    """How a comparison's interval was made, in a column: ``6 pairs`` (by pass, back to back),
+    ``6 duets`` (by pass, at the same moment) or ``Welch``."""
+    if ratio.method == BY_DUET:
+        return f"{ratio.pairs} duets"
+    if ratio.paired:
+        return f"{ratio.pairs} pairs"
+    return "Welch"
+
+
+def _interval_text(changes: list[Change], drift: Drift) -> str:
+    """The footer's sentence on how the intervals were made, for the methods *changes* used."""
+    methods = {change.ratio.method for change in changes}
+    welch = "95% Welch t on the logs of the per-process medians (each worker process one unit)" + (
+        ", with the drift correction above" if drift.var or drift.shift else ""
+    )
+    if not methods & {BY_PASS, BY_DUET}:
+        return f"Interval: {welch}."
+    moments = []
+    if BY_PASS in methods:
+        moments.append("`N pairs`: back to back, in an order that alternated from pass to pass")
+    if BY_DUET in methods:
+        moments.append("`N duets`: at the same moment, one per CPU (--pairing duet)")
+    text = (
+        "Interval (two variants of one run, paired by pass): the 95% paired t interval of the "
+        "log ratios new/old over the N passes that gave both a process, each pass's process "
+        f"of new against that pass's of old, which ran beside it ({'; '.join(moments)}): what "
+        "the minutes of the run did to the machine cancels out of the ratio."
+    )
+    if WELCH in methods:
+        text += f" `Welch`: fewer than two passes paired (see the notes): {welch}."
+    return text
 
 
 def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
@@ -35,10 +79,11 @@ def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
     lines.append("")
     header = (
         f"{'benchmark':<36} {'old ns/op':>11} {'new ns/op':>11} {'change':>8}  "
-        f"{'95% interval':<17} {'floor':>6}  verdict"
+        f"{'95% interval':<17} {'floor':>6}  {'method':<9} verdict"
     )
     lines += [header, "-" * (len(header) + 10)]
     caveats: list[str] = []
+    notes: list[str] = []
     for change in changes:
         ratio = change.ratio
         interval = (
@@ -53,8 +98,11 @@ def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
         name = _name(change.new) + dagger(change.new, caveats)
         lines.append(
             f"{name:<36} {change.old.ns_per_op:>11,.0f} {change.new.ns_per_op:>11,.0f} "
-            f"{ratio.ratio - 1:>+8.1%}  {interval:<17} {floor_text:>6}  {change.verdict}{p99_text}"
+            f"{ratio.ratio - 1:>+8.1%}  {interval:<17} {floor_text:>6}  "
+            f"{method_text(ratio):<9} {change.verdict}{p99_text}"
         )
+        if ratio.note:
+            notes.append(f"{_name(change.new)}: {ratio.note}")
     for record in only_old:
         lines.append(f"{_name(record):<36} MISSING from new (it ran in old)")
     for record in only_new:
@@ -66,14 +114,15 @@ def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
     regressed = regressed or bool(only_old) or bool(new.failed)
     lines.append("")
     lines.append(
-        "change = new/old - 1 of ns/op (geometric mean of the per-process medians). Interval: "
-        "95% Welch t on the logs of the per-process medians (each worker process one unit)"
-        + (", with the drift correction above" if drift.var or drift.shift else "")
-        + "; floor: the smallest change it could tell from none. slower/faster: the interval "
+        "change = new/old - 1 of ns/op (geometric mean of the per-process medians). "
+        + _interval_text(changes, drift)
+        + " floor: the smallest change it could tell from none. slower/faster: the interval "
         "excludes no change and the change survives Benjamini-Hochberg at "
         f"{FALSE_DISCOVERY_RATE:.0%} false discoveries over all {len(changes)} benchmarks; "
         f"REGRESSION: the whole interval above +{threshold:.0%}, and that survives it too. "
         "A benchmark missing from new, or failed in it, also fails the comparison."
     )
     lines += [f"{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]
+    if notes:
+        lines += ["", "Pairing notes:", *(f"  {note}" for note in notes)]
     return "\n".join(terminal(line) for line in lines), regressed

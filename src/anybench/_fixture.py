@@ -27,6 +27,7 @@ from ._harness import run_round
 from ._journal import SUFFIX as JOURNAL_SUFFIX
 from ._journal import Journal
 from ._measure import (
+    DEFAULT_PAIRING,
     Group,
     Key,
     Measurement,
@@ -88,6 +89,8 @@ class RunState:
     plan: Plan
     variants: dict[str, Variant]
     deadline_s: float
+    #: How the variants' workers meet in a pass (see :data:`anybench._measure.PAIRINGS`).
+    pairing: str = DEFAULT_PAIRING
     journal_target: str | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Scenario name -> the (N, runtime, variant) of its selected benchmarks.
@@ -351,6 +354,7 @@ class Measurer:
             state.plan,
             {"": Variant(), **state.variants},
             seed=state.run_id,
+            pairing=state.pairing,
             on_process=on_process,
             on_pass=on_pass,
         )

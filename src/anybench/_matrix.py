@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from ._fixture import MeasureScenario
-from ._measure import Variant
+from ._measure import Variant, pairing_problem
 from ._runtimes import Runtime, UnknownRuntimeError, select_runtimes
 from ._scenario import ScenarioError, ScenarioSpec
 from ._sweep import AXES, Axis, N, ScaleError, UnknownProfileError, axis_named, scale_text, scales
@@ -201,7 +201,9 @@ def check_choices(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--memory-limit takes a positive number of MiB up to {ceiling}, not {limit}"
         )
-    selected_variants(config)
+    problem = pairing_problem(config.getoption("pairing"), len(selected_variants(config)))
+    if problem is not None:
+        raise pytest.UsageError(problem)
 
 
 def selected_scenarios(config: pytest.Config, scenarios: Sequence[Any]) -> list[ScenarioSpec]:

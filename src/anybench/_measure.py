@@ -13,7 +13,15 @@ even passes and reversed in odd ones. A benchmark's processes therefore lie in d
 passes, minutes apart, and the machine's drift over the run enters its interval instead of
 shifting it. After the minimum number of passes, a group gets another process in each later
 pass only while one of its benchmarks' intervals is wider than the precision asked for, up to
-a maximum. The first process of a benchmark calibrates its passes per round for the later ones.
+a maximum, in every variant at once. The first process of a benchmark calibrates its passes per
+round for the later ones.
+
+A group's variants meet in each pass as ``--pairing`` says (:data:`PAIRINGS`): one after the
+other (``alternate``), or at the same moment, each worker pinned to a CPU of its own (``duet``,
+two variants only). Either way each variant's process of a pass has the other's beside it, and
+a comparison of the two pairs them by pass (:meth:`anybench._verdicts.Ratio.between_variants`).
+A duet's two workers are waited on by a thread each, through the same :func:`_one_worker` as
+any worker; what they settle is handed on in the calling thread, as it comes.
 
 The parent watches every worker: a round that outruns its deadline (set-up included), or a
 worker whose resident memory passes the limit, is killed from outside and fails that benchmark
@@ -23,13 +31,16 @@ by name, and the rest of the group goes on in a fresh worker.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
+import queue
 import random
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -57,6 +68,8 @@ from ._stats import log_interval_halfwidth, process_medians
 from ._sweep import N, scale_text
 
 __all__ = [
+    "DEFAULT_PAIRING",
+    "PAIRINGS",
     "Group",
     "Key",
     "Measurement",
@@ -65,6 +78,7 @@ __all__ = [
     "WorkerFailed",
     "measure_group",
     "measure_matrix",
+    "pairing_problem",
 ]
 
 #: Extra seconds a round may take, beyond its deadline, before its worker is killed: the
@@ -74,6 +88,42 @@ KILL_MARGIN_S = 2.0
 INTERRUPTED = 130
 #: Seconds a fresh worker may take to import and say hello.
 START_TIMEOUT_S = 60.0
+
+#: How the workers of a group's variants are placed in a pass. ``alternate``: one after the
+#: other, their order reversed from one pass to the next. ``duet``: the two variants' workers
+#: at the same moment, each pinned to a core of its own, so that whatever the minute does to
+#: the machine falls on both (after Bulej et al.'s duet benchmarking).
+PAIRINGS = ("alternate", "duet")
+DEFAULT_PAIRING = "alternate"
+
+
+def _usable_cpus() -> list[int]:
+    """The CPUs this process may run on (all of them where the system cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def pairing_problem(pairing: str, variants: int, cpus: int | None = None) -> str | None:
+    """Why *pairing* cannot run *variants* variants on *cpus* CPUs (by default this process's),
+    in one line; None when it can."""
+    if pairing not in PAIRINGS:
+        return f"--pairing takes {' or '.join(PAIRINGS)}, not {pairing!r}"
+    if pairing != "duet":
+        return None
+    if variants != 2:
+        return (
+            f"--pairing duet runs two variants side by side, but {variants} "
+            f"{'was' if variants == 1 else 'were'} given; give "
+            "exactly two --variant options, or use --pairing alternate"
+        )
+    cpus = len(_usable_cpus()) if cpus is None else cpus
+    if cpus < 2:
+        return (
+            f"--pairing duet needs two CPUs, one per variant, but this process may use {cpus}; "
+            "use --pairing alternate"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -102,7 +152,8 @@ class Measurement:
     #: Per process, how busy the machine was over its throughput rounds (None: not measured).
     process_busy: list[Busy | None] = field(default_factory=list)
     #: Per process, the pass over the matrix it ran in (from 1) and its worker's position in
-    #: that pass (from 1): the processes of a benchmark are spread over the run.
+    #: that pass (from 1): the processes of a benchmark are spread over the run. Two variants'
+    #: workers that ran at the same moment (``--pairing duet``) share their position.
     process_passes: list[int] = field(default_factory=list)
     process_positions: list[int] = field(default_factory=list)
     ops_per_round: int = 0
@@ -149,15 +200,25 @@ def _rss_bytes(pid: int) -> int | None:
         return None
 
 
-def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+def run_worker(
+    variant: Variant,
+    job: Job,
+    *,
+    cpu: int | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[Event]:
     """Start a worker for *job* and yield its events as they come, up to :class:`Done`.
 
     Raises :class:`WorkerFailed` (after killing it, if it still runs) when a round outruns its
     deadline plus KILL_MARGIN_S, the worker starts too slowly, its resident memory passes the
     plan's limit, it sends what is not an event, or it exits before :class:`Done`; the message
-    says which, for the round in progress.
+    says which, for the round in progress. *cpu*: the one CPU the worker may run on (where the
+    system lets a process be pinned). *stop*: once set, the worker is killed and
+    KeyboardInterrupt raised, as if Ctrl-C had stopped it (the run is stopping).
     """
     limit_bytes = job.plan.memory_limit_bytes
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
     proc = subprocess.Popen(
         [variant.python, "-m", "anybench._worker"],
         stdin=subprocess.PIPE,
@@ -165,6 +226,10 @@ def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
         stderr=None,  # the worker's errors and the scenario's prints reach the console
         text=True,
     )
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        # Before its imports: the worker measures nothing on another CPU. It may have exited.
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(proc.pid, {cpu})
     assert proc.stdin is not None
     assert proc.stdout is not None
     try:
@@ -185,6 +250,8 @@ def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
         done = False
         fd = proc.stdout.fileno()
         while True:
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             left = limit_s + KILL_MARGIN_S - (time.monotonic() - since)
             if left <= 0:
                 raise WorkerFailed(f"{what} did not finish within {limit_s:g} s (worker killed)")
@@ -304,6 +371,7 @@ def measure_matrix(
     variants: dict[str, Variant],
     *,
     seed: str | int = 0,
+    pairing: str = DEFAULT_PAIRING,
     on_process: OnProcess | None = None,
     on_pass: Callable[[int], None] | None = None,
     log: Callable[[str], None] = lambda _: None,
@@ -316,71 +384,220 @@ def measure_matrix(
     benchmark's processes are spread over the whole run and the machine's drift over its
     minutes enters the benchmark's interval rather than shifting it. A group wants a process
     until it has ``budget.processes`` of them, and then, up to ``budget.max_processes``, while
-    any of its benchmarks' interval is wider than ``budget.precision``. *on_process* is called
-    as each worker settles a benchmark, *on_pass* (with the pass's number, from 1) as each pass
-    ends.
+    any of its benchmarks' interval is wider than ``budget.precision``: in every variant at
+    once, so that a variant's process of a pass has the other variants' of that pass to pair
+    with (see :meth:`anybench._verdicts.Ratio.between_variants`).
+
+    *pairing* places a group's variants in a pass (see :data:`PAIRINGS`): ``alternate`` one
+    after the other, ``duet`` the two at the same moment, one per CPU (two variants only: see
+    :func:`pairing_problem`; the two workers of a group then share their position in the
+    pass). *on_process* is called as each worker settles a benchmark, in the calling thread
+    whichever the pairing; *on_pass* (with the pass's number, from 1) as each pass ends.
     """
+    labels_of = [sorted({label for _, _, label in group.keys}) for group in groups]
+    problem = pairing_problem(pairing, len({label for labels in labels_of for label in labels}))
+    if problem is not None:
+        raise ValueError(problem)
     budget = plan.budget
     results = [{key: Measurement(*key) for key in group.keys} for group in groups]
     most = max(budget.processes, budget.max_processes)
+    cpus = _usable_cpus()[:2] if hasattr(os, "sched_setaffinity") else []
 
-    def alive(found: dict[Key, Measurement], key: Key) -> bool:
-        return found[key].failure is None
-
-    def wanted(index: int, n: int, label: str, number: int) -> list[str]:
-        # A scale's runtimes get another process together, while any of them is still loose,
-        # so that their ratios stay over the same processes.
+    def wanted(index: int, number: int) -> dict[str, list[str]]:
+        # A group's runtimes get another process together while any of them is still loose,
+        # so that their ratios stay over the same processes; and so do its variants, so that
+        # a pass's process of one has the other's to pair with.
         group, found = groups[index], results[index]
-        live = [rt for rt in group.runtimes() if (n, rt, label) in found]
-        live = [rt for rt in live if alive(found, (n, rt, label))]
+        live = {
+            label: [
+                rt
+                for rt in group.runtimes()
+                if (group.n, rt, label) in found and found[(group.n, rt, label)].failure is None
+            ]
+            for label in labels_of[index]
+        }
+        live = {label: runtimes for label, runtimes in live.items() if runtimes}
         if not live or (
             number >= budget.processes
-            and all(found[(n, rt, label)].tight(budget.precision) for rt in live)
+            and all(
+                found[(group.n, rt, label)].tight(budget.precision)
+                for label, runtimes in live.items()
+                for rt in runtimes
+            )
         ):
-            return []
-        return rotation_order(live, number)
+            return {}
+        return {
+            label: rotation_order(live[label], number)
+            for label in rotation_order(list(live), number)
+        }
 
     for number, order in enumerate(pass_order(len(groups), most, seed)):
         position = 0
+
+        def next_position() -> int:
+            nonlocal position
+            position += 1
+            return position
+
         for index in order:
             group, found = groups[index], results[index]
-            labels = sorted({label for _, _, label in group.keys})
-            for label in rotation_order(labels, number):
-                runtimes = wanted(index, group.n, label, number)
-                remaining = [(group.n, rt) for rt in runtimes]
-                while remaining:
-                    position += 1
-                    before = {key: (len(m.processes), m.failure) for key, m in found.items()}
-                    try:
-                        remaining = _one_worker(
-                            group.scenario,
-                            variants[label],
-                            remaining,
-                            found,
-                            plan,
-                            group.sys_path,
-                            first=number == 0,
-                            largest=group.largest,
-                            axis=group.axis,
-                        )
-                    finally:
-                        for key, m in found.items():
-                            count, failure = before[key]
-                            if len(m.processes) > count:
-                                m.process_passes.append(number + 1)
-                                m.process_positions.append(position)
-                    for key, m in found.items():
-                        count, failure = before[key]
-                        if on_process is not None and (
-                            len(m.processes) > count or m.failure != failure
-                        ):
-                            on_process(group, key, m)
+            todo = wanted(index, number)
+
+            def report(keys: Sequence[Key], group: Group = group, index: int = index) -> None:
+                if on_process is not None:
+                    for key in keys:
+                        on_process(group, key, results[index][key])
+
+            if pairing == "duet" and len(todo) == 2:
+                slot = next_position()
+
+                def at_slot(slot: int = slot) -> int:
+                    return slot
+
+                # The CPUs change sides from one pass to the next: a faster core favours
+                # neither variant.
+                sides = [
+                    functools.partial(
+                        _measure_side,
+                        group,
+                        found,
+                        label,
+                        runtimes,
+                        variants[label],
+                        plan,
+                        number,
+                        at_slot,
+                        cpu=cpus[(i + number) % 2] if len(cpus) == 2 else None,
+                    )
+                    for i, (label, runtimes) in enumerate(sorted(todo.items()))
+                ]
+                _at_once(sides, report)
+                continue
+            for label, runtimes in todo.items():
+                _measure_side(
+                    group, found, label, runtimes, variants[label], plan, number, next_position,
+                    report=report,
+                )  # fmt: skip
         if position == 0:
             break
         log(f"pass {number + 1}: {position} worker(s)")
         if on_pass is not None:
             on_pass(number + 1)
     return results
+
+
+def _measure_side(
+    group: Group,
+    found: dict[Key, Measurement],
+    label: str,
+    runtimes: Sequence[str],
+    variant: Variant,
+    plan: Plan,
+    number: int,
+    place: Callable[[], int],
+    *,
+    report: Callable[[list[Key]], None],
+    cpu: int | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """One variant's share of *group* in pass *number* (from 0): a worker over *runtimes*, and
+    a fresh one for those a kill left, each placed in the pass by *place*; each worker's
+    processes are noted with their pass and place, then the benchmarks it settled handed to
+    *report*."""
+    mine = {key: m for key, m in found.items() if key[2] == label}
+    remaining = [(group.n, rt) for rt in runtimes]
+    while remaining:
+        position = place()
+        before = {key: (len(m.processes), m.failure) for key, m in mine.items()}
+        try:
+            remaining = _one_worker(
+                group.scenario,
+                variant,
+                remaining,
+                found,
+                plan,
+                group.sys_path,
+                first=number == 0,
+                largest=group.largest,
+                axis=group.axis,
+                cpu=cpu,
+                stop=stop,
+            )
+        finally:
+            for key, m in mine.items():
+                if len(m.processes) > before[key][0]:
+                    m.process_passes.append(number + 1)
+                    m.process_positions.append(position)
+        report(
+            [
+                key
+                for key, m in mine.items()
+                if len(m.processes) > before[key][0] or m.failure != before[key][1]
+            ]
+        )
+
+
+#: One side of a duet: :func:`_measure_side` with all but how it reports and stops bound.
+Side = Callable[..., None]
+
+
+def _at_once(sides: Sequence[Side], report: Callable[[list[Key]], None]) -> None:
+    """Run *sides* at the same moment, a thread each (each thread waits on its worker; the
+    workers do the measuring), and hand what each settles to *report* in this thread, one
+    worker at a time, as it comes: the journal is written by one thread, and a side waits for
+    its report before it goes on.
+
+    The first side to raise (Ctrl-C stopped its worker, say) stops the others: their workers
+    are killed, and their processes finished by then are reported all the same. The first
+    exception is raised again here, as is a KeyboardInterrupt of this thread's own, once every
+    side has ended.
+    """
+    reports: queue.Queue[tuple[list[Key], threading.Event] | None] = queue.Queue()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def hand_over(keys: list[Key]) -> None:
+        seen = threading.Event()
+        reports.put((keys, seen))
+        seen.wait()
+
+    def body(side: Side) -> None:
+        try:
+            side(report=hand_over, stop=stop)
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+            stop.set()
+        finally:
+            reports.put(None)
+
+    threads = [threading.Thread(target=body, args=(side,), daemon=True) for side in sides]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    while running:
+        try:
+            item = reports.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        except KeyboardInterrupt as exc:
+            errors.insert(0, exc)
+            stop.set()
+            continue
+        if item is None:
+            running -= 1
+            continue
+        keys, seen = item
+        try:
+            report(keys)
+        except BaseException as exc:
+            errors.insert(0, exc)
+            stop.set()
+        finally:
+            seen.set()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def measure_group(
@@ -454,6 +671,8 @@ def _one_worker(
     first: bool,
     largest: int,
     axis: str,
+    cpu: int | None = None,
+    stop: threading.Event | None = None,
 ) -> list[tuple[int, str]]:
     """Run one worker over *todo*, (N, runtime) pairs; return the pairs it did not get to
     (after a kill in the round of another), for a fresh worker.
@@ -461,7 +680,7 @@ def _one_worker(
     Every worker settles at least one pair, finished or failed, so that the work handed out
     again shrinks each time: a worker that dies outside any round of an unsettled pair (before
     its first round, or between two) would die the same way in a fresh one, and every pair it
-    had left fails with the reason.
+    had left fails with the reason. *cpu* and *stop*: as :func:`run_worker` takes them.
     """
     job = Job(
         scenario_module=scenario,
@@ -477,7 +696,9 @@ def _one_worker(
     throughput: dict[tuple[int, str], list[int]] = {}
     busy: dict[tuple[int, str], Busy | None] = {}
     try:
-        for message in run_worker(variant, job):
+        alone = cpu is None and stop is None
+        events = run_worker(variant, job) if alone else run_worker(variant, job, cpu=cpu, stop=stop)
+        for message in events:
             if isinstance(message, Hello):
                 hello = message
                 continue

@@ -54,7 +54,7 @@ from ._results import Run, below_clock_note
 from ._runtimes import BASELINE
 from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
 from ._sweep import AXES, N
-from ._verdicts import Ratio
+from ._verdicts import BY_DUET, Ratio, variant_pairing
 
 
 class ReportExistsError(OutputError):
@@ -610,6 +610,22 @@ def _metadata(ctx: Context) -> list[str]:
     return out
 
 
+def _variants_met(ctx: Context) -> str:
+    """How the variants of one run met in its passes, for the Method section ("" for none)."""
+    how = variant_pairing(ctx.runs)
+    if how is None:
+        return ""
+    moment = (
+        "at the same moment, one per CPU (`--pairing duet`)"
+        if how == BY_DUET
+        else "one after the other, in an order that alternated from pass to pass"
+    )
+    return (
+        "; each pass gave every benchmark one worker process per variant (environment), "
+        f"{moment}, and `anybench compare` of two variants pairs their processes by pass"
+    )
+
+
 def _method(ctx: Context) -> list[str]:
     return [
         "## Method",
@@ -617,7 +633,7 @@ def _method(ctx: Context) -> list[str]:
         "Each benchmark ran in several fresh worker processes (at least three). One worker "
         "measured one scenario on every runtime, their throughput rounds taking turns, forward "
         "then backward, so that a process or a minute that ran slow ran slow for all of them "
-        "alike; the workers of several variants (environments) ran in alternating order. A "
+        f"alike{_variants_met(ctx)}. A "
         "ratio between runtimes of one run pairs their figures process by process. Each "
         "round is one fresh `anyio.run`; the "
         "scenario times only its own region inside the running loop with "

@@ -7,6 +7,7 @@ is :mod:`anybench._compare`'s) and knows nothing of columns (:mod:`anybench._lay
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,16 @@ from ._stats import (
     LogRatio,
     benjamini_hochberg,
     paired_log_ratio,
+    process_medians,
     robust_spread,
     welch_log_ratio,
 )
+
+#: How a ratio's interval was made (:attr:`Ratio.method`): Welch's t over the two sides'
+#: processes; paired by process (two runtimes measured in the same workers); paired by pass
+#: (two variants of one run, their workers of a pass back to back); paired by pass, the two
+#: workers of each pass at the same moment (``--pairing duet``).
+WELCH, BY_PROCESS, BY_PASS, BY_DUET = "welch", "process", "pass", "duet"
 
 
 @dataclass(frozen=True)
@@ -26,11 +34,23 @@ class Ratio:
     """``other / baseline`` of ns/op, with its 95% interval at the process level.
 
     The unit is one worker process (the median of its rounds); the interval is Welch's t on
-    the logs of those (see :func:`anybench._stats.welch_log_ratio`). Records with a single
-    process each (format-1 files) have no interval: ``known`` is false.
+    the logs of those (see :func:`anybench._stats.welch_log_ratio`), or the paired t over the
+    log ratios of pairs of processes that ran together (:meth:`within_run`,
+    :meth:`between_variants`). Records with a single process each (format-1 files) have no
+    interval: ``known`` is false.
     """
 
     log: LogRatio
+    #: How the interval was made: WELCH, BY_PROCESS, BY_PASS or BY_DUET.
+    method: str = WELCH
+    #: The pairs it was made over (0 for Welch).
+    pairs: int = 0
+    #: Why some processes were left out of the pairing, or why it fell back to Welch ("": none).
+    note: str = ""
+
+    @property
+    def paired(self) -> bool:
+        return self.method != WELCH
 
     @property
     def ratio(self) -> float:
@@ -63,8 +83,38 @@ class Ratio:
         process cancels out; else as :meth:`of`."""
         pairs = shared_processes(baseline, other)
         if len(pairs) >= 2:
-            return cls(paired_log_ratio(pairs))
+            return cls(paired_log_ratio(pairs), BY_PROCESS, len(pairs))
         return cls.of(baseline, other)
+
+    @classmethod
+    def between_variants(cls, baseline: Record, other: Record) -> Ratio:
+        """Two variants' records of one benchmark of one run: paired by pass, the baseline's
+        process of pass k with the other's of pass k (they ran back to back, or at the same
+        moment), so that what the minutes of the run do to the machine cancels out of the
+        ratio. A process with no partner in its pass (a pass that gave one variant a process
+        and not the other, or a failed process) is left out, and the note says so; with fewer
+        than two pairs, Welch's t over all the processes (see :meth:`of`), with a note."""
+        pairs, lone = pass_pairs(baseline, other)
+        if len(pairs) < 2:
+            why = (
+                "its processes carry no pass numbers"
+                if not pairs and not any(lone)
+                else f"only {len(pairs)} pass{'' if len(pairs) == 1 else 'es'} had both"
+            )
+            return cls(cls.of(baseline, other).log, note=f"not paired ({why}): Welch's t")
+        left = [
+            f"pass{'es' if len(passes) > 1 else ''} {', '.join(map(str, passes))} of {side}"
+            for side, passes in zip(("old", "new"), lone, strict=True)
+            if passes
+        ]
+        note = f"left out of the pairing, having no partner: {'; '.join(left)}" if left else ""
+        together = _same_moment(baseline, other, [k for k, _, _ in pairs])
+        return cls(
+            paired_log_ratio([(a, b) for _, a, b in pairs]),
+            BY_DUET if together else BY_PASS,
+            len(pairs),
+            note,
+        )
 
     def __str__(self) -> str:
         if not self.known:
@@ -90,6 +140,81 @@ def shared_processes(baseline: Record, other: Record) -> list[tuple[float, float
         for pid, value in zip(other.process_ids, other.process_medians, strict=True)
         if pid in mine
     ]
+
+
+def _by_pass(record: Record) -> tuple[dict[int, tuple[float, int]], list[int]]:
+    """A record's processes by pass: (median ns/op, position) for each pass that has one
+    process, and the passes that are no use for a pairing (two processes in one pass)."""
+    if not record.process_passes or len(record.process_passes) != len(record.processes):
+        return {}, []
+    positions = record.process_positions
+    if len(positions) != len(record.processes):
+        positions = (0,) * len(record.processes)
+    found: dict[int, list[tuple[float, int]]] = {}
+    for number, rounds, position in zip(
+        record.process_passes, record.processes, positions, strict=True
+    ):
+        for median in process_medians([rounds]):
+            found.setdefault(number, []).append((median, position))
+    once = {number: only[0] for number, only in found.items() if len(only) == 1}
+    return once, sorted(number for number, only in found.items() if len(only) > 1)
+
+
+def pass_pairs(
+    baseline: Record, other: Record
+) -> tuple[list[tuple[int, float, float]], tuple[list[int], list[int]]]:
+    """(pass, baseline, other) per-process medians of the passes in which both records have a
+    process, and the passes of each that have no partner in the other. Records without pass
+    numbers (made before runs were made in passes) give neither."""
+    mine, doubled_mine = _by_pass(baseline)
+    theirs, doubled_theirs = _by_pass(other)
+    pairs = [(k, mine[k][0], theirs[k][0]) for k in sorted(mine) if k in theirs]
+    lone_mine = sorted({*(k for k in mine if k not in theirs), *doubled_mine})
+    lone_theirs = sorted({*(k for k in theirs if k not in mine), *doubled_theirs})
+    return pairs, (lone_mine, lone_theirs)
+
+
+def _same_moment(baseline: Record, other: Record, passes: Sequence[int]) -> bool:
+    """Whether the two records' workers of every one of *passes* shared their position in the
+    pass: they ran at the same moment (``--pairing duet``), not one after the other."""
+    mine, _ = _by_pass(baseline)
+    theirs, _ = _by_pass(other)
+    return all(mine[k][1] == theirs[k][1] != 0 for k in passes)
+
+
+def same_run_variants(old: Run, new: Run) -> bool:
+    """Whether *old* and *new* are two variants of one run (files that share a run's id): their
+    processes of a pass ran beside each other, and pair."""
+    if not old.run_id or old.run_id != new.run_id:
+        return False
+    variants_old = {record.variant for record in old.records}
+    variants_new = {record.variant for record in new.records}
+    return not variants_old & variants_new
+
+
+def variant_pairing(runs: Sequence[Run]) -> str | None:
+    """How the variants of one run among *runs* met in each pass: BY_DUET when every pass's
+    workers of a benchmark's variants shared their place (they ran at the same moment), else
+    BY_PASS (one after the other); None when *runs* hold no two variants of one run."""
+    by_run: dict[str, dict[tuple[str, int, str], list[Record]]] = {}
+    for run in runs:
+        for record in run.records:
+            if run.run_id:
+                by_key = by_run.setdefault(run.run_id, {})
+                by_key.setdefault((record.scenario, record.n, record.runtime), []).append(record)
+    found = None
+    for by_key in by_run.values():
+        for records in by_key.values():
+            for a, b in itertools.pairwise(records):
+                if a.variant == b.variant:
+                    continue
+                pairs, _ = pass_pairs(a, b)
+                if not pairs:
+                    continue
+                if not _same_moment(a, b, [k for k, _, _ in pairs]):
+                    return BY_PASS
+                found = BY_DUET
+    return found
 
 
 def machines_differ(old: Run, new: Run) -> list[str]:
@@ -217,7 +342,10 @@ def compare_runs(
     new_by_key = {(r.scenario, r.n, r.runtime): r for r in new.records}
     common = [key for key in old_by_key if key in new_by_key]
     drift = drift_between(old, new, [(old_by_key[k], new_by_key[k]) for k in common])
-    ratios = [Ratio.of(old_by_key[k], new_by_key[k], **drift.kwargs()) for k in common]
+    if same_run_variants(old, new):
+        ratios = [Ratio.between_variants(old_by_key[k], new_by_key[k]) for k in common]
+    else:
+        ratios = [Ratio.of(old_by_key[k], new_by_key[k], **drift.kwargs()) for k in common]
     judged = [
         i
         for i, k in enumerate(common)

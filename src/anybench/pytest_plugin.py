@@ -14,7 +14,7 @@ else (no parametrization, no measurement, no journal). It acts on
 
 Options (also usable after ``nox -s bench --``): ``--runtime``, ``--scenario``, ``--scenarios``,
 ``--profile``, ``--scales``, ``--loads``, ``--processes``, ``--max-processes``, ``--rounds``,
-``--variant``, ``--memory-limit``, ``--deadline`` (see ``pytest --help``).
+``--variant``, ``--pairing``, ``--memory-limit``, ``--deadline`` (see ``pytest --help``).
 
 Public helpers for a project's own conftest, from :mod:`anybench._matrix` (which scenarios,
 scales and runtimes the options choose): :func:`runtime_params` (one ``pytest.param`` per
@@ -53,7 +53,7 @@ from ._matrix import (
     selected_scenarios,
     selected_variants,
 )
-from ._measure import Plan
+from ._measure import DEFAULT_PAIRING, Plan
 from ._results import RESULTS_FORMAT, write_run_info
 from ._runtimes import RUNTIMES, Runtime, library_versions
 from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
@@ -143,6 +143,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "versions installed), interleaved with the others; repeatable",
     )
     group.addoption(
+        "--pairing",
+        default=DEFAULT_PAIRING,
+        metavar="HOW",
+        help="how the two --variant's workers of a benchmark meet in each pass: 'alternate' "
+        "(one after the other, their order reversed each pass) or 'duet' (at the same moment, "
+        f"one per CPU; needs two CPUs and exactly two variants); default: {DEFAULT_PAIRING}",
+    )
+    group.addoption(
         "--memory-limit",
         type=float,
         default=_default_memory_limit_mb(),
@@ -178,6 +186,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = RunState(
         plan=_plan(config),
         variants=selected_variants(config),
+        pairing=config.getoption("pairing"),
         deadline_s=config.getoption("deadline"),
         journal_target=config.getoption("benchmark_json", None),
     )

@@ -1,0 +1,437 @@
+"""Paired A/B between variants (environments) of one run: pairing by pass, the duet scheduler
+(two variants' workers at the same moment, one per CPU), and the A/A control's labels.
+
+Behaviour only: which processes pair, which method a comparison says it used, which workers
+ran at once (their spans overlap) and what a stopped run kept. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import _thread
+import dataclasses
+import itertools
+import math
+import os
+import random
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anybench import _measure
+from anybench._cli import main
+from anybench._compare import format_comparison
+from anybench._measure import (
+    Group,
+    Measurement,
+    Plan,
+    Variant,
+    measure_matrix,
+    pairing_problem,
+    scenario_groups,
+)
+from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round
+from anybench._results import Record, Run
+from anybench._sweep import Budget
+from anybench._verdicts import BY_DUET, BY_PASS, WELCH, Ratio, compare_runs, variant_pairing
+
+from .conftest import ROOT, run_benchmarks
+
+
+def _record(
+    medians: list[float],
+    passes: list[int],
+    *,
+    variant: str,
+    positions: list[int] | None = None,
+    scenario: str = "spawn",
+    runtime: str = "asyncio",
+) -> Record:
+    """A record whose process k has the median *medians[k]* (three rounds about it) and ran in
+    pass *passes[k]*."""
+    processes = tuple((m * 0.99, m, m * 1.01) for m in medians)
+    return Record(
+        scenario=scenario,
+        runtime=runtime,
+        n=100,
+        ns_per_op=math.exp(sum(math.log(m) for m in medians) / len(medians)),
+        rounds=3 * len(medians),
+        ops_per_round=100,
+        round_ns_per_op=tuple(v for p in processes for v in p),
+        processes=processes,
+        process_ids=tuple(range(1, len(medians) + 1)),
+        process_passes=tuple(passes),
+        # Back to back by default: a first in each pass, then b.
+        process_positions=tuple(positions or [2 * k - (variant == "a") for k in passes]),
+        variant=variant,
+    )
+
+
+def _drifting(seed: int, passes: int, change: float) -> tuple[list[float], list[float]]:
+    """Per-pass medians of A and of B = A x *change*: each pass moves both by a factor of up
+    to 2x (the machine's minute), each process by 0.5% of its own."""
+    rng = random.Random(seed)
+    a, b = [], []
+    for _ in range(passes):
+        minute = math.exp(rng.uniform(-0.35, 0.35))
+        a.append(1000 * minute * math.exp(rng.gauss(0, 0.005)))
+        b.append(1000 * change * minute * math.exp(rng.gauss(0, 0.005)))
+    return a, b
+
+
+def test_a_drift_common_to_both_sides_cancels_when_paired_by_pass() -> None:
+    a, b = _drifting(seed=3, passes=8, change=1.10)
+    passes = list(range(1, 9))
+    old = _record(a, passes, variant="a")
+    new = _record(b, passes, variant="b")
+    paired = Ratio.between_variants(old, new)
+    welch = Ratio.of(old, new)
+    assert (paired.method, paired.pairs, paired.note) == (BY_PASS, 8, "")
+    assert paired.low < 1.10 < paired.high
+    assert paired.significant
+    assert paired.log.floor() < 0.02  # the minutes' drift is gone from the interval
+    assert welch.log.floor() > 0.20  # ... and in Welch's, over the same processes, it is not
+    assert not welch.significant
+    assert paired.ratio == pytest.approx(welch.ratio)  # the same ratio of geometric means
+
+
+def test_passes_without_a_partner_are_left_out_of_the_pairing_with_a_note() -> None:
+    a, b = _drifting(seed=4, passes=6, change=1.0)
+    # Old's process of pass 6 failed; new got one more pass (7) than old.
+    old = _record(a[:5], [1, 2, 3, 4, 5], variant="a")
+    new = _record([*b[:4], b[5], 900.0], [1, 2, 3, 4, 6, 7], variant="b")
+    ratio = Ratio.between_variants(old, new)
+    assert (ratio.method, ratio.pairs) == (BY_PASS, 4)
+    assert ratio.note == (
+        "left out of the pairing, having no partner: pass 5 of old; passes 6, 7 of new"
+    )
+    expected = Ratio.between_variants(
+        _record(a[:4], [1, 2, 3, 4], variant="a"), _record(b[:4], [1, 2, 3, 4], variant="b")
+    )
+    assert ratio.log == expected.log
+
+
+def test_fewer_than_two_pairs_fall_back_to_welch_with_a_note() -> None:
+    old = _record([100.0, 101.0, 99.0], [1, 2, 3], variant="a")
+    new = _record([110.0, 111.0, 109.0], [3, 4, 5], variant="b")
+    ratio = Ratio.between_variants(old, new)
+    assert (ratio.method, ratio.pairs) == (WELCH, 0)
+    assert ratio.note == "not paired (only 1 pass had both): Welch's t"
+    assert ratio.log == Ratio.of(old, new).log
+    # Records made before runs had passes carry no pass numbers.
+    old, new = (dataclasses.replace(r, process_passes=(), process_positions=()) for r in (old, new))
+    assert Ratio.between_variants(old, new).note == (
+        "not paired (its processes carry no pass numbers): Welch's t"
+    )
+
+
+def test_workers_that_shared_their_place_in_every_pass_are_a_duet() -> None:
+    a, b = _drifting(seed=5, passes=4, change=1.0)
+    old = _record(a, [1, 2, 3, 4], variant="a", positions=[3, 1, 2, 5])
+    new = _record(b, [1, 2, 3, 4], variant="b", positions=[3, 1, 2, 5])
+    assert Ratio.between_variants(old, new).method == BY_DUET
+    back_to_back = _record(b, [1, 2, 3, 4], variant="b", positions=[4, 2, 3, 6])
+    assert Ratio.between_variants(old, back_to_back).method == BY_PASS
+    # The report's Method section says how the variants of a run met.
+    run_a = _run("r_a", "run-1", [old])
+    assert variant_pairing([run_a, _run("r_b", "run-1", [new])]) == BY_DUET
+    assert variant_pairing([run_a, _run("r_b", "run-1", [back_to_back])]) == BY_PASS
+    assert variant_pairing([run_a, _run("r_b", "run-2", [new])]) is None
+
+
+def _run(name: str, run_id: str, records: list[Record]) -> Run:
+    return Run(Path(f"{name}.json"), records, {}, {}, "2026-01-01", {"run_id": run_id})
+
+
+def test_compare_pairs_two_variants_of_one_run_and_says_so() -> None:
+    a, b = _drifting(seed=6, passes=6, change=1.10)
+    passes = list(range(1, 7))
+    old = _run("r_a", "run-1", [_record(a, passes, variant="a")])
+    new = _run("r_b", "run-1", [_record(b, passes, variant="b")])
+    [change], _, _, _ = compare_runs(old, new)
+    assert change.ratio.method == BY_PASS
+    assert change.verdict == "slower"
+    text, failed = format_comparison(old, new, 0.5)
+    assert not failed
+    row = next(line for line in text.splitlines() if line.startswith("spawn N=100 asyncio"))
+    assert "6 pairs" in row
+    assert "paired by pass" in text
+    assert "Pairing notes" not in text
+    # The same records as two separate runs: Welch's t, and no claim over that drift.
+    other = _run("r_b", "run-2", [_record(b, passes, variant="b")])
+    [change], _, _, _ = compare_runs(old, other)
+    assert change.ratio.method == WELCH
+    text, _ = format_comparison(old, other, 0.5)
+    row = next(line for line in text.splitlines() if line.startswith("spawn N=100 asyncio"))
+    assert "Welch" in row
+    assert "paired by pass" not in text
+
+
+def test_compare_notes_what_it_left_out_of_a_pairing() -> None:
+    a, b = _drifting(seed=7, passes=5, change=1.0)
+    old = _run("r_a", "run-1", [_record(a, [1, 2, 3, 4, 5], variant="a")])
+    new = _run("r_b", "run-1", [_record(b[:4], [1, 2, 3, 4], variant="b")])
+    text, _ = format_comparison(old, new, 0.1)
+    lines = text.splitlines()
+    assert lines[lines.index("Pairing notes:") + 1] == (
+        "  spawn N=100 asyncio: left out of the pairing, having no partner: pass 5 of old"
+    )
+
+
+def test_a_duet_is_refused_in_one_line_unless_two_variants_and_two_cpus() -> None:
+    assert pairing_problem("alternate", 3) is None
+    assert pairing_problem("duet", 2, cpus=2) is None
+    problem = pairing_problem("duet", 3, cpus=2)
+    assert problem is not None
+    assert problem.startswith("--pairing duet runs two variants side by side, but 3 were given")
+    problem = pairing_problem("duet", 2, cpus=1)
+    assert problem is not None
+    assert "needs two CPUs" in problem
+    assert pairing_problem("sideways", 2) == "--pairing takes alternate or duet, not 'sideways'"
+    with pytest.raises(ValueError, match="but 1 was given"):
+        measure_matrix(_groups(("a",)), Plan(), {"a": Variant("a")}, pairing="duet")
+
+
+def _groups(labels: tuple[str, ...], scenario: str = "x") -> list[Group]:
+    keys = [(10, rt, label) for rt in ("asyncio", "trio") for label in labels]
+    return scenario_groups(scenario, keys)
+
+
+def test_a_loose_variant_takes_the_other_into_its_extra_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The precision rule gives a group more processes while any benchmark is loose: in every
+    variant, so that each extra pass's process of one has a partner in the other."""
+    rng = random.Random(8)
+
+    def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+        [scale] = job.scales
+        yield Hello(name="x", pid=rng.randrange(1, 10**6), python="3", implementation="C",
+                    libraries={})  # fmt: skip
+        for runtime in scale.runtimes:
+            yield Begin(n=scale.n, runtime=runtime, kind="throughput", deadline_s=60.0)
+            for _ in range(3):
+                # Variant b's processes are 50% apart, a's all alike: only b is loose.
+                loose = 0.5 * rng.random() if variant.label == "b" else 0.0
+                yield Round(n=scale.n, runtime=runtime, kind="throughput", n_round=scale.n,
+                            ops=100, elapsed_ns=int(1e6 * (1 + loose)), passes=1)  # fmt: skip
+            yield Finished(n=scale.n, runtime=runtime)
+        yield Done()
+
+    monkeypatch.setattr(_measure, "run_worker", run_worker)
+    plan = Plan(Budget(processes=3, max_processes=6, precision=1e-6))
+    [found] = measure_matrix(
+        _groups(("a", "b")), plan, {"a": Variant("a"), "b": Variant("b")}, seed=1
+    )
+    for m in found.values():
+        assert m.process_passes == [1, 2, 3, 4, 5, 6]
+
+
+#: A tiny scenario: each worker notes its pid and the CPUs it may run on in the directory
+#: $PAIRING_MARKS; in a variant whose environment sets $PAIRING_SLOW, it sleeps for an hour.
+TINY = '''
+"""Nothing much, for the pairing tests."""
+import os
+
+import anyio
+
+NAME = "tiny"
+OPERATION = "a loop turn"
+LATENCIES = {}
+
+with open(os.path.join(os.environ["PAIRING_MARKS"], str(os.getpid())), "w") as f:
+    f.write(" ".join(map(str, sorted(os.sched_getaffinity(0)))))
+
+
+async def run(n, probe):
+    if os.environ.get("PAIRING_SLOW"):
+        await anyio.sleep(3600)
+    probe.start(ops=n)
+    for _ in range(n):
+        pass
+    probe.stop()
+'''
+
+
+def _python(directory: Path, name: str, env: str = "") -> str:
+    """A variant's Python: this one, through a script that sets *env* (``VAR=value``)."""
+    path = directory / name
+    path.write_text(f'#!/bin/sh\n{env} exec {sys.executable} "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+Span = tuple[str, int | None, float, float, int]
+
+
+def _tiny(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: str = ""
+) -> tuple[list[Group], dict[str, Variant], Plan, list[Span]]:
+    """The tiny scenario's one group in variants a and b (b's environment sets *slow*), a
+    plan of two cheap processes, and the spans of the workers as they are run: (variant, CPU
+    asked for, start, end, pid)."""
+    (tmp_path / "tiny_pairing.py").write_text(textwrap.dedent(TINY))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("PAIRING_MARKS", str(marks))
+    keys = [(10, "asyncio", "a"), (10, "asyncio", "b")]
+    groups = scenario_groups("tiny_pairing", keys, sys_path=[str(tmp_path), *sys.path])
+    variants = {
+        "a": Variant("a", _python(tmp_path, "python-a")),
+        "b": Variant("b", _python(tmp_path, "python-b", slow)),
+    }
+    plan = Plan(
+        Budget(processes=2, max_processes=2, target_ops=100, time_budget_s=0.05,
+               min_rounds=1, max_rounds=2, latency_rounds=0),
+        deadline_s=60,
+    )  # fmt: skip
+    spans: list[Span] = []
+    real = _measure.run_worker
+
+    def recording(variant: Variant, job: Job, **placed: Any) -> Iterator[Event]:
+        start, pid = _measure.time.monotonic(), 0
+        try:
+            for event in real(variant, job, **placed):
+                if isinstance(event, Hello):
+                    pid = event.pid
+                yield event
+        finally:
+            spans.append((variant.label, placed.get("cpu"), start, _measure.time.monotonic(), pid))
+
+    monkeypatch.setattr(_measure, "run_worker", recording)
+    return groups, variants, plan, spans
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="a duet needs two CPUs",
+)
+def test_a_duet_runs_the_two_variants_workers_at_once_one_per_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups, variants, plan, spans = _tiny(tmp_path, monkeypatch)
+    settled: list[tuple[str, int, int]] = []
+    main = threading.get_ident()
+
+    def on_process(group: Group, key: tuple[int, str, str], m: Measurement) -> None:
+        assert threading.get_ident() == main  # the journal is written by one thread
+        settled.append((key[2], len(m.processes), m.process_passes[-1]))
+
+    [found] = measure_matrix(groups, plan, variants, pairing="duet", on_process=on_process)
+    a, b = found[(10, "asyncio", "a")], found[(10, "asyncio", "b")]
+    assert a.failure is None
+    assert b.failure is None
+    assert a.process_passes == b.process_passes == [1, 2]
+    assert a.process_positions == b.process_positions  # side by side: one place in the pass
+    assert sorted(settled) == [("a", 1, 1), ("a", 2, 2), ("b", 1, 1), ("b", 2, 2)]
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    by_start = sorted(spans, key=lambda span: span[2])
+    for number, duet in enumerate((by_start[:2], by_start[2:])):
+        assert {label for label, *_ in duet} == {"a", "b"}
+        # Both were running at once: each started before the other ended.
+        assert max(start for _, _, start, _, _ in duet) < min(end for _, _, _, end, _ in duet)
+        # One CPU each, the two changing sides from one pass to the next.
+        placed = {label: cpu for label, cpu, *_ in duet}
+        assert placed == {"a": cpus[number % 2], "b": cpus[(number + 1) % 2]}
+    # Each worker could run only on the CPU it was given.
+    marks = {int(p.name): p.read_text() for p in (tmp_path / "marks").iterdir()}
+    assert len(spans) == 4
+    for label, cpu, _, _, pid in spans:
+        assert marks[pid] == str(cpu), label
+
+    # Alternating, the same variants' workers never overlap, and nobody pins them.
+    spans.clear()
+    measure_matrix(groups, plan, variants, pairing="alternate")
+    by_start = sorted(spans, key=lambda span: span[2])
+    assert all(earlier[3] <= later[2] for earlier, later in itertools.pairwise(by_start))
+    assert {cpu for _, cpu, *_ in spans} == {None}
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="a duet needs two CPUs",
+)
+def test_a_duet_stopped_midway_keeps_the_process_that_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while b's worker still runs: a's finished process was handed on (journalled) as
+    it came, b's worker is killed, and the run stops."""
+    groups, variants, plan, spans = _tiny(tmp_path, monkeypatch, slow="PAIRING_SLOW=1")
+    settled: list[tuple[str, int]] = []
+
+    def on_process(group: Group, key: tuple[int, str, str], m: Measurement) -> None:
+        settled.append((key[2], len(m.processes)))
+        if key[2] == "a":  # a Ctrl-C, once a's process is in
+            threading.Timer(0.2, _thread.interrupt_main).start()
+
+    with pytest.raises(KeyboardInterrupt):
+        measure_matrix(groups, plan, variants, pairing="duet", on_process=on_process)
+    assert settled == [("a", 1)]
+    [(_, _, _, _, slow_pid)] = [span for span in spans if span[0] == "b"]
+    assert slow_pid > 0
+    with pytest.raises(ProcessLookupError):  # killed and reaped: no worker left behind
+        os.kill(slow_pid, 0)
+
+
+def test_the_same_requirement_twice_is_an_a_a_control_of_two_environments() -> None:
+    code = (
+        "import sys, noxfile\n"
+        "for specs in sys.argv[1:]:\n"
+        "    print(noxfile.requirement_labels(specs.split()))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "anyio anyio", "anyio==4.13.0 anyio", "anyio trio anyio"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
+    )
+    assert proc.stdout.splitlines() == [
+        "['anyio-a', 'anyio-b']",
+        "['anyio-4.13.0', 'anyio']",
+        "['anyio-a', 'trio', 'anyio-b']",
+    ]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="a duet needs two CPUs",
+)
+def test_a_duet_run_through_pytest_is_compared_pass_by_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--pairing duet`` from the command line to compare's column: the two variants' files
+    share the run's id, and their processes pair as duets."""
+    raw = tmp_path / "raw.json"
+    proc = run_benchmarks(
+        "--scenario", "spawn", "--scales", "3", "--processes", "2", "--max-processes", "2",
+        "--runtime", "asyncio", "--variant", f"a={sys.executable}",
+        "--variant", f"b={_python(tmp_path, 'python-b')}", "--pairing", "duet",
+        f"--benchmark-json={raw}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert main(["save", str(raw), "--into", str(tmp_path / "results")]) == 0
+    a, b = capsys.readouterr().out.split()
+    main(["compare", a, b])
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if line.startswith("spawn N=3 asyncio")]
+    assert "2 duets" in row
+    assert "at the same moment, one per CPU" in out
+
+
+def test_a_duet_of_one_variant_is_refused_in_one_line() -> None:
+    proc = run_benchmarks(
+        "--variant", f"a={sys.executable}", "--pairing", "duet", "--collect-only", "-q"
+    )
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "ERROR: --pairing duet runs two variants side by side, but 1 was given; give exactly "
+        "two --variant options, or use --pairing alternate"
+    ]
