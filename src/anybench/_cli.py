@@ -260,6 +260,8 @@ def _combine(args: argparse.Namespace) -> int:
     runs, ok = _load_all(args.files)
     if not ok:
         return 2
+    if args.leave_one_out:
+        return _leave_one_out(runs, args.force)
     try:
         combined = combine(runs, force=args.force)
     except CombineError as exc:
@@ -280,6 +282,18 @@ def _combine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leave_one_out(runs: list[Run], force: bool) -> int:
+    from ._combine import CombineError, format_leave_one_out, leave_one_out
+
+    try:
+        left_out = leave_one_out(runs, force=force)
+    except CombineError as exc:
+        _error(str(exc))
+        return 2
+    print(format_leave_one_out(left_out))
+    return 0 if all(left.agrees for left in left_out if left.cells) else 1
+
+
 def _add_combine(commands: Any) -> None:
     combine = commands.add_parser(
         "combine",
@@ -290,6 +304,12 @@ def _add_combine(commands: Any) -> None:
     combine.add_argument("--out", metavar="FILE", help="also write the table as Markdown to FILE")
     combine.add_argument(
         "--force", action="store_true", help="combine runs of different code or software too"
+    )
+    combine.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="check the combination instead: leave each run out in turn and count its cells "
+        "inside where the others say another run should land (exit 1 if a run has under 90%%)",
     )
     combine.set_defaults(func=_combine)
 

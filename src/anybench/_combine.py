@@ -14,6 +14,13 @@ prediction interval, wider than the mean's by sqrt(1 + 1/runs)).
 
 Runs of different code or software are not one machine's repeated measurement: they are refused
 (as pyperf refuses to merge runs whose CPU or Python differ) unless forced.
+
+Whether the combination earns its keep is checked by leaving one run out at a time
+(:func:`leave_one_out`, ``anybench combine --leave-one-out``): the others' combined figure says
+where another run should land (the prediction interval); the left-out run is that other run.
+Per left-out run: the share of its cells inside, against :data:`REQUIRED_SHARE`, the cells that
+miss, worst first, and the same share had the run level been ignored (every process of the
+others pooled as if one run had made them all), which is what one run's interval claims.
 """
 
 from __future__ import annotations
@@ -24,13 +31,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._agree import Cell, cell_ratios
+from ._busy import summary_line
 from ._escape import markdown, markdown_code, terminal, terminal_table
+from ._format import format_ns
 from ._results import Run
 from ._runtimes import BASELINE
-from ._stats import run_level_interval
+from ._stats import log_interval_halfwidth, run_level_interval
+from ._sweep import scale_text
 
 #: The confidence of every interval.
 CONFIDENCE = 0.95
+#: Leave one out: the share of a left-out run's cells the others' combined figure must hold
+#: for the runs to agree (the prediction interval's nominal level is CONFIDENCE).
+REQUIRED_SHARE = 0.90
 
 
 class CombineError(ValueError):
@@ -111,6 +124,16 @@ def software_differs(runs: Sequence[Run]) -> list[str]:
     return differences
 
 
+def _same_software(runs: Sequence[Run], force: bool) -> None:
+    differences = software_differs(runs)
+    if differences and not force:
+        raise CombineError(
+            f"the runs are not of the same code and software ({'; '.join(differences[:3])}"
+            f"{'; ...' if len(differences) > 3 else ''}); combine runs of one version, or "
+            "pass --force"
+        )
+
+
 def combine(runs: Sequence[Run], *, force: bool = False) -> list[Combined]:
     """Every ratio cell of *runs*, combined over the runs that have it. Raises
     :class:`CombineError` for fewer than two runs, runs of different software (unless
@@ -120,13 +143,7 @@ def combine(runs: Sequence[Run], *, force: bool = False) -> list[Combined]:
             f"combine needs two or more results files, not {len(runs)}; pass runs of the same "
             "code made at different times"
         )
-    differences = software_differs(runs)
-    if differences and not force:
-        raise CombineError(
-            f"the runs are not of the same code and software ({'; '.join(differences[:3])}"
-            f"{'; ...' if len(differences) > 3 else ''}); combine runs of one version, or "
-            "pass --force"
-        )
+    _same_software(runs, force)
     per_run = [cell_ratios(run) for run in runs]
     cells = list(dict.fromkeys(cell for cells in per_run for cell in cells))
     if not cells:
@@ -145,6 +162,190 @@ def combine(runs: Sequence[Run], *, force: bool = False) -> list[Combined]:
         )
         for cell in cells
     ]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One cell of a left-out run against the combined figure of the other runs."""
+
+    cell: Cell
+    #: The left-out run's own figure.
+    ratio: float
+    #: The others' combined figure (two or more runs: it has a prediction interval).
+    combined: Combined
+    #: The run level ignored: the t interval of every process of the others pooled, as if one
+    #: run had made them all (what one run's interval claims).
+    pooled_low: float
+    pooled_high: float
+    #: The scale's axis, for its label (N or B).
+    axis: str = "n"
+
+    @property
+    def inside(self) -> bool:
+        """Whether the left-out ratio lies where the others say another run should land."""
+        low, high = self.combined.next_low, self.combined.next_high
+        return low is not None and high is not None and low <= self.ratio <= high
+
+    @property
+    def inside_pooled(self) -> bool:
+        return self.pooled_low <= self.ratio <= self.pooled_high
+
+    @property
+    def miss(self) -> float:
+        """How far the left-out ratio lies outside the interval, as a factor beyond its nearer
+        end (1 inside; 1.2: 20% above its top; 0.8: 20% below its bottom)."""
+        low, high = self.combined.next_low, self.combined.next_high
+        if self.inside or low is None or high is None:
+            return 1.0
+        return self.ratio / (high if self.ratio > high else low)
+
+    @property
+    def label(self) -> str:
+        scenario, scale, runtime, variant = self.cell
+        return f"{scenario} {scale_text(self.axis, scale)} {runtime}" + (
+            f" [{variant}]" if variant else ""
+        )
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """One run left out: its cells against the combined figure of the others."""
+
+    run: Run
+    others: tuple[Run, ...]
+    cells: list[HeldOut]
+    #: Cells of the run that fewer than two of the others have (no prediction interval).
+    unchecked: int
+
+    @property
+    def share(self) -> float:
+        """The share of the run's checked cells inside the others' interval."""
+        return sum(c.inside for c in self.cells) / len(self.cells) if self.cells else math.nan
+
+    @property
+    def share_pooled(self) -> float:
+        """The same, with the run level ignored."""
+        return (
+            sum(c.inside_pooled for c in self.cells) / len(self.cells) if self.cells else math.nan
+        )
+
+    @property
+    def agrees(self) -> bool:
+        return bool(self.cells) and self.share >= REQUIRED_SHARE
+
+    def misses(self) -> list[HeldOut]:
+        """The cells outside the others' interval, the farthest first."""
+        return sorted((c for c in self.cells if not c.inside), key=lambda c: -abs(math.log(c.miss)))
+
+
+def _pooled(logs: Sequence[float]) -> tuple[float, float]:
+    """The t interval (CONFIDENCE) of the mean of *logs*, as ratios (0, inf for fewer than two)."""
+    mean = sum(logs) / len(logs)
+    half = log_interval_halfwidth([math.exp(x) for x in logs], CONFIDENCE)
+    return math.exp(mean - half), math.exp(mean + half)
+
+
+def leave_one_out(runs: Sequence[Run], *, force: bool = False) -> list[LeftOut]:
+    """Each of *runs* left out in turn, its ratio cells against the combined figure of the
+    others (see the module docstring). Raises :class:`CombineError` for fewer than three runs
+    (two would leave one to combine), runs of different software (unless *force*), or runs
+    with no ratio cell that three of them share."""
+    if len(runs) < 3:
+        raise CombineError(
+            f"leave-one-out needs three or more results files, not {len(runs)}; pass runs of "
+            "the same code made at different times"
+        )
+    _same_software(runs, force)
+    per_run = [cell_ratios(run) for run in runs]
+    out = []
+    for i, run in enumerate(runs):
+        others = [cells for j, cells in enumerate(per_run) if j != i]
+        held, unchecked = [], 0
+        for cell, mine in per_run[i].items():
+            theirs = [c for c in (cells.get(cell) for cells in others) if c is not None]
+            if len(theirs) < 2:
+                unchecked += 1
+                continue
+            combined = combine_cell(
+                cell, [(c.ratio.ratio, c.ratio.low, c.ratio.high) for c in theirs]
+            )
+            low, high = _pooled([x for c in theirs for x in c.logs])
+            held.append(HeldOut(cell, mine.ratio.ratio, combined, low, high, mine.record.axis))
+        out.append(LeftOut(run, tuple(r for j, r in enumerate(runs) if j != i), held, unchecked))
+    if not any(left.cells for left in out):
+        raise CombineError(
+            "no ratio cell is in three of the runs (a runtime beside "
+            f"{BASELINE} at the same scenario and N); pass runs of the same scenarios and runtimes"
+        )
+    return out
+
+
+def format_leave_one_out(left_out: Sequence[LeftOut], *, worst: int = 10) -> str:
+    """Leave one out as text for a terminal: a row per left-out run, a verdict line each, then
+    each run's misses, the farthest first (at most *worst* each)."""
+    header = [
+        "left out",
+        "started",
+        "cells",
+        f"inside the others' {CONFIDENCE:.0%}",
+        "run level ignored",
+    ]
+    rows = [header]
+    for left in left_out:
+        n = len(left.cells)
+        rows.append(
+            [
+                left.run.stem,
+                _start(left.run),
+                str(n),
+                f"{sum(c.inside for c in left.cells)} ({_share(left.share)})",
+                f"{sum(c.inside_pooled for c in left.cells)} ({_share(left.share_pooled)})",
+            ]
+        )
+    lines = terminal_table(rows)
+    lines += [
+        "",
+        f"Each run left out in turn: its ratios to {BASELINE} against where the other runs, "
+        "combined with the run a level of its own, say another run should land (their "
+        f"{CONFIDENCE:.0%} prediction interval). 'run level ignored': against the interval of "
+        "every process of the others pooled, as one run's interval would claim.",
+        "",
+    ]
+    for left in left_out:
+        if not left.cells:
+            lines.append(f"{left.run.stem}: no cell that two of the others have; not checked")
+            continue
+        verdict = "agrees" if left.agrees else "DISAGREES"
+        unchecked = f"; {left.unchecked} cells unchecked" if left.unchecked else ""
+        lines.append(
+            f"{left.run.stem}: {_share(left.share)} of {len(left.cells)} cells inside "
+            f"(needed {REQUIRED_SHARE:.0%}): {verdict}{unchecked}"
+        )
+    for left in left_out:
+        misses = left.misses()
+        if not misses:
+            continue
+        lines += ["", f"{left.run.stem}: {len(misses)} cells outside, farthest first:"]
+        for c in misses[:worst]:
+            lines.append(
+                f"  {c.label}: {c.ratio:.2f}x, the others "
+                f"{_interval(c.combined.next_low, c.combined.next_high)} "
+                f"({c.miss - 1:+.0%} beyond)"
+            )
+        if len(misses) > worst:
+            lines.append(f"  ... and {len(misses) - worst} more")
+    return "\n".join(terminal(line) for line in lines)
+
+
+def _share(share: float) -> str:
+    return "–" if math.isnan(share) else f"{share:.0%}"
+
+
+def _start(run: Run) -> str:
+    try:
+        return f"{dt.datetime.fromisoformat(run.datetime):%Y-%m-%d %H:%M}"
+    except ValueError:
+        return "?"
 
 
 def _hours(runs: Sequence[Run]) -> str:
@@ -214,14 +415,93 @@ def format_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
     return "\n".join(lines)
 
 
-def markdown_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
-    """The combined cells as a Markdown table (for the README), with what it rests on."""
+def _baseline_ns(runs: Sequence[Run]) -> dict[tuple[str, int, str], list[float]]:
+    """The baseline's ns/op in each run, by (scenario, scale, variant)."""
+    found: dict[tuple[str, int, str], list[float]] = {}
+    for run in runs:
+        seen = set()
+        for record in run.records:
+            key = (record.scenario, record.n, record.variant)
+            if record.runtime == BASELINE and key not in seen:
+                seen.add(key)
+                found.setdefault(key, []).append(record.ns_per_op)
+    return found
+
+
+def _markdown_cell(c: Combined, caveat: bool) -> str:
+    dagger = " †" if caveat else ""
+    if c.runs == 1:
+        return f"{c.ratio:.2f}x{dagger} [{_interval(c.low, c.high)}] (1 run)"
+    low, high = c.spread
+    return f"{c.ratio:.2f}x{dagger} [{_interval(c.low, c.high)}] (runs {low:.2f}–{high:.2f})"
+
+
+def _footer(runs: Sequence[Run]) -> list[str]:
+    """How many runs, when each started and how busy the machine was for each."""
     out = [
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "|".join("---" if i in (0, 2) else "---:" for i in range(len(HEADER))) + "|",
+        f"Combined from {len(runs)} runs of the same code{_hours(runs)}; each run's ratio is "
+        "paired by process, the combined ratio is their geometric mean and its interval a "
+        f"{CONFIDENCE:.0%} t interval over the runs (the run a level of its own), so that it "
+        "covers how the machine moves between runs; '(runs a–b)' is the lowest and highest run's "
+        f"own figure. The {BASELINE} column is the geometric mean of the runs' ns/op (absolute "
+        f"figures move with the machine; compare ratios). † the runtime uses a mechanism of its "
+        "own there.",
+        "",
     ]
-    for row in _rows(combined):
-        cells = [markdown_code(row[0], in_table=True), *(markdown(cell) for cell in row[1:])]
+    for run in runs:
+        busy = (
+            summary_line(run.busy)
+            or "machine busy: not measured (a run made before anybench measured it)"
+        )
+        out.append(f"- {markdown_code(run.path.name)}, started {_start(run)}: {markdown(busy)}")
+    return out
+
+
+def markdown_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
+    """The combined cells as a Markdown table for the README: a row per scenario and scale, the
+    baseline's ns/op and a column per other runtime (the combined ratio, its interval over the
+    runs, the runs' own spread), then what it rests on: the runs, their start and how busy
+    each was."""
+    runtimes = list(dict.fromkeys(c.cell[2] for c in combined))
+    variants = list(dict.fromkeys(c.cell[3] for c in combined))
+    caveats = {
+        (r.scenario, r.n, r.runtime, r.variant) for run in runs for r in run.records if r.caveat
+    }
+    axes = {(r.scenario, r.n): r.axis for run in runs for r in run.records}
+    baseline = _baseline_ns(runs)
+    by_row: dict[tuple[str, int, str], dict[str, Combined]] = {}
+    for c in combined:
+        scenario, scale, runtime, variant = c.cell
+        by_row.setdefault((scenario, scale, variant), {})[runtime] = c
+    head = ["scenario", "N", *([] if variants == [""] else ["variant"]), BASELINE, *runtimes]
+    out = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" if h in ("scenario", "variant") else "---:" for h in head) + "|",
+    ]
+    for (scenario, scale, variant), row in by_row.items():
+        axis = axes.get((scenario, scale), "n")
+        n_text = f"{scale:,}" if axis == "n" else scale_text(axis, scale)
+        ns = baseline.get((scenario, scale, variant), [])
+        base = "–"
+        if ns:
+            mean = math.exp(sum(math.log(v) for v in ns) / len(ns))
+            base = format_ns(mean) + (
+                f" ({format_ns(min(ns))}–{format_ns(max(ns))})" if len(ns) > 1 else ""
+            )
+        cells = [
+            markdown_code(scenario, in_table=True),
+            # The figures are anybench's own text (digits, brackets, dashes): left as they are,
+            # so that the table reads in the README's source too.
+            n_text,
+            *([] if variants == [""] else [markdown(variant)]),
+            base,
+            *(
+                _markdown_cell(row[rt], (scenario, scale, rt, variant) in caveats)
+                if rt in row
+                else "–"
+                for rt in runtimes
+            ),
+        ]
         out.append("| " + " | ".join(cells) + " |")
     files = ", ".join(markdown_code(run.path.name) for run in runs)
-    return "\n".join([*out, "", markdown(_note(runs)) + f" Files: {files}.", ""])
+    return "\n".join([*out, "", *_footer(runs), "", f"Files: {files}.", ""])
