@@ -386,6 +386,8 @@ def _memory(ctx: Context) -> list[str]:
         for column in columns:
             memory = row[column].record.memory if column in row else None
             text = f"{memory['bytes_per_op']:,.0f} B" if memory else "–"
+            if memory and memory.get("peak_bytes") is not None:
+                text += f", peak {memory['peak_bytes'] / 2**20:,.1f} MiB"
             record = row[column].record if column in row else None
             if memory and record and memory.get("n", record.n) != record.n:
                 text += f" (at {scale_text(replace(record, n=memory['n']))})"
@@ -394,7 +396,8 @@ def _memory(ctx: Context) -> list[str]:
     out += [
         "",
         "Peak memory the scenario allocated from its start (set-up included) to the end of its "
-        "measured region (tracemalloc, in one extra untimed round), divided by the operations. "
+        "measured region (tracemalloc, in one extra untimed round), divided by the operations, "
+        "and that peak itself. "
         "It includes the scenario's own bookkeeping (timestamps and result lists: a few "
         "integers, about 32 B each, per operation).",
     ]
