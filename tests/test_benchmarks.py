@@ -206,6 +206,7 @@ def test_a_hung_benchmark_fails_by_name_and_the_rest_is_saved(
         "asyncio",
         "--deadline",
         "0.5",
+        *("--processes", "2", "--max-processes", "2", "--rounds", "2"),
         f"--benchmark-json={out}",
         env_path=tmp_path,
     )
