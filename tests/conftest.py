@@ -66,6 +66,14 @@ def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.Compl
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The tests of the tiny results first (in their order): under pytest-xdist the first
+    # worker's first batch takes them all, makes the results (a minute, on one core) and reads
+    # them, while the other worker runs the rest; collected in file order, both workers came to
+    # them and one waited idle on the other's lock.
+    items.sort(key=lambda item: "tiny_results" not in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session")
 def tiny_results(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """A real results file: the whole matrix at N of 3 and 40, and B of 0 and 3.

@@ -17,10 +17,11 @@ import pytest
 import scenarios
 from anybench import RUNTIMES, ScenarioSpec
 from anybench._results import RUN_KEYS, load
+from anybench._run import pytest_command
 from anybench._sweep import scale_text
 from anybench._table import comparison_table
 
-from .conftest import expected_ops, run_benchmarks
+from .conftest import ROOT, SCENARIOS, expected_ops, run_benchmarks
 
 
 @pytest.fixture(scope="module")
@@ -141,12 +142,30 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         ),
     ],
 )
-def test_bad_choice_is_one_clear_line(args: list[str], message: str) -> None:
+def test_bad_choice_is_one_clear_line(
+    args: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # Collection only: a choice that is wrongly taken must not start a run that never ends.
-    proc = run_benchmarks(*args, "--collect-only", "-q")
+    # In this process (pytest.main, the plugin loaded from its entry point as in a run of its
+    # own): a pytest start-up each would be half a second; the command line itself is
+    # test_a_bad_choice_from_the_command_line_is_one_clear_line.
+    monkeypatch.chdir(ROOT)
+    command = pytest_command([str(SCENARIOS)], None, [*args, "--collect-only", "-q"])
+    assert command[1:3] == ["-m", "pytest"]
+    assert pytest.main(command[3:]) == 4
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_choice_from_the_command_line_is_one_clear_line() -> None:
+    proc = run_benchmarks("--runtime", "asyncio,tokio", "--collect-only", "-q")
     assert proc.returncode == 4
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("ERROR: unknown runtime 'tokio'; choose from: asyncio, uvloop, trio")
 
 
 @pytest.mark.parametrize(
@@ -187,6 +206,7 @@ def test_a_hung_benchmark_fails_by_name_and_the_rest_is_saved(
         "asyncio",
         "--deadline",
         "0.5",
+        *("--processes", "2", "--max-processes", "2", "--rounds", "2"),
         f"--benchmark-json={out}",
         env_path=tmp_path,
     )

@@ -478,7 +478,14 @@ def test_future_del_collect(run_on: Run, cls: type[Future[Any]]) -> None:
             fut = cls()
             fut.set_result(Evil())
 
-    run_on(main)
+    # What is alive now is moved out of the collector's sight (gc.freeze), so that each of the
+    # hundred collections in a __del__ scans the futures' garbage, not the whole test process
+    # (about 10 ms each with matplotlib and scipy loaded): the same collections, 1 s faster.
+    gc.freeze()
+    try:
+        run_on(main)
+    finally:
+        gc.unfreeze()
 
 
 # -- BaseFutureDoneCallbackTests -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -22,11 +23,11 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from anybench import _plots
-from anybench._counts_results import is_counts_file
 from anybench._layout import Entry, entries
 from anybench._results import Record, load
 
 from .conftest import ROOT
+from .test_outputs import _latency_bench, _results
 
 COMMITTED = ROOT / "results" / "20261201T200246_vm_cpython3.11.json"
 
@@ -242,20 +243,42 @@ def test_a_latency_below_zero_is_said_on_the_plot() -> None:
         assert not fig.texts, "a note on a plot with nothing below zero"
 
 
-def test_a_crowded_plot_is_laid_out_without_a_warning(tmp_path: Path) -> None:
-    """Every committed run in one report: a bar chart too crowded for tight_layout is saved
-    whole (bbox_inches="tight") rather than warned about with a source path."""
+def test_a_crowded_plot_is_laid_out_without_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report of many runs at once (as every committed run in one report): a bar chart too
+    crowded for tight_layout is saved whole (bbox_inches="tight") rather than warned about with
+    a source path.
+
+    Made-up runs of the committed ones' size and names (a dozen files, four runtimes, four N),
+    of one scenario: the same crowded chart as every committed file in one report, without the
+    other fifteen scenarios' plots (every committed file loads: test_results)."""
     import warnings
 
     from anybench._report import write_report
 
-    runs = [
-        run
-        for path in sorted((ROOT / "results").glob("*.json"))
-        if not is_counts_file(path)  # a counts file has a reader of its own
-        for run in load(path).by_variant()
-    ]
+    runs = []
+    for i in range(12):
+        data = _results("spawn")
+        data["machine_info"]["anybench"]["unavailable_runtimes"] = {}
+        data["benchmarks"] = [
+            _latency_bench("spawn", runtime, n, 1000.0 * (k + 1) + n + i)
+            for k, runtime in enumerate(("asyncio", "uvloop", "trio", "rloop"))
+            for n in (10, 100, 1000, 10_000)
+        ]
+        path = tmp_path / f"202611{i + 10:02d}T021043_vm_cpython3.11_anyio-4.{i}.0.json"
+        path.write_text(json.dumps(data))
+        runs.append(load(path))
+    real_save = _plots._save
+    crowded: list[bool] = []
+
+    def save(fig: Figure, path: Path) -> None:
+        crowded.append(fig in _plots._CROWDED)
+        real_save(fig, path)
+
+    monkeypatch.setattr(_plots, "_save", save)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         write_report(runs, tmp_path / "report")
     assert [str(w.message) for w in caught if "layout" in str(w.message)] == []
+    assert any(crowded), "the made-up runs no longer crowd a chart: the test tests nothing"

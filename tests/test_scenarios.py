@@ -112,9 +112,9 @@ def test_a_lost_callback_fails_the_scenario(
     # done_callback would wait forever for the lost callback: its deadline turns that into a
     # named failure; mixed counts callbacks and fails its check.
     with pytest.raises(ScenarioTimeout, match=f"done_callback on {runtime.name} at N=30"):
-        run_round(scenarios.done_callback, runtime, 30, deadline_s=0.5)
+        run_round(scenarios.done_callback, runtime, 30, deadline_s=0.2)
     with pytest.raises((ScenarioFailed, ScenarioTimeout), match=f"mixed on {runtime.name}"):
-        run_round(scenarios.mixed, runtime, 30, deadline_s=0.5)
+        run_round(scenarios.mixed, runtime, 30, deadline_s=0.2)
 
 
 def test_wrong_order_fails_the_scenario(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
