@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._attribution import Responsible, align_at_scenario, by_library, merged_tree, responsible
 from ._bytecodes import OTHER_STACKS, STACK_SEPARATOR
 from ._counts_compare import CountsChange, library_differences
 from ._counts_results import BenchmarkCounts, CountsError, CountsRun, read_counts
@@ -376,6 +377,9 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
     if traced:
         attribution = attribute(a, b, named)
         lines += _attribution_lines(attribution, len(named))
+        lines += responsible_lines(
+            *aligned_stacks(pair), labels=labels, scenario=b.scenario, unit="bytecode"
+        )
         lines += [
             "",
             f"  Python functions, per op (bytecode instructions; {la} -> {lb}; share: of the "
@@ -606,6 +610,125 @@ def explain_main(
                 file=sys.stderr,
             )
     return 0
+
+
+def aligned_stacks(pair: Pair) -> tuple[dict[tuple[str, ...], float], ...]:
+    """Both sides' folded stacks per operation, ready to merge: as they are for one runtime;
+    for two, re-rooted at the scenario's frames (see :mod:`anybench._attribution`)."""
+    a = folded_per_op(pair.a.stacks, pair.a.ops)
+    b = folded_per_op(pair.b.stacks, pair.b.ops)
+    if pair.a.runtime == pair.b.runtime:
+        return a, b
+    return align_runtimes(a, b, pair.a.runtime, pair.b.runtime, pair.b.scenario)
+
+
+def align_runtimes(
+    a: Mapping[tuple[str, ...], float],
+    b: Mapping[tuple[str, ...], float],
+    runtime_a: str,
+    runtime_b: str,
+    scenario: str,
+) -> tuple[dict[tuple[str, ...], float], ...]:
+    """Two runtimes' stacks re-rooted at the scenario's own frames, the rest under
+    ``(RUNTIME: outside the scenario)`` per side."""
+
+    def in_scenario(key: str) -> bool:
+        return library_of(key, scenario) == "scenario"
+
+    return (
+        align_at_scenario(a, in_scenario, outside_frame(runtime_a)),
+        align_at_scenario(b, in_scenario, outside_frame(runtime_b)),
+    )
+
+
+def outside_frame(runtime: str) -> str:
+    """The frame that holds a runtime's work outside the scenario's frames."""
+    return f"({runtime}: outside the scenario)"
+
+
+def path_text(path: Sequence[str], width: int = 4) -> str:
+    """A call path for a line of text: short names, outermost first, the middle elided
+    beyond *width* frames."""
+    names = [n if n.startswith("(") else short_name(n) for n in path]
+    if len(names) > width:
+        names = [names[0], "…", *names[-(width - 2) :]]
+    return " -> ".join(names)
+
+
+def frame_library(path: Sequence[str], scenario: str) -> str:
+    """The library of a frame: its innermost function's, or the runtime of an outside frame."""
+    last = path[-1]
+    if last.startswith("(") and last.endswith(": outside the scenario)"):
+        return last[1:].split(":")[0]
+    if last == OTHER_STACKS:
+        return "-"
+    return library_of(last, scenario)
+
+
+def responsible_lines(
+    stacks_a: Mapping[tuple[str, ...], float],
+    stacks_b: Mapping[tuple[str, ...], float],
+    *,
+    labels: tuple[str, str],
+    scenario: str,
+    unit: str,
+    frames: Sequence[Responsible] | None = None,
+    intervals: Mapping[tuple[str, ...], tuple[float, float]] | None = None,
+) -> list[str]:
+    """The responsible frames (top down, inclusive) as text: each with both sides' work, its
+    change and its share of the gap; the named frames' share of the whole gap; for two
+    runtimes, each side's work by library. With *intervals* (from time), each change's
+    interval, and a frame whose interval holds 0 is said to be within noise."""
+    root = merged_tree(stacks_a, stacks_b)
+    gap = root.delta
+    if not gap:
+        return []
+    chosen = list(frames) if frames is not None else responsible(root)
+    la, lb = labels
+    lines = [
+        "",
+        f"  responsible call paths, top down ({unit}/op with what they call; {la} -> {lb}; "
+        "share: of the gap):",
+    ]
+    named = 0.0
+    for r in chosen:
+        interval = intervals.get(r.path) if intervals else None
+        noise = interval is not None and interval[0] <= 0 <= interval[1]
+        change = _signed(r.delta) + (
+            f" [{_signed(interval[0])}, {_signed(interval[1])}]" if interval else ""
+        )
+        if not noise:
+            named += r.delta
+        lines.append(
+            f"    {change:>22} {_share(r.delta / gap):>5}  {frame_library(r.path, scenario):<9}"
+            f" {_num(r.a):>8} -> {_num(r.b):<8} {path_text(r.path)}"
+            + (f"  ({r.kind})" if r.kind else "")
+            + ("  within noise: not named" if noise else "")
+        )
+    share = named / gap
+    lines.append(
+        f"  these {sum(1 for r in chosen if not _noise(r, intervals))} call paths account for "
+        f"{_share(share)} of the {unit} gap ({_signed(gap)}/op); the rest, {_signed(gap - named)}"
+        "/op, is spread elsewhere"
+        + ("" if share >= ENOUGH else ": this explanation misses most of the gap")
+    )
+    if any(path and path[0].endswith(": outside the scenario)") for path in stacks_a):
+        side_a = by_library(stacks_a, lambda k: frame_library((k,), scenario))
+        side_b = by_library(stacks_b, lambda k: frame_library((k,), scenario))
+        for label, side in ((la, side_a), (lb, side_b)):
+            whole = sum(side.values())
+            parts = ", ".join(
+                f"{name} {_num(v)} ({_share(v / whole if whole else None)})"
+                for name, v in side.items()
+                if abs(v) >= 0.005 * whole
+            )
+            lines.append(f"  {label}: {_num(whole)} {unit}/op, by library (own work): {parts}")
+    return lines
+
+
+def _noise(r: Responsible, intervals: Mapping[tuple[str, ...], tuple[float, float]] | None) -> bool:
+    interval = intervals.get(r.path) if intervals else None
+    return interval is not None and interval[0] <= 0 <= interval[1]
 
 
 def folded_per_op(stacks: Mapping[str, int], ops: int) -> dict[tuple[str, ...], float]:
