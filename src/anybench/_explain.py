@@ -43,6 +43,8 @@ TOP = 10
 ENOUGH = 0.5
 #: The command that makes the figures an explanation needs.
 COUNTS_COMMAND = "anybench counts --scenario {scenario}"
+#: The command that explains a benchmark from time (:mod:`anybench._sampling`).
+TIME_COMMAND = "anybench explain --time scenarios --scenario {scenario} --sides {runtimes}"
 
 #: The libraries a function is told apart by, from its file.
 KNOWN_LIBRARIES = ("anyio", "trio", "asyncio", "uvloop", "rloop", "anybench")
@@ -364,6 +366,15 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
         f"instructions/op ({change.change:+.1%}; floor {change.floor:.0%})"
     )
     if abs(change.change) <= change.floor:
+        if not change.deterministic:
+            spread = max(a.spread, b.spread)
+            line = f"{head}: not deterministic (spread {spread:.0%}): no verdict from counts"
+            if a.runtime != b.runtime:
+                command = TIME_COMMAND.format(
+                    scenario=a.scenario, runtimes=f"{a.runtime},{b.runtime}"
+                )
+                line += f"; `{command}` explains it from time"
+            return [line]
         return [f"{head}: not significant, not explained"]
     lines = [head]
     if not change.deterministic:
@@ -378,7 +389,11 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
         attribution = attribute(a, b, named)
         lines += _attribution_lines(attribution, len(named))
         lines += responsible_lines(
-            *aligned_stacks(pair), labels=labels, scenario=b.scenario, unit="bytecode"
+            *aligned_stacks(pair),
+            labels=labels,
+            scenario=b.scenario,
+            unit="bytecode",
+            two_runtimes=a.runtime != b.runtime,
         )
         lines += [
             "",
@@ -674,6 +689,7 @@ def responsible_lines(
     unit: str,
     frames: Sequence[Responsible] | None = None,
     intervals: Mapping[tuple[str, ...], tuple[float, float]] | None = None,
+    two_runtimes: bool = False,
 ) -> list[str]:
     """The responsible frames (top down, inclusive) as text: each with both sides' work, its
     change and its share of the gap; the named frames' share of the whole gap; for two
@@ -712,7 +728,7 @@ def responsible_lines(
         "/op, is spread elsewhere"
         + ("" if share >= ENOUGH else ": this explanation misses most of the gap")
     )
-    if any(path and path[0].endswith(": outside the scenario)") for path in stacks_a):
+    if two_runtimes:
         side_a = by_library(stacks_a, lambda k: frame_library((k,), scenario))
         side_b = by_library(stacks_b, lambda k: frame_library((k,), scenario))
         for label, side in ((la, side_a), (lb, side_b)):

@@ -441,6 +441,7 @@ def time_lines(ex: TimeExplanation, *, processes: tuple[int, int], top: int = 10
     lines += responsible_lines(
         ma, mb, labels=ex.labels, scenario=ex.scenario, unit="ns", frames=frames,
         intervals=intervals,
+        two_runtimes=ex.labels[0] != ex.labels[1],
     )  # fmt: skip
     named = [f.path for f in frames if beyond_noise(ex.frame_interval(f.path))]
     share, s_low, s_high = ex.named_share(named)

@@ -1,0 +1,252 @@
+"""explain's top-down attribution on synthetic folded stacks with known answers, the time
+path's statistics on synthetic samples, and its one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from anybench import _sampling
+from anybench._attribution import merged_tree, responsible
+from anybench._cli import main
+from anybench._explain import align_runtimes, explain
+from anybench._sampling import (
+    BEGIN,
+    END,
+    HARNESS_ROUND,
+    ProcessSamples,
+    beyond_noise,
+    difference_interval,
+    explain_time,
+    region_stacks,
+    time_lines,
+)
+
+from .test_explain import bench, run
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+Stacks = dict[tuple[str, ...], float]
+
+#: Side A of a spawn: the spawner's loop and the tasks' bodies, bytecodes per operation.
+BASE: Stacks = {
+    ("run",): 10.0,
+    ("run", "start_soon"): 20.0,
+    ("run", "start_soon", "spawn"): 30.0,
+    ("loop", "step", "task"): 15.0,
+}
+
+
+def test_a_subtree_added_on_one_side_is_named_by_its_root_with_all_of_the_gap() -> None:
+    added: Stacks = {
+        ("loop", "step", "run_coro"): 5.0,
+        ("loop", "step", "run_coro", "enter"): 8.0,
+        ("loop", "step", "run_coro", "exit"): 7.0,
+        ("loop", "step", "run_coro", "init"): 10.0,
+    }
+    [frame] = responsible(merged_tree(BASE, {**BASE, **added}))
+    assert frame.path == ("loop", "step", "run_coro")
+    assert frame.kind == "new"
+    assert frame.a == 0
+    assert frame.b == pytest.approx(30.0)
+    assert frame.delta == pytest.approx(30.0)
+
+
+def test_two_subtrees_seventy_thirty_are_both_named_with_their_shares() -> None:
+    b = {
+        **BASE,
+        ("run", "start_soon", "spawn", "handle"): 7.0,
+        ("loop", "step", "task", "scope"): 3.0,
+    }
+    root = merged_tree(BASE, b)
+    frames = responsible(root)
+    assert [f.path for f in frames] == [
+        ("run", "start_soon", "spawn", "handle"),
+        ("loop", "step", "task", "scope"),
+    ]
+    assert [f.delta / root.delta for f in frames] == [pytest.approx(0.7), pytest.approx(0.3)]
+
+
+def test_a_gap_spread_over_many_small_callees_is_named_by_their_caller() -> None:
+    b = dict(BASE)
+    for i in range(30):  # thirty functions, each a thirtieth of the gap: no one is a part
+        b["run", "start_soon", "spawn", f"small{i}"] = 1.0
+    [frame] = responsible(merged_tree(BASE, b))
+    assert frame.path == ("run", "start_soon", "spawn")
+    assert frame.delta == pytest.approx(30.0)
+    assert frame.kind == ""
+
+
+def test_frames_that_grew_and_shrank_add_up_signed_to_the_gap() -> None:
+    b = {**BASE, ("run", "start_soon", "spawn"): 50.0, ("loop", "step", "task"): 5.0}
+    root = merged_tree(BASE, b)
+    frames = responsible(root)
+    assert {f.path[-1]: f.delta for f in frames} == {"spawn": 20.0, "task": -10.0}
+    assert sum(f.delta for f in frames) == pytest.approx(root.delta)
+
+
+def test_two_runtimes_part_at_the_scenarios_frames() -> None:
+    scenario = "spawn"
+    body = "spawn.py:run.<locals>.task"
+    loop = "asyncio/base_events.py:BaseEventLoop._run_once"
+    asyncio = {
+        (loop,): 40.0,
+        (loop, "asyncio/events.py:Handle._run", body): 5.0,
+        ("spawn.py:run", "anyio/_backends/_asyncio.py:TaskGroup.start_soon"): 30.0,
+    }
+    trio = {
+        ("trio/_core/_run.py:unrolled_run",): 60.0,
+        ("trio/_core/_run.py:unrolled_run", body): 5.0,
+        ("spawn.py:run", "anyio/_backends/_trio.py:TaskGroup.start_soon"): 50.0,
+    }
+    a, b = align_runtimes(asyncio, trio, "asyncio", "trio", scenario)
+    assert (body,) in a
+    assert (body,) in b  # the task's body is one frame on both sides
+    assert (
+        "(asyncio: outside the scenario)",
+        "asyncio/base_events.py:BaseEventLoop._run_once",
+    ) in a
+    frames = {f.path: f for f in responsible(merged_tree(a, b))}
+    outside_b = frames[("(trio: outside the scenario)", "trio/_core/_run.py:unrolled_run")]
+    assert outside_b.kind == "new"
+    assert outside_b.b == 60.0
+    # Where the stacks part: the scenario's call into each backend's start_soon, one per side.
+    gone = frames[("spawn.py:run", "anyio/_backends/_asyncio.py:TaskGroup.start_soon")]
+    new = frames[("spawn.py:run", "anyio/_backends/_trio.py:TaskGroup.start_soon")]
+    assert (gone.a, gone.kind, new.b, new.kind) == (30.0, "gone", 50.0, "new")
+    assert sum(f.delta for f in frames.values()) == pytest.approx(40.0)
+
+
+def test_a_traced_explanation_lists_the_responsible_call_paths_with_their_share() -> None:
+    a, b = bench(), bench(extra_calls_per_op=3)
+    lines, _ = explain(run(a, anyio="4.13.0"), run(b))
+    text = "\n".join(lines)
+    assert "responsible call paths, top down" in text
+    [line] = [x for x in lines if x.endswith("body -> work")]
+    assert "+21" in line
+    assert "100%" in line
+    assert "these 1 call paths account for 100% of the bytecode gap" in text
+
+
+def test_counts_that_are_not_deterministic_point_to_the_time_path() -> None:
+    spread = (1_000_000, 1_700_000)
+    a = dataclasses.replace(bench("asyncio", scenario="timers"), instructions=spread)
+    b = dataclasses.replace(bench("trio", scenario="timers"), instructions=spread)
+    one = run(a, b)
+    lines, explained = explain(one, one, sides=("asyncio", "trio"))
+    assert not explained
+    [line] = [x for x in lines if x.startswith("timers")]
+    assert "no verdict from counts" in line
+    assert "anybench explain --time scenarios --scenario timers --sides asyncio,trio" in line
+
+
+# -- the samples -----------------------------------------------------------------------------
+
+FRAMES = [
+    {"name": "<module>", "file": "w.py", "line": 1},
+    {"name": HARNESS_ROUND, "file": "src/anybench/_harness.py", "line": 1},
+    {"name": BEGIN, "file": "w.py", "line": 2},
+    {"name": END, "file": "w.py", "line": 3},
+    {"name": "f", "file": "lib/f.py", "line": 4},
+    {"name": "g", "file": "lib/g.py", "line": 5},
+]
+
+
+def test_only_samples_between_a_begin_and_its_end_are_the_regions() -> None:
+    samples = [
+        [0, 1, 4],  # before any region: set-up
+        [0, 1, 2],
+        [0, 1, 2],  # the begin marker, twice
+        [0, 1, 4],
+        [0, 1, 4, 5],
+        [0, 1, 3],  # end
+        [0, 1, 5],  # after: the check
+        [0, 1, 2],
+        [0, 1, 5],  # a region whose end the sampler missed ...
+        [0, 1, 2],  # ... is dropped when the next begins
+        [0, 1, 5],
+        [0, 1, 3],
+    ]
+    stacks, seen, dropped = region_stacks(FRAMES, samples, lambda f: f["name"])
+    assert stacks == {("f",): 1, ("f", "g"): 1, ("g",): 1}
+    assert (seen, dropped) == (3, 1)
+
+
+def _process(runtime: str, f: int, g: int, rest: int = 800) -> ProcessSamples:
+    """A process of 1,000 ns/op whose samples are *f* in f, *g* in g, and *rest* elsewhere."""
+    return ProcessSamples(
+        runtime=runtime,
+        stacks={("main",): rest, ("main", "f"): f, ("main", "g"): g},
+        ops=1000,
+        elapsed_ns=1000 * (f + g + rest),
+        regions=10,
+    )
+
+
+def test_a_function_is_named_only_beyond_noise() -> None:
+    # f costs 100 ns/op more on B in every process; g differs by noise (50 +- 20 on both).
+    a = [_process("trio", 100, g) for g in (30, 70, 50, 40, 60)]
+    b = [_process("trio", 200, g) for g in (65, 35, 50, 58, 42)]
+    ex = explain_time(a, b, title="t", labels=("A", "B"), scenario="s")
+    rows = {name: (self_d, incl_d) for name, self_d, incl_d in ex.functions()}
+    assert rows["f"][0][0] == pytest.approx(100.0)
+    assert beyond_noise(rows["f"][0])
+    assert not beyond_noise(rows["g"][0])
+    text = "\n".join(time_lines(ex, processes=(5, 5)))
+    assert "from time, not counts" in text
+    assert "5 + 5 processes" in text
+    assert "main -> f" in text
+    named = [x for x in text.splitlines() if x.strip().startswith("f ")]
+    assert len(named) == 1
+    assert not [x for x in text.splitlines() if x.strip().startswith("g ")]
+
+
+def test_a_gap_within_noise_is_not_explained() -> None:
+    a = [_process("trio", 100, 50, rest) for rest in (700, 900, 800)]
+    b = [_process("trio", 100, 50, rest) for rest in (850, 750, 810)]
+    ex = explain_time(a, b, title="t", labels=("A", "B"), scenario="s")
+    assert ex.gap[1] <= 0 <= ex.gap[2]
+    assert "within noise: not significant" in "\n".join(time_lines(ex, processes=(3, 3)))
+
+
+def test_welch_interval_of_a_difference() -> None:
+    diff, low, high = difference_interval([1.0, 2.0, 3.0], [11.0, 12.0, 13.0])
+    assert diff == 10.0
+    assert low < 10.0 < high
+    assert low > 7.0  # t(4 df) 2.776 x sqrt(2/3)
+
+
+# -- the one-line errors -----------------------------------------------------------------------
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_without_py_spy_the_time_path_is_one_line_saying_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_sampling.shutil, "which", lambda *_, **__: None)
+    assert main(["explain", "--time", str(SCENARIOS), "--sides", "asyncio,trio"]) == 2
+    assert "pip install py-spy" in _one_line(capsys)
+
+
+def test_a_benchmark_not_found_is_one_line_naming_the_choices(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_sampling, "find_py_spy", lambda: "py-spy")
+    argv = ["explain", "--time", str(SCENARIOS), "--sides", "asyncio,trio", "--scenario", "nope"]
+    assert main(argv) == 2
+    err = _one_line(capsys)
+    assert "no benchmark 'nope'" in err
+    assert "timers" in err
+
+
+def test_the_time_path_needs_two_runtimes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--time", str(SCENARIOS), "--sides", "trio"]) == 2
+    assert "--sides RUNTIME,RUNTIME" in _one_line(capsys)
