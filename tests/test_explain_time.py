@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from anybench import _sampling
-from anybench._attribution import merged_tree, responsible
+from anybench._attribution import OUTSIDE, merged_tree, responsible
 from anybench._cli import main
 from anybench._explain import align_runtimes, explain
 from anybench._sampling import (
@@ -101,21 +101,23 @@ def test_two_runtimes_part_at_the_scenarios_frames() -> None:
         ("trio/_core/_run.py:unrolled_run", body): 5.0,
         ("spawn.py:run", "anyio/_backends/_trio.py:TaskGroup.start_soon"): 50.0,
     }
-    a, b = align_runtimes(asyncio, trio, "asyncio", "trio", scenario)
+    a, b = align_runtimes(asyncio, trio, scenario)
     assert (body,) in a
     assert (body,) in b  # the task's body is one frame on both sides
-    assert (
-        "(asyncio: outside the scenario)",
-        "asyncio/base_events.py:BaseEventLoop._run_once",
-    ) in a
+    assert (OUTSIDE, loop) in a
+    assert (OUTSIDE, "trio/_core/_run.py:unrolled_run") in b
     frames = {f.path: f for f in responsible(merged_tree(a, b))}
-    outside_b = frames[("(trio: outside the scenario)", "trio/_core/_run.py:unrolled_run")]
-    assert outside_b.kind == "new"
-    assert outside_b.b == 60.0
-    # Where the stacks part: the scenario's call into each backend's start_soon, one per side.
-    gone = frames[("spawn.py:run", "anyio/_backends/_asyncio.py:TaskGroup.start_soon")]
-    new = frames[("spawn.py:run", "anyio/_backends/_trio.py:TaskGroup.start_soon")]
-    assert (gone.a, gone.kind, new.b, new.kind) == (30.0, "gone", 50.0, "new")
+    # Each runtime's own machinery is one frame with both sides' figures, parting below it.
+    outside = frames[(OUTSIDE,)]
+    assert (outside.a, outside.b, outside.kind) == (40.0, 60.0, "")
+    assert outside.parts == ((loop, 40.0, 0.0), ("trio/_core/_run.py:unrolled_run", 0.0, 60.0))
+    # Where the stacks part: the scenario's call into each backend's start_soon.
+    spawner = frames[("spawn.py:run",)]
+    assert (spawner.a, spawner.b) == (30.0, 50.0)
+    assert [name for name, _, _ in spawner.parts] == [
+        "anyio/_backends/_asyncio.py:TaskGroup.start_soon",
+        "anyio/_backends/_trio.py:TaskGroup.start_soon",
+    ]
     assert sum(f.delta for f in frames.values()) == pytest.approx(40.0)
 
 

@@ -19,8 +19,13 @@ Two runtimes share no frames below the scenario's own: the runtime's loop is the
 frame of every stack. :func:`align_at_scenario` re-roots each stack at its first frame in the
 scenario's code, so that the scenario's frames are shared and the trees part where the
 scenario (or the adapter it calls) calls into the runtime; the work outside the scenario's
-frames (the loop itself, the runtime's bookkeeping) goes under one frame per side,
-``(asyncio: outside the scenario)``.
+frames (the loop itself, the runtime's bookkeeping) goes under one frame,
+:data:`OUTSIDE`, shared by both sides, so that each runtime's own machinery is one frame with
+both sides' figures, and below it the two loops part.
+
+A frame whose children grew and shrank against each other (one runtime's call where the other
+made another) is not split: it is where the sides part, named with its net change, and its
+largest one-sided children on each side are given beside it (:attr:`Responsible.parts`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ KEEP = 0.9
 PART = 0.05
 
 Stacks = Mapping[tuple[str, ...], float]
+
+#: The frame that holds, on each side, the runtime's work outside the scenario's frames.
+OUTSIDE = "(the runtime, outside the scenario's code)"
 
 
 @dataclass
@@ -103,6 +111,9 @@ class Responsible:
     a: float
     b: float
     kind: str
+    #: Where the sides part below it: its largest children on one side only, A's then B's,
+    #: each ``(function, a, b)``; empty where its children are shared.
+    parts: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def delta(self) -> float:
@@ -135,6 +146,9 @@ def responsible(
                 not kids
                 or (one_sided and len(kids) > 1)
                 or abs(node.delta - covered) > (1 - keep) * abs(node.delta)
+                # children that grew and shrank against each other: the node is where the
+                # sides part (two runtimes' calls into each), named with its net change
+                or sum(abs(c.delta) for c in kids) > (2 - keep) * abs(node.delta)
                 or len(frames) - 1 + len(kids) > most
             ):
                 final.add(node.path)
@@ -145,11 +159,24 @@ def responsible(
         else:
             break
     frames.sort(key=lambda n: (-abs(n.delta), n.path))
-    return [Responsible(n.path, n.a, n.b, n.kind) for n in frames]
+    return [Responsible(n.path, n.a, n.b, n.kind, _parts(n) if not n.kind else ()) for n in frames]
+
+
+def _parts(node: Node, most: int = 3) -> tuple[tuple[str, float, float], ...]:
+    """Where a frame's sides part: its largest children on one side only, each side's (those
+    of at least a twentieth of the frame's larger side)."""
+    least = PART * max(node.a, node.b)
+    one_sided = [c for c in node.children.values() if c.kind and max(c.a, c.b) >= least]
+    if not (any(c.kind == "new" for c in one_sided) and any(c.kind == "gone" for c in one_sided)):
+        return ()
+    ranked = sorted(one_sided, key=lambda c: (-max(c.a, c.b), c.name))
+    gone = [c for c in ranked if c.kind == "gone"][:most]
+    new = [c for c in ranked if c.kind == "new"][:most]
+    return tuple((c.name, c.a, c.b) for c in (*gone, *new))
 
 
 def align_at_scenario(
-    stacks: Stacks, in_scenario: Callable[[str], bool], outside: str
+    stacks: Stacks, in_scenario: Callable[[str], bool], outside: str = OUTSIDE
 ) -> dict[tuple[str, ...], float]:
     """*stacks* re-rooted at each stack's first frame in the scenario's code; a stack that
     never enters it goes under one frame named *outside* (its own path below it)."""

@@ -31,7 +31,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._attribution import Responsible, align_at_scenario, by_library, merged_tree, responsible
+from ._attribution import (
+    OUTSIDE,
+    Responsible,
+    align_at_scenario,
+    by_library,
+    merged_tree,
+    responsible,
+)
 from ._bytecodes import OTHER_STACKS, STACK_SEPARATOR
 from ._counts_compare import CountsChange, library_differences
 from ._counts_results import BenchmarkCounts, CountsError, CountsRun, read_counts
@@ -45,6 +52,9 @@ ENOUGH = 0.5
 COUNTS_COMMAND = "anybench counts --scenario {scenario}"
 #: The command that explains a benchmark from time (:mod:`anybench._sampling`).
 TIME_COMMAND = "anybench explain --time scenarios --scenario {scenario} --sides {runtimes}"
+
+#: At most this many responsible call paths are named.
+MOST_FRAMES = 6
 
 #: The libraries a function is told apart by, from its file.
 KNOWN_LIBRARIES = ("anyio", "trio", "asyncio", "uvloop", "rloop", "anybench")
@@ -387,12 +397,17 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
     la, lb = labels
     if traced:
         attribution = attribute(a, b, named)
-        lines += _attribution_lines(attribution, len(named))
+        stacks_a, stacks_b = aligned_stacks(pair)
+        frames = responsible(merged_tree(stacks_a, stacks_b), most=min(MOST_FRAMES, top))
+        covered = sum(f.delta for f in frames)
+        lines += _attribution_lines(attribution, len(named), covered)
         lines += responsible_lines(
-            *aligned_stacks(pair),
+            stacks_a,
+            stacks_b,
             labels=labels,
             scenario=b.scenario,
             unit="bytecode",
+            frames=frames,
             two_runtimes=a.runtime != b.runtime,
         )
         lines += [
@@ -436,11 +451,13 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
-def _attribution_lines(at: Attribution, named: int) -> list[str]:
+def _attribution_lines(at: Attribution, named: int, covered: float) -> list[str]:
+    gap = at.bytecode_gap
     lines = [
         f"  bytecode instructions/op: {at.bytecodes_a:,.0f} -> {at.bytecodes_b:,.0f} "
-        f"({_signed(at.bytecode_gap)}); the {named} functions named below account for "
-        f"{_share(at.named_share)} of that gap"
+        f"({_signed(gap)}); the responsible call paths below account for "
+        f"{_share(covered / gap if gap else None)} of that gap with what they call, the "
+        f"{named} functions of the table for {_share(at.named_share)} by their own work"
     ]
     libraries = ", ".join(
         f"{name} {_signed(delta)} ({_share(delta / at.bytecode_gap if at.bytecode_gap else None)})"
@@ -450,23 +467,17 @@ def _attribution_lines(at: Attribution, named: int) -> list[str]:
     if libraries:
         lines.append(f"  by library (self bytecode instructions/op): {libraries}")
     whole = at.instruction_share(at.bytecode_gap)
-    part = at.instruction_share(at.named_bytecodes)
+    part = at.instruction_share(covered)
     lines.append(
         f"  machine instructions: at {at.rate:,.0f} per bytecode instruction (this benchmark's, "
         f"C work included), the bytecode gap stands for about {_share(whole)} of the "
-        f"instruction gap ({_signed(at.instruction_gap)}/op), the named functions for "
+        f"instruction gap ({_signed(at.instruction_gap)}/op), the responsible call paths for "
         f"{_share(part)} (an estimate: callgrind cannot see Python functions)"
     )
-    misses = [
-        what
-        for what, share in (("bytecode", at.named_share), ("instruction", part))
-        if share is None or share < ENOUGH
-    ]
-    if misses:
+    if part is None or part < ENOUGH:
         lines.append(
-            f"  this explanation misses most of the {' and '.join(misses)} gap: the rest is in "
-            "functions not named"
-            + (" or in C work the bytecodes do not show" if "instruction" in misses else "")
+            "  this explanation misses most of the instruction gap: the rest is in C work the "
+            "bytecodes do not show, or in call paths not named"
         )
     return lines
 
@@ -634,31 +645,21 @@ def aligned_stacks(pair: Pair) -> tuple[dict[tuple[str, ...], float], ...]:
     b = folded_per_op(pair.b.stacks, pair.b.ops)
     if pair.a.runtime == pair.b.runtime:
         return a, b
-    return align_runtimes(a, b, pair.a.runtime, pair.b.runtime, pair.b.scenario)
+    return align_runtimes(a, b, pair.b.scenario)
 
 
 def align_runtimes(
     a: Mapping[tuple[str, ...], float],
     b: Mapping[tuple[str, ...], float],
-    runtime_a: str,
-    runtime_b: str,
     scenario: str,
 ) -> tuple[dict[tuple[str, ...], float], ...]:
     """Two runtimes' stacks re-rooted at the scenario's own frames, the rest under
-    ``(RUNTIME: outside the scenario)`` per side."""
+    one frame both sides share (:data:`~anybench._attribution.OUTSIDE`)."""
 
     def in_scenario(key: str) -> bool:
         return library_of(key, scenario) == "scenario"
 
-    return (
-        align_at_scenario(a, in_scenario, outside_frame(runtime_a)),
-        align_at_scenario(b, in_scenario, outside_frame(runtime_b)),
-    )
-
-
-def outside_frame(runtime: str) -> str:
-    """The frame that holds a runtime's work outside the scenario's frames."""
-    return f"({runtime}: outside the scenario)"
+    return align_at_scenario(a, in_scenario), align_at_scenario(b, in_scenario)
 
 
 def path_text(path: Sequence[str], width: int = 4) -> str:
@@ -673,8 +674,8 @@ def path_text(path: Sequence[str], width: int = 4) -> str:
 def frame_library(path: Sequence[str], scenario: str) -> str:
     """The library of a frame: its innermost function's, or the runtime of an outside frame."""
     last = path[-1]
-    if last.startswith("(") and last.endswith(": outside the scenario)"):
-        return last[1:].split(":")[0]
+    if last == OUTSIDE:
+        return "runtime"
     if last == OTHER_STACKS:
         return "-"
     return library_of(last, scenario)
@@ -721,12 +722,23 @@ def responsible_lines(
             + (f"  ({r.kind})" if r.kind else "")
             + ("  within noise: not named" if noise else "")
         )
+        if r.parts:
+            sides = [
+                f"{label}: "
+                + ", ".join(f"{path_text([name], 1)} {_num(value)}" for name, value in entries)
+                for label, entries in (
+                    (la, [(n, x) for n, x, _ in r.parts if x]),
+                    (lb, [(n, y) for n, _, y in r.parts if y]),
+                )
+                if entries
+            ]
+            lines.append(f"{'':>40}the sides part here: {'; '.join(sides)}")
     share = named / gap
     lines.append(
         f"  these {sum(1 for r in chosen if not _noise(r, intervals))} call paths account for "
         f"{_share(share)} of the {unit} gap ({_signed(gap)}/op); the rest, {_signed(gap - named)}"
         "/op, is spread elsewhere"
-        + ("" if share >= ENOUGH else ": this explanation misses most of the gap")
+        + ("" if share >= ENOUGH else f": this explanation misses most of the {unit} gap")
     )
     if two_runtimes:
         side_a = by_library(stacks_a, lambda k: frame_library((k,), scenario))

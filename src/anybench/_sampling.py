@@ -395,8 +395,8 @@ def explain_time(
     per_b = [p.per_op() for p in b]
     runtime_a, runtime_b = a[0].runtime, b[0].runtime
     if runtime_a != runtime_b:
-        per_a = [align_runtimes(x, {}, runtime_a, runtime_b, scenario)[0] for x in per_a]
-        per_b = [align_runtimes({}, y, runtime_a, runtime_b, scenario)[1] for y in per_b]
+        per_a = [align_runtimes(x, {}, scenario)[0] for x in per_a]
+        per_b = [align_runtimes({}, y, scenario)[1] for y in per_b]
     return TimeExplanation(
         title=title,
         labels=labels,
