@@ -11,7 +11,7 @@ import pytest
 from anybench import _sampling
 from anybench._attribution import OUTSIDE, merged_tree, responsible
 from anybench._cli import main
-from anybench._explain import align_runtimes, explain
+from anybench._explain import align_runtimes, explain, explained_section
 from anybench._sampling import (
     BEGIN,
     END,
@@ -252,3 +252,28 @@ def test_a_benchmark_not_found_is_one_line_naming_the_choices(
 def test_the_time_path_needs_two_runtimes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "--time", str(SCENARIOS), "--sides", "trio"]) == 2
     assert "--sides RUNTIME,RUNTIME" in _one_line(capsys)
+
+
+# -- the report's section ----------------------------------------------------------------------
+
+
+def test_the_report_explains_the_largest_differences_and_links_their_flame_graphs(
+    tmp_path: Path,
+) -> None:
+    counts = run(
+        bench("asyncio"),
+        bench("trio", extra_calls_per_op=4),
+        bench("uvloop"),  # the same work as asyncio: not significant, not explained
+    )
+    lines = explained_section([counts], tmp_path)
+    assert lines[0] == "## Explained differences (counts)"
+    [item] = [x for x in lines if x.startswith("- ")]
+    assert "spawn on asyncio vs trio at N=1,000" in item
+    assert "`body -> work` (anyio) +28/op, 100%" in item
+    [svg] = tmp_path.iterdir()
+    assert f"[Flame graph]({svg.name})" in item
+
+
+def test_the_report_has_no_explained_section_without_the_traced_round(tmp_path: Path) -> None:
+    untraced = dataclasses.replace(bench("trio", extra_calls_per_op=4), python_work={}, stacks={})
+    assert explained_section([run(bench("asyncio"), untraced)], tmp_path) == []

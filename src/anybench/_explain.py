@@ -677,7 +677,7 @@ def frame_library(path: Sequence[str], scenario: str) -> str:
     if last == OUTSIDE:
         return "runtime"
     if last == OTHER_STACKS:
-        return "-"
+        return "not kept"
     return library_of(last, scenario)
 
 
@@ -770,3 +770,101 @@ def folded_per_op(stacks: Mapping[str, int], ops: int) -> dict[tuple[str, ...], 
         )
         folded[path] = folded.get(path, 0.0) + weight / ops
     return folded
+
+
+# -- the report's section --------------------------------------------------------------------
+
+#: Differences the report explains, at most.
+REPORT_TOP = 3
+#: Responsible call paths shown per difference in the report.
+REPORT_FRAMES = 3
+
+
+def report_pairs(counts: Sequence[CountsRun]) -> list[tuple[Pair, tuple[str, str]]]:
+    """The differences the report explains: in each counts file with the traced round, every
+    runtime against asyncio per scenario and scale; between two files whose anyio differs, each
+    benchmark against itself; the largest significant deterministic changes first, at most
+    :data:`REPORT_TOP`."""
+    from ._runtimes import BASELINE
+
+    found: list[tuple[Pair, tuple[str, str]]] = []
+    for run in counts:
+        by_key = run.by_key()
+        for bench in run.benchmarks:
+            base = by_key.get((bench.scenario, BASELINE, bench.scale))
+            if base is not None and base is not bench:
+                found.append((Pair(base, bench), (BASELINE, bench.runtime)))
+    if len(counts) == 2:
+        labels = side_labels(counts[0], counts[1], None)
+        if labels != ("A", "B"):
+            b_by = counts[1].by_key()
+            for bench in counts[0].benchmarks:
+                other = b_by.get(bench.key)
+                if other is not None:
+                    found.append((Pair(bench, other), labels))
+
+    def explainable(pair: Pair) -> bool:
+        change = CountsChange(pair.a, pair.b)
+        return (
+            bool(pair.a.stacks and pair.b.stacks)
+            and change.deterministic
+            and abs(change.change) > change.floor
+        )
+
+    # One scale per benchmark (the largest), and no native twin (its two sides are two
+    # different programs, not one program on two runtimes).
+    largest: dict[tuple[str, str, str], tuple[Pair, tuple[str, str]]] = {}
+    for pair, labels in found:
+        if pair.b.native_of or not explainable(pair):
+            continue
+        key = (pair.b.scenario, pair.a.runtime, pair.b.runtime)
+        if key not in largest or pair.b.scale > largest[key][0].b.scale:
+            largest[key] = (pair, labels)
+    chosen = sorted(
+        largest.values(), key=lambda item: -abs(CountsChange(item[0].a, item[0].b).change)
+    )
+    return chosen[:REPORT_TOP]
+
+
+def explained_section(counts: Sequence[CountsRun], into: Path) -> list[str]:
+    """The report's "Explained differences": the largest few differences, each with its
+    responsible call paths and their share of the bytecode gap, and a differential flame graph
+    written into *into* (linked relatively); none without counts that have the traced round."""
+    from ._escape import markdown, markdown_code
+    from ._flame import write_flame
+
+    pairs = report_pairs(counts)
+    if not pairs:
+        return []
+    out = [
+        "## Explained differences (counts)",
+        "",
+        "The largest differences in work, explained from the counts' traced round: the call "
+        "paths whose inclusive bytecode instructions per operation changed most, read top down "
+        "(`anybench explain` gives the whole explanation), each with its share of the bytecode "
+        "gap; the flame graph draws both sides (red grew, blue shrank, purple new, grey gone).",
+        "",
+    ]
+    for pair, labels in pairs:
+        change = CountsChange(pair.a, pair.b)
+        stacks_a, stacks_b = aligned_stacks(pair)
+        root = merged_tree(stacks_a, stacks_b)
+        frames = responsible(root, most=REPORT_FRAMES)
+        gap = root.delta
+        flame = write_flame(pair, labels, into)
+        covered = sum(f.delta for f in frames) / gap if gap else 0.0
+        scenario = pair.b.scenario
+        paths = "; ".join(
+            f"{markdown_code(path_text(f.path))} ({markdown(frame_library(f.path, scenario))}"
+            f"{', ' + f.kind if f.kind else ''}) {_signed(f.delta)}/op, {_share(f.delta / gap)}"
+            for f in frames
+        )
+        note = "" if covered >= ENOUGH else "; this misses most of the gap"
+        out.append(
+            f"- **{markdown(pair.title)}**, {markdown(labels[0])} → {markdown(labels[1])}: "
+            f"{pair.a.instructions_per_op:,.0f} → {pair.b.instructions_per_op:,.0f} "
+            f"instructions/op ({change.change:+.0%}), bytecodes {_signed(gap)}/op. "
+            f"Responsible: {paths or 'none named'} (together {_share(covered)} of the bytecode "
+            f"gap{note}). [Flame graph]({flame.name})"
+        )
+    return out
