@@ -30,7 +30,7 @@ largest one-sided children on each side are given beside it (:attr:`Responsible.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ._bytecodes import OTHER_STACKS
@@ -199,3 +199,32 @@ def by_library(stacks: Stacks, library: Callable[[str], str]) -> dict[str, float
         name = library(path[-1]) if path else "other"
         out[name] = out.get(name, 0.0) + weight
     return dict(sorted(out.items(), key=lambda item: -item[1]))
+
+
+def moved_functions(keys_a: Iterable[str], keys_b: Iterable[str]) -> dict[str, str]:
+    """A's function names to rename so that a function that moved to another file (or, between
+    two runtimes, the same method of each backend: ``TaskGroup.start_soon`` of anyio's asyncio
+    and trio backends) is one frame: each name on A's side only whose qualified name (the part
+    after the last ``:``) belongs to exactly one name on B's side only, and to no other of A's."""
+    set_a, set_b = set(keys_a), set(keys_b)
+    only_a, only_b = set_a - set_b, set_b - set_a
+    by_name_a: dict[str, list[str]] = {}
+    by_name_b: dict[str, list[str]] = {}
+    for keys, into in ((only_a, by_name_a), (only_b, by_name_b)):
+        for key in keys:
+            if not key.startswith("("):
+                into.setdefault(key.rsplit(":", 1)[-1], []).append(key)
+    return {
+        found_a[0]: found_b[0]
+        for name, found_a in by_name_a.items()
+        if len(found_a) == 1 and len(found_b := by_name_b.get(name, [])) == 1
+    }
+
+
+def renamed(stacks: Stacks, names: Mapping[str, str]) -> dict[tuple[str, ...], float]:
+    """*stacks* with their functions renamed by *names* (the same weights)."""
+    out: dict[tuple[str, ...], float] = {}
+    for path, weight in stacks.items():
+        new = tuple(names.get(name, name) for name in path)
+        out[new] = out.get(new, 0.0) + weight
+    return out

@@ -192,7 +192,7 @@ class SamplingProbe(Probe):
 
 #: Python functions kept per benchmark by bytecode instructions, and folded stacks.
 TOP_WORK = 80
-TOP_STACKS = 50
+TOP_STACKS = 200
 
 
 def _count_collection(phase: str, info: dict[str, Any]) -> None:

@@ -37,6 +37,8 @@ from ._attribution import (
     align_at_scenario,
     by_library,
     merged_tree,
+    moved_functions,
+    renamed,
     responsible,
 )
 from ._bytecodes import OTHER_STACKS, STACK_SEPARATOR
@@ -399,7 +401,7 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
         attribution = attribute(a, b, named)
         stacks_a, stacks_b = aligned_stacks(pair)
         frames = responsible(merged_tree(stacks_a, stacks_b), most=min(MOST_FRAMES, top))
-        covered = sum(f.delta for f in frames)
+        covered = sum(f.delta for f in frames if f.path != (OTHER_STACKS,))
         lines += _attribution_lines(attribution, len(named), covered)
         lines += responsible_lines(
             stacks_a,
@@ -643,9 +645,14 @@ def aligned_stacks(pair: Pair) -> tuple[dict[tuple[str, ...], float], ...]:
     for two, re-rooted at the scenario's frames (see :mod:`anybench._attribution`)."""
     a = folded_per_op(pair.a.stacks, pair.a.ops)
     b = folded_per_op(pair.b.stacks, pair.b.ops)
+    a = renamed(a, moved_functions(_names_in(a), _names_in(b)))
     if pair.a.runtime == pair.b.runtime:
         return a, b
     return align_runtimes(a, b, pair.b.scenario)
+
+
+def _names_in(stacks: Mapping[tuple[str, ...], float]) -> set[str]:
+    return {name for path in stacks for name in path}
 
 
 def align_runtimes(
@@ -714,12 +721,17 @@ def responsible_lines(
         change = _signed(r.delta) + (
             f" [{_signed(interval[0])}, {_signed(interval[1])}]" if interval else ""
         )
-        if not noise:
+        if not noise and r.path != (OTHER_STACKS,):
             named += r.delta
         lines.append(
             f"    {change:>22} {_share(r.delta / gap):>5}  {frame_library(r.path, scenario):<9}"
             f" {_num(r.a):>8} -> {_num(r.b):<8} {path_text(r.path)}"
             + (f"  ({r.kind})" if r.kind else "")
+            + (
+                "  (work in stacks the file does not keep: not attributed)"
+                if r.path == (OTHER_STACKS,)
+                else ""
+            )
             + ("  within noise: not named" if noise else "")
         )
         if r.parts:
@@ -734,8 +746,9 @@ def responsible_lines(
             ]
             lines.append(f"{'':>40}the sides part here: {'; '.join(sides)}")
     share = named / gap
+    count = sum(1 for r in chosen if not _noise(r, intervals) and r.path != (OTHER_STACKS,))
     lines.append(
-        f"  these {sum(1 for r in chosen if not _noise(r, intervals))} call paths account for "
+        f"  these {count} call paths account for "
         f"{_share(share)} of the {unit} gap ({_signed(gap)}/op); the rest, {_signed(gap - named)}"
         "/op, is spread elsewhere"
         + ("" if share >= ENOUGH else f": this explanation misses most of the {unit} gap")
@@ -852,7 +865,7 @@ def explained_section(counts: Sequence[CountsRun], into: Path) -> list[str]:
         frames = responsible(root, most=REPORT_FRAMES)
         gap = root.delta
         flame = write_flame(pair, labels, into)
-        covered = sum(f.delta for f in frames) / gap if gap else 0.0
+        covered = sum(f.delta for f in frames if f.path != (OTHER_STACKS,)) / gap if gap else 0.0
         scenario = pair.b.scenario
         paths = "; ".join(
             f"{markdown_code(path_text(f.path))} ({markdown(frame_library(f.path, scenario))}"
