@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from anybench import _sampling
-from anybench._attribution import OUTSIDE, merged_tree, responsible
+from anybench._attribution import OUTSIDE, merged_tree, moved_functions, renamed, responsible
 from anybench._cli import main
 from anybench._explain import align_runtimes, explain, explained_section
 from anybench._sampling import (
@@ -18,6 +18,7 @@ from anybench._sampling import (
     HARNESS_ROUND,
     ProcessSamples,
     beyond_noise,
+    common_prefix,
     difference_interval,
     explain_time,
     region_stacks,
@@ -277,3 +278,23 @@ def test_the_report_explains_the_largest_differences_and_links_their_flame_graph
 def test_the_report_has_no_explained_section_without_the_traced_round(tmp_path: Path) -> None:
     untraced = dataclasses.replace(bench("trio", extra_calls_per_op=4), python_work={}, stacks={})
     assert explained_section([run(bench("asyncio"), untraced)], tmp_path) == []
+
+
+def test_a_function_moved_to_another_file_is_one_frame() -> None:
+    old, new = (
+        "anyio/_backends/_asyncio.py:TaskGroup.start_soon",
+        "anyio/abc/_tasks.py:TaskGroup.start_soon",
+    )
+    a = {("run", old, "x.py:_spawn"): 30.0}
+    b = {("run", new, "x.py:create_task"): 50.0}
+    moved = moved_functions({n for p in a for n in p}, {n for p in b for n in p})
+    assert moved == {old: new}
+    [frame] = responsible(merged_tree(renamed(a, moved), b))
+    assert frame.path == ("run", new)
+    assert (frame.a, frame.b) == (30.0, 50.0)
+    assert [name for name, _, _ in frame.parts] == ["x.py:_spawn", "x.py:create_task"]
+
+
+def test_the_frames_every_sample_starts_with_are_dropped() -> None:
+    assert common_prefix([("run", "loop", "a"), ("run", "loop", "b"), ("run", "x")]) == ("run",)
+    assert common_prefix([("run", "a"), ("run", "a")]) == ("run",)

@@ -36,7 +36,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ._attribution import merged_tree, responsible
+from ._attribution import merged_tree, moved_functions, renamed, responsible
 from ._counts import _environment
 from ._counts_worker import function_key
 from ._explain import (
@@ -170,6 +170,8 @@ def _key_maker(roots: Sequence[str]) -> Any:
 
 def _roots(import_root: str | None) -> list[str]:
     paths = [str(Path(p).resolve()) for p in sysconfig.get_paths().values() if p]
+    # The worker's Python is this one: its path (an editable install's source directory).
+    paths += [str(Path(p).resolve()) for p in sys.path if p and Path(p).is_dir()]
     if import_root:
         paths.append(str(Path(import_root).resolve()))
     return sorted(set(paths), key=len, reverse=True)
@@ -314,6 +316,7 @@ class TimeExplanation:
     b: list[dict[Path_, float]]
     samples: tuple[int, int]
     dropped: int
+    regions: int = 0
 
     @property
     def gap(self) -> tuple[float, float, float]:
@@ -393,6 +396,15 @@ def explain_time(
     aligned at the scenario's frames)."""
     per_a = [p.per_op() for p in a]
     per_b = [p.per_op() for p in b]
+    # The frames every sample of both sides starts with (anyio.run, below the loops) say
+    # nothing: drop them, so that the outermost frames are the loops', as in the traced round.
+    shared = common_prefix([path for side in (*per_a, *per_b) for path in side])
+    per_a = [{path[len(shared) :]: w for path, w in x.items()} for x in per_a]
+    per_b = [{path[len(shared) :]: w for path, w in x.items()} for x in per_b]
+    names_a = {name for x in per_a for path in x for name in path}
+    names_b = {name for x in per_b for path in x for name in path}
+    moved = moved_functions(names_a, names_b)
+    per_a = [renamed(x, moved) for x in per_a]
     runtime_a, runtime_b = a[0].runtime, b[0].runtime
     if runtime_a != runtime_b:
         per_a = [align_runtimes(x, {}, scenario)[0] for x in per_a]
@@ -405,7 +417,20 @@ def explain_time(
         b=per_b,
         samples=(sum(p.samples for p in a), sum(p.samples for p in b)),
         dropped=sum(p.dropped for p in (*a, *b)),
+        regions=sum(p.regions - p.dropped for p in (*a, *b)),
     )
+
+
+def common_prefix(paths: Sequence[Path_]) -> Path_:
+    """The frames every path starts with, short of the whole of any path."""
+    if not paths:
+        return ()
+    first = paths[0]
+    size = min(len(p) for p in paths) - 1
+    for i in range(max(size, 0)):
+        if any(p[i] != first[i] for p in paths):
+            return first[:i]
+    return first[: max(size, 0)]
 
 
 def _ns(value: float) -> str:
@@ -430,7 +455,12 @@ def time_lines(ex: TimeExplanation, *, processes: tuple[int, int], top: int = 10
         f"processes, {ex.samples[0]:,} + {ex.samples[1]:,} samples ({la} + {lb}); figures are "
         "means over processes with 95% intervals (Student t, Welch for differences), far wider "
         "than counts'; a contributor is named only where its interval excludes 0"
-        + (f"; {ex.dropped} regions dropped (end marker not sampled)" if ex.dropped else ""),
+        + (
+            f"; {ex.dropped} of {ex.dropped + ex.regions} regions dropped (their end marker "
+            "was not sampled)"
+            if ex.dropped
+            else ""
+        ),
     ]
     if low <= 0 <= high:
         lines.append("  the gap is within noise: not significant, not explained")
@@ -485,13 +515,18 @@ def sample_main(
     processes: int,
     seconds: float,
     top: int,
-    log: Any = print,
+    log: Any = None,
 ) -> int:
     """``anybench explain --time``: sample each chosen scenario on the two runtimes of *sides*
     in *processes* fresh processes per side (interleaved), and print the explanation from
     time. 0 on success, 2 on a usage error (one line on standard error)."""
     from ._runtimes import UnknownRuntimeError, runtime_named
     from ._scenario import ScenarioError, load_scenarios
+
+    if log is None:
+
+        def log(message: str) -> None:
+            print(f"anybench explain: {message}", file=sys.stderr)
 
     def usage(message: str) -> int:
         print(f"anybench explain: {message}", file=sys.stderr)
