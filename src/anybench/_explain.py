@@ -2,16 +2,23 @@
 
 The sides are two counts files (an A/B of versions: each benchmark against itself), or two
 runtimes of the same files (``--sides asyncio,trio``). A benchmark is explained only where
-:mod:`anybench._counts_compare` sees a change beyond its floor; the others get one line.
+:mod:`anybench._counts_compare` sees a change beyond its floor; the others get one line (one
+whose counts are not deterministic is pointed to the time path, :mod:`anybench._sampling`).
 
-An explanation has four parts, all per operation:
+An explanation has five parts, all per operation:
 
+- **The responsible call paths**, top down (:mod:`anybench._attribution`): the traced round's
+  folded stacks of both sides merged into one tree, and the few frames whose *inclusive*
+  bytecode change accounts for the gap, each with its share of it and its library; for two
+  runtimes, the stacks re-rooted at the scenario's frames so that the sides part where the
+  scenario or the adapter calls into the runtime. A function that moved to another file
+  between the sides is one frame. Work in stacks the file does not keep is shown, never
+  counted as explained.
 - **Python functions** by the bytecode instructions they executed themselves (*self*), from the
   counts' traced round (:mod:`anybench._bytecodes`), with their calls on each side and the
   library each belongs to (from its file). Functions are matched by file and qualified name,
   not line, so that a function moved within its file between versions is still one function.
-  Self instructions add up to the whole, so the named functions' share of the bytecode gap is
-  exact: the *attribution*. By library, the same sums.
+  By library, the same sums.
 - **C functions** by self machine instructions (callgrind's top functions in each file).
 - **Allocations, collector runs, loop waits, system calls**.
 - **How much of the machine-instruction gap** the Python-level gap stands for: an estimate,
