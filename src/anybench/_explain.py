@@ -758,6 +758,11 @@ def responsible_lines(
         f"  these {count} call paths account for "
         f"{_share(share)} of the {unit} gap ({_signed(gap)}/op); the rest, {_signed(gap - named)}"
         "/op, is spread elsewhere"
+        + "".join(
+            f" ({_signed(r.delta)}/op of it in stacks the file does not keep)"
+            for r in chosen
+            if r.path == (OTHER_STACKS,)
+        )
         + ("" if share >= ENOUGH else f": this explanation misses most of the {unit} gap")
     )
     if two_runtimes:
