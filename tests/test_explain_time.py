@@ -298,3 +298,8 @@ def test_a_function_moved_to_another_file_is_one_frame() -> None:
 def test_the_frames_every_sample_starts_with_are_dropped() -> None:
     assert common_prefix([("run", "loop", "a"), ("run", "loop", "b"), ("run", "x")]) == ("run",)
     assert common_prefix([("run", "a"), ("run", "a")]) == ("run",)
+
+
+def test_functions_of_two_libraries_are_never_one_frame() -> None:
+    moved = moved_functions({"asyncio/tasks.py:sleep"}, {"trio/_timeouts.py:sleep"})
+    assert moved == {}

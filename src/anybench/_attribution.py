@@ -205,15 +205,17 @@ def moved_functions(keys_a: Iterable[str], keys_b: Iterable[str]) -> dict[str, s
     """A's function names to rename so that a function that moved to another file (or, between
     two runtimes, the same method of each backend: ``TaskGroup.start_soon`` of anyio's asyncio
     and trio backends) is one frame: each name on A's side only whose qualified name (the part
-    after the last ``:``) belongs to exactly one name on B's side only, and to no other of A's."""
+    after the last ``:``) and top-level package (the first part of its file) belong to exactly
+    one name on B's side only, and to no other of A's. asyncio's ``sleep`` is not trio's."""
     set_a, set_b = set(keys_a), set(keys_b)
     only_a, only_b = set_a - set_b, set_b - set_a
     by_name_a: dict[str, list[str]] = {}
     by_name_b: dict[str, list[str]] = {}
     for keys, into in ((only_a, by_name_a), (only_b, by_name_b)):
         for key in keys:
-            if not key.startswith("("):
-                into.setdefault(key.rsplit(":", 1)[-1], []).append(key)
+            if not key.startswith(("(", "<")):
+                package = key.split(":", 1)[0].split("/", 1)[0]
+                into.setdefault(f"{package} {key.rsplit(':', 1)[-1]}", []).append(key)
     return {
         found_a[0]: found_b[0]
         for name, found_a in by_name_a.items()
