@@ -111,13 +111,16 @@ def test_two_runtimes_part_at_the_scenarios_frames() -> None:
     # Each runtime's own machinery is one frame with both sides' figures, parting below it.
     outside = frames[(OUTSIDE,)]
     assert (outside.a, outside.b, outside.kind) == (40.0, 60.0, "")
-    assert outside.parts == ((loop, 40.0, 0.0), ("trio/_core/_run.py:unrolled_run", 0.0, 60.0))
+    assert outside.parts == (
+        ((loop,), 40.0, 0.0),
+        (("trio/_core/_run.py:unrolled_run",), 0.0, 60.0),
+    )
     # Where the stacks part: the scenario's call into each backend's start_soon.
     spawner = frames[("spawn.py:run",)]
     assert (spawner.a, spawner.b) == (30.0, 50.0)
-    assert [name for name, _, _ in spawner.parts] == [
-        "anyio/_backends/_asyncio.py:TaskGroup.start_soon",
-        "anyio/_backends/_trio.py:TaskGroup.start_soon",
+    assert [names for names, _, _ in spawner.parts] == [
+        ("anyio/_backends/_asyncio.py:TaskGroup.start_soon",),
+        ("anyio/_backends/_trio.py:TaskGroup.start_soon",),
     ]
     assert sum(f.delta for f in frames.values()) == pytest.approx(40.0)
 
@@ -292,7 +295,7 @@ def test_a_function_moved_to_another_file_is_one_frame() -> None:
     [frame] = responsible(merged_tree(renamed(a, moved), b))
     assert frame.path == ("run", new)
     assert (frame.a, frame.b) == (30.0, 50.0)
-    assert [name for name, _, _ in frame.parts] == ["x.py:_spawn", "x.py:create_task"]
+    assert [names for names, _, _ in frame.parts] == [("x.py:_spawn",), ("x.py:create_task",)]
 
 
 def test_the_frames_every_sample_starts_with_are_dropped() -> None:
@@ -303,3 +306,20 @@ def test_the_frames_every_sample_starts_with_are_dropped() -> None:
 def test_functions_of_two_libraries_are_never_one_frame() -> None:
     moved = moved_functions({"asyncio/tasks.py:sleep"}, {"trio/_timeouts.py:sleep"})
     assert moved == {}
+
+
+def test_a_runtime_whose_work_is_one_loop_shows_what_the_loop_calls() -> None:
+    a = {(OUTSIDE, "_run_once"): 10.0, (OUTSIDE, "_run_once", "Handle._run"): 40.0}
+    b = {
+        (OUTSIDE, "unrolled_run"): 20.0,
+        (OUTSIDE, "unrolled_run", "expire"): 50.0,
+        (OUTSIDE, "unrolled_run", "task_exited"): 30.0,
+    }
+    [frame] = responsible(merged_tree(a, b))
+    assert frame.parts == (
+        (("_run_once", "Handle._run"), 40.0, 0.0),
+        (("_run_once", "(itself)"), 10.0, 0.0),
+        (("unrolled_run", "expire"), 0.0, 50.0),
+        (("unrolled_run", "task_exited"), 0.0, 30.0),
+        (("unrolled_run", "(itself)"), 0.0, 20.0),
+    )

@@ -112,8 +112,8 @@ class Responsible:
     b: float
     kind: str
     #: Where the sides part below it: its largest children on one side only, A's then B's,
-    #: each ``(function, a, b)``; empty where its children are shared.
-    parts: tuple[tuple[str, float, float], ...] = ()
+    #: each ``(path below it, a, b)``; empty where its children are shared.
+    parts: tuple[tuple[tuple[str, ...], float, float], ...] = ()
 
     @property
     def delta(self) -> float:
@@ -162,17 +162,34 @@ def responsible(
     return [Responsible(n.path, n.a, n.b, n.kind, _parts(n) if not n.kind else ()) for n in frames]
 
 
-def _parts(node: Node, most: int = 3) -> tuple[tuple[str, float, float], ...]:
+def _parts(node: Node, most: int = 3) -> tuple[tuple[tuple[str, ...], float, float], ...]:
     """Where a frame's sides part: its largest children on one side only, each side's (those
-    of at least a twentieth of the frame's larger side)."""
+    of at least a twentieth of the frame's larger side), each as its path below the frame. In
+    the runtime's frame (:data:`OUTSIDE`), a side whose work is nearly all one child (its loop)
+    shows that child's largest children instead, and the child's own work."""
     least = PART * max(node.a, node.b)
     one_sided = [c for c in node.children.values() if c.kind and max(c.a, c.b) >= least]
     if not (any(c.kind == "new" for c in one_sided) and any(c.kind == "gone" for c in one_sided)):
         return ()
-    ranked = sorted(one_sided, key=lambda c: (-max(c.a, c.b), c.name))
-    gone = [c for c in ranked if c.kind == "gone"][:most]
-    new = [c for c in ranked if c.kind == "new"][:most]
-    return tuple((c.name, c.a, c.b) for c in (*gone, *new))
+    out: list[tuple[tuple[str, ...], float, float]] = []
+    for kind in ("gone", "new"):
+        side = sorted(
+            (c for c in one_sided if c.kind == kind), key=lambda c: (-max(c.a, c.b), c.name)
+        )[:most]
+        total = sum(max(c.a, c.b) for c in side)
+        if node.name == OUTSIDE and side and max(side[0].a, side[0].b) >= KEEP * total:
+            only = side[0]
+            inner = sorted(
+                (g for g in only.children.values() if max(g.a, g.b) >= least),
+                key=lambda g: (-max(g.a, g.b), g.name),
+            )[:most]
+            if inner:
+                out += [((only.name, g.name), g.a, g.b) for g in inner]
+                if max(only.self_a, only.self_b) >= least:
+                    out.append(((only.name, "(itself)"), only.self_a, only.self_b))
+                continue
+        out += [((c.name,), c.a, c.b) for c in side]
+    return tuple(out)
 
 
 def align_at_scenario(

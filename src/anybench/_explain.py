@@ -76,6 +76,8 @@ class ExplainError(ValueError):
 def match_key(key: str) -> str:
     """A function's name without its line: ``anyio/_core/_tasks.py:CancelScope.__exit__``
     (the line moves between versions; the function stays)."""
+    if "/<" in key:  # <attrs generated ...> named below the counting process's directory
+        key = key[key.index("/<") + 1 :]
     if key.startswith("<") and not key.startswith("<frozen") and "generated" not in key:
         return key
     parts = key.split(":")
@@ -680,6 +682,8 @@ def path_text(path: Sequence[str], width: int = 4) -> str:
     """A call path for a line of text: short names, outermost first, the middle elided
     beyond *width* frames."""
     names = [n if n.startswith("(") else short_name(n) for n in path]
+    if len(names) > width and width < 3:
+        return " -> ".join(names[-width:])
     if len(names) > width:
         names = [names[0], "…", *names[-(width - 2) :]]
     return " -> ".join(names)
@@ -744,7 +748,7 @@ def responsible_lines(
         if r.parts:
             sides = [
                 f"{label}: "
-                + ", ".join(f"{path_text([name], 1)} {_num(value)}" for name, value in entries)
+                + ", ".join(f"{path_text(names, 3)} {_num(value)}" for names, value in entries)
                 for label, entries in (
                     (la, [(n, x) for n, x, _ in r.parts if x]),
                     (lb, [(n, y) for n, _, y in r.parts if y]),
