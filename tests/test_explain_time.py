@@ -323,3 +323,13 @@ def test_a_runtime_whose_work_is_one_loop_shows_what_the_loop_calls() -> None:
         (("unrolled_run", "task_exited"), 0.0, 30.0),
         (("unrolled_run", "(itself)"), 0.0, 20.0),
     )
+
+
+def test_the_runtime_frame_shows_the_loop_below_its_chain_of_callers() -> None:
+    a = {(OUTSIDE, "run", "run_forever", "_run_once", "Handle._run"): 40.0}
+    b = {(OUTSIDE, "trio_run", "unrolled_run", "expire"): 50.0}
+    [frame] = responsible(merged_tree(a, b))
+    assert frame.parts == (
+        (("_run_once", "Handle._run"), 40.0, 0.0),
+        (("unrolled_run", "expire"), 0.0, 50.0),
+    )

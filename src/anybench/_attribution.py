@@ -166,7 +166,8 @@ def _parts(node: Node, most: int = 3) -> tuple[tuple[tuple[str, ...], float, flo
     """Where a frame's sides part: its largest children on one side only, each side's (those
     of at least a twentieth of the frame's larger side), each as its path below the frame. In
     the runtime's frame (:data:`OUTSIDE`), a side whose work is nearly all one child (its loop)
-    shows that child's largest children instead, and the child's own work."""
+    shows, down that child's chain of single callees, the first frame's largest children
+    instead, and that frame's own work."""
     least = PART * max(node.a, node.b)
     one_sided = [c for c in node.children.values() if c.kind and max(c.a, c.b) >= least]
     if not (any(c.kind == "new" for c in one_sided) and any(c.kind == "gone" for c in one_sided)):
@@ -179,6 +180,12 @@ def _parts(node: Node, most: int = 3) -> tuple[tuple[tuple[str, ...], float, flo
         total = sum(max(c.a, c.b) for c in side)
         if node.name == OUTSIDE and side and max(side[0].a, side[0].b) >= KEEP * total:
             only = side[0]
+            while True:  # down the loop's chain of callers (anyio.run -> ... -> _run_once)
+                width = max(only.a, only.b)
+                below = [c for c in only.children.values() if max(c.a, c.b) >= KEEP * width]
+                if len(below) != 1 or not below[0].children:
+                    break
+                only = below[0]
             inner = sorted(
                 (g for g in only.children.values() if max(g.a, g.b) >= least),
                 key=lambda g: (-max(g.a, g.b), g.name),
