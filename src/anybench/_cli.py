@@ -466,6 +466,9 @@ def _explain(args: argparse.Namespace) -> int:
     if args.time:
         from ._sampling import sample_main
 
+        if args.flame or args.runtime:
+            _error("explain --time takes neither --flame nor --runtime: --sides names the runtimes")
+            return 2
         return sample_main(
             args.files,
             sides=args.sides,
