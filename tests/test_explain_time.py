@@ -333,3 +333,40 @@ def test_the_runtime_frame_shows_the_loop_below_its_chain_of_callers() -> None:
         (("_run_once", "Handle._run"), 40.0, 0.0),
         (("unrolled_run", "expire"), 0.0, 50.0),
     )
+
+
+FAKE_PY_SPY = """#!{python}
+# A stand-in for py-spy: runs the command after --, passing standard input and output through,
+# and writes a speedscope file with two regions' samples (the worker's markers around them).
+import json, subprocess, sys
+args = sys.argv[1:]
+out = args[args.index("--output") + 1]
+code = subprocess.run(args[args.index("--") + 1 :]).returncode
+frames = [
+    {{"name": "run_round", "file": "/x/src/anybench/_harness.py", "line": 1}},
+    {{"name": "region_begins", "file": "/x/src/anybench/_counts_worker.py", "line": 2}},
+    {{"name": "region_ends", "file": "/x/src/anybench/_counts_worker.py", "line": 3}},
+    {{"name": "spin", "file": "{scenarios}/spawn.py", "line": 4}},
+]
+samples = [[0, 1], [0, 3], [0, 3], [0, 2], [0, 1], [0, 3], [0, 2]]
+profile = {{"type": "sampled", "samples": samples, "weights": [1] * len(samples)}}
+json.dump({{"shared": {{"frames": frames}}, "profiles": [profile]}}, open(out, "w"))
+sys.exit(code)
+"""
+
+
+def test_a_sampled_process_runs_the_worker_and_keeps_its_regions_samples(tmp_path: Path) -> None:
+    import sys
+
+    fake = tmp_path / "py-spy"
+    fake.write_text(FAKE_PY_SPY.format(python=sys.executable, scenarios=SCENARIOS))
+    fake.chmod(0o755)
+    got = _sampling.sample_process(
+        "spawn", str(SCENARIOS), "asyncio", 10, seconds=0.05, py_spy=str(fake)
+    )
+    assert got.stacks == {("spawn.py:spin",): 3}
+    assert (got.regions, got.dropped) == (2, 0)
+    assert got.ops >= 10  # the worker's own count of the operations it ran
+    assert got.elapsed_ns > 0
+    # The region's samples share out its time per operation.
+    assert sum(got.per_op().values()) == pytest.approx(got.ns_per_op)
