@@ -250,6 +250,11 @@ def sample_process(
         for path, count in got.items():
             stacks[path] = stacks.get(path, 0) + count
         seen, dropped = seen + s, dropped + d
+    if not stacks:
+        raise SamplingError(
+            f"no sample of {module} on {runtime} fell in its region ({seen} regions seen); "
+            "give it more time with --seconds, or a larger --scale"
+        )
     return ProcessSamples(runtime, stacks, sampled.ops, sampled.elapsed_ns, seen, dropped)
 
 
