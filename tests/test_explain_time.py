@@ -368,5 +368,18 @@ def test_a_sampled_process_runs_the_worker_and_keeps_its_regions_samples(tmp_pat
     assert (got.regions, got.dropped) == (2, 0)
     assert got.ops >= 10  # the worker's own count of the operations it ran
     assert got.elapsed_ns > 0
+    assert got.anyio  # from the worker's hello: what labels an A/B of versions
     # The region's samples share out its time per operation.
     assert sum(got.per_op().values()) == pytest.approx(got.ns_per_op)
+
+
+def test_an_ab_of_versions_needs_two_pythons_that_exist_and_one_runtime(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_sampling, "find_py_spy", lambda: "py-spy")
+    base = ["explain", "--time", str(SCENARIOS), "--scenario", "spawn"]
+    assert main([*base, "--sides", "asyncio,trio", "--pythons", "a,b"]) == 2
+    assert "--sides one runtime" in _one_line(capsys)
+    missing = str(tmp_path / "venv" / "bin" / "python")
+    assert main([*base, "--sides", "asyncio", "--pythons", f"{missing},{missing}"]) == 2
+    assert f"no Python at {missing}" in _one_line(capsys)

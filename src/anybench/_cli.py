@@ -477,6 +477,7 @@ def _explain(args: argparse.Namespace) -> int:
             processes=args.processes,
             seconds=args.seconds,
             top=args.top,
+            pythons=args.pythons,
         )
     return explain_main(
         args.files,
@@ -525,6 +526,13 @@ def _add_explain_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     explain.add_argument(
         "--processes", type=int, default=5, metavar="K", help="with --time: processes per side"
+    )
+    explain.add_argument(
+        "--pythons",
+        default=None,
+        metavar="PY_A,PY_B",
+        help="with --time: two environments' Pythons (each with anybench installed), sampled "
+        "on the one runtime of --sides: an A/B of versions",
     )
     explain.add_argument(
         "--seconds",

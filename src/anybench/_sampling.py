@@ -50,6 +50,7 @@ from ._protocol import (
     CountsJob,
     Done,
     Failed,
+    Hello,
     ProtocolError,
     Sampled,
     decode_event,
@@ -98,6 +99,8 @@ class ProcessSamples:
     elapsed_ns: int
     regions: int
     dropped: int = 0
+    #: The anyio version the process ran (from its hello), or empty.
+    anyio: str = ""
 
     @property
     def samples(self) -> int:
@@ -221,6 +224,7 @@ def sample_process(
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SamplingError(f"cannot sample {module} on {runtime}: {exc}") from None
         sampled: Sampled | None = None
+        anyio = ""
         done = False
         for line in proc.stdout.splitlines():
             if not line.strip().startswith("{"):
@@ -229,7 +233,9 @@ def sample_process(
                 event = decode_event(line)
             except ProtocolError:
                 continue
-            if isinstance(event, Sampled):
+            if isinstance(event, Hello):
+                anyio = str(event.libraries.get("anyio") or "")
+            elif isinstance(event, Sampled):
                 sampled = event
             elif isinstance(event, Failed):
                 raise SamplingError(event.error.splitlines()[0])
@@ -255,7 +261,9 @@ def sample_process(
             f"no sample of {module} on {runtime} fell in its region ({seen} regions seen); "
             "give it more time with --seconds, or a larger --scale"
         )
-    return ProcessSamples(runtime, stacks, sampled.ops, sampled.elapsed_ns, seen, dropped)
+    return ProcessSamples(
+        runtime, stacks, sampled.ops, sampled.elapsed_ns, seen, dropped, anyio=anyio
+    )
 
 
 # -- statistics ------------------------------------------------------------------------------
@@ -520,9 +528,11 @@ def sample_main(
     processes: int,
     seconds: float,
     top: int,
+    pythons: str | None = None,
     log: Any = None,
 ) -> int:
     """``anybench explain --time``: sample each chosen scenario on the two runtimes of *sides*
+    (or, with *pythons*, in two environments on the one runtime of *sides*: an A/B of versions)
     in *processes* fresh processes per side (interleaved), and print the explanation from
     time. 0 on success, 2 on a usage error (one line on standard error)."""
     from ._runtimes import UnknownRuntimeError, runtime_named
@@ -538,10 +548,24 @@ def sample_main(
         return 2
 
     named = [t.strip() for t in (sides or "").split(",") if t.strip()]
-    if len(named) != 2 or named[0] == named[1]:
+    envs = [t.strip() for t in (pythons or "").split(",") if t.strip()]
+    if pythons is not None:
+        if len(envs) != 2 or len(named) != 1:
+            return usage(
+                "--pythons takes two Pythons (A,B), each with anybench installed, and --sides "
+                "one runtime to sample both on"
+            )
+        missing = [e for e in envs if not Path(e).is_file()]
+        if missing:
+            return usage(f"no Python at {missing[0]}: give the path of each environment's python")
+        sides_of = [(f"A ({envs[0]})", envs[0], named[0]), (f"B ({envs[1]})", envs[1], named[0])]
+    elif len(named) != 2 or named[0] == named[1]:
         return usage(
-            "--time needs --sides RUNTIME,RUNTIME (two runtimes to sample, as asyncio,trio)"
+            "--time needs --sides RUNTIME,RUNTIME (two runtimes to sample, as asyncio,trio), "
+            "or --sides RUNTIME with --pythons A,B"
         )
+    else:
+        sides_of = [(name, sys.executable, name) for name in named]
     if not 2 <= processes <= 50:
         return usage(f"--processes takes 2 (an interval needs two) to 50, not {processes}")
     if not 0.1 <= seconds <= 30:
@@ -549,7 +573,7 @@ def sample_main(
     wanted = [t.strip() for t in (scenarios or "").split(",") if t.strip()]
     try:
         py_spy = find_py_spy()
-        for name in named:
+        for name in dict.fromkeys(named):
             reason = runtime_named(name).unavailable_reason()
             if reason:
                 return usage(f"cannot sample {name}: {reason}")
@@ -568,36 +592,41 @@ def sample_main(
         return usage(
             f"{len(chosen)} scenarios would take minutes each: choose a few with --scenario"
         )
-    out = [f"explain from time: {named[0]} -> {named[1]}"]
+    out = [f"explain from time: {sides_of[0][0]} -> {sides_of[1][0]}"]
     for spec in chosen:
         n = scale if scale is not None else min(DEFAULT_N, spec.max_n or DEFAULT_N)
         if spec.max_n is not None and n > spec.max_n:
             return usage(f"{spec.name} stops at {spec.max_n:,}; --scale {n:,} is beyond it")
-        sides_done: dict[str, list[ProcessSamples]] = {named[0]: [], named[1]: []}
+        done: list[list[ProcessSamples]] = [[], []]
         try:
             for i in range(processes):
-                for runtime in named:
-                    log(f"{spec.name}: sampling {runtime}, process {i + 1} of {processes}")
-                    sides_done[runtime].append(
+                for side, (label, python, runtime) in enumerate(sides_of):
+                    log(f"{spec.name}: sampling {label}, process {i + 1} of {processes}")
+                    done[side].append(
                         sample_process(
                             spec.module,
                             spec.import_root,
                             runtime,
                             n,
                             seconds=seconds,
+                            python=python,
                             py_spy=py_spy,
                         )
                     )
         except SamplingError as exc:
             return usage(str(exc))
         scale_label = f"{'B' if spec.axis == 'load' else 'N'}={n:,}"
-        ex = explain_time(
-            sides_done[named[0]],
-            sides_done[named[1]],
-            title=f"{spec.name} on {named[0]} vs {named[1]} at {scale_label}",
-            labels=(named[0], named[1]),
-            scenario=spec.name,
-        )
+        labels = (sides_of[0][0], sides_of[1][0])
+        if pythons is not None:
+            versions = (done[0][0].anyio, done[1][0].anyio)
+            if versions[0] and versions[1] and versions[0] != versions[1]:
+                labels = (versions[0], versions[1])
+            else:
+                labels = ("A", "B")
+            title = f"{spec.name} on {named[0]} at {scale_label}"
+        else:
+            title = f"{spec.name} on {named[0]} vs {named[1]} at {scale_label}"
+        ex = explain_time(done[0], done[1], title=title, labels=labels, scenario=spec.name)
         out += ["", *time_lines(ex, processes=(processes, processes), top=top)]
     print("\n".join(out))
     return 0
