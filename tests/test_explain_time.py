@@ -383,3 +383,10 @@ def test_an_ab_of_versions_needs_two_pythons_that_exist_and_one_runtime(
     missing = str(tmp_path / "venv" / "bin" / "python")
     assert main([*base, "--sides", "asyncio", "--pythons", f"{missing},{missing}"]) == 2
     assert f"no Python at {missing}" in _one_line(capsys)
+
+
+def test_a_library_function_is_named_alike_in_any_environment() -> None:
+    key_of = _sampling._key_maker([])
+    for prefix in ("/work/venv413/lib/python3.11/site-packages", "/opt/py/lib/python3.11"):
+        frame = {"name": "TaskGroup.start_soon", "file": f"{prefix}/anyio/abc/_tasks.py", "line": 1}
+        assert key_of(frame) == "anyio/abc/_tasks.py:TaskGroup.start_soon"

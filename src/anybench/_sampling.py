@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -158,15 +159,25 @@ def region_stacks(
     return stacks, seen, dropped
 
 
+#: Where a library's file is named from, in any environment (each side of an A/B of versions
+#: has its own): below ``site-packages`` or the standard library's directory.
+_LIBRARY_DIR = re.compile(r".*/(?:site-packages|dist-packages|lib/python3\.\d+)/")
+
+
 def _key_maker(roots: Sequence[str]) -> Any:
     def key_of(frame: Mapping[str, Any]) -> str:
+        filename = str(frame.get("file", ""))
+        name = str(frame.get("name", ""))
+        library = _LIBRARY_DIR.match(filename)
+        if library:
+            return f"{filename[library.end() :]}:{name}"
         code = SimpleNamespace(
-            co_filename=str(frame.get("file", "")),
+            co_filename=filename,
             co_firstlineno=int(frame.get("line") or 0),
-            co_qualname=str(frame.get("name", "")),
-            co_name=str(frame.get("name", "")),
+            co_qualname=name,
+            co_name=name,
         )
-        return match_key(function_key(code, list(roots)) or code.co_qualname)
+        return match_key(function_key(code, list(roots)) or name)
 
     return key_of
 
