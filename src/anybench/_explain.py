@@ -757,17 +757,19 @@ def responsible_lines(
             ]
             lines.append(f"{'':>40}the sides part here: {'; '.join(sides)}")
     share = named / gap
+    gap_name = "time" if unit == "ns" else unit
     count = sum(1 for r in chosen if not _noise(r, intervals) and r.path != (OTHER_STACKS,))
     lines.append(
         f"  these {count} call paths account for "
-        f"{_share(share)} of the {unit} gap ({_signed(gap)}/op); the rest, {_signed(gap - named)}"
+        f"{_share(share)} of the {gap_name} gap ({_signed(gap)} {unit}/op); the rest, "
+        f"{_signed(gap - named)}"
         "/op, is spread elsewhere"
         + "".join(
             f" ({_signed(r.delta)}/op of it in stacks the file does not keep)"
             for r in chosen
             if r.path == (OTHER_STACKS,)
         )
-        + ("" if share >= ENOUGH else f": this explanation misses most of the {unit} gap")
+        + ("" if share >= ENOUGH else f": this explanation misses most of the {gap_name} gap")
     )
     if two_runtimes:
         side_a = by_library(stacks_a, lambda k: frame_library((k,), scenario))
