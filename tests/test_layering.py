@@ -77,11 +77,12 @@ STAGES: tuple[frozenset[str], ...] = (
             "_counts_compare",
             "_counts_report",
             "_explain",
+            "_attribution",
             "_flame",
         }
     ),
     # the drivers: the fixture, the matrix, anybench run
-    frozenset({"_fixture", "_matrix", "_run", "_cli", "_counts"}),
+    frozenset({"_fixture", "_matrix", "_run", "_cli", "_counts", "_sampling"}),
     # the public face: the package, python -m anybench, the pytest plugin
     frozenset({"__init__", "__main__", "pytest_plugin"}),
 )

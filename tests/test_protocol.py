@@ -87,6 +87,7 @@ def test_the_events_are_declared() -> None:
         "done",
         "region",
         "calls",
+        "sampled",
     ]
 
 

@@ -483,6 +483,22 @@ def _add_counts_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
 def _explain(args: argparse.Namespace) -> int:
     from ._explain import explain_main
 
+    if args.time:
+        from ._sampling import sample_main
+
+        if args.flame or args.runtime:
+            _error("explain --time takes neither --flame nor --runtime: --sides names the runtimes")
+            return 2
+        return sample_main(
+            args.files,
+            sides=args.sides,
+            scenarios=",".join(args.scenario) or None,
+            scale=args.scale,
+            processes=args.processes,
+            seconds=args.seconds,
+            top=args.top,
+            pythons=args.pythons,
+        )
     return explain_main(
         args.files,
         sides=args.sides,
@@ -498,9 +514,23 @@ def _add_explain_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     explain = commands.add_parser(
         "explain",
         help="where a difference in work comes from: the top contributors per operation "
-        "between two counts files (A B), or two runtimes of one (--sides asyncio,trio)",
+        "between two counts files (A B), or two runtimes of one (--sides asyncio,trio); with "
+        "--time, from py-spy's samples of scenarios (where counts are missing or not "
+        "deterministic)",
+        description="Explain a gap from counts (two counts files, or one with --sides), or, "
+        "with --time, from time alone: py-spy samples each scenario's region in --processes "
+        "fresh processes per runtime of --sides (needs `pip install py-spy`; run it on a quiet "
+        "machine: it measures time). Counts are exact; time has intervals, and names a "
+        "contributor only beyond them. Where counts are not deterministic (timers), explain "
+        "says which --time command explains it.",
     )
-    explain.add_argument("files", nargs="+", metavar="COUNTS", help="one or two counts files")
+    explain.add_argument(
+        "files",
+        nargs="*",
+        metavar="COUNTS_OR_SCENARIOS",
+        help="one or two counts files; with --time, scenario files or directories "
+        "(default: scenarios)",
+    )
     explain.add_argument("--sides", default=None, metavar="RT,RT", help="two runtimes to compare")
     explain.add_argument("--scenario", action="append", default=[], help="scenarios (default: all)")
     explain.add_argument("--runtime", action="append", default=[], help="runtimes (default: all)")
@@ -508,6 +538,28 @@ def _add_explain_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     explain.add_argument("--top", type=int, default=10, metavar="K", help="rows per table")
     explain.add_argument(
         "--flame", default=None, metavar="DIR", help="draw a differential flame graph (SVG) in DIR"
+    )
+    explain.add_argument(
+        "--time",
+        action="store_true",
+        help="explain from time: sample the scenarios with py-spy (needs --sides)",
+    )
+    explain.add_argument(
+        "--processes", type=int, default=5, metavar="K", help="with --time: processes per side"
+    )
+    explain.add_argument(
+        "--pythons",
+        default=None,
+        metavar="PY_A,PY_B",
+        help="with --time: two environments' Pythons (each with anybench installed), sampled "
+        "on the one runtime of --sides: an A/B of versions",
+    )
+    explain.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="with --time: seconds of rounds sampled in each process",
     )
     explain.set_defaults(func=_explain)
 

@@ -43,6 +43,7 @@ import os
 import random
 import sys
 import sysconfig
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,6 +58,7 @@ from ._protocol import (
     Failed,
     Hello,
     Region,
+    Sampled,
     decode_counts_job,
     serve,
 )
@@ -154,9 +156,43 @@ class TracingProbe(Probe):
         super().stop()
 
 
+def region_begins(spin_s: float) -> None:
+    """A marker a sampling profiler sees: spins *spin_s* seconds, so that at least one sample
+    lands in it; the samples after it, up to :func:`region_ends`, are the region's."""
+    end = time.perf_counter() + spin_s
+    while time.perf_counter() < end:
+        pass
+
+
+def region_ends(spin_s: float) -> None:
+    """The marker after a region (see :func:`region_begins`)."""
+    end = time.perf_counter() + spin_s
+    while time.perf_counter() < end:
+        pass
+
+
+class SamplingProbe(Probe):
+    """A probe whose region is marked for a sampling profiler outside the process: a spin in
+    :func:`region_begins` just before it (after the garbage collection) and one in
+    :func:`region_ends` just after it, neither in the region's time."""
+
+    #: Seconds each marker spins: a few of the sampler's periods.
+    spin_s: ClassVar[float] = 0.01
+
+    def start(self, ops: int) -> None:
+        if not self._collected:
+            self.collect_garbage()
+        region_begins(type(self).spin_s)
+        super().start(ops)
+
+    def stop(self) -> None:
+        super().stop()
+        region_ends(type(self).spin_s)
+
+
 #: Python functions kept per benchmark by bytecode instructions, and folded stacks.
 TOP_WORK = 80
-TOP_STACKS = 50
+TOP_STACKS = 200
 
 
 def _count_collection(phase: str, info: dict[str, Any]) -> None:
@@ -250,6 +286,35 @@ def work(job: CountsJob, emit: Emit) -> None:
     for n in job.scales:
         for name, runtime in runtimes.items():
             if name in failed:
+                continue
+            if job.mode == "samples":
+                ops_sum = regions = elapsed_ns = 0
+                until = time.perf_counter() + job.sample_s
+                while time.perf_counter() < until or not regions:
+                    SamplingProbe.spin_s = job.sample_spin_s
+                    try:
+                        seed_everything()
+                        result = run_round(
+                            scenario,
+                            runtime,
+                            n,
+                            job.deadline_s,
+                            freeze_heap=False,
+                            probe_type=SamplingProbe,
+                        )
+                    except Exception as exc:
+                        where = f"{scenario.name} on {name} at {scale_text(scenario.axis, n)}"
+                        emit(Failed(n=n, runtime=name, error=describe_failure(where, exc)))
+                        break
+                    ops_sum += result.ops
+                    elapsed_ns += result.elapsed_ns
+                    regions += result.passes
+                else:
+                    emit(
+                        Sampled(
+                            n=n, runtime=name, ops=ops_sum, regions=regions, elapsed_ns=elapsed_ns
+                        )
+                    )
                 continue
             if instructions:
                 CallgrindProbe.dump_name = region_name(name, n)

@@ -2,16 +2,23 @@
 
 The sides are two counts files (an A/B of versions: each benchmark against itself), or two
 runtimes of the same files (``--sides asyncio,trio``). A benchmark is explained only where
-:mod:`anybench._counts_compare` sees a change beyond its floor; the others get one line.
+:mod:`anybench._counts_compare` sees a change beyond its floor; the others get one line (one
+whose counts are not deterministic is pointed to the time path, :mod:`anybench._sampling`).
 
-An explanation has four parts, all per operation:
+An explanation has five parts, all per operation:
 
+- **The responsible call paths**, top down (:mod:`anybench._attribution`): the traced round's
+  folded stacks of both sides merged into one tree, and the few frames whose *inclusive*
+  bytecode change accounts for the gap, each with its share of it and its library; for two
+  runtimes, the stacks re-rooted at the scenario's frames so that the sides part where the
+  scenario or the adapter calls into the runtime. A function that moved to another file
+  between the sides is one frame. Work in stacks the file does not keep is shown, never
+  counted as explained.
 - **Python functions** by the bytecode instructions they executed themselves (*self*), from the
   counts' traced round (:mod:`anybench._bytecodes`), with their calls on each side and the
   library each belongs to (from its file). Functions are matched by file and qualified name,
   not line, so that a function moved within its file between versions is still one function.
-  Self instructions add up to the whole, so the named functions' share of the bytecode gap is
-  exact: the *attribution*. By library, the same sums.
+  By library, the same sums.
 - **C functions** by self machine instructions (callgrind's top functions in each file).
 - **Allocations, collector runs, loop waits, system calls**.
 - **How much of the machine-instruction gap** the Python-level gap stands for: an estimate,
@@ -31,6 +38,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._attribution import (
+    OUTSIDE,
+    Responsible,
+    align_at_scenario,
+    by_library,
+    merged_tree,
+    moved_functions,
+    renamed,
+    responsible,
+)
 from ._bytecodes import OTHER_STACKS, STACK_SEPARATOR
 from ._counts_compare import CountsChange, library_differences
 from ._counts_results import BenchmarkCounts, CountsError, CountsRun, read_counts
@@ -42,6 +59,11 @@ TOP = 10
 ENOUGH = 0.5
 #: The command that makes the figures an explanation needs.
 COUNTS_COMMAND = "anybench counts --scenario {scenario}"
+#: The command that explains a benchmark from time (:mod:`anybench._sampling`).
+TIME_COMMAND = "anybench explain --time scenarios --scenario {scenario} --sides {runtimes}"
+
+#: At most this many responsible call paths are named.
+MOST_FRAMES = 6
 
 #: The libraries a function is told apart by, from its file.
 KNOWN_LIBRARIES = ("anyio", "trio", "asyncio", "uvloop", "rloop", "anybench")
@@ -54,6 +76,8 @@ class ExplainError(ValueError):
 def match_key(key: str) -> str:
     """A function's name without its line: ``anyio/_core/_tasks.py:CancelScope.__exit__``
     (the line moves between versions; the function stays)."""
+    if "/<" in key:  # <attrs generated ...> named below the counting process's directory
+        key = key[key.index("/<") + 1 :]
     if key.startswith("<") and not key.startswith("<frozen") and "generated" not in key:
         return key
     parts = key.split(":")
@@ -363,6 +387,15 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
         f"instructions/op ({change.change:+.1%}; floor {change.floor:.0%})"
     )
     if abs(change.change) <= change.floor:
+        if not change.deterministic:
+            spread = max(a.spread, b.spread)
+            line = f"{head}: not deterministic (spread {spread:.0%}): no verdict from counts"
+            if a.runtime != b.runtime:
+                command = TIME_COMMAND.format(
+                    scenario=a.scenario, runtimes=f"{a.runtime},{b.runtime}"
+                )
+                line += f"; `{command}` explains it from time"
+            return [line]
         return [f"{head}: not significant, not explained"]
     lines = [head]
     if not change.deterministic:
@@ -375,7 +408,19 @@ def explain_pair(pair: Pair, *, labels: tuple[str, str], top: int = TOP) -> list
     la, lb = labels
     if traced:
         attribution = attribute(a, b, named)
-        lines += _attribution_lines(attribution, len(named))
+        stacks_a, stacks_b = aligned_stacks(pair)
+        frames = responsible(merged_tree(stacks_a, stacks_b), most=min(MOST_FRAMES, top))
+        covered = sum(f.delta for f in frames if f.path != (OTHER_STACKS,))
+        lines += _attribution_lines(attribution, len(named), covered)
+        lines += responsible_lines(
+            stacks_a,
+            stacks_b,
+            labels=labels,
+            scenario=b.scenario,
+            unit="bytecode",
+            frames=frames,
+            two_runtimes=a.runtime != b.runtime,
+        )
         lines += [
             "",
             f"  Python functions, per op (bytecode instructions; {la} -> {lb}; share: of the "
@@ -417,11 +462,13 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
-def _attribution_lines(at: Attribution, named: int) -> list[str]:
+def _attribution_lines(at: Attribution, named: int, covered: float) -> list[str]:
+    gap = at.bytecode_gap
     lines = [
         f"  bytecode instructions/op: {at.bytecodes_a:,.0f} -> {at.bytecodes_b:,.0f} "
-        f"({_signed(at.bytecode_gap)}); the {named} functions named below account for "
-        f"{_share(at.named_share)} of that gap"
+        f"({_signed(gap)}); the responsible call paths below account for "
+        f"{_share(covered / gap if gap else None)} of that gap with what they call, the "
+        f"{named} functions of the table for {_share(at.named_share)} by their own work"
     ]
     libraries = ", ".join(
         f"{name} {_signed(delta)} ({_share(delta / at.bytecode_gap if at.bytecode_gap else None)})"
@@ -431,23 +478,17 @@ def _attribution_lines(at: Attribution, named: int) -> list[str]:
     if libraries:
         lines.append(f"  by library (self bytecode instructions/op): {libraries}")
     whole = at.instruction_share(at.bytecode_gap)
-    part = at.instruction_share(at.named_bytecodes)
+    part = at.instruction_share(covered)
     lines.append(
         f"  machine instructions: at {at.rate:,.0f} per bytecode instruction (this benchmark's, "
         f"C work included), the bytecode gap stands for about {_share(whole)} of the "
-        f"instruction gap ({_signed(at.instruction_gap)}/op), the named functions for "
+        f"instruction gap ({_signed(at.instruction_gap)}/op), the responsible call paths for "
         f"{_share(part)} (an estimate: callgrind cannot see Python functions)"
     )
-    misses = [
-        what
-        for what, share in (("bytecode", at.named_share), ("instruction", part))
-        if share is None or share < ENOUGH
-    ]
-    if misses:
+    if part is None or part < ENOUGH:
         lines.append(
-            f"  this explanation misses most of the {' and '.join(misses)} gap: the rest is in "
-            "functions not named"
-            + (" or in C work the bytecodes do not show" if "instruction" in misses else "")
+            "  this explanation misses most of the instruction gap: the rest is in C work the "
+            "bytecodes do not show, or in call paths not named"
         )
     return lines
 
@@ -608,6 +649,147 @@ def explain_main(
     return 0
 
 
+def aligned_stacks(pair: Pair) -> tuple[dict[tuple[str, ...], float], ...]:
+    """Both sides' folded stacks per operation, ready to merge: as they are for one runtime;
+    for two, re-rooted at the scenario's frames (see :mod:`anybench._attribution`)."""
+    a = folded_per_op(pair.a.stacks, pair.a.ops)
+    b = folded_per_op(pair.b.stacks, pair.b.ops)
+    a = renamed(a, moved_functions(_names_in(a), _names_in(b)))
+    if pair.a.runtime == pair.b.runtime:
+        return a, b
+    return align_runtimes(a, b, pair.b.scenario)
+
+
+def _names_in(stacks: Mapping[tuple[str, ...], float]) -> set[str]:
+    return {name for path in stacks for name in path}
+
+
+def align_runtimes(
+    a: Mapping[tuple[str, ...], float],
+    b: Mapping[tuple[str, ...], float],
+    scenario: str,
+) -> tuple[dict[tuple[str, ...], float], ...]:
+    """Two runtimes' stacks re-rooted at the scenario's own frames, the rest under
+    one frame both sides share (:data:`~anybench._attribution.OUTSIDE`)."""
+
+    def in_scenario(key: str) -> bool:
+        return library_of(key, scenario) == "scenario"
+
+    return align_at_scenario(a, in_scenario), align_at_scenario(b, in_scenario)
+
+
+def path_text(path: Sequence[str], width: int = 4) -> str:
+    """A call path for a line of text: short names, outermost first, the middle elided
+    beyond *width* frames."""
+    names = [n if n.startswith("(") else short_name(n) for n in path]
+    if len(names) > width and width < 3:
+        return " -> ".join(names[-width:])
+    if len(names) > width:
+        names = [names[0], "…", *names[-(width - 2) :]]
+    return " -> ".join(names)
+
+
+def frame_library(path: Sequence[str], scenario: str) -> str:
+    """The library of a frame: its innermost function's, or the runtime of an outside frame."""
+    last = path[-1]
+    if last == OUTSIDE:
+        return "runtime"
+    if last == OTHER_STACKS:
+        return "not kept"
+    return library_of(last, scenario)
+
+
+def responsible_lines(
+    stacks_a: Mapping[tuple[str, ...], float],
+    stacks_b: Mapping[tuple[str, ...], float],
+    *,
+    labels: tuple[str, str],
+    scenario: str,
+    unit: str,
+    frames: Sequence[Responsible] | None = None,
+    intervals: Mapping[tuple[str, ...], tuple[float, float]] | None = None,
+    two_runtimes: bool = False,
+) -> list[str]:
+    """The responsible frames (top down, inclusive) as text: each with both sides' work, its
+    change and its share of the gap; the named frames' share of the whole gap; for two
+    runtimes, each side's work by library. With *intervals* (from time), each change's
+    interval, and a frame whose interval holds 0 is said to be within noise."""
+    root = merged_tree(stacks_a, stacks_b)
+    gap = root.delta
+    if not gap:
+        return []
+    chosen = list(frames) if frames is not None else responsible(root)
+    la, lb = labels
+    lines = [
+        "",
+        f"  responsible call paths, top down ({unit}/op with what they call; {la} -> {lb}; "
+        "share: of the gap):",
+    ]
+    named = 0.0
+    for r in chosen:
+        interval = intervals.get(r.path) if intervals else None
+        noise = interval is not None and interval[0] <= 0 <= interval[1]
+        change = _signed(r.delta) + (
+            f" [{_signed(interval[0])}, {_signed(interval[1])}]" if interval else ""
+        )
+        if not noise and r.path != (OTHER_STACKS,):
+            named += r.delta
+        lines.append(
+            f"    {change:>22} {_share(r.delta / gap):>5}  {frame_library(r.path, scenario):<9}"
+            f" {_num(r.a):>8} -> {_num(r.b):<8} {path_text(r.path)}"
+            + (f"  ({r.kind})" if r.kind else "")
+            + (
+                "  (work in stacks the file does not keep: not attributed)"
+                if r.path == (OTHER_STACKS,)
+                else ""
+            )
+            + ("  within noise: not named" if noise else "")
+        )
+        if r.parts:
+            sides = [
+                f"{label}: "
+                + ", ".join(f"{path_text(names, 3)} {_num(value)}" for names, value in entries)
+                for label, entries in (
+                    (la, [(n, x) for n, x, _ in r.parts if x]),
+                    (lb, [(n, y) for n, _, y in r.parts if y]),
+                )
+                if entries
+            ]
+            lines.append(f"{'':>40}the sides part here: {'; '.join(sides)}")
+    share = named / gap
+    gap_name = "time" if unit == "ns" else unit
+    count = sum(1 for r in chosen if not _noise(r, intervals) and r.path != (OTHER_STACKS,))
+    lines.append(
+        f"  these {count} call paths account for "
+        f"{_share(share)} of the {gap_name} gap ({_signed(gap)} {unit}/op); the rest, "
+        f"{_signed(gap - named)}"
+        "/op, is spread elsewhere"
+        + "".join(
+            f" ({_signed(r.delta)}/op of it in stacks the file does not keep)"
+            for r in chosen
+            if r.path == (OTHER_STACKS,)
+        )
+        + ("" if share >= ENOUGH else f": this explanation misses most of the {gap_name} gap")
+    )
+    if two_runtimes:
+        side_a = by_library(stacks_a, lambda k: frame_library((k,), scenario))
+        side_b = by_library(stacks_b, lambda k: frame_library((k,), scenario))
+        for label, side in ((la, side_a), (lb, side_b)):
+            whole = sum(side.values())
+            parts = ", ".join(
+                f"{name} {_num(v)} ({_share(v / whole if whole else None)})"
+                for name, v in side.items()
+                if abs(v) >= 0.005 * whole
+            )
+            lines.append(f"  {label}: {_num(whole)} {unit}/op, by library (own work): {parts}")
+    return lines
+
+
+def _noise(r: Responsible, intervals: Mapping[tuple[str, ...], tuple[float, float]] | None) -> bool:
+    interval = intervals.get(r.path) if intervals else None
+    return interval is not None and interval[0] <= 0 <= interval[1]
+
+
 def folded_per_op(stacks: Mapping[str, int], ops: int) -> dict[tuple[str, ...], float]:
     """Folded stacks as paths of matched function names (lines dropped), per operation."""
     folded: dict[tuple[str, ...], float] = {}
@@ -619,3 +801,101 @@ def folded_per_op(stacks: Mapping[str, int], ops: int) -> dict[tuple[str, ...], 
         )
         folded[path] = folded.get(path, 0.0) + weight / ops
     return folded
+
+
+# -- the report's section --------------------------------------------------------------------
+
+#: Differences the report explains, at most.
+REPORT_TOP = 3
+#: Responsible call paths shown per difference in the report.
+REPORT_FRAMES = 3
+
+
+def report_pairs(counts: Sequence[CountsRun]) -> list[tuple[Pair, tuple[str, str]]]:
+    """The differences the report explains: in each counts file with the traced round, every
+    runtime against asyncio per scenario and scale; between two files whose anyio differs, each
+    benchmark against itself; the largest significant deterministic changes first, at most
+    :data:`REPORT_TOP`."""
+    from ._runtimes import BASELINE
+
+    found: list[tuple[Pair, tuple[str, str]]] = []
+    for run in counts:
+        by_key = run.by_key()
+        for bench in run.benchmarks:
+            base = by_key.get((bench.scenario, BASELINE, bench.scale))
+            if base is not None and base is not bench:
+                found.append((Pair(base, bench), (BASELINE, bench.runtime)))
+    if len(counts) == 2:
+        labels = side_labels(counts[0], counts[1], None)
+        if labels != ("A", "B"):
+            b_by = counts[1].by_key()
+            for bench in counts[0].benchmarks:
+                other = b_by.get(bench.key)
+                if other is not None:
+                    found.append((Pair(bench, other), labels))
+
+    def explainable(pair: Pair) -> bool:
+        change = CountsChange(pair.a, pair.b)
+        return (
+            bool(pair.a.stacks and pair.b.stacks)
+            and change.deterministic
+            and abs(change.change) > change.floor
+        )
+
+    # One scale per benchmark (the largest), and no native twin (its two sides are two
+    # different programs, not one program on two runtimes).
+    largest: dict[tuple[str, str, str], tuple[Pair, tuple[str, str]]] = {}
+    for pair, labels in found:
+        if pair.b.native_of or not explainable(pair):
+            continue
+        key = (pair.b.scenario, pair.a.runtime, pair.b.runtime)
+        if key not in largest or pair.b.scale > largest[key][0].b.scale:
+            largest[key] = (pair, labels)
+    chosen = sorted(
+        largest.values(), key=lambda item: -abs(CountsChange(item[0].a, item[0].b).change)
+    )
+    return chosen[:REPORT_TOP]
+
+
+def explained_section(counts: Sequence[CountsRun], into: Path) -> list[str]:
+    """The report's "Explained differences": the largest few differences, each with its
+    responsible call paths and their share of the bytecode gap, and a differential flame graph
+    written into *into* (linked relatively); none without counts that have the traced round."""
+    from ._escape import markdown, markdown_code
+    from ._flame import write_flame
+
+    pairs = report_pairs(counts)
+    if not pairs:
+        return []
+    out = [
+        "## Explained differences (counts)",
+        "",
+        "The largest differences in work, explained from the counts' traced round: the call "
+        "paths whose inclusive bytecode instructions per operation changed most, read top down "
+        "(`anybench explain` gives the whole explanation), each with its share of the bytecode "
+        "gap; the flame graph draws both sides (red grew, blue shrank, purple new, grey gone).",
+        "",
+    ]
+    for pair, labels in pairs:
+        change = CountsChange(pair.a, pair.b)
+        stacks_a, stacks_b = aligned_stacks(pair)
+        root = merged_tree(stacks_a, stacks_b)
+        frames = responsible(root, most=REPORT_FRAMES)
+        gap = root.delta
+        flame = write_flame(pair, labels, into)
+        covered = sum(f.delta for f in frames if f.path != (OTHER_STACKS,)) / gap if gap else 0.0
+        scenario = pair.b.scenario
+        paths = "; ".join(
+            f"{markdown_code(path_text(f.path))} ({markdown(frame_library(f.path, scenario))}"
+            f"{', ' + f.kind if f.kind else ''}) {_signed(f.delta)}/op, {_share(f.delta / gap)}"
+            for f in frames
+        )
+        note = "" if covered >= ENOUGH else "; this misses most of the gap"
+        out.append(
+            f"- **{markdown(pair.title)}**, {markdown(labels[0])} → {markdown(labels[1])}: "
+            f"{pair.a.instructions_per_op:,.0f} → {pair.b.instructions_per_op:,.0f} "
+            f"instructions/op ({change.change:+.0%}), bytecodes {_signed(gap)}/op. "
+            f"Responsible: {paths or 'none named'} (together {_share(covered)} of the bytecode "
+            f"gap{note}). [Flame graph]({flame.name})"
+        )
+    return out

@@ -6,7 +6,9 @@ bytecode instructions per operation on whichever side has more, plus its callees
 that what grew and what shrank both show and callees always fit inside their caller. Its colour
 is how its inclusive work changed from A to B: red grew, blue shrank (the stronger, the larger
 the change relative to the larger side), purple new (on B only), grey gone (on A only), sand
-about the same (within 2%). Each frame's tooltip gives both sides' figures.
+about the same (within 2%). Each frame's tooltip gives both sides' figures. Two runtimes'
+stacks are drawn as the explanation reads them: re-rooted at the scenario's frames, the
+runtimes' own work under one frame (see :mod:`anybench._attribution`).
 """
 
 from __future__ import annotations
@@ -181,11 +183,11 @@ def flame_svg(frames: list[FlameFrame], title: str, labels: tuple[str, str]) -> 
 
 def write_flame(pair: Pair, labels: tuple[str, str], into: Path) -> Path:
     """Draw *pair*'s differential flame graph into *into* under a fresh name; its path."""
-    from ._explain import folded_per_op
+    from ._explain import aligned_stacks
 
-    frames = flame_frames(
-        folded_per_op(pair.a.stacks, pair.a.ops), folded_per_op(pair.b.stacks, pair.b.ops)
-    )
+    # The stacks the explanation reads: two runtimes' re-rooted at the scenario's frames, a
+    # function that moved between files as one frame.
+    frames = flame_frames(*aligned_stacks(pair))
     title = f"{pair.title}: {labels[0]} -> {labels[1]}"
     into.mkdir(parents=True, exist_ok=True)
     name = safe_name(

@@ -259,8 +259,10 @@ class Done:
 # -- the counts worker's job and events (anybench._counts_worker) ----------------------------
 
 #: What a counts worker counts: instructions under callgrind, or Python calls with a profiler
-#: (never both in one process: a profiler's hook would be counted as the scenario's work).
-CountsMode = Literal["instructions", "calls"]
+#: (never both in one process: a profiler's hook would be counted as the scenario's work); or,
+#: ``samples``, nothing: it runs each benchmark's region over and over for *sample_s* seconds,
+#: for a sampling profiler outside it (:mod:`anybench._sampling`).
+CountsMode = Literal["instructions", "calls", "samples"]
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,10 @@ class CountsJob:
     mode: CountsMode
     warmup_n: int
     deadline_s: float = 600.0
+    #: In ``samples`` mode: seconds of rounds per benchmark, and how long each region's
+    #: markers spin (a few of the sampler's periods).
+    sample_s: float = 0.0
+    sample_spin_s: float = 0.01
 
 
 @event("region")
@@ -307,8 +313,21 @@ class Calls:
     stacks: dict[str, int] = field(default_factory=dict)
 
 
+@event("sampled")
+@dataclass(frozen=True)
+class Sampled:
+    """A benchmark's rounds for a sampling profiler are done: *regions* regions, *ops*
+    operations in them, *elapsed_ns* their time (as sampled, so slowed by the sampler)."""
+
+    n: int
+    runtime: str
+    ops: int
+    regions: int
+    elapsed_ns: int
+
+
 #: Any event a worker sends.
-Event: TypeAlias = Hello | Begin | Round | Finished | Failed | Done | Region | Calls
+Event: TypeAlias = Hello | Begin | Round | Finished | Failed | Done | Region | Calls | Sampled
 #: How a worker sends an event (see :func:`serve`).
 Emit: TypeAlias = Callable[[Event], None]
 

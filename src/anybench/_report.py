@@ -26,6 +26,7 @@ from ._busy import BUSY_SHARE, busy_processes, busy_reasons, summary_line
 from ._counts_report import work_section
 from ._counts_results import CountsRun
 from ._escape import markdown, markdown_code, plot_text
+from ._explain import explained_section
 from ._files import (
     REPORT_MARKER,
     FileNames,
@@ -656,6 +657,10 @@ def _work(ctx: Context) -> list[str]:
     return work_section(ctx.counts, ctx.entries)
 
 
+def _explained(ctx: Context) -> list[str]:
+    return explained_section(ctx.counts, ctx.plot_dir)
+
+
 #: The page, section by section: a new section is one function and one line here.
 SECTIONS: tuple[Section, ...] = (
     _title,
@@ -666,6 +671,7 @@ SECTIONS: tuple[Section, ...] = (
     _latency,
     _instrument,
     _work,
+    _explained,
     _plots_section,
     _busy_section,
     _warnings,
