@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -110,7 +111,18 @@ _SYNTHETIC = textwrap.dedent(
 
 
 @needs_valgrind
-def test_client_requests_count_a_loop_of_known_length_exactly(tmp_path: Path) -> None:
+def test_client_requests_count_a_loop_of_known_length_exactly() -> None:
+    # As the counts workers run: a fixed environment, and a directory and script path of a
+    # fixed length (pytest's tmp_path grows a digit now and then), so that the interpreter's
+    # heap, and with it the few instructions around the loop, is the same in every run.
+    with tempfile.TemporaryDirectory(prefix="anybench-test-") as where:
+        tmp_path = Path(where)
+        _count_loops(tmp_path)
+
+
+def _count_loops(tmp_path: Path) -> None:
+    from anybench._counts import _environment
+
     script = tmp_path / "synthetic.py"
     script.write_text(_SYNTHETIC)
     proc = subprocess.run(
@@ -126,7 +138,8 @@ def test_client_requests_count_a_loop_of_known_length_exactly(tmp_path: Path) ->
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env=_environment(),
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     files = sorted(tmp_path.glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
