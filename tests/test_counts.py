@@ -194,12 +194,18 @@ def test_a_counts_process_inherits_nothing_that_differs_between_shells(
     monkeypatch.setenv("PATH", "/opt/a:/opt/b:" + os.environ.get("PATH", ""))
     monkeypatch.setenv("PYTHONMALLOC", "debug")
     monkeypatch.setenv("PYTHONPATH", "/my/scenarios")
+    monkeypatch.setenv("ANYBENCH_RUNTIME_MODULES", "my_runtimes")
+    for name in [
+        n for n in os.environ if n.startswith("ANYBENCH_") and n != "ANYBENCH_RUNTIME_MODULES"
+    ]:
+        monkeypatch.delenv(name)
     env = _environment()
     assert env == {
         "PATH": os.defpath,
         "PYTHONHASHSEED": "0",
         "LC_ALL": "C.UTF-8",
         "PYTHONPATH": "/my/scenarios",
+        "ANYBENCH_RUNTIME_MODULES": "my_runtimes",  # a runtime registered from a module
     }
 
 

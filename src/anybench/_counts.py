@@ -151,7 +151,8 @@ def _no_aslr() -> list[str]:
     return [setarch, platform.machine(), "-R"] if setarch else []
 
 
-#: The only variables a counts process inherits; the rest of its environment is fixed.
+#: The only variables a counts process inherits (with anybench's own, ``ANYBENCH_*``, such as
+#: the runtime modules to register); the rest of its environment is fixed.
 KEPT_VARIABLES = ("PYTHONPATH", "VALGRIND_LIB")
 
 
@@ -163,7 +164,11 @@ def _environment() -> dict[str, str]:
     processes of one run, sharing one environment, agreed to the instruction). Nor does it
     inherit ``PYTHONDEVMODE`` or ``PYTHONMALLOC`` (a debug allocator would be counted as the
     scenario's work)."""
-    env = {name: os.environ[name] for name in KEPT_VARIABLES if name in os.environ}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in KEPT_VARIABLES or name.startswith("ANYBENCH_")
+    }
     env.update(PATH=os.defpath, PYTHONHASHSEED="0", LC_ALL="C.UTF-8")
     return env
 
