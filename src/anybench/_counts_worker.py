@@ -62,7 +62,7 @@ from ._protocol import (
     decode_counts_job,
     serve,
 )
-from ._runtimes import Runtime, runtime_named
+from ._runtimes import RUNTIMES, Runtime, runtime_named
 from ._scenario import ScenarioSpec
 from ._sweep import scale_text
 from ._valgrind import ClientRequests
@@ -237,7 +237,10 @@ def work(job: CountsJob, emit: Emit) -> None:
         if entry not in sys.path:
             sys.path.insert(0, entry)
     scenario = ScenarioSpec.from_module(importlib.import_module(job.scenario_module))
-    runtimes = {name: runtime_named(name) for name in job.runtimes}
+    # A built-in runtime is taken from the registry as it is: looking up the others reads every
+    # installed distribution's entry points, in the order the file system lists them, which
+    # differs from one installation to the next and moves the heap the regions then run on.
+    runtimes = {name: RUNTIMES.get(name) or runtime_named(name) for name in job.runtimes}
     instructions = job.mode == "instructions"
     if instructions:
         CallgrindProbe.requests = ClientRequests()
@@ -251,7 +254,6 @@ def work(job: CountsJob, emit: Emit) -> None:
     TracingProbe.roots = roots
     gc.collect()
     gc.freeze()
-    emit(Hello.here(scenario.name))
     if instructions:
         for i in range(2):
             CallgrindProbe.dump_name = f"{EMPTY_REGION}{i}"
@@ -348,6 +350,9 @@ def work(job: CountsJob, emit: Emit) -> None:
                     stacks=stacks,
                 )
             )
+    # Last: its library versions are read from the installed distributions' metadata, in the
+    # order the file system lists them (see above), which must not shape the regions' heap.
+    emit(Hello.here(scenario.name))
     emit(Done())
 
 
