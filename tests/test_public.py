@@ -190,11 +190,19 @@ def test_a_projects_own_test_of_measure_scenario_runs_on_each_runtime(tmp_path: 
     assert data["anybench_run"]["failed"] == []
 
 
+#: How long the measured region of the scenarios written here lasts: above the 2 ms a round's
+#: region is planned to reach (anybench._worker.TARGET_REGION_NS), so that a round is one pass;
+#: an empty region is repeated 2,000 times a round, with a collection before each (7 s a run).
+REGION_S = 0.0025
+
+
 def _write_scenario(directory: Path, body: str, name: str = "my_scen.py") -> Path:
     path = directory / name
     path.write_text(
         textwrap.dedent(
             """
+            import time
+
             import anybench
 
             NAME = "my_scen"
@@ -203,9 +211,10 @@ def _write_scenario(directory: Path, body: str, name: str = "my_scen.py") -> Pat
 
             async def run(n, probe):
                 probe.start(ops=n)
+                time.sleep(REGION_S)
                 probe.stop()
             """
-        )
+        ).replace("REGION_S", repr(REGION_S))
         + textwrap.dedent(body)
     )
     return path
@@ -468,6 +477,7 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
             probe.start(ops=n)
             if first.read_text() != str(os.getpid()):
                 await anyio.Event().wait()
+            time.sleep({REGION_S})
             probe.stop()
         """,
         name="a_fast.py",
@@ -486,7 +496,7 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
     )
     incoming = tmp_path / "results" / ".incoming"
     # A hang fails at the deadline, and the run goes on to the other scenario.
-    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:], "--deadline", "5"]
+    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:], "--deadline", "2"]
     if through == "nox":
         cmd = [sys.executable, "-c", _NOX_SESSION, str(ROOT), *options]
     else:
