@@ -239,7 +239,7 @@ def test_compare_fails_when_new_lost_benchmarks_or_failed(
     new.write_text(json.dumps(data))
     assert main(["compare", str(tiny_results), str(new)]) == 1
     out = capsys.readouterr().out
-    assert "spawn N=3 trio" in out
+    assert "spawn N=40 trio" in out
     assert "MISSING from new" in out
     assert "FAILED in new: test_scenario[x]: hung" in out
 
