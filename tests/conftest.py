@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,44 @@ def _make_tiny_results(out: Path) -> Path:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     staged.rename(out)
     return out
+
+
+@dataclass(frozen=True)
+class TinyReport:
+    """``anybench report`` of the tiny results, and what reading its plots found."""
+
+    #: The report's directory.
+    path: Path
+    #: The plots it wrote, by file name, in the order it drew them.
+    plots: list[str]
+    #: What :func:`tests.test_plots.label_problems` found wrong in them, one line each.
+    plot_problems: list[str]
+
+
+@pytest.fixture(scope="session")
+def tiny_report(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyReport:
+    """``anybench report`` of the tiny results, written once for the tests that read it.
+
+    Each plot's tick labels are read (tests/test_plots.py) as the report saves it: the whole
+    matrix's plots take seconds to draw, and are checked on the very figures the report
+    draws rather than drawn a second time.
+    """
+    from anybench import _plots
+    from anybench._cli import main
+
+    from .test_plots import label_problems
+
+    plots: list[str] = []
+    problems: list[str] = []
+    save = _plots._save
+
+    def read_then_save(fig: Any, path: Path) -> None:
+        plots.append(path.name)
+        problems.extend(label_problems(fig, path.name))
+        save(fig, path)
+
+    out = tmp_path_factory.mktemp("tiny-report") / "report"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_plots, "_save", read_then_save)
+        assert main(["report", str(tiny_results), "--out", str(out)]) == 0
+    return TinyReport(out, plots, problems)

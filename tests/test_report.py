@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from anybench import _plots
 from anybench._cli import main
 from anybench._files import REPORT_MARKER
 from anybench._format import format_ns
@@ -25,7 +26,7 @@ from anybench._stats import (
 )
 from anybench._table import comparison_table
 
-from .conftest import ROOT, run_benchmarks
+from .conftest import ROOT, TinyReport, run_benchmarks
 
 
 @pytest.fixture
@@ -39,13 +40,12 @@ def spawn_results(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) 
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_report(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``anybench report`` of the tiny results, written once for the tests that read it (the
-    whole matrix's plots take seconds to draw)."""
-    out = tmp_path_factory.mktemp("tiny-report") / "report"
-    assert main(["report", str(tiny_results), "--out", str(out)]) == 0
-    return out
+@pytest.fixture
+def unsaved_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's plots made but not drawn into files, for tests of the page's text alone:
+    drawing is most of a report's time, and the tiny report draws the same plots (and
+    tests/test_plots.py reads them)."""
+    monkeypatch.setattr(_plots, "_save", lambda fig, path: None)
 
 
 def test_stability_rules_are_pyperfs() -> None:
@@ -84,6 +84,7 @@ def test_durations_are_written_in_the_unit_that_keeps_them_short() -> None:
     assert format_ns(-1_500) == "-1.5 µs"
 
 
+@pytest.mark.usefixtures("unsaved_plots")
 def test_the_page_is_its_sections_in_order(spawn_results: Path, tmp_path: Path) -> None:
     page = render([load(spawn_results)], tmp_path)
     headings = [line for line in page.splitlines() if line.startswith(("# ", "## "))]
@@ -92,8 +93,8 @@ def test_the_page_is_its_sections_in_order(spawn_results: Path, tmp_path: Path) 
     assert len(headings) <= len(SECTIONS)  # one heading per section at most
 
 
-def test_report_writes_a_page_with_plots_it_links(tiny_report: Path) -> None:
-    out = tiny_report
+def test_report_writes_a_page_with_plots_it_links(tiny_report: TinyReport) -> None:
+    out = tiny_report.path
     page = (out / "index.md").read_text()
     for section in ("## Summary", "## Latency", "## Plots", "## Warnings", "## Runs", "## Method"):
         assert section in page
@@ -323,29 +324,29 @@ def test_files_of_one_name_from_two_directories_get_two_columns(
 
 
 def test_the_report_and_compare_write_a_load_scale_with_its_own_symbol(
-    tiny_results: Path, tiny_report: Path, capsys: pytest.CaptureFixture[str]
+    tiny_results: Path, tiny_report: TinyReport, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["compare", str(tiny_results), str(tiny_results)]) == 0
     out = capsys.readouterr().out
     assert "latency_under_load B=3 asyncio" in out
     assert "latency_under_load N=" not in out
-    page = (tiny_report / "index.md").read_text()
+    page = (tiny_report.path / "index.md").read_text()
     assert "latency distribution at B=3" in page
     assert "latency_under_load` N=" not in page
 
 
+@pytest.mark.usefixtures("unsaved_plots")
 def test_what_the_report_says_of_a_scenario_is_what_it_declared(
-    tiny_results: Path, tiny_report: Path, tmp_path: Path
+    tiny_results: Path, tiny_report: TinyReport, tmp_path: Path
 ) -> None:
-    page = (tiny_report / "index.md").read_text()
+    page = (tiny_report.path / "index.md").read_text()
     memory = page.split("## Memory", 1)[1].split("\n## ", 1)[0]
     assert "- `spawn`: per live task" in memory
     latency = page.split("## Latency", 1)[1].split("\n## ", 1)[0]
     assert "- `timers`: lateness is read on each runtime's own loop clock" in latency
     # A scenario that declares nothing gets no word, and the report's prose names no scenario
     # of its own: it serves other projects' scenarios too.
-    # The scenarios that declared remarks, with them taken away (the others' plots would only
-    # take seconds to draw).
+    # The scenarios that declared remarks, with them taken away.
     data = json.loads(tiny_results.read_text())
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"].get("remarks")]
     assert {b["extra_info"]["scenario"] for b in data["benchmarks"]} >= {"spawn", "timers"}
