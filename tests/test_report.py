@@ -194,7 +194,7 @@ def test_an_interleaved_ab_run_flags_a_slowed_runtime_and_fails(
     slow_python.chmod(0o755)
     raw = tmp_path / "raw.json"
     proc = run_benchmarks(
-        "--scenario", "spawn,spawn_native", "--scales", "40", "--processes", "4",
+        "--scenario", "spawn,spawn_native", "--scales", "40", "--processes", "4", "--rounds", "2",
         "--runtime", "asyncio,trio", "--variant", f"base={sys.executable}",
         "--variant", f"slow={slow_python}", f"--benchmark-json={raw}",
     )  # fmt: skip
