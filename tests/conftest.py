@@ -67,6 +67,17 @@ def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.Compl
     )
 
 
+@pytest.fixture
+def unplotted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's plots left undrawn, for tests of its page's text alone: the page is the
+    same (it links files that are not written), and drawing is most of a report's time. The
+    plots themselves are read in tests/test_plots.py, the tiny report's among them."""
+    from anybench import _plots
+
+    for writer in ("bars", "scaling", "latency_vs_scale", "cdf"):
+        monkeypatch.setattr(_plots, writer, lambda *args: None)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The tests of the tiny results first (in their order): under pytest-xdist the first
     # worker's first batch takes them all, makes the results (a minute, on one core) and reads

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from anybench import _plots
 from anybench._cli import main
 from anybench._files import REPORT_MARKER
 from anybench._format import format_ns
@@ -38,14 +37,6 @@ def spawn_results(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) 
     out = tmp_path_factory.mktemp("spawn") / "spawn.json"
     out.write_text(json.dumps(data))
     return out
-
-
-@pytest.fixture
-def unsaved_plots(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The report's plots made but not drawn into files, for tests of the page's text alone:
-    drawing is most of a report's time, and the tiny report draws the same plots (and
-    tests/test_plots.py reads them)."""
-    monkeypatch.setattr(_plots, "_save", lambda fig, path: None)
 
 
 def test_stability_rules_are_pyperfs() -> None:
@@ -84,7 +75,7 @@ def test_durations_are_written_in_the_unit_that_keeps_them_short() -> None:
     assert format_ns(-1_500) == "-1.5 µs"
 
 
-@pytest.mark.usefixtures("unsaved_plots")
+@pytest.mark.usefixtures("unplotted")
 def test_the_page_is_its_sections_in_order(spawn_results: Path, tmp_path: Path) -> None:
     page = render([load(spawn_results)], tmp_path)
     headings = [line for line in page.splitlines() if line.startswith(("# ", "## "))]
@@ -335,7 +326,7 @@ def test_the_report_and_compare_write_a_load_scale_with_its_own_symbol(
     assert "latency_under_load` N=" not in page
 
 
-@pytest.mark.usefixtures("unsaved_plots")
+@pytest.mark.usefixtures("unplotted")
 def test_what_the_report_says_of_a_scenario_is_what_it_declared(
     tiny_results: Path, tiny_report: TinyReport, tmp_path: Path
 ) -> None:
