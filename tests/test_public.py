@@ -320,7 +320,7 @@ def test_pytest_benchmark_save_compare_and_histogram_work(tmp_path: Path) -> Non
     """README's promise: pytest-benchmark's own options, on anybench's benchmarks."""
     storage = tmp_path / "storage"
     args = pytest_command([str(ROOT / "scenarios")], None, [
-        "--scenario", "done_callback", "--runtime", "asyncio", *TINY,
+        "--scenario", "done_callback", "--runtime", "asyncio", "--scales", "40", *TINY[2:],
         f"--benchmark-storage=file://{storage}",
     ])  # fmt: skip
     saved = _run([*args, "--benchmark-save=one"], ROOT)
