@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,33 @@ def run_benchmarks(*args: str, env_path: Path | None = None) -> subprocess.Compl
     )
 
 
+@pytest.fixture
+def frozen_heap() -> Iterator[None]:
+    """What the test process holds, frozen out of the collector's reach for the test, as a
+    worker freezes its own once at start-up: a round run here collects only what the test made.
+
+    For tests that run rounds in this process (:func:`anybench.run_round` collects before
+    each): a collection of pytest's whole heap, 150,000 objects and more, took a tenth of a
+    second, most of such a test's time. A test with more than one round passes
+    ``freeze_heap=False``, as a worker does: a round that freezes the heap itself unfreezes
+    all of it when it ends.
+    """
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.fixture
+def unplotted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's plots left undrawn, for tests of its page's text alone: the page is the
+    same (it links files that are not written), and drawing is most of a report's time. The
+    plots themselves are read in tests/test_plots.py, the tiny report's among them."""
+    from anybench import _plots
+
+    for writer in ("bars", "scaling", "latency_vs_scale", "cdf"):
+        monkeypatch.setattr(_plots, writer, lambda *args: None)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The tests of the tiny results first (in their order): under pytest-xdist the first
     # worker's first batch takes them all, makes the results (a minute, on one core) and reads
@@ -76,7 +105,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_results(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
-    """A real results file: the whole matrix at N of 3 and 40, and B of 0 and 3.
+    """A real results file: the whole matrix at N of 40 and 400, and B of 0 and 3.
 
     Made once per test session, whatever the number of pytest-xdist workers: the first to come
     makes it, under a lock, in the directory they all share.
@@ -97,11 +126,14 @@ def tiny_results(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
 
 def _make_tiny_results(out: Path) -> Path:
     staged = out.with_name(out.name + ".partial")
+    # N of 40 and 400, not smaller: a round repeats a short region until it lasts about 2 ms,
+    # and below N of 40 the passes' set-ups cost more than the regions (at N=3, timers alone
+    # took 9 s of the run's 54: a 10 ms lead before each pass's burst of timers).
     proc = run_benchmarks(
         "--profile",
         "default",
         "--scales",
-        "3,40",
+        "40,400",
         "--loads",
         "0,3",
         "--processes",
@@ -115,3 +147,44 @@ def _make_tiny_results(out: Path) -> Path:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     staged.rename(out)
     return out
+
+
+@dataclass(frozen=True)
+class TinyReport:
+    """``anybench report`` of the tiny results, and what reading its plots found."""
+
+    #: The report's directory.
+    path: Path
+    #: The plots it wrote, by file name, in the order it drew them.
+    plots: list[str]
+    #: What :func:`tests.test_plots.label_problems` found wrong in them, one line each.
+    plot_problems: list[str]
+
+
+@pytest.fixture(scope="session")
+def tiny_report(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyReport:
+    """``anybench report`` of the tiny results, written once for the tests that read it.
+
+    Each plot's tick labels are read (tests/test_plots.py) as the report saves it: the whole
+    matrix's plots take seconds to draw, and are checked on the very figures the report
+    draws rather than drawn a second time.
+    """
+    from anybench import _plots
+    from anybench._cli import main
+
+    from .test_plots import label_problems
+
+    plots: list[str] = []
+    problems: list[str] = []
+    save = _plots._save
+
+    def read_then_save(fig: Any, path: Path) -> None:
+        plots.append(path.name)
+        problems.extend(label_problems(fig, path.name))
+        save(fig, path)
+
+    out = tmp_path_factory.mktemp("tiny-report") / "report"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_plots, "_save", read_then_save)
+        assert main(["report", str(tiny_results), "--out", str(out)]) == 0
+    return TinyReport(out, plots, problems)

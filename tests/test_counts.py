@@ -517,6 +517,7 @@ def test_a_counts_job_crosses_whole() -> None:
 # -- the report ---------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("unplotted")
 def test_the_report_shows_work_per_operation_beside_time(tmp_path: Path) -> None:
     results = ROOT / "results" / "20261129T112446_vm_cpython3.11_anyio-4.16.0.json"
     at_100 = {"scale": 100, "ops": 100}

@@ -14,6 +14,9 @@ import pytest
 import scenarios
 from anybench import Probe, Runtime, ScenarioFailed, ScenarioTimeout, run_round
 
+# Rounds in this process, as a worker runs them (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("frozen_heap")
+
 NATIVES = [s for s in scenarios.ALL if getattr(s, "NATIVE_OF", None)]
 
 

@@ -238,6 +238,7 @@ def test_a_loose_variant_takes_the_other_into_its_extra_passes(
 TINY = '''
 """Nothing much, for the pairing tests."""
 import os
+import time
 
 import anyio
 
@@ -255,6 +256,9 @@ async def run(n, probe):
     probe.start(ops=n)
     for _ in range(n):
         pass
+    # A region past the 2 ms a round is planned to reach: one pass a round (an empty one is
+    # repeated 2,000 times, a collection before each).
+    time.sleep(0.0025)
     probe.stop()
 '''
 

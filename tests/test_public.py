@@ -91,7 +91,8 @@ def test_a_users_scenario_runs_from_an_installed_wheel(installed: Path, tmp_path
     cmd = [anybench, "run", "my_scenario.py", "--runtime", ",".join(runtimes), *TINY]
     first = _run([*cmd, "-p", "no:cacheprovider"], work)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    second = _run([*cmd, "--into", "results"], work)  # the default, said out loud
+    # The default place, said out loud (what a run reports is checked on the first).
+    second = _run([*cmd, "--into", "results", "--no-report"], work)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     saved = sorted((work / "results").glob("*.json"))
     assert len(saved) == 2  # never overwritten
@@ -190,11 +191,19 @@ def test_a_projects_own_test_of_measure_scenario_runs_on_each_runtime(tmp_path: 
     assert data["anybench_run"]["failed"] == []
 
 
+#: How long the measured region of the scenarios written here lasts: above the 2 ms a round's
+#: region is planned to reach (anybench._worker.TARGET_REGION_NS), so that a round is one pass;
+#: an empty region is repeated 2,000 times a round, with a collection before each (7 s a run).
+REGION_S = 0.0025
+
+
 def _write_scenario(directory: Path, body: str, name: str = "my_scen.py") -> Path:
     path = directory / name
     path.write_text(
         textwrap.dedent(
             """
+            import time
+
             import anybench
 
             NAME = "my_scen"
@@ -203,9 +212,10 @@ def _write_scenario(directory: Path, body: str, name: str = "my_scen.py") -> Pat
 
             async def run(n, probe):
                 probe.start(ops=n)
+                time.sleep(REGION_S)
                 probe.stop()
             """
-        )
+        ).replace("REGION_S", repr(REGION_S))
         + textwrap.dedent(body)
     )
     return path
@@ -310,7 +320,7 @@ def test_pytest_benchmark_save_compare_and_histogram_work(tmp_path: Path) -> Non
     """README's promise: pytest-benchmark's own options, on anybench's benchmarks."""
     storage = tmp_path / "storage"
     args = pytest_command([str(ROOT / "scenarios")], None, [
-        "--scenario", "done_callback", "--runtime", "asyncio", *TINY,
+        "--scenario", "done_callback", "--runtime", "asyncio", "--scales", "40", *TINY[2:],
         f"--benchmark-storage=file://{storage}",
     ])  # fmt: skip
     saved = _run([*args, "--benchmark-save=one"], ROOT)
@@ -468,6 +478,7 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
             probe.start(ops=n)
             if first.read_text() != str(os.getpid()):
                 await anyio.Event().wait()
+            time.sleep({REGION_S})
             probe.stop()
         """,
         name="a_fast.py",
@@ -486,7 +497,7 @@ def test_an_interrupted_run_saves_what_finished_marked_partial(tmp_path: Path) -
     )
     incoming = tmp_path / "results" / ".incoming"
     # A hang fails at the deadline, and the run goes on to the other scenario.
-    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:], "--deadline", "5"]
+    options = ["--runtime", "asyncio", "--scales", "3", *TINY[2:], "--deadline", "2"]
     if through == "nox":
         cmd = [sys.executable, "-c", _NOX_SESSION, str(ROOT), *options]
     else:

@@ -25,7 +25,7 @@ from anybench._stats import (
 )
 from anybench._table import comparison_table
 
-from .conftest import ROOT, run_benchmarks
+from .conftest import ROOT, TinyReport, run_benchmarks
 
 
 @pytest.fixture
@@ -36,15 +36,6 @@ def spawn_results(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) 
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["scenario"] == "spawn"]
     out = tmp_path_factory.mktemp("spawn") / "spawn.json"
     out.write_text(json.dumps(data))
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_report(tiny_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``anybench report`` of the tiny results, written once for the tests that read it (the
-    whole matrix's plots take seconds to draw)."""
-    out = tmp_path_factory.mktemp("tiny-report") / "report"
-    assert main(["report", str(tiny_results), "--out", str(out)]) == 0
     return out
 
 
@@ -84,6 +75,7 @@ def test_durations_are_written_in_the_unit_that_keeps_them_short() -> None:
     assert format_ns(-1_500) == "-1.5 µs"
 
 
+@pytest.mark.usefixtures("unplotted")
 def test_the_page_is_its_sections_in_order(spawn_results: Path, tmp_path: Path) -> None:
     page = render([load(spawn_results)], tmp_path)
     headings = [line for line in page.splitlines() if line.startswith(("# ", "## "))]
@@ -92,8 +84,8 @@ def test_the_page_is_its_sections_in_order(spawn_results: Path, tmp_path: Path) 
     assert len(headings) <= len(SECTIONS)  # one heading per section at most
 
 
-def test_report_writes_a_page_with_plots_it_links(tiny_report: Path) -> None:
-    out = tiny_report
+def test_report_writes_a_page_with_plots_it_links(tiny_report: TinyReport) -> None:
+    out = tiny_report.path
     page = (out / "index.md").read_text()
     for section in ("## Summary", "## Latency", "## Plots", "## Warnings", "## Runs", "## Method"):
         assert section in page
@@ -193,7 +185,7 @@ def test_an_interleaved_ab_run_flags_a_slowed_runtime_and_fails(
     slow_python.chmod(0o755)
     raw = tmp_path / "raw.json"
     proc = run_benchmarks(
-        "--scenario", "spawn,spawn_native", "--scales", "40", "--processes", "4",
+        "--scenario", "spawn,spawn_native", "--scales", "40", "--processes", "4", "--rounds", "2",
         "--runtime", "asyncio,trio", "--variant", f"base={sys.executable}",
         "--variant", f"slow={slow_python}", f"--benchmark-json={raw}",
     )  # fmt: skip
@@ -239,7 +231,7 @@ def test_compare_fails_when_new_lost_benchmarks_or_failed(
     new.write_text(json.dumps(data))
     assert main(["compare", str(tiny_results), str(new)]) == 1
     out = capsys.readouterr().out
-    assert "spawn N=3 trio" in out
+    assert "spawn N=40 trio" in out
     assert "MISSING from new" in out
     assert "FAILED in new: test_scenario[x]: hung" in out
 
@@ -323,29 +315,29 @@ def test_files_of_one_name_from_two_directories_get_two_columns(
 
 
 def test_the_report_and_compare_write_a_load_scale_with_its_own_symbol(
-    tiny_results: Path, tiny_report: Path, capsys: pytest.CaptureFixture[str]
+    tiny_results: Path, tiny_report: TinyReport, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["compare", str(tiny_results), str(tiny_results)]) == 0
     out = capsys.readouterr().out
     assert "latency_under_load B=3 asyncio" in out
     assert "latency_under_load N=" not in out
-    page = (tiny_report / "index.md").read_text()
+    page = (tiny_report.path / "index.md").read_text()
     assert "latency distribution at B=3" in page
     assert "latency_under_load` N=" not in page
 
 
+@pytest.mark.usefixtures("unplotted")
 def test_what_the_report_says_of_a_scenario_is_what_it_declared(
-    tiny_results: Path, tiny_report: Path, tmp_path: Path
+    tiny_results: Path, tiny_report: TinyReport, tmp_path: Path
 ) -> None:
-    page = (tiny_report / "index.md").read_text()
+    page = (tiny_report.path / "index.md").read_text()
     memory = page.split("## Memory", 1)[1].split("\n## ", 1)[0]
     assert "- `spawn`: per live task" in memory
     latency = page.split("## Latency", 1)[1].split("\n## ", 1)[0]
     assert "- `timers`: lateness is read on each runtime's own loop clock" in latency
     # A scenario that declares nothing gets no word, and the report's prose names no scenario
     # of its own: it serves other projects' scenarios too.
-    # The scenarios that declared remarks, with them taken away (the others' plots would only
-    # take seconds to draw).
+    # The scenarios that declared remarks, with them taken away.
     data = json.loads(tiny_results.read_text())
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"].get("remarks")]
     assert {b["extra_info"]["scenario"] for b in data["benchmarks"]} >= {"spawn", "timers"}

@@ -17,6 +17,9 @@ import pytest
 import scenarios
 from anybench import Future, Probe, Runtime, ScenarioFailed, ScenarioTimeout, run_round
 
+# Rounds in this process, as a worker runs them (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("frozen_heap")
+
 N = 30
 #: A round at N=30 takes well under a millisecond; a lost wake-up waits the deadline out.
 DEADLINE_S = 0.2

@@ -22,17 +22,20 @@ from anybench import (
 
 from .conftest import expected_ops
 
+# Rounds in this process, as a worker runs them: see frozen_heap.
+pytestmark = pytest.mark.usefixtures("frozen_heap")
+
 
 @pytest.mark.parametrize("scenario", scenarios.ALL, ids=lambda s: s.NAME)
 @pytest.mark.parametrize("n", [1, 2, 57])
 def test_scenario_runs_and_records(
     scenario: scenarios.ScenarioModule, n: int, runtime: Runtime
 ) -> None:
-    throughput = run_round(scenario, runtime, n)
+    throughput = run_round(scenario, runtime, n, freeze_heap=False)
     assert throughput.ops == expected_ops(scenario, n)
     assert throughput.elapsed_ns > 0
     assert throughput.samples == {}  # no stamps in a throughput round
-    result = run_round(scenario, runtime, n, latency=True)
+    result = run_round(scenario, runtime, n, latency=True, freeze_heap=False)
     assert result.ops == expected_ops(scenario, n)
     assert result.elapsed_ns > 0
     # Every declared latency series has one sample per operation.
@@ -61,10 +64,10 @@ def test_throughput_rounds_read_no_clock_per_operation(
     more per operation in a latency round."""
     counting = _CountingClock()
     monkeypatch.setattr(Probe, "clock", staticmethod(counting))
-    run_round(scenario, runtime, 200)
+    run_round(scenario, runtime, 200, freeze_heap=False)
     assert counting.reads <= 4, f"{counting.reads} clock reads in a throughput round"
     counting.reads = 0
-    result = run_round(scenario, runtime, 200, latency=True)
+    result = run_round(scenario, runtime, 200, latency=True, freeze_heap=False)
     if scenario.NAME != "timers":  # timers stamps on the loop clock (anyio.current_time)
         assert counting.reads >= result.ops
 
