@@ -173,6 +173,23 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def run_counts_process(
+    command: Sequence[str], job: CountsJob, cwd: str, timeout: float = PROCESS_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """Run a counts worker's *command* with *job* on its standard input, in the fixed
+    environment (:func:`_environment`) and in *cwd*, an empty directory: what the caller's
+    working directory holds is no part of the count."""
+    return subprocess.run(
+        command,
+        input=encode_counts_job(job),
+        capture_output=True,
+        text=True,
+        env=_environment(),
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
 def _run_process(
     spec: ScenarioSpec,
     runtimes: Sequence[str],
@@ -205,15 +222,7 @@ def _run_process(
                 *command,
             ]
         try:
-            proc = subprocess.run(
-                command,
-                input=encode_counts_job(job),
-                capture_output=True,
-                text=True,
-                env=_environment(),
-                cwd=tmp,  # an empty directory: what the caller's holds is no part of the count
-                timeout=PROCESS_TIMEOUT_S,
-            )
+            proc = run_counts_process(command, job, tmp)
         except subprocess.TimeoutExpired:
             outcome.failed.append(
                 f"{spec.name}: its {mode} process ran past {PROCESS_TIMEOUT_S:g} s; stopped"

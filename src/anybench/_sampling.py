@@ -38,7 +38,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ._attribution import merged_tree, moved_functions, renamed, responsible
-from ._counts import _environment
+from ._counts import run_counts_process
 from ._counts_worker import function_key
 from ._explain import (
     ENOUGH,
@@ -55,7 +55,6 @@ from ._protocol import (
     ProtocolError,
     Sampled,
     decode_event,
-    encode_counts_job,
 )
 from ._stats import _t_quantile
 
@@ -223,15 +222,7 @@ def sample_process(
             python or sys.executable, "-m", "anybench._counts_worker",
         ]  # fmt: skip
         try:
-            proc = subprocess.run(
-                command,
-                input=encode_counts_job(job),
-                capture_output=True,
-                text=True,
-                env=_environment(),
-                cwd=tmp,
-                timeout=PROCESS_TIMEOUT_S,
-            )
+            proc = run_counts_process(command, job, tmp, PROCESS_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SamplingError(f"cannot sample {module} on {runtime}: {exc}") from None
         sampled: Sampled | None = None
