@@ -48,6 +48,16 @@ Stacks = Mapping[tuple[str, ...], float]
 OUTSIDE = "(the runtime, outside the scenario's code)"
 
 
+def one_sided(a: float, b: float) -> str:
+    """``new`` where there is something on side B only, ``gone`` where on side A only, else
+    empty: the one rule for a function's calls, a frame's work and a drawn frame alike."""
+    if not a and b:
+        return "new"
+    if a and not b:
+        return "gone"
+    return ""
+
+
 @dataclass
 class Node:
     """One frame of the merged tree: its own work on each side, and its callees."""
@@ -67,11 +77,7 @@ class Node:
     @property
     def kind(self) -> str:
         """``new`` (work on B only), ``gone`` (on A only), or empty."""
-        if not self.a and self.b:
-            return "new"
-        if self.a and not self.b:
-            return "gone"
-        return ""
+        return one_sided(self.a, self.b)
 
 
 def merged_tree(stacks_a: Stacks, stacks_b: Stacks) -> Node:

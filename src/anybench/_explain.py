@@ -45,6 +45,7 @@ from ._attribution import (
     by_library,
     merged_tree,
     moved_functions,
+    one_sided,
     renamed,
     responsible,
 )
@@ -142,11 +143,7 @@ class PythonRow:
     @property
     def status(self) -> str:
         """``new`` (called on B only), ``gone`` (on A only), or empty."""
-        if not self.calls_a and self.calls_b:
-            return "new"
-        if self.calls_a and not self.calls_b:
-            return "gone"
-        return ""
+        return one_sided(self.calls_a, self.calls_b)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._attribution import one_sided
 from ._files import safe_name, write_new
 
 if TYPE_CHECKING:
@@ -68,10 +69,9 @@ class FlameFrame:
     @property
     def kind(self) -> str:
         """``new``, ``gone``, ``grew``, ``shrank`` or ``same``."""
-        if not self.a and self.b:
-            return "new"
-        if self.a and not self.b:
-            return "gone"
+        side = one_sided(self.a, self.b)
+        if side:
+            return side
         change = (self.b - self.a) / max(self.a, self.b)
         if change > SAME:
             return "grew"
