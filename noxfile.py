@@ -35,6 +35,10 @@ RESULTS = ROOT / "results"
 #: change, and the newest.
 DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.16.0")
 VERSION_PROCESSES = 6
+#: ... and up to this many for a group while a ratio between the variants is wider than ±5%
+#: (anybench._sweep.Budget.pair_precision): the interval narrows as one over the root of the
+#: pairs, so 16 pairs bring a ±10% row of 6 pairs to about ±5%.
+VERSION_MAX_PROCESSES = 16
 #: How long nox lets ``anybench run`` stop and save after a Ctrl-C before it terminates it
 #: (nox's own default is 0.3 s): anybench gives pytest 25 s at most (anybench._run).
 INTERRUPT_TIMEOUT_S = 60.0
@@ -177,6 +181,8 @@ def run_variants(
     # processes is the unit of its interval.
     if not any(a.startswith("--processes") for a in pytest_args):
         pytest_args = ["--processes", str(VERSION_PROCESSES), *pytest_args]
+    if not any(a.startswith("--max-processes") for a in pytest_args):
+        pytest_args = ["--max-processes", str(VERSION_MAX_PROCESSES), *pytest_args]
     install(session, "bench")
     options = []
     for label, requirements in variants.items():

@@ -206,8 +206,9 @@ def _groups(labels: tuple[str, ...], scenario: str = "x") -> list[Group]:
 def test_a_loose_variant_takes_the_other_into_its_extra_passes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The precision rule gives a group more processes while any benchmark is loose: in every
-    variant, so that each extra pass's process of one has a partner in the other."""
+    """The precision rule gives a group of two variants more processes while a ratio between
+    them, paired by pass, is loose: in every variant, so that each extra pass's process of one
+    has a partner in the other."""
     rng = random.Random(8)
 
     def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
@@ -231,6 +232,56 @@ def test_a_loose_variant_takes_the_other_into_its_extra_passes(
     )
     for m in found.values():
         assert m.process_passes == [1, 2, 3, 4, 5, 6]
+
+
+def test_variants_that_drift_together_are_settled_by_their_paired_ratio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each variant's own processes are 50% apart, but by pass they move together (the
+    minute's drift): their ratio, paired by pass, is exact, so the group stops at its least
+    processes, though each benchmark's own interval is far wider than the precision asked."""
+    drift = [1.0, 1.5, 1.2, 1.4, 1.1, 1.3]
+    calls = {"a": 0, "b": 0}
+
+    def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+        [scale] = job.scales
+        factor = drift[calls[variant.label]]
+        calls[variant.label] += 1
+        yield Hello(name="x", pid=1000 + sum(calls.values()), python="3", implementation="C",
+                    libraries={})  # fmt: skip
+        for runtime in scale.runtimes:
+            yield Begin(n=scale.n, runtime=runtime, kind="throughput", deadline_s=60.0)
+            for _ in range(3):
+                cost = 1e6 * factor * (1.1 if variant.label == "b" else 1.0)
+                yield Round(n=scale.n, runtime=runtime, kind="throughput", n_round=scale.n,
+                            ops=100, elapsed_ns=int(cost), passes=1)  # fmt: skip
+            yield Finished(n=scale.n, runtime=runtime)
+        yield Done()
+
+    monkeypatch.setattr(_measure, "run_worker", run_worker)
+    plan = Plan(Budget(processes=3, max_processes=6, precision=1e-6, pair_precision=0.01))
+    [found] = measure_matrix(
+        _groups(("a", "b")), plan, {"a": Variant("a"), "b": Variant("b")}, seed=1
+    )
+    for m in found.values():
+        assert m.process_passes == [1, 2, 3]
+        assert not m.tight(0.05)
+    a, b = found[(10, "trio", "a")], found[(10, "trio", "b")]
+    assert a.paired_floor(b) == pytest.approx(0.0, abs=1e-9)
+    assert b.process_medians_ns_per_op()[1] / a.process_medians_ns_per_op()[1] == (
+        pytest.approx(1.1, rel=1e-6)
+    )
+
+
+def test_a_paired_floor_needs_two_passes_in_common() -> None:
+    """Processes pair only within a pass; with fewer than two pairs there is no interval."""
+    a = Measurement(10, "asyncio", "a", processes=[[100], [120]], process_passes=[1, 2],
+                    ops_per_round=1)  # fmt: skip
+    b = Measurement(10, "asyncio", "b", processes=[[110], [130]], process_passes=[2, 3],
+                    ops_per_round=1)  # fmt: skip
+    assert a.paired_floor(b) == math.inf
+    b.process_passes = [1, 2]
+    assert 0 < a.paired_floor(b) < math.inf
 
 
 #: A tiny scenario: each worker notes its pid and the CPUs it may run on in the directory

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import os
 import queue
@@ -64,7 +65,7 @@ from ._protocol import (
     decode_event,
     encode_job,
 )
-from ._stats import log_interval_halfwidth, process_medians
+from ._stats import log_interval_halfwidth, once_by_pass, paired_log_ratio, process_medians
 from ._sweep import N, scale_text
 
 __all__ = [
@@ -180,6 +181,19 @@ class Measurement:
         if len(medians) < 2:
             return False
         return math.expm1(log_interval_halfwidth(medians)) <= precision
+
+    def paired_floor(self, other: Measurement) -> float:
+        """The floor (half-width, relative) of the 95% interval of *other*'s ratio to this
+        measurement, their processes paired by pass as compare pairs two variants of a run
+        (:meth:`anybench._verdicts.Ratio.between_variants`); inf with fewer than two pairs."""
+        mine, theirs = (
+            once_by_pass(zip(m.process_passes, m.process_medians_ns_per_op(), strict=False))[0]
+            if len(m.process_passes) == len(m.processes)
+            else {}
+            for m in (self, other)
+        )
+        pairs = [(mine[k], theirs[k]) for k in sorted(mine) if k in theirs]
+        return paired_log_ratio(pairs).floor() if len(pairs) >= 2 else math.inf
 
 
 def rotation_order(workers: Sequence[Any], rotation: int) -> list[Any]:
@@ -384,9 +398,12 @@ def measure_matrix(
     benchmark's processes are spread over the whole run and the machine's drift over its
     minutes enters the benchmark's interval rather than shifting it. A group wants a process
     until it has ``budget.processes`` of them, and then, up to ``budget.max_processes``, while
-    any of its benchmarks' interval is wider than ``budget.precision``: in every variant at
-    once, so that a variant's process of a pass has the other variants' of that pass to pair
-    with (see :meth:`anybench._verdicts.Ratio.between_variants`).
+    any of its benchmarks' interval is wider than ``budget.precision``; in a run of several
+    variants, while any runtime's ratio between two variants, paired by pass, is wider than
+    ``budget.pair_precision`` (what an A/B run is for is that ratio, and a pass's pair cancels
+    what the minute does to both, where a benchmark's own interval keeps it). It gets them in
+    every variant at once, so that a variant's process of a pass has the other variants' of
+    that pass to pair with (see :meth:`anybench._verdicts.Ratio.between_variants`).
 
     *pairing* places a group's variants in a pass (see :data:`PAIRINGS`): ``alternate`` one
     after the other, ``duet`` the two at the same moment, one per CPU (two variants only: see
@@ -403,6 +420,21 @@ def measure_matrix(
     most = max(budget.processes, budget.max_processes)
     cpus = _usable_cpus()[:2] if hasattr(os, "sched_setaffinity") else []
 
+    def settled(n: int, found: dict[Key, Measurement], live: dict[str, list[str]]) -> bool:
+        # One variant: each benchmark's own interval. Several: what the run is for is their
+        # ratios, so each runtime's ratio between every two variants, paired by pass.
+        if len(live) == 1:
+            return all(
+                found[(n, rt, label)].tight(budget.precision)
+                for label, runtimes in live.items()
+                for rt in runtimes
+            )
+        return all(
+            found[(n, rt, a)].paired_floor(found[(n, rt, b)]) <= budget.pair_precision
+            for a, b in itertools.combinations(sorted(live), 2)
+            for rt in sorted(set(live[a]) & set(live[b]))
+        )
+
     def wanted(index: int, number: int) -> dict[str, list[str]]:
         # A group's runtimes get another process together while any of them is still loose,
         # so that their ratios stay over the same processes; and so do its variants, so that
@@ -417,14 +449,7 @@ def measure_matrix(
             for label in labels_of[index]
         }
         live = {label: runtimes for label, runtimes in live.items() if runtimes}
-        if not live or (
-            number >= budget.processes
-            and all(
-                found[(group.n, rt, label)].tight(budget.precision)
-                for label, runtimes in live.items()
-                for rt in runtimes
-            )
-        ):
+        if not live or (number >= budget.processes and settled(group.n, found, live)):
             return {}
         return {
             label: rotation_order(live[label], number)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: The percentiles every latency summary carries, by the key they are stored under.
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
@@ -40,6 +42,17 @@ def process_medians(processes: Iterable[Sequence[float]], per: float = 1.0) -> l
     turn elapsed ns into ns/op): the unit of every interval and test. A process with no rounds
     has no median."""
     return [percentile(sorted(rounds), 50.0) / per for rounds in processes if rounds]
+
+
+def once_by_pass(numbered: Iterable[tuple[int, T]]) -> tuple[dict[int, T], list[int]]:
+    """Per-process items by the pass each process ran in (*numbered*: (pass, item) pairs):
+    the item of each pass that has exactly one, and the passes that have more (of no use to a
+    pairing by pass, which needs one partner a side)."""
+    found: dict[int, list[T]] = {}
+    for number, item in numbered:
+        found.setdefault(number, []).append(item)
+    once = {number: items[0] for number, items in found.items() if len(items) == 1}
+    return once, sorted(number for number, items in found.items() if len(items) > 1)
 
 
 def summarize_latency(samples_ns: Sequence[int]) -> dict[str, Any]:

@@ -131,6 +131,9 @@ class Budget:
     max_processes: int = 5
     #: Stop adding processes once the 95% interval of a benchmark is within ±precision.
     precision: float = 0.02
+    #: In a run of several variants (an A/B run), stop adding passes to a group once every
+    #: runtime's ratio between every two variants, paired by pass, is within ±pair_precision.
+    pair_precision: float = 0.05
     min_rounds: int = MIN_ROUNDS
     max_rounds: int = MAX_ROUNDS
     latency_rounds: int = 1

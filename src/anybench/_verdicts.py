@@ -16,6 +16,7 @@ from ._results import Record, Run
 from ._stats import (
     LogRatio,
     benjamini_hochberg,
+    once_by_pass,
     paired_log_ratio,
     process_medians,
     robust_spread,
@@ -150,14 +151,13 @@ def _by_pass(record: Record) -> tuple[dict[int, tuple[float, int]], list[int]]:
     positions = record.process_positions
     if len(positions) != len(record.processes):
         positions = (0,) * len(record.processes)
-    found: dict[int, list[tuple[float, int]]] = {}
-    for number, rounds, position in zip(
-        record.process_passes, record.processes, positions, strict=True
-    ):
-        for median in process_medians([rounds]):
-            found.setdefault(number, []).append((median, position))
-    once = {number: only[0] for number, only in found.items() if len(only) == 1}
-    return once, sorted(number for number, only in found.items() if len(only) > 1)
+    return once_by_pass(
+        (number, (median, position))
+        for number, rounds, position in zip(
+            record.process_passes, record.processes, positions, strict=True
+        )
+        for median in process_medians([rounds])
+    )
 
 
 def pass_pairs(

@@ -123,8 +123,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="P",
         help="more processes, up to this many, for benchmarks whose interval is still wider "
-        f"than ±2%% (default: the profile's; {_bounds('max_processes')}, not fewer than "
-        "--processes)",
+        "than ±2%% (with several --variant options: whose ratio between two variants, paired "
+        f"by pass, is wider than ±5%%) (default: the profile's; {_bounds('max_processes')}, "
+        "not fewer than --processes)",
     )
     group.addoption(
         "--rounds",
