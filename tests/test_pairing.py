@@ -173,6 +173,38 @@ def test_compare_pairs_two_variants_of_one_run_and_says_so() -> None:
     assert "paired by pass" not in text
 
 
+def test_a_change_is_claimed_only_beyond_the_minimum_change() -> None:
+    """A tight 1.5% change is real but within what separates two environments of the same code:
+    not claimed at the default ±2%, claimed at --min-change 0; a 4% change is claimed."""
+    passes = list(range(1, 13))
+
+    def verdict(change: float, min_change: float | None = None) -> str:
+        a, b = _drifting(seed=11, passes=12, change=change)
+        old = _run("r_a", "run-1", [_record(a, passes, variant="a")])
+        new = _run("r_b", "run-1", [_record(b, passes, variant="b")])
+        kwargs = {} if min_change is None else {"min_change": min_change}
+        [found], _, _, _ = compare_runs(old, new, **kwargs)
+        assert found.ratio.log.floor() < 0.005  # the pairing cancels the minutes' drift
+        return found.verdict
+
+    assert verdict(1.015) == "not significant"
+    assert verdict(1 / 1.015) == "not significant"
+    assert verdict(1.015, min_change=0.0) == "slower"
+    assert verdict(1 / 1.015, min_change=0.0) == "faster"
+    assert verdict(1.04) == "slower"
+    assert verdict(1 / 1.04) == "faster"
+
+
+def test_a_bad_minimum_change_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for value in ("-1", "x", "nan"):
+        assert main(["compare", "a.json", "b.json", "--min-change", value]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().count("\n") == 0
+        assert f"--min-change takes a percentage from 0 to 1000, like 2; not '{value}'" in err
+
+
 def test_compare_notes_what_it_left_out_of_a_pairing() -> None:
     a, b = _drifting(seed=7, passes=5, change=1.0)
     old = _run("r_a", "run-1", [_record(a, [1, 2, 3, 4, 5], variant="a")])

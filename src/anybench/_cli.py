@@ -17,6 +17,7 @@ from ._escape import terminal
 from ._files import OutputError
 from ._results import ResultsError, Run, load, pair_variants, save
 from ._table import comparison_table
+from ._verdicts import MIN_CHANGE
 
 
 def _error(message: str) -> None:
@@ -93,13 +94,15 @@ def _report(args: argparse.Namespace) -> int:
 MAX_THRESHOLD_PERCENT = 1000.0
 
 
-def _threshold(value: str) -> float | None:
-    """A --threshold in percent, or None if it is not a finite number in (0, 1000]."""
+def _threshold(value: str, *, allow_zero: bool = False) -> float | None:
+    """A --threshold in percent, or None if it is not a finite number in (0, 1000] (or
+    [0, 1000] with *allow_zero*)."""
     try:
         percent = float(value)
     except ValueError:
         return None
-    if not (math.isfinite(percent) and 0 < percent <= MAX_THRESHOLD_PERCENT):
+    low_ok = percent >= 0 if allow_zero else percent > 0
+    if not (math.isfinite(percent) and low_ok and percent <= MAX_THRESHOLD_PERCENT):
         return None
     return percent
 
@@ -118,6 +121,13 @@ def _compare(args: argparse.Namespace) -> int:
             f"{MAX_THRESHOLD_PERCENT:g}, like 10; not {args.threshold!r}"
         )
         return 2
+    min_change = _threshold(args.min_change, allow_zero=True)
+    if min_change is None:
+        _error(
+            f"--min-change takes a percentage from 0 to {MAX_THRESHOLD_PERCENT:g}, like 2; "
+            f"not {args.min_change!r}"
+        )
+        return 2
     runs, ok = _load_all([args.old, args.new], split=False)
     if not ok:
         return 2
@@ -128,7 +138,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 2
     regressed = False
     for old, new in pairs:
-        text, worse = format_comparison(old, new, threshold / 100)
+        text, worse = format_comparison(old, new, threshold / 100, min_change / 100)
         print(text)
         regressed = regressed or worse
     return 1 if regressed else 0
@@ -355,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="10",
         metavar="PERCENT",
         help="fail on significant slow-downs above this (default: 10)",
+    )
+    compare.add_argument(
+        "--min-change",
+        default=f"{MIN_CHANGE * 100:g}",
+        metavar="PERCENT",
+        help="call a change slower or faster only if its interval lies wholly beyond this "
+        f"(default: {MIN_CHANGE * 100:g}; 0: any change whose interval excludes none)",
     )
     compare.set_defaults(func=_compare)
 

@@ -16,6 +16,7 @@ from ._verdicts import (
     BY_DUET,
     BY_PASS,
     FALSE_DISCOVERY_RATE,
+    MIN_CHANGE,
     WELCH,
     Change,
     Drift,
@@ -64,10 +65,12 @@ def _interval_text(changes: list[Change], drift: Drift) -> str:
     return text
 
 
-def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
+def format_comparison(
+    old: Run, new: Run, threshold: float, min_change: float = MIN_CHANGE
+) -> tuple[str, bool]:
     """The text of ``anybench compare`` and whether it fails: a REGRESSION (see
     :func:`compare_runs`), or a benchmark of old that is missing from new or failed in it."""
-    changes, only_old, only_new, drift = compare_runs(old, new, threshold)
+    changes, only_old, only_new, drift = compare_runs(old, new, threshold, min_change)
     lines = [f"old: {old.source}", f"new: {new.source}", f"runs {drift.note}."]
     for label, run in (("old", old), ("new", new)):
         if run.partial:
@@ -117,7 +120,12 @@ def format_comparison(old: Run, new: Run, threshold: float) -> tuple[str, bool]:
         "change = new/old - 1 of ns/op (geometric mean of the per-process medians). "
         + _interval_text(changes, drift)
         + " floor: the smallest change it could tell from none. slower/faster: the interval "
-        "excludes no change and the change survives Benjamini-Hochberg at "
+        + (
+            f"lies wholly beyond ±{min_change:.0%} (--min-change)"
+            if min_change
+            else "excludes no change"
+        )
+        + " and the change survives Benjamini-Hochberg at "
         f"{FALSE_DISCOVERY_RATE:.0%} false discoveries over all {len(changes)} benchmarks; "
         f"REGRESSION: the whole interval above +{threshold:.0%}, and that survives it too. "
         "A benchmark missing from new, or failed in it, also fails the comparison."

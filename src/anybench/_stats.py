@@ -187,11 +187,18 @@ class LogRatio:
             return 0.0 if self.known and self.ratio > 1 + threshold else 1.0
         return _t_sf((math.log(self.ratio) - math.log1p(threshold)) / self.se, self.df)
 
-    def p_changed(self) -> float:
-        """Two-sided p-value for "no change" (H0: ratio = 1)."""
+    def p_changed(self, margin: float = 0.0) -> float:
+        """Two-sided p-value for "no change beyond ±*margin*" (H0: the ratio lies within
+        [1/(1+margin), 1+margin]; with no margin, H0: ratio = 1)."""
+        beyond = abs(math.log(self.ratio)) - math.log1p(margin)
         if not self.known or self.se == 0:
-            return 0.0 if self.known and self.ratio != 1 else 1.0
-        return min(1.0, 2 * _t_sf(abs(math.log(self.ratio)) / self.se, self.df))
+            return 0.0 if self.known and beyond > 0 else 1.0
+        return min(1.0, 2 * _t_sf(beyond / self.se, self.df))
+
+    def beyond(self, margin: float = 0.0) -> bool:
+        """Whether the interval lies wholly beyond ±*margin* (a change of more than *margin*,
+        up or down); with no margin, whether it excludes 1."""
+        return self.low > 1 + margin or self.high < 1 / (1 + margin)
 
     def floor(self, confidence: float = 0.95) -> float:
         """The smallest relative change this comparison could tell from none (its half-width)."""
