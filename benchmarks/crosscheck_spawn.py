@@ -110,8 +110,9 @@ async def _done_callback(n: int) -> int:
     return time.perf_counter_ns() - t0
 
 
-def by_hand(runtime: str, scenario: str) -> Region:
-    """A region by hand at N: its time in ns."""
+def by_hand(runtime: str, scenario: str, heap: str = "frozen") -> Region:
+    """A region by hand at N: its time in ns. With *heap* ``frozen`` what the process holds is
+    collected and frozen before the region and unfrozen after it; ``live``, only collected."""
     import anyio
 
     work = {"spawn": _spawn, "done_callback": _done_callback}[scenario]
@@ -124,9 +125,15 @@ def by_hand(runtime: str, scenario: str) -> Region:
 
     def region(n: int) -> float:
         # The same collector state before every region, whatever ran before it (anybench's
-        # round leaves its own garbage and its generations' counts); nothing inside the region.
+        # round leaves its garbage and its generations' counts), and nothing inside the region.
         gc.collect()
-        return float(anyio.run(work, n, backend=backend, backend_options=options))
+        if heap == "frozen":
+            gc.freeze()
+        try:
+            return float(anyio.run(work, n, backend=backend, backend_options=options))
+        finally:
+            if heap == "frozen":
+                gc.unfreeze()
 
     return region
 
@@ -258,10 +265,10 @@ class Pair:
         return self.marginal(BENCH, n1, n2) / self.marginal(HAND, n1, n2)
 
 
-def _child(key: Key, sizes: list[int], regions: int, first: str) -> Times | None:
+def _child(key: Key, sizes: list[int], regions: int, first: str, heap: str) -> Times | None:
     scenario, runtime = key
     command = [sys.executable, __file__, "--child", runtime, scenario]
-    command += [",".join(map(str, sizes)), str(regions), first]
+    command += [",".join(map(str, sizes)), str(regions), first, heap]
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -275,7 +282,8 @@ def measure(
     sizes: dict[Key, list[int]],
     processes: int,
     regions: int = REGIONS,
-    run_child: Callable[[Key, list[int], int, str], Times | None] = _child,
+    heap: str = "frozen",
+    run_child: Callable[[Key, list[int], int, str, str], Times | None] = _child,
     pressure: Callable[[], float | None] = pressure_avg10,
 ) -> dict[Key, list[Pair]]:
     """Per benchmark, its processes: in round *i*, every benchmark gets one process (the
@@ -287,7 +295,7 @@ def measure(
         first = HAND if number % 2 == 0 else BENCH
         for key in keys if number % 2 == 0 else reversed(keys):
             before = pressure()
-            times = run_child(key, sizes[key], regions, first)
+            times = run_child(key, sizes[key], regions, first, heap)
             after = pressure()
             if times is None:
                 continue
@@ -376,11 +384,20 @@ def main() -> int:
     parser.add_argument(
         "--show-regions", action="store_true", help="print every region's time, per process"
     )
-    parser.add_argument("--child", nargs=5, metavar=("RUNTIME", "SCENARIO", "SIZES", "N", "FIRST"))
+    parser.add_argument(
+        "--hand-heap",
+        choices=("frozen", "live"),
+        default="frozen",
+        help="frozen (the default): the side by hand freezes what the process holds around its "
+        "regions, as anybench's round does; live: it only collects before them",
+    )
+    parser.add_argument(
+        "--child", nargs=6, metavar=("RUNTIME", "SCENARIO", "SIZES", "N", "FIRST", "HEAP")
+    )
     args = parser.parse_args()
     if args.child:
-        runtime, scenario, sizes, regions, first = args.child
-        region = {HAND: by_hand(runtime, scenario), BENCH: with_anybench(runtime, scenario)}
+        runtime, scenario, sizes, regions, first, heap = args.child
+        region = {HAND: by_hand(runtime, scenario, heap), BENCH: with_anybench(runtime, scenario)}
         at = [int(s) for s in sizes.split(",")]
         print(json.dumps(run_process(at, int(regions), first == HAND, region)))
         return 0
@@ -400,7 +417,7 @@ def main() -> int:
         print("crosscheck: no spawn or done_callback benchmark at two N; nothing to check")
         return 0
     started = time.monotonic()
-    found = measure(scales, args.processes, args.regions)
+    found = measure(scales, args.processes, args.regions, args.hand_heap)
     took_s = time.monotonic() - started
     status = 0
     head = ("scenario", "runtime", "N1 -> N2", "anybench", "by hand", "median", "95% over procs")

@@ -5,6 +5,7 @@ processes; on fake regions and fake children (nothing is timed here)."""
 from __future__ import annotations
 
 import ast
+import gc
 import importlib.util
 import math
 import sys
@@ -81,9 +82,9 @@ def test_processes_alternate_their_first_side_and_interleave_the_benchmarks(
 ) -> None:
     calls: list[tuple[tuple[str, str], str]] = []
 
-    def child(key: tuple[str, str], sizes: list[int], regions: int, first: str) -> Times:
+    def child(key: tuple[str, str], sizes: list[int], regions: int, first: str, heap: str) -> Times:
         calls.append((key, first))
-        assert regions == 5
+        assert (regions, heap) == (5, "frozen")
         return {
             "hand": {n: [5000 + 100.0 * n, 9e9, 5000 + 100.0 * n] for n in sizes},
             "anybench": {n: [5000 + 110.0 * n] for n in sizes},
@@ -174,3 +175,23 @@ def test_it_shares_no_code_with_the_harness() -> None:
         elif isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
     assert not {name for name in imported if name.startswith("anybench.")}
+
+
+@pytest.mark.parametrize(("heap", "frozen_inside"), [("frozen", True), ("live", False)])
+def test_the_side_by_hand_sets_its_heap_outside_its_region(
+    crosscheck: ModuleType, monkeypatch: pytest.MonkeyPatch, heap: str, frozen_inside: bool
+) -> None:
+    """Collected before each region (whatever ran before it), frozen around it unless *live*,
+    and the heap unfrozen again after it."""
+    seen: list[int] = []
+
+    async def work(n: int) -> int:
+        seen.append(gc.get_freeze_count())
+        return 1234
+
+    monkeypatch.setattr(crosscheck, "_spawn", work)
+    region = crosscheck.by_hand("asyncio", "spawn", heap)
+    gc.unfreeze()
+    assert region(10) == 1234.0
+    assert (seen[0] > 0) is frozen_inside
+    assert gc.get_freeze_count() == 0
