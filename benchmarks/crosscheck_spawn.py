@@ -1,12 +1,12 @@
 """An independent cross-check of the spawn and done_callback figures of a results file.
 
 Usage: python benchmarks/crosscheck_spawn.py RESULTS.json [--tolerance 0.10] [--processes 8]
-       [--regions 6] [--busy-pressure 10] [--show-regions]
+       [--regions 6] [--hand-heap frozen|live] [--busy-pressure 10] [--show-regions]
 
-The measurement by hand shares no measuring code and no policy with anybench's harness: the
-work is written by hand in plain anyio (``anybench.Future`` for done-callbacks: that is the
-thing measured, not the instrument), timed with ``perf_counter_ns`` around the work, with no
-clock reading inside the region and no garbage-collection policy in it, and costed by
+The measurement by hand shares no measuring code with anybench's harness: the work is written
+by hand in plain anyio (``anybench.Future`` for done-callbacks: that is the thing measured, not
+the instrument), timed with ``perf_counter_ns`` around the work, with no clock reading inside the
+region and no garbage-collection policy in it (the heap is set before it: below), and costed by
 differential timing: the cost per operation is (T(N2) - T(N1)) / (N2 - N1) for the two largest
 N of the results, so that fixed costs (loop wake-ups, the task group's exit) cancel. anybench
 measures the same benchmarks again through its public interface, ``anybench.run_round`` on the
@@ -17,8 +17,8 @@ processes run 1.5-2x apart (memory layout, the minute's load), so a figure measu
 cannot be held to 10% against one a run measured a quarter of an hour ago, nor one process
 against another made seconds apart: pairing a process by hand with a process of anybench, back
 to back, left ratios from 0.6 to 1.9 and every benchmark UNCLEAR. So each child process runs
-both sides, their regions alternating: after one warm-up region of each at N2, a round per
-region, each round both sides at both N, the two sides' order ABBA (by hand, anybench; anybench,
+both sides, their regions alternating: after one warm-up region of each at N2, --regions
+rounds, each with both sides at both N, the two sides' order ABBA (by hand, anybench; anybench,
 by hand; ...) so that neither always goes first, and the two N's order reversed every round.
 Each process gives one ratio, anybench's marginal ns/op over the hand's, from that process's
 median region times; what the process does to the figure (its layout, its minute) lands on
@@ -30,12 +30,13 @@ the tolerance, ``DISAGREE`` when it lies wholly outside, ``UNCLEAR`` when it str
 (more processes would tell).
 
 The heap. ``run_round`` collects and freezes the process's heap before its round and unfreezes it
-after; the side by hand collects (``gc.collect()``) before each of its regions, outside the
-region, so that it starts from the same collector state whatever ran before it (its own region
-or one of anybench's), and sets no policy inside the region. What still differs is the freeze:
-a full collection in a region by hand also walks what the process held before (about 28,000
-objects with both sides imported, against 10,000-15,000 in a process by hand alone), where
-anybench's walks the round's own objects only; that is part of what is compared.
+after, so that a collection inside the region walks the round's own objects only. The side by
+hand does the same in its own three lines of ``gc`` (``--hand-heap live``: it only collects),
+outside its region, so that it starts from the same collector state whatever ran before it (its
+own region or one of anybench's). Left unfrozen, its full collections also walk what the process
+holds, about 29,000 objects with both sides imported (10,000-15,000 in a process by hand alone):
+that made it 9% slower than anybench on ``spawn`` at N = 10,000 (193 ms against 177; frozen,
+172; anybench unfrozen, 199): a cost of this check's own process, not of the work measured.
 
 A process made while the machine was busy (``/proc/pressure/cpu``'s ``some avg10`` above
 --busy-pressure percent at its start or end, read here directly) is marked in its benchmark's
@@ -454,7 +455,8 @@ def main() -> int:
     print(
         f"(marginal ns per operation between the two N, (T(N2) - T(N1)) / (N2 - N1), from the "
         f"median of {args.regions} regions per N per side in a process; each process measures "
-        f"both sides, their regions alternating, {args.processes} processes a benchmark spread "
+        f"both sides, their regions alternating, the hand's heap {args.hand_heap}; "
+        f"{args.processes} processes a benchmark spread "
         f"over the check; median: of the processes' ratios anybench / by hand; verdict: the 95% "
         f"t interval of the processes' log ratios against ±{args.tolerance:.0%}; busy: CPU "
         f"pressure (some avg10) above {args.busy_pressure:g}%; the run's: the results file's "
