@@ -1,50 +1,78 @@
 """An independent cross-check of the spawn and done_callback figures of a results file.
 
-Usage: python benchmarks/crosscheck_spawn.py RESULTS.json [--tolerance 0.10] [--pairs 8]
-       [--busy-pressure 10]
+Usage: python benchmarks/crosscheck_spawn.py RESULTS.json [--tolerance 0.10] [--processes 8]
+       [--regions 6] [--hand-heap frozen|live] [--busy-pressure 10] [--show-regions]
 
-The measurement by hand shares no code and no policy with anybench's harness: the work is
-written by hand in plain anyio (``anybench.Future`` for done-callbacks: that is the thing
-measured, not the instrument), run in fresh processes of its own with no garbage-collection
-policy and no clock reading inside the region, and costed by differential timing: the cost per
-operation is (T(N2) - T(N1)) / (N2 - N1) for the two largest N of the results, so that fixed
-costs (loop wake-ups, the task group's exit) cancel.
+The measurement by hand shares no measuring code with anybench's harness: the work is written
+by hand in plain anyio (``anybench.Future`` for done-callbacks: that is the thing measured, not
+the instrument), timed with ``perf_counter_ns`` around the work, with no clock reading inside the
+region and no garbage-collection policy in it (the heap is set before it: below), and costed by
+differential timing: the cost per operation is (T(N2) - T(N1)) / (N2 - N1) for the two largest
+N of the results, so that fixed costs (loop wake-ups, the task group's exit) cancel. anybench
+measures the same benchmarks again through its public interface, ``anybench.run_round`` on the
+scenario module.
 
-This machine's speed drifts by 20-50% over minutes, and whole processes run 1.5-2x apart, so a
-figure measured by hand now cannot be held to 10% against one a run measured a quarter of an
-hour ago, nor one process against another made minutes apart. So anybench measures the same
-benchmarks again, through its public interface (``anybench.run_round`` on the scenario module,
-in fresh processes of its own), paired as tightly as an A/B: each benchmark gets many short
-pairs, a process by hand and one of anybench back to back, their order alternating from one
-pair to the next (ABBAABBA...), the benchmarks' pairs interleaved so that each benchmark's
-pairs spread over the whole check. Each pair gives a ratio, anybench / by hand, made in the same
-seconds; the verdict is on the t interval of the pairs' log ratios: ``ok`` when it lies within
+Why both sides share a process. This machine's speed drifts by 20-50% over minutes, and whole
+processes run 1.5-2x apart (memory layout, the minute's load), so a figure measured by hand now
+cannot be held to 10% against one a run measured a quarter of an hour ago, nor one process
+against another made seconds apart: pairing a process by hand with a process of anybench, back
+to back, left ratios from 0.6 to 1.9 and every benchmark UNCLEAR. So each child process runs
+both sides, their regions alternating: after one warm-up region of each at N2, --regions
+rounds, each with both sides at both N, the two sides' order ABBA (by hand, anybench; anybench,
+by hand; ...) so that neither always goes first, and the two N's order reversed every round.
+Each process gives one ratio, anybench's marginal ns/op over the hand's, from that process's
+median region times; what the process does to the figure (its layout, its minute) lands on
+both sides and cancels. The processes of a benchmark alternate which side starts, and the
+benchmarks' processes are interleaved so that each benchmark's spread over the whole check.
+
+The verdict is on the 95% t interval of the processes' log ratios: ``ok`` when it lies within
 the tolerance, ``DISAGREE`` when it lies wholly outside, ``UNCLEAR`` when it straddles an end
-(more pairs would tell). A pair made while the machine was busy (``/proc/pressure/cpu``'s
-``some avg10`` above --busy-pressure percent at its start or end, read here directly) is marked
-in its benchmark's line. The results file's own figure is shown beside them, with how far the
-machine moved since it was made. Exit 1 unless every benchmark is ``ok``.
+(more processes would tell).
+
+The heap. ``run_round`` collects and freezes the process's heap before its round and unfreezes it
+after, so that a collection inside the region walks the round's own objects only. The side by
+hand does the same in its own three lines of ``gc`` (``--hand-heap live``: it only collects),
+outside its region, so that it starts from the same collector state whatever ran before it (its
+own region or one of anybench's). Left unfrozen, its full collections also walk what the process
+holds, about 29,000 objects with both sides imported (10,000-15,000 in a process by hand alone):
+that made it 9% slower than anybench on ``spawn`` at N = 10,000 (193 ms against 177; frozen,
+172; anybench unfrozen, 199): a cost of this check's own process, not of the work measured.
+
+A process made while the machine was busy (``/proc/pressure/cpu``'s ``some avg10`` above
+--busy-pressure percent at its start or end, read here directly) is marked in its benchmark's
+line. The results file's own figure is shown beside them, with how far the machine moved since
+it was made. ``--show-regions`` prints every region's time, to tell which side is noisy. Exit 1
+unless every benchmark is ``ok``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SCENARIOS = ("spawn", "done_callback")
 RUNTIMES = ("asyncio", "uvloop", "trio")
-REPEATS = 3  # regions per size in one child process (short: many pairs); it reports their median
+HAND, BENCH = "hand", "anybench"
+#: Timed regions per N per side in one process (after one warm-up region of each side).
+REGIONS = 6
+PROCESSES = 8
 ROOT = Path(__file__).resolve().parent.parent
 Key = tuple[str, str]  # (scenario, runtime)
+Slot = tuple[str, int]  # (side, N): one region
+#: A process's region times (ns) by side and N, in the order they ran.
+Times = dict[str, dict[int, list[float]]]
+#: A side's region: N -> its time in ns.
+Region = Callable[[int], float]
 
 
 async def _spawn(n: int) -> int:
@@ -83,8 +111,9 @@ async def _done_callback(n: int) -> int:
     return time.perf_counter_ns() - t0
 
 
-def by_hand(runtime: str, scenario: str, sizes: list[int]) -> dict[int, float]:
-    """The median region time (ns) at each size, by hand."""
+def by_hand(runtime: str, scenario: str, heap: str = "frozen") -> Region:
+    """A region by hand at N: its time in ns. With *heap* ``frozen`` what the process holds is
+    collected and frozen before the region and unfrozen after it; ``live``, only collected."""
     import anyio
 
     work = {"spawn": _spawn, "done_callback": _done_callback}[scenario]
@@ -94,18 +123,24 @@ def by_hand(runtime: str, scenario: str, sizes: list[int]) -> dict[int, float]:
 
         options = {"loop_factory": uvloop.new_event_loop}
     backend = "trio" if runtime == "trio" else "asyncio"
-    out = {}
-    for n in sizes:
-        anyio.run(work, min(n, 1000), backend=backend, backend_options=options)  # warm-up
-        times = [
-            anyio.run(work, n, backend=backend, backend_options=options) for _ in range(REPEATS)
-        ]
-        out[n] = statistics.median(times)
-    return out
+
+    def region(n: int) -> float:
+        # The same collector state before every region, whatever ran before it (anybench's
+        # round leaves its garbage and its generations' counts), and nothing inside the region.
+        gc.collect()
+        if heap == "frozen":
+            gc.freeze()
+        try:
+            return float(anyio.run(work, n, backend=backend, backend_options=options))
+        finally:
+            if heap == "frozen":
+                gc.unfreeze()
+
+    return region
 
 
-def with_anybench(runtime: str, scenario: str, sizes: list[int]) -> dict[int, float]:
-    """The median region time (ns) at each size, as anybench's harness measures it."""
+def with_anybench(runtime: str, scenario: str) -> Region:
+    """A region at N as anybench's harness measures it: its time in ns."""
     import importlib
 
     import anybench
@@ -113,12 +148,44 @@ def with_anybench(runtime: str, scenario: str, sizes: list[int]) -> dict[int, fl
     sys.path.insert(0, str(ROOT))
     module = importlib.import_module(f"scenarios.{scenario}")
     chosen = anybench.RUNTIMES[runtime]
-    out = {}
-    for n in sizes:
-        anybench.run_round(module, chosen, min(n, 1000))  # warm-up
-        times = [anybench.run_round(module, chosen, n).elapsed_ns for _ in range(REPEATS)]
-        out[n] = statistics.median(times)
-    return out
+    return lambda n: float(anybench.run_round(module, chosen, n).elapsed_ns)
+
+
+def schedule(sizes: Sequence[int], regions: int, hand_first: bool) -> tuple[list[Slot], list[Slot]]:
+    """A process's warm-up regions and timed regions, in order.
+
+    Warm-up: one region of each side at the largest N (it also grows the process's memory to
+    what the regions need). Then *regions* rounds, each with both sides at every N: the sides'
+    order goes ABBA from one pair of regions to the next (so that each side goes first as often
+    as second at every N), and the N's order is reversed every round.
+    """
+    sides = (HAND, BENCH) if hand_first else (BENCH, HAND)
+    warm = [(side, max(sizes)) for side in sides]
+    timed: list[Slot] = []
+    pair = 0
+    for number in range(regions):
+        for n in sizes if number % 2 == 0 else reversed(sizes):
+            order = sides if pair % 2 == 0 else sides[::-1]
+            timed.extend((side, n) for side in order)
+            pair += 1
+    return warm, timed
+
+
+def run_process(
+    sizes: Sequence[int],
+    regions: int,
+    hand_first: bool,
+    region: Mapping[str, Callable[[int], float]],
+) -> Times:
+    """Both sides' region times in this process, by the :func:`schedule`; *region* maps each
+    side to its function of N giving one region's time."""
+    warm, timed = schedule(sizes, regions, hand_first)
+    for side, n in warm:
+        region[side](n)
+    times: Times = {side: {n: [] for n in sizes} for side in (HAND, BENCH)}
+    for side, n in timed:
+        times[side][n].append(region[side](n))
+    return times
 
 
 def benchmark_figures(path: str) -> dict[Key, dict[int, float]]:
@@ -168,69 +235,80 @@ def pressure_avg10(path: Path = PRESSURE) -> float | None:
     return None
 
 
-@dataclass
-class Pair:
-    """One pair: a process by hand and one of anybench, back to back."""
-
-    hand: dict[int, float]
-    bench: dict[int, float]
-    #: Which ran first.
-    first: str
-    #: The highest CPU pressure (some avg10, %) read at the pair's start and end; None unknown.
-    pressure: float | None
-
-    def ratio(self, n1: int, n2: int) -> float:
-        """anybench's marginal ns/op over the hand's, in this pair."""
-        return marginal(self.bench, n1, n2) / marginal(self.hand, n1, n2)
-
-
-def marginal(times: dict[int, float], n1: int, n2: int) -> float:
-    """ns per operation between N1 and N2, from one process's median region times."""
+def marginal(times: Mapping[int, float], n1: int, n2: int) -> float:
+    """ns per operation between N1 and N2, from region times at each."""
     return (times[n2] - times[n1]) / (n2 - n1)
 
 
-def _child(method: str, key: Key, sizes: list[int]) -> dict[int, float] | None:
+@dataclass
+class Pair:
+    """One process: both sides measured in it, their regions alternating."""
+
+    #: Region times (ns) by N, in the order they ran: by hand, and through anybench.
+    hand: dict[int, list[float]]
+    bench: dict[int, list[float]]
+    #: Which side ran first in the process.
+    first: str
+    #: The highest CPU pressure (some avg10, %) read at the process's start and end; None unknown.
+    pressure: float | None
+
+    def medians(self, side: str) -> dict[int, float]:
+        """A side's median region time (ns) at each N."""
+        times = self.hand if side == HAND else self.bench
+        return {n: statistics.median(values) for n, values in times.items()}
+
+    def marginal(self, side: str, n1: int, n2: int) -> float:
+        """A side's marginal ns/op in this process, from its medians."""
+        return marginal(self.medians(side), n1, n2)
+
+    def ratio(self, n1: int, n2: int) -> float:
+        """anybench's marginal ns/op over the hand's, in this process."""
+        return self.marginal(BENCH, n1, n2) / self.marginal(HAND, n1, n2)
+
+
+def _child(key: Key, sizes: list[int], regions: int, first: str, heap: str) -> Times | None:
     scenario, runtime = key
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", method, runtime, scenario, ",".join(map(str, sizes))],
-        capture_output=True,
-        text=True,
-    )
+    command = [sys.executable, __file__, "--child", runtime, scenario]
+    command += [",".join(map(str, sizes)), str(regions), first, heap]
+    proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        print(f"crosscheck: {scenario} on {runtime} ({method}) could not run: {last}")
+        print(f"crosscheck: {scenario} on {runtime} could not run: {last}")
         return None
-    return {int(n): t for n, t in json.loads(proc.stdout).items()}
+    found = json.loads(proc.stdout)
+    return {side: {int(n): v for n, v in found[side].items()} for side in (HAND, BENCH)}
 
 
 def measure(
     sizes: dict[Key, list[int]],
-    pairs: int,
-    run_child: Callable[[str, Key, list[int]], dict[int, float] | None] = _child,
+    processes: int,
+    regions: int = REGIONS,
+    heap: str = "frozen",
+    run_child: Callable[[Key, list[int], int, str, str], Times | None] = _child,
     pressure: Callable[[], float | None] = pressure_avg10,
 ) -> dict[Key, list[Pair]]:
-    """Per benchmark, its pairs: in round *i*, every benchmark gets one pair (the benchmarks in
-    turn, forward in even rounds, backward in odd), by hand first in even pairs of a benchmark
-    and anybench first in odd ones."""
+    """Per benchmark, its processes: in round *i*, every benchmark gets one process (the
+    benchmarks in turn, forward in even rounds, backward in odd), by hand first in a benchmark's
+    even processes and anybench first in its odd ones."""
     found: dict[Key, list[Pair]] = {key: [] for key in sizes}
     keys = sorted(sizes)
-    for number in range(pairs):
+    for number in range(processes):
+        first = HAND if number % 2 == 0 else BENCH
         for key in keys if number % 2 == 0 else reversed(keys):
-            order = ("hand", "anybench") if number % 2 == 0 else ("anybench", "hand")
             before = pressure()
-            times = {method: run_child(method, key, sizes[key]) for method in order}
+            times = run_child(key, sizes[key], regions, first, heap)
             after = pressure()
-            hand, bench = times["hand"], times["anybench"]
-            if hand is None or bench is None:
+            if times is None:
                 continue
             readings = [p for p in (before, after) if p is not None]
-            found[key].append(Pair(hand, bench, order[0], max(readings) if readings else None))
+            top = max(readings) if readings else None
+            found[key].append(Pair(times[HAND], times[BENCH], first, top))
     return found
 
 
 @dataclass(frozen=True)
 class Agreement:
-    """A benchmark's pairs, summed up."""
+    """A benchmark's processes, summed up."""
 
     ratios: tuple[float, ...]
     median: float
@@ -240,9 +318,9 @@ class Agreement:
 
 
 def judge(ratios: Sequence[float], tolerance: float) -> Agreement:
-    """The pairs' ratios: their median, the 95% t interval of their mean log, and the verdict
-    against ±*tolerance*: ``ok`` (the interval within it), ``DISAGREE`` (wholly outside it),
-    ``UNCLEAR`` (it straddles an end, or fewer than two pairs)."""
+    """The processes' ratios: their median, the 95% t interval of their mean log, and the
+    verdict against ±*tolerance*: ``ok`` (the interval within it), ``DISAGREE`` (wholly outside
+    it), ``UNCLEAR`` (it straddles an end, or fewer than two processes)."""
     logs = [math.log(r) for r in ratios if r > 0]
     if len(logs) < 2 or len(logs) < len(ratios):
         med = statistics.median(ratios) if ratios else math.nan
@@ -261,7 +339,7 @@ def judge(ratios: Sequence[float], tolerance: float) -> Agreement:
 
 
 def pairs_text(pairs: Sequence[Pair], n1: int, n2: int, busy_pressure: float) -> str:
-    """Each pair's ratio, in order; a pair made while the machine was busy is marked with its
+    """Each process's ratio, in order; one made while the machine was busy is marked with its
     CPU pressure."""
     parts = []
     for pair in pairs:
@@ -272,28 +350,64 @@ def pairs_text(pairs: Sequence[Pair], n1: int, n2: int, busy_pressure: float) ->
     return ", ".join(parts)
 
 
+def regions_text(pair: Pair) -> list[str]:
+    """A process's region times (ms), by side and N, in the order each side ran them."""
+    lines = []
+    for side, times in ((HAND, pair.hand), (BENCH, pair.bench)):
+        for n, values in sorted(times.items()):
+            shown = " ".join(f"{v / 1e6:.2f}" for v in values)
+            lines.append(f"{side:>8} N={n:<7,} {shown} ms")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?")
     parser.add_argument("--tolerance", type=float, default=0.10)
-    parser.add_argument("--pairs", type=int, default=8, help="pairs per benchmark (default 8)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=PROCESSES,
+        help=f"processes per benchmark, each measuring both sides (default {PROCESSES})",
+    )
+    parser.add_argument(
+        "--regions",
+        type=int,
+        default=REGIONS,
+        help=f"timed regions per N per side in a process (default {REGIONS})",
+    )
     parser.add_argument(
         "--busy-pressure",
         type=float,
         default=10.0,
-        help="mark a pair made while CPU pressure (some avg10) was above this percentage",
+        help="mark a process made while CPU pressure (some avg10) was above this percentage",
     )
-    parser.add_argument("--child", nargs=4, metavar=("METHOD", "RUNTIME", "SCENARIO", "SIZES"))
+    parser.add_argument(
+        "--show-regions", action="store_true", help="print every region's time, per process"
+    )
+    parser.add_argument(
+        "--hand-heap",
+        choices=("frozen", "live"),
+        default="frozen",
+        help="frozen (the default): the side by hand freezes what the process holds around its "
+        "regions, as anybench's round does; live: it only collects before them",
+    )
+    parser.add_argument(
+        "--child", nargs=6, metavar=("RUNTIME", "SCENARIO", "SIZES", "N", "FIRST", "HEAP")
+    )
     args = parser.parse_args()
     if args.child:
-        method, runtime, scenario, sizes = args.child
-        work = by_hand if method == "hand" else with_anybench
-        print(json.dumps(work(runtime, scenario, [int(s) for s in sizes.split(",")])))
+        runtime, scenario, sizes, regions, first, heap = args.child
+        region = {HAND: by_hand(runtime, scenario, heap), BENCH: with_anybench(runtime, scenario)}
+        at = [int(s) for s in sizes.split(",")]
+        print(json.dumps(run_process(at, int(regions), first == HAND, region)))
         return 0
     if not args.results:
         parser.error("give a results file")
-    if args.pairs < 2:
-        parser.error(f"--pairs takes at least 2 (an interval needs two), not {args.pairs}")
+    if args.processes < 2:
+        parser.error(f"--processes takes at least 2 (an interval needs two), not {args.processes}")
+    if args.regions < 1:
+        parser.error(f"--regions takes at least 1, not {args.regions}")
     try:
         figures = benchmark_figures(args.results)
     except (OSError, ValueError) as exc:
@@ -303,9 +417,11 @@ def main() -> int:
     if not scales:
         print("crosscheck: no spawn or done_callback benchmark at two N; nothing to check")
         return 0
-    found = measure(scales, args.pairs)
+    started = time.monotonic()
+    found = measure(scales, args.processes, args.regions, args.hand_heap)
+    took_s = time.monotonic() - started
     status = 0
-    head = ("scenario", "runtime", "N1 -> N2", "anybench", "by hand", "median", "95% over pairs")
+    head = ("scenario", "runtime", "N1 -> N2", "anybench", "by hand", "median", "95% over procs")
     print(
         f"{head[0]:<14} {head[1]:<8} {head[2]:>16} {head[3]:>10} {head[4]:>10} {head[5]:>7}"
         f" {head[6]:>14}  verdict   the run's"
@@ -316,11 +432,11 @@ def main() -> int:
         pairs = found[key]
         if not pairs:
             status = 1
-            print(f"{scenario:<14} {runtime:<8} no pair ran")
+            print(f"{scenario:<14} {runtime:<8} no process ran")
             continue
         agreement = judge([pair.ratio(n1, n2) for pair in pairs], args.tolerance)
-        bench = statistics.median(marginal(p.bench, n1, n2) for p in pairs)
-        hand = statistics.median(marginal(p.hand, n1, n2) for p in pairs)
+        bench = statistics.median(p.marginal(BENCH, n1, n2) for p in pairs)
+        hand = statistics.median(p.marginal(HAND, n1, n2) for p in pairs)
         f1, f2 = figures[key][n1], figures[key][n2]
         in_run = (f2 * n2 - f1 * n1) / (n2 - n1)
         status |= agreement.verdict != "ok"
@@ -330,14 +446,21 @@ def main() -> int:
             f"{hand:>7.0f} ns {agreement.median:>6.2f}x {interval:>14}  {agreement.verdict:<8}  "
             f"{in_run:.0f} ns ({in_run / bench:.2f}x of now)"
         )
-        print(f"{'':<14} pairs ({len(pairs)}): {pairs_text(pairs, n1, n2, args.busy_pressure)}")
+        print(f"{'':<14} processes ({len(pairs)}): {pairs_text(pairs, n1, n2, args.busy_pressure)}")
+        if args.show_regions:
+            for number, pair in enumerate(pairs, 1):
+                print(f"{'':<14} process {number} ({pair.first} first):")
+                for line in regions_text(pair):
+                    print(f"{'':<16}{line}")
     print(
-        f"(marginal ns per operation between the two N, (T(N2) - T(N1)) / (N2 - N1), from "
-        f"{REPEATS} regions a process; each pair a process by hand and one of anybench back to "
-        f"back, their order alternating, {args.pairs} pairs a benchmark spread over the check; "
-        f"median: of the pairs' ratios anybench / by hand; verdict: the 95% t interval of the "
-        f"pairs' log ratios against ±{args.tolerance:.0%}; busy: CPU pressure (some avg10) "
-        f"above {args.busy_pressure:g}%; the run's: the results file's figure, made earlier)"
+        f"(marginal ns per operation between the two N, (T(N2) - T(N1)) / (N2 - N1), from the "
+        f"median of {args.regions} regions per N per side in a process; each process measures "
+        f"both sides, their regions alternating, the hand's heap {args.hand_heap}; "
+        f"{args.processes} processes a benchmark spread "
+        f"over the check; median: of the processes' ratios anybench / by hand; verdict: the 95% "
+        f"t interval of the processes' log ratios against ±{args.tolerance:.0%}; busy: CPU "
+        f"pressure (some avg10) above {args.busy_pressure:g}%; the run's: the results file's "
+        f"figure, made earlier; the check took {took_s:.0f} s)"
     )
     return status
 
