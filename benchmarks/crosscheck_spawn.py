@@ -8,9 +8,9 @@ by hand in plain anyio (``anybench.Future`` for done-callbacks: that is the thin
 the instrument), timed with ``perf_counter_ns`` around the work, with no clock reading inside the
 region and no garbage-collection policy in it (the heap is set before it: below), and costed by
 differential timing: the cost per operation is (T(N2) - T(N1)) / (N2 - N1) for the two largest
-N of the results, so that fixed costs (loop wake-ups, the task group's exit) cancel. anybench
-measures the same benchmarks again through its public interface, ``anybench.run_round`` on the
-scenario module.
+N of the results up to 10,000 (``MAX_CHECKED_N``), so that fixed costs (loop wake-ups, the
+task group's exit) cancel. anybench measures the same benchmarks again through its public
+interface, ``anybench.run_round`` on the scenario module.
 
 Why both sides share a process. This machine's speed drifts by 20-50% over minutes, and whole
 processes run 1.5-2x apart (memory layout, the minute's load), so a figure measured by hand now
@@ -205,6 +205,16 @@ def benchmark_figures(path: str) -> dict[Key, dict[int, float]]:
 #: t quantiles at 0.975 for 1-10 degrees of freedom (beyond, a Cornish-Fisher expansion).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 PRESSURE = Path("/proc/pressure/cpu")
+#: The largest N checked: a `full` run's N = 1,000,000 (100,000 for spawn) makes a region last
+#: seconds and the check a quarter of an hour; the cost per operation is checked at the N where
+#: a region lasts milliseconds, as the `default` profile's largest.
+MAX_CHECKED_N = 10_000
+
+
+def checked_scales(figures: dict[int, float] | Sequence[int]) -> list[int]:
+    """The two N a benchmark is checked at: the two largest of the results file's, up to
+    :data:`MAX_CHECKED_N` (fewer if it has fewer)."""
+    return sorted(n for n in figures if n <= MAX_CHECKED_N)[-2:]
 
 
 def t975(df: int) -> float:
@@ -413,7 +423,7 @@ def main() -> int:
     except (OSError, ValueError) as exc:
         print(f"crosscheck: cannot read {args.results}: {exc}", file=sys.stderr)
         return 1
-    scales = {k: sorted(v)[-2:] for k, v in figures.items() if len(v) >= 2}
+    scales = {k: checked_scales(v) for k, v in figures.items() if len(checked_scales(v)) == 2}
     if not scales:
         print("crosscheck: no spawn or done_callback benchmark at two N; nothing to check")
         return 0

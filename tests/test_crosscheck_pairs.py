@@ -195,3 +195,12 @@ def test_the_side_by_hand_sets_its_heap_outside_its_region(
     assert region(10) == 1234.0
     assert (seen[0] > 0) is frozen_inside
     assert gc.get_freeze_count() == 0
+
+
+def test_it_checks_the_two_largest_n_up_to_ten_thousand(crosscheck: ModuleType) -> None:
+    """A `full` run's N = 1,000,000 would make each region last seconds: the check stays at
+    the largest N where a region lasts milliseconds."""
+    full = {10: 1.0, 100: 1.0, 1_000: 1.0, 10_000: 1.0, 100_000: 1.0, 1_000_000: 1.0}
+    assert crosscheck.checked_scales(full) == [1_000, 10_000]
+    assert crosscheck.checked_scales({100: 1.0, 10_000: 1.0}) == [100, 10_000]
+    assert crosscheck.checked_scales({10_000: 1.0, 100_000: 1.0}) == [10_000]
