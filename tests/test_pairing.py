@@ -451,14 +451,28 @@ def test_a_duet_stopped_midway_keeps_the_process_that_finished(
     it came, b's worker is killed, and the run stops."""
     groups, variants, plan, spans = _tiny(tmp_path, monkeypatch, slow="PAIRING_SLOW=1")
     settled: list[tuple[str, int]] = []
+    returned = threading.Event()
+
+    def ctrl_c() -> None:
+        # Ctrl-C in the main thread after 0.2 s, and again every 5 s until the run has stopped:
+        # on a loaded machine a simulated interrupt was twice not seen (the run then ended at
+        # b's 60 s start-up deadline instead); what is tested is that a stop keeps a's process.
+        # A stop takes milliseconds, so a second interrupt never lands in the first's unwinding.
+        wait = 0.2
+        while not returned.wait(wait):
+            _thread.interrupt_main()
+            wait = 5.0
 
     def on_process(group: Group, key: tuple[int, str, str], m: Measurement) -> None:
         settled.append((key[2], len(m.processes)))
         if key[2] == "a":  # a Ctrl-C, once a's process is in
-            threading.Timer(0.2, _thread.interrupt_main).start()
+            threading.Thread(target=ctrl_c, daemon=True).start()
 
-    with pytest.raises(KeyboardInterrupt):
-        measure_matrix(groups, plan, variants, pairing="duet", on_process=on_process)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            measure_matrix(groups, plan, variants, pairing="duet", on_process=on_process)
+    finally:
+        returned.set()
     assert settled == [("a", 1)]
     [(_, _, _, _, slow_pid)] = [span for span in spans if span[0] == "b"]
     assert slow_pid > 0
