@@ -393,6 +393,23 @@ def test_equal_counts_are_not_flagged_nor_is_a_change_below_the_floor(tmp_path: 
     assert "REGRESSION" in text
 
 
+def test_a_region_of_ten_operations_has_a_floor_of_two_percent(tmp_path: Path) -> None:
+    """At N = 10 a fresh clone's first counts were 1.4% off the next runs' (a region of ten
+    operations is so short that the interpreter's own caches make a percent): not flagged;
+    beyond 2% it is."""
+    small = {"scale": 10, "ops": 10, "instructions": (1_000_000, 1_000_000)}
+    base = _run(_bench(**small))
+    _, status = _compare(
+        tmp_path, base, _run(_bench(**{**small, "instructions": (1_014_000,) * 2}))
+    )
+    assert status == 0
+    text, status = _compare(
+        tmp_path, base, _run(_bench(**{**small, "instructions": (1_025_000,) * 2}))
+    )
+    assert status == 1
+    assert "2.00%" in next(line for line in text.splitlines() if line.startswith("spawn asyncio"))
+
+
 def test_less_work_is_an_improvement_not_a_failure(tmp_path: Path) -> None:
     less = _bench(instructions=(90_000_000, 90_000_000))
     text, status = _compare(tmp_path, _run(), _run(less, _bench(runtime="trio")))

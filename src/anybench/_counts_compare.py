@@ -8,7 +8,8 @@ versions are what an A/B comparison compares: a difference there is named, not r
 
 **The floor.** A change counts only beyond ``max(FLOOR_SPREADS x spread, MIN_FLOOR)``, the spread
 being the larger of the two benchmarks' repeat spreads. A deterministic benchmark's spread is 0
-or nearly; its floor is then :data:`MIN_FLOOR` (1%), which covers what repeats in one run
+or nearly; its floor is then :data:`MIN_FLOOR` (1%; 2% for a region of fewer than 100
+operations: :data:`SMALL_REGION_FLOOR`), which covers what repeats in one run
 cannot show but two runs can: a heap laid out otherwise (a counts process's environment and
 working directory are fixed, but an installation, or the scenario's module name and path, still
 moves it) changes how the region's sets and dicts of objects probe, a few instructions an
@@ -34,6 +35,14 @@ from ._counts_results import BenchmarkCounts, CountsRun
 #: calls, allocations and system calls: a heap laid out otherwise, its cause not found. (Before
 #: those fixes, runs 12 minutes apart differed by up to 1.81%.)
 MIN_FLOOR = 0.01
+#: ... and for a region of fewer than SMALL_REGION_OPS operations (N = 10), 2%: ten operations
+#: are one or two hundred thousand instructions, where a few hundred more of the interpreter's
+#: own (its type attribute cache missing otherwise after another start-up: the same calls, more
+#: dictionary lookups) make a percent. The first counts made in a fresh clone differed from the
+#: next two runs of the same code by up to 1.40% at N = 10 (`done_callback_native` on rloop)
+#: and by 0.34% at most at any larger N; those two agreed to the instruction on asyncio, trio
+#: and uvloop, and within 0.15% on rloop.
+SMALL_REGION_OPS, SMALL_REGION_FLOOR = 100, 0.02
 #: A change counts beyond this many times the repeats' spread.
 FLOOR_SPREADS = 3.0
 
@@ -52,7 +61,10 @@ class CountsChange:
 
     @property
     def floor(self) -> float:
-        return max(FLOOR_SPREADS * max(self.old.spread, self.new.spread), MIN_FLOOR)
+        least = (
+            SMALL_REGION_FLOOR if min(self.old.ops, self.new.ops) < SMALL_REGION_OPS else MIN_FLOOR
+        )
+        return max(FLOOR_SPREADS * max(self.old.spread, self.new.spread), least)
 
     @property
     def deterministic(self) -> bool:
@@ -140,6 +152,7 @@ def compare_counts(old: CountsRun, new: CountsRun) -> tuple[str, int]:
         f"{len(regressions)} regression(s), "
         f"{sum(c.verdict == 'improved' for c in changes)} improvement(s), "
         f"{sum(c.verdict == 'same' for c in changes)} the same within the floor (at least "
-        f"{MIN_FLOOR:.1%}), {len(skipped)} without a verdict (not deterministic)"
+        f"{MIN_FLOOR:.1%}, {SMALL_REGION_FLOOR:.1%} for a region of fewer than "
+        f"{SMALL_REGION_OPS} operations), {len(skipped)} without a verdict (not deterministic)"
     )
     return "\n".join(lines), 1 if regressions or missing else 0
