@@ -187,7 +187,11 @@ class Measurement:
         measurement, their processes paired by pass as compare pairs two variants of a run
         (:meth:`anybench._verdicts.Ratio.between_variants`); inf with fewer than two pairs."""
         mine, theirs = (
-            once_by_pass(zip(m.process_passes, m.process_medians_ns_per_op(), strict=False))[0]
+            once_by_pass(
+                (number, median)
+                for number, rounds in zip(m.process_passes, m.processes, strict=True)
+                for median in process_medians([rounds], m.ops_per_round)  # none if no rounds
+            )[0]
             if len(m.process_passes) == len(m.processes)
             else {}
             for m in (self, other)
