@@ -55,7 +55,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,7 +211,7 @@ PRESSURE = Path("/proc/pressure/cpu")
 MAX_CHECKED_N = 10_000
 
 
-def checked_scales(figures: dict[int, float] | Sequence[int]) -> list[int]:
+def checked_scales(figures: Iterable[int]) -> list[int]:
     """The two N a benchmark is checked at: the two largest of the results file's, up to
     :data:`MAX_CHECKED_N` (fewer if it has fewer)."""
     return sorted(n for n in figures if n <= MAX_CHECKED_N)[-2:]
@@ -423,7 +423,8 @@ def main() -> int:
     except (OSError, ValueError) as exc:
         print(f"crosscheck: cannot read {args.results}: {exc}", file=sys.stderr)
         return 1
-    scales = {k: checked_scales(v) for k, v in figures.items() if len(checked_scales(v)) == 2}
+    checked = {key: checked_scales(by_n) for key, by_n in figures.items()}
+    scales = {key: sizes for key, sizes in checked.items() if len(sizes) == 2}
     if not scales:
         print("crosscheck: no spawn or done_callback benchmark at two N; nothing to check")
         return 0
