@@ -138,7 +138,8 @@ def estimate(profile_name: str, reference: Path = REFERENCE) -> list[Group]:
                 warm += 2 * small + (wall if passes > 1 or near else 0.0)
             rounds = _rounds([float(o) for o in ops_total], walls, budget)
             rotation = sum(walls)
-            latency = budget.latency_rounds * rotation * STAMPED
+            stamped = scale <= (budget.latency_max_n or scale)
+            latency = budget.latency_rounds * rotation * STAMPED if stamped else 0.0
             memory = (
                 TRACED * sum(w * min(1.0, (budget.memory_max_n or scale) / scale) for w in walls)
                 if scale == largest

@@ -110,6 +110,27 @@ def test_each_group_gets_a_worker_per_variant_in_each_pass_in_turn(
         assert m.process_passes == [1, 2, 3]
 
 
+def test_latency_rounds_stop_at_the_budgets_largest_n(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``latency_max_n``: the first process of a group above it has no latency rounds; the
+    memory round still runs at the scenario's largest N (capped by ``memory_max_n``)."""
+    jobs: list[ScaleJob] = []
+    fake = _fake_worker([], spread=0.0)
+
+    def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+        jobs.extend(job.scales)
+        yield from fake(variant, job)
+
+    monkeypatch.setattr(_measure, "run_worker", run_worker)
+    keys = [(n, "asyncio", "") for n in (10, 100, 1000)]
+    plan = _plan(processes=2, max_processes=2, latency_every_process=False, latency_max_n=100,
+                 memory_max_n=100)  # fmt: skip
+    measure_group("x", keys, plan, {"": Variant("")}, runtime_order=["asyncio"])
+    [first_pass, second_pass] = jobs[:3], jobs[3:]
+    assert {job.n: job.latency_rounds for job in first_pass} == {10: 1, 100: 1, 1000: 0}
+    assert {job.n: job.memory_n for job in first_pass} == {10: None, 100: None, 1000: 100}
+    assert [(job.latency_rounds, job.memory_n) for job in second_pass] == [(0, None)] * 3
+
+
 def _matrix_worker(calls: list[tuple[str, int, str]], spread: dict[str, float]) -> Any:
     """A fake worker that notes (scenario, N, variant) of each job, gives each process a pid
     of its own, and fails every benchmark of a scenario whose spread is negative."""

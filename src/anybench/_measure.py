@@ -681,7 +681,9 @@ def _scale_jobs(
                 # warm-ups (_worker.rounds_for).
                 calibration=Calibration({rt: p for rt, p in passes.items() if p}),
                 latency_rounds=(
-                    budget.latency_rounds if first or budget.latency_every_process else 0
+                    budget.latency_rounds
+                    if (first or budget.latency_every_process) and n <= (budget.latency_max_n or n)
+                    else 0
                 ),
                 memory_n=min(n, budget.memory_max_n or n) if first and n == largest else None,
             )
