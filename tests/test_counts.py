@@ -239,6 +239,60 @@ def test_counts_are_equal_from_another_shell_directory_and_stale_bytecode(
     assert count() == first  # its cache stale
 
 
+@needs_valgrind
+def test_counts_do_not_depend_on_where_the_scenarios_lie(tmp_path: Path) -> None:
+    # The same scenario under two roots whose paths differ in length: a path is a string on
+    # the counted process's heap, and a longer one moved counts by up to 1.3% before the
+    # roots were seen through links of one length.
+    from anybench._counts import count_scenarios
+    from anybench._runtimes import runtime_named
+    from anybench._scenario import load_scenarios
+
+    counted = []
+    for root in (tmp_path / "a", tmp_path / ("a-much-longer-directory-name" * 3)):
+        source = root / "scenarios" / "spawn_copy.py"
+        source.parent.mkdir(parents=True)
+        source.write_text((ROOT / "scenarios" / "spawn.py").read_text())
+        path = list(sys.path)
+        [(_, scenario)] = load_scenarios([str(source)])
+        run = count_scenarios([scenario], [runtime_named("asyncio")], "quick", max_n=100, repeats=1)
+        assert run.failed == ()
+        counted.append([b.instructions for b in run.benchmarks])
+        sys.modules.pop(scenario.module)  # the next copy, of the same name, is imported anew
+        sys.path[:] = path
+    assert counted[0] == counted[1]
+
+
+def test_a_counts_run_sees_its_python_and_roots_through_one_fixed_directory(
+    tmp_path: Path,
+) -> None:
+    from anybench._counts import seen_paths
+
+    roots = [str(tmp_path / "x"), str(tmp_path / ("y" * 50))]
+    for root in roots:
+        os.mkdir(root)
+    with seen_paths(sys.executable, roots) as seen:
+        run_dir = os.path.dirname(seen.roots[roots[0]])
+        assert len(run_dir) == len("/tmp/anybench-counts-12345678")
+        assert [os.path.realpath(seen.roots[r]) for r in roots] == roots
+        assert len({len(link) for link in seen.roots.values()}) == 1
+        if sys.prefix != sys.base_prefix:  # these tests run in a virtual environment
+            assert seen.python == os.path.join(run_dir, "p", "bin", "python")
+            config = Path(run_dir, "p", "pyvenv.cfg").read_text()
+            assert str(tmp_path) not in config
+            assert "command" not in config
+            probe = "import sys, anyio; print(sys.prefix); print(anyio.__file__)"
+            out = subprocess.run([seen.python, "-c", probe], capture_output=True, text=True)
+            prefix, anyio_file = out.stdout.split()
+            assert prefix == os.path.join(run_dir, "p")
+            assert anyio_file.startswith(os.path.join(run_dir, "p", "lib"))
+    assert not os.path.exists(run_dir)
+    # An interpreter that is no virtual environment is run as it is.
+    base = getattr(sys, "_base_executable", sys.executable)
+    with seen_paths(base, []) as seen:
+        assert seen.python == base
+
+
 # -- the callgrind reader ----------------------------------------------------------------------
 
 

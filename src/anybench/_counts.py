@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +157,7 @@ def _no_aslr() -> list[str]:
 KEPT_VARIABLES = ("PYTHONPATH", "VALGRIND_LIB")
 
 
-def _environment() -> dict[str, str]:
+def _environment(pycache: str | None = None) -> dict[str, str]:
     """A counts process's environment: the same in every run. What a shell or a session adds
     (a longer ``PATH``, ``OLDPWD``, nox's variables) moves the interpreter's heap by its bytes,
     and with it the addresses that objects hashed by identity land on: sets and dicts then
@@ -170,11 +171,98 @@ def _environment() -> dict[str, str]:
         if name in KEPT_VARIABLES or name.startswith("ANYBENCH_")
     }
     env.update(PATH=os.defpath, PYTHONHASHSEED="0", LC_ALL="C.UTF-8")
+    if pycache:
+        env["PYTHONPYCACHEPREFIX"] = pycache
     return env
 
 
+#: Where a run's own directory is made: one fixed place, whatever TMPDIR says.
+FIXED_TMP = "/tmp" if os.path.isdir("/tmp") else None
+
+#: What a counts run asks the interpreter it counts with about its installation.
+_ABOUT = (
+    "import json, sys, sysconfig\n"
+    "print(json.dumps([sys.prefix, sys.base_prefix, sysconfig.get_path('purelib'),"
+    " sysconfig.get_path('platlib')]))\n"
+)
+#: The lines of a virtual environment's pyvenv.cfg that say how to run it (the others name
+#: paths: where it was made from and by what command).
+_VENV_KEYS = ("home", "include-system-site-packages", "version")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """How the processes of one counts run see the interpreter and the scenarios: through a
+    directory of the same length in every run (``/tmp/anybench-counts-XXXXXXXX``), never
+    where the checkout and the virtual environment lie. A path is a string on a counted
+    process's heap (``sys.prefix``, ``sys.path``, every module's ``__file__`` and its code's
+    file name, the lines of ``pyvenv.cfg``), and its length moves every later allocation: the
+    same commit cloned to ``/work/cfresh`` and ``/work/cfresh-with-a-longer-path`` counted up
+    to 0.9% apart at N = 10."""
+
+    python: str
+    #: Each import root, as the processes see it.
+    roots: dict[str, str]
+    #: Bytecode is cached here (PYTHONPYCACHEPREFIX), compiled from the paths seen.
+    pycache: str | None = None
+
+
+def _venv_seen(run_dir: str, python: str) -> str:
+    """*python*, if it runs in a virtual environment, as a like one in *run_dir*/p sees it:
+    its base interpreter, its site-packages linked in, and a pyvenv.cfg of the lines that say
+    how to run it. Anything else, or anything that fails here, is run as it is."""
+    try:
+        about = subprocess.run(
+            [python, "-c", _ABOUT],
+            capture_output=True,
+            text=True,
+            env=_environment(),
+            timeout=PROCESS_TIMEOUT_S,
+            check=True,
+        )
+        prefix, base_prefix, *libs = json.loads(about.stdout)
+        if prefix == base_prefix:  # not a virtual environment: its paths are the build's
+            return python
+        config = (Path(prefix) / "pyvenv.cfg").read_text(encoding="utf-8")
+        kept = [
+            line
+            for line in config.splitlines()
+            if line.partition("=")[0].strip().lower() in _VENV_KEYS
+        ]
+        home = Path(run_dir) / "p"
+        (home / "bin").mkdir(parents=True)
+        (home / "pyvenv.cfg").write_text("\n".join(kept) + "\n", encoding="utf-8")
+        for lib in dict.fromkeys(libs):
+            link = home / os.path.relpath(lib, prefix)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(lib, target_is_directory=True)
+        seen = home / "bin" / "python"
+        seen.symlink_to(os.path.realpath(python))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return python
+    return str(seen)
+
+
+@contextlib.contextmanager
+def seen_paths(python: str, roots: Iterable[str]) -> Iterator[Seen]:
+    """The :class:`Seen` paths of one counts run, for as long as the run lasts."""
+    with tempfile.TemporaryDirectory(prefix="anybench-counts-", dir=FIXED_TMP) as run_dir:
+        links = {}
+        try:
+            for i, root in enumerate(sorted(set(roots))):
+                links[root] = os.path.join(run_dir, f"r{i}")
+                os.symlink(root, links[root], target_is_directory=True)
+        except OSError:
+            links = {root: root for root in roots}
+        yield Seen(_venv_seen(run_dir, python), links, os.path.join(run_dir, "c"))
+
+
 def run_counts_process(
-    command: Sequence[str], job: CountsJob, cwd: str, timeout: float = PROCESS_TIMEOUT_S
+    command: Sequence[str],
+    job: CountsJob,
+    cwd: str,
+    timeout: float = PROCESS_TIMEOUT_S,
+    pycache: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a counts worker's *command* with *job* on its standard input, in the fixed
     environment (:func:`_environment`) and in *cwd*, an empty directory: what the caller's
@@ -184,7 +272,7 @@ def run_counts_process(
         input=encode_counts_job(job),
         capture_output=True,
         text=True,
-        env=_environment(),
+        env=_environment(pycache),
         cwd=cwd,
         timeout=timeout,
     )
@@ -197,19 +285,19 @@ def _run_process(
     mode: CountsMode,
     repeat: int,
     valgrind: str | None,
-    python: str,
+    seen: Seen,
 ) -> _Outcome:
     outcome = _Outcome(spec.name, mode, repeat, tuple(runtimes))
     job = CountsJob(
         scenario_module=spec.module,
-        sys_path=(spec.import_root,) if spec.import_root else (),
+        sys_path=(seen.roots[spec.import_root],) if spec.import_root else (),
         runtimes=tuple(runtimes),
         scales=tuple(scale_values),
         mode=mode,
         warmup_n=min(WARMUP_N, max(scale_values)),
     )
-    with tempfile.TemporaryDirectory(prefix="anybench-counts-") as tmp:
-        command = [python, "-m", "anybench._counts_worker"]
+    with tempfile.TemporaryDirectory(prefix="anybench-counts-", dir=FIXED_TMP) as tmp:
+        command = [seen.python, "-m", "anybench._counts_worker"]
         if mode == "instructions":
             assert valgrind is not None
             command = [
@@ -222,7 +310,7 @@ def _run_process(
                 *command,
             ]
         try:
-            proc = run_counts_process(command, job, tmp)
+            proc = run_counts_process(command, job, tmp, pycache=seen.pycache)
         except subprocess.TimeoutExpired:
             outcome.failed.append(
                 f"{spec.name}: its {mode} process ran past {PROCESS_TIMEOUT_S:g} s; stopped"
@@ -353,25 +441,34 @@ _IMPORT_AHEAD = (
     "sys.path[:0] = roots\n"
     "import anybench._counts_worker\n"
     "for name in modules:\n"
-    "    importlib.import_module(name)\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except Exception:\n"
+    "        pass\n"
 )
 
 
-def _cache_bytecode(python: str, specs: Sequence[ScenarioSpec]) -> None:
-    """Import the workers' modules once beforehand, in the workers' Python: a process that
+def _cache_bytecode(seen: Seen, specs: Sequence[ScenarioSpec], runtimes: Sequence[Runtime]) -> None:
+    """Import the workers' modules once beforehand, as the workers see them: a process that
     compiles a module (its source newer than its cached bytecode, or never compiled) allocates
     otherwise than one that loads the cache, and its counts differed from the next process's by
-    up to 0.2% here. A failure is left to the workers, which report it by benchmark."""
-    roots = sorted({spec.import_root for spec in specs if spec.import_root})
-    modules = [spec.module for spec in specs if spec.module]
+    up to 0.2% here. The runtimes' own modules too; what a scenario's run imports besides, the
+    run's calls processes (every runtime in each) import before any count. A failure is left to
+    the workers, which report it by benchmark."""
+    roots = sorted({seen.roots[spec.import_root] for spec in specs if spec.import_root})
+    modules = [
+        *(module for rt in runtimes for module in rt.requires),
+        *dict.fromkeys(f"anyio._backends._{rt.backend}" for rt in runtimes),
+        *(spec.module for spec in specs if spec.module),
+    ]
     with (
-        tempfile.TemporaryDirectory(prefix="anybench-counts-") as tmp,
+        tempfile.TemporaryDirectory(prefix="anybench-counts-", dir=FIXED_TMP) as tmp,
         contextlib.suppress(OSError, subprocess.SubprocessError),
     ):
         subprocess.run(
-            [python, "-c", _IMPORT_AHEAD, *roots, "--", *modules],
+            [seen.python, "-c", _IMPORT_AHEAD, *roots, "--", *modules],
             capture_output=True,
-            env=_environment(),
+            env=_environment(seen.pycache),
             cwd=tmp,
             timeout=PROCESS_TIMEOUT_S,
         )
@@ -400,23 +497,23 @@ def count_scenarios(
     # on which others were chosen: runtimes sharing a process share its allocator's pools and
     # the interpreter's type caches, and one runtime's history moved another's counts by up to
     # 0.4% here. Python calls: one process per scenario, every runtime in it.
+    # The calls processes first: each imports all a scenario's run imports, on every runtime,
+    # so that no counted process is the first to compile a module.
     tasks: list[tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]]] = []
-    for spec in specs:
-        values = counted_scales(spec, profile, max_n)
-        if not values:
-            continue
+    planned = [(spec, counted_scales(spec, profile, max_n)) for spec in specs]
+    planned = [(spec, values) for spec, values in planned if values]
+    tasks += [(spec, values, "calls", 0, tuple(names)) for spec, values in planned]
+    for spec, values in planned:
         for repeat in range(repeats):
             for name in names:
                 tasks.append((spec, values, "instructions", repeat, (name,)))
-        tasks.append((spec, values, "calls", 0, tuple(names)))
     outcomes: list[_Outcome] = []
-    _cache_bytecode(python, specs)
 
     def one(
         task: tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]],
     ) -> _Outcome:
         spec, values, mode, repeat, chosen = task
-        outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, python)
+        outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, seen)
         where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
         log(
             f"{spec.name}: {where} done"
@@ -424,8 +521,14 @@ def count_scenarios(
         )
         return outcome
 
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        outcomes = list(pool.map(one, tasks))
+    roots = [spec.import_root for spec in specs if spec.import_root]
+    with (
+        seen_paths(python, roots) as seen,
+        ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool,
+    ):
+        _cache_bytecode(seen, specs, runtimes)
+        outcomes = list(pool.map(one, tasks[: len(planned)]))
+        outcomes += pool.map(one, tasks[len(planned) :])
 
     benchmarks = []
     failed: list[str] = []

@@ -44,7 +44,6 @@ import random
 import sys
 import sysconfig
 import time
-from pathlib import Path
 from typing import Any, ClassVar
 
 from ._bytecodes import BytecodeCounter, top_stacks, top_work
@@ -201,13 +200,15 @@ def _count_collection(phase: str, info: dict[str, Any]) -> None:
         ProfilingProbe.collections[key] = ProfilingProbe.collections.get(key, 0) + 1
 
 
-#: Where a function's file is named from: the scenario's roots, then the libraries'.
+#: Where a function's file is named from: the scenario's roots, then the libraries'. Paths
+#: as this process sees them, links not followed: a resolved path would put where the checkout
+#: really lies on the counted heap (see anybench._counts.Seen).
 _LIBRARY_ROOTS = [
-    str(Path(path).resolve())
+    os.path.abspath(path)
     for name in ("purelib", "platlib", "stdlib", "platstdlib")
     if (path := sysconfig.get_paths().get(name))
 ]
-_OWN_FILE = str(Path(__file__).resolve())
+_OWN_FILE = os.path.abspath(__file__)
 
 
 def function_key(code: Any, roots: list[str]) -> str | None:
@@ -217,10 +218,8 @@ def function_key(code: Any, roots: list[str]) -> str | None:
     if isinstance(code, str):
         return None if "_lsprof.Profiler" in code else code
     filename = str(code.co_filename)
-    try:
-        resolved = str(Path(filename).resolve())
-    except (OSError, ValueError):
-        resolved = filename
+    # "<frozen importlib._bootstrap>", "<string>": a name, not a path.
+    resolved = filename if filename.startswith("<") else os.path.abspath(filename)
     if resolved == _OWN_FILE:
         return None
     for root in roots:
@@ -247,7 +246,7 @@ def work(job: CountsJob, emit: Emit) -> None:
     else:
         gc.callbacks.append(_count_collection)
     roots = sorted(
-        {str(Path(p).resolve()) for p in job.sys_path if p} | set(_LIBRARY_ROOTS),
+        {os.path.abspath(p) for p in job.sys_path if p} | set(_LIBRARY_ROOTS),
         key=len,
         reverse=True,
     )

@@ -10,6 +10,7 @@ outside when a round outruns its deadline.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import linecache
@@ -123,16 +124,18 @@ def rounds_for(n: int, warmups: Sequence[Warmup], budget: Budget) -> int:
     return int(max(least, min(budget.max_rounds, wanted)))
 
 
-#: anybench's own files: a failure's frames in them are the instrument's, not the scenario's.
-_ANYBENCH = str(Path(__file__).resolve().parent)
-#: Where installed libraries and the standard library live.
-_LIBRARIES = sorted(
-    {
+@functools.cache
+def _roots() -> tuple[list[str], list[str]]:
+    """anybench's own files (a failure's frames in them are the instrument's, not the
+    scenario's), then where installed libraries and the standard library live. Resolved when
+    a failure is described, never before: a resolved path is where the checkout really lies,
+    and a counted process keeps that off its heap (see anybench._counts.Seen)."""
+    libraries = {
         str(Path(path).resolve())
         for name in ("stdlib", "platstdlib", "purelib", "platlib")
         if (path := sysconfig.get_paths().get(name))
     }
-)
+    return [str(Path(__file__).resolve().parent)], sorted(libraries)
 
 
 def _outside(path: str, roots: Sequence[str]) -> bool:
@@ -155,15 +158,14 @@ def user_frame(exc: BaseException) -> str | None:
     traceback form: the file and line, then that line's source. An exception the harness raised
     in place of the scenario's (to name the benchmark) is looked through. None if every frame is
     anybench's own."""
+    anybench, libraries = _roots()
     current: BaseException | None = _leaf(exc)
     while current is not None:
         frames = [
-            f
-            for f in traceback.extract_tb(current.__traceback__)
-            if _outside(f.filename, [_ANYBENCH])
+            f for f in traceback.extract_tb(current.__traceback__) if _outside(f.filename, anybench)
         ]
         if frames:
-            own = [f for f in frames if _outside(f.filename, _LIBRARIES)]
+            own = [f for f in frames if _outside(f.filename, libraries)]
             frame = (own or frames)[-1]
             source = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
             where = f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
