@@ -474,6 +474,10 @@ def _cache_bytecode(seen: Seen, specs: Sequence[ScenarioSpec], runtimes: Sequenc
         )
 
 
+#: One counts process to run: a scenario, its scales, the mode, the repeat, the runtimes.
+_Task = tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]]
+
+
 def count_scenarios(
     specs: Sequence[ScenarioSpec],
     runtimes: Sequence[Runtime],
@@ -499,19 +503,17 @@ def count_scenarios(
     # 0.4% here. Python calls: one process per scenario, every runtime in it.
     # The calls processes first: each imports all a scenario's run imports, on every runtime,
     # so that no counted process is the first to compile a module.
-    tasks: list[tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]]] = []
     planned = [(spec, counted_scales(spec, profile, max_n)) for spec in specs]
     planned = [(spec, values) for spec, values in planned if values]
-    tasks += [(spec, values, "calls", 0, tuple(names)) for spec, values in planned]
-    for spec, values in planned:
-        for repeat in range(repeats):
-            for name in names:
-                tasks.append((spec, values, "instructions", repeat, (name,)))
-    outcomes: list[_Outcome] = []
+    call_jobs: list[_Task] = [(spec, values, "calls", 0, tuple(names)) for spec, values in planned]
+    count_jobs: list[_Task] = [
+        (spec, values, "instructions", repeat, (name,))
+        for spec, values in planned
+        for repeat in range(repeats)
+        for name in names
+    ]
 
-    def one(
-        task: tuple[ScenarioSpec, tuple[int, ...], CountsMode, int, tuple[str, ...]],
-    ) -> _Outcome:
+    def one(task: _Task) -> _Outcome:
         spec, values, mode, repeat, chosen = task
         outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, seen)
         where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
@@ -527,8 +529,7 @@ def count_scenarios(
         ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool,
     ):
         _cache_bytecode(seen, specs, runtimes)
-        outcomes = list(pool.map(one, tasks[: len(planned)]))
-        outcomes += pool.map(one, tasks[len(planned) :])
+        outcomes = [*pool.map(one, call_jobs), *pool.map(one, count_jobs)]
 
     benchmarks = []
     failed: list[str] = []
