@@ -22,6 +22,7 @@ import pytest
 from anybench._callgrind import CallgrindError, parse_dump, read_dump, read_dumps
 from anybench._cli import main
 from anybench._counts_compare import MIN_FLOOR, compare_counts
+from anybench._counts_report import work_section
 from anybench._counts_results import (
     BenchmarkCounts,
     CountsError,
@@ -32,6 +33,7 @@ from anybench._counts_results import (
     write_counts,
 )
 from anybench._protocol import CountsJob, decode_counts_job, encode_counts_job
+from anybench._runtimes import time_dependent_work
 from anybench._valgrind import (
     CALLGRIND_DUMP_STATS_AT,
     CALLGRIND_START_INSTRUMENTATION,
@@ -480,6 +482,31 @@ def test_a_benchmark_that_is_not_deterministic_gets_no_verdict(tmp_path: Path) -
     assert "no verdict (not deterministic: spread 1.00%)" in text
 
 
+def test_a_runtime_whose_work_depends_on_time_is_marked_and_judged_at_the_floor(
+    tmp_path: Path,
+) -> None:
+    """rloop's loop polls at most every 250 µs while work is ready: its two repeats can agree
+    and the next run differ. Its rows say so, with the reason, and keep the floor's verdict."""
+    assert "250 µs" in time_dependent_work("rloop")
+    assert time_dependent_work("asyncio") == time_dependent_work("no-such-runtime") == ""
+    old = _run(_bench(), _bench(runtime="rloop"))
+    moved = _bench(runtime="rloop", instructions=(100_600_000, 100_600_000))  # +0.6%
+    text, status = _compare(tmp_path, old, _run(_bench(), moved))
+    assert status == 0
+    [rloop] = [line for line in text.splitlines() if line.startswith("spawn rloop")]
+    assert rloop.endswith("same \N{DOUBLE DAGGER}")
+    [asyncio] = [line for line in text.splitlines() if line.startswith("spawn asyncio")]
+    assert asyncio.endswith("same")
+    assert "\N{DOUBLE DAGGER} rloop: its work depends on wall time (rloop's loop" in text
+    more = _bench(runtime="rloop", instructions=(103_000_000, 103_000_000))
+    text, status = _compare(tmp_path, old, _run(_bench(), more))
+    assert status == 1
+    assert "REGRESSION \N{DOUBLE DAGGER}" in text
+    # Without rloop in the files, no note.
+    text, _ = _compare(tmp_path, _run(), _run())
+    assert "\N{DOUBLE DAGGER}" not in text
+
+
 def test_builds_that_differ_are_refused_a_verdict(tmp_path: Path) -> None:
     other = _run()
     rebuilt = dataclasses.replace(
@@ -609,8 +636,16 @@ def test_the_report_shows_work_per_operation_beside_time(tmp_path: Path) -> None
     assert uvloop.endswith("| no (spread 1.11%) |")
     assert "- spawn at 100 on trio: 3.00x asyncio's instructions, 1.14x its time" in page
     assert "spawn at 100 on uvloop" not in page  # 0.91x lies inside the time's interval
+    assert "\N{DOUBLE DAGGER}" not in page  # no runtime here whose work depends on time
     # The table command takes the same files and leaves the counts file to the report.
     assert main(["table", str(results), str(counts_path)]) == 0
+
+
+def test_the_report_marks_a_runtime_whose_work_depends_on_time() -> None:
+    section = "\n".join(work_section([_run(_bench(), _bench(runtime="rloop"))], []))
+    [rloop] = [line for line in section.splitlines() if line.startswith("| spawn | 1,000 | rloop")]
+    assert rloop.endswith("| yes \N{DOUBLE DAGGER} |")
+    assert "\N{DOUBLE DAGGER} rloop: its work depends on wall time by its design" in section
 
 
 @needs_valgrind  # without it, the missing-valgrind line comes first

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ._counts_results import BenchmarkCounts, CountsRun
 from ._escape import markdown
 from ._layout import Entry
-from ._runtimes import BASELINE, runtime_distributions
+from ._runtimes import BASELINE, runtime_distributions, time_dependent_work
 from ._verdicts import Ratio
 
 
@@ -49,6 +49,7 @@ def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[
         return []
     out = ["## Work per operation (counts)", ""]
     parted: list[str] = []
+    timed: dict[str, str] = {}
     for run in counts:
         # The runtimes' libraries; the file records every installed distribution.
         shown = runtime_distributions()
@@ -83,6 +84,9 @@ def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[
                             f"instructions, {time.ratio:.2f}x its time"
                         )
             det = "yes" if bench.deterministic else f"no (spread {bench.spread:.2%})"
+            if why := time_dependent_work(bench.runtime):
+                det += " \N{DOUBLE DAGGER}"
+                timed[bench.runtime] = why
             scale = f"B={bench.scale:,}" if bench.axis == "load" else f"{bench.scale:,}"
             calls = (
                 None
@@ -105,6 +109,13 @@ def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[
         "operation. A benchmark whose two processes differ by more than 0.1% is not "
         "deterministic (its work depends on wall time) and gets no verdict in compare."
     )
+    for runtime, why in timed.items():
+        out += [
+            "",
+            f"\N{DOUBLE DAGGER} {markdown(runtime)}: its work depends on wall time by its "
+            f"design ({markdown(why)}): its counts can agree within a run and move with the "
+            "machine's load between runs.",
+        ]
     if parted:
         out += [
             "",

@@ -62,6 +62,10 @@ class Runtime:
     #: The distributions (as pip names them) the runtime comes from, beyond those every runtime
     #: uses (:data:`COMMON_DISTRIBUTIONS`): their versions are recorded in every run.
     distributions: tuple[str, ...] = ()
+    #: Why the work a region does on this runtime depends on wall time, where it does by the
+    #: runtime's design: its work counts (``anybench counts``) then move with the machine's
+    #: load, however the harness fixes the rest, and say so wherever they are shown.
+    time_dependent_work: str = ""
 
     def unavailable_reason(self) -> str | None:
         """Why this runtime cannot run here, or None when it can."""
@@ -105,6 +109,11 @@ RUNTIMES: dict[str, Runtime] = {
             ("rloop",),
             _rloop_options,
             distributions=("rloop",),
+            time_dependent_work=(
+                "rloop's loop skips its poll while callbacks are ready until 250 µs have "
+                "passed since the last (EventLoop::step, src/event_loop.rs), so how many polls "
+                "a region makes depends on how fast it ran"
+            ),
             # rloop 0.5: closing the loop leaves its self-pipe socket pair open.
             known_warnings=(
                 "ignore:Exception ignored in. <socket.socket"
@@ -202,6 +211,14 @@ def runtime_named(name: str) -> Runtime:
     """The registered runtime called *name*, once those from outside anybench are loaded (a
     worker process starts knowing the built-in runtimes only); see :func:`select_runtimes`."""
     return select_runtimes([name])[0]
+
+
+def time_dependent_work(name: str) -> str:
+    """Why runtime *name*'s work depends on wall time (see :class:`Runtime`), or "" where it
+    does not or the runtime is not registered here (a file from a plugin not installed)."""
+    load_runtime_plugins()
+    runtime = RUNTIMES.get(name)
+    return runtime.time_dependent_work if runtime else ""
 
 
 def select_runtimes(names: Iterable[str] | None = None) -> list[Runtime]:
