@@ -2,7 +2,14 @@
 
 Set-up (outside the region): N tasks are spawned and each arms its timer for ``base + i * STEP_S``
 on the loop clock (``anyio.current_time()``), ``base`` leaving time for all to arm first; the main
-task then sleeps until just before ``base`` and spins to it. One operation is one timer: it
+task then sleeps until just before ``base`` and spins to it. How long arming takes is predicted
+from the spawning: arming costs a task 0.4-0.9 times what spawning it did on asyncio, uvloop and
+rloop, but 1.7-2.0 times on trio under anyio 4.16 and 2.2-3.9 times under anyio 4.13 (measured
+at N = 100,000), so ``base`` is ARM_MARGIN times the largest ratio this process has seen on this
+loop after the spawning (FIRST_ARM_FACTOR times before one is known). A round whose timers were
+not all armed before ``base`` fails, naming the ratio: its region would have begun during the
+arming (a fixed factor of 3 had let that happen on trio under anyio 4.13 in some rounds, which
+read up to twice their process's median). One operation is one timer: it
 expires and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
 takes per timer), so a timer's lateness includes the timers due before it: it grows with N by
 design. In latency rounds the measured region runs from ``base`` (or from the first task
@@ -24,6 +31,7 @@ wake-up) none before its deadline (within EARLY_TOLERANCE_NS).
 """
 
 import anyio
+import anyio.lowlevel
 
 from anybench import Probe, check
 
@@ -41,14 +49,26 @@ REMARKS = {
 #: Every sleeping task is alive at once; the sweep stops at this many.
 MAX_N = 100_000
 STEP_S = 1e-7  # between consecutive deadlines
-#: ``base`` is LEAD_S plus ARM_FACTOR times the spawning time after spawning ends.
-LEAD_S, ARM_FACTOR = 0.01, 3
+#: ``base`` is LEAD_S plus a factor times the spawning time after spawning ends: ARM_MARGIN
+#: times the largest arming-over-spawning ratio seen in this process on this kind of loop, and
+#: FIRST_ARM_FACTOR before any is known.
+LEAD_S, ARM_MARGIN, FIRST_ARM_FACTOR = 0.01, 2.0, 8.0
+#: The largest arming-over-spawning ratio seen, by kind of loop (see _loop_kind).
+_arm_ratios: dict[str, float] = {}
 SPIN_S = 0.003  # the main task sleeps until this long before ``base``, then spins
 #: Throughput rounds: how long after the last deadline the region starts (every timer is due on
 #: every clock: uvloop's counts whole milliseconds and rounds a delay to the nearest one).
 DUE_MARGIN_S = 0.002
 #: How early a timer may fire by the loop clock (uvloop rounds delays to the millisecond).
 EARLY_TOLERANCE_NS = 1_000_000
+
+
+def _loop_kind() -> str:
+    """The running loop's kind: the module of its native token's type (asyncio's loop, uvloop's
+    and rloop's differ; trio's token), or "" before anyio 4.11, which has no token (one ratio
+    for every loop then: the largest seen)."""
+    current_token = getattr(anyio.lowlevel, "current_token", None)
+    return type(current_token().native_token).__module__ if current_token else ""
 
 
 async def run(n: int, probe: Probe) -> None:
@@ -80,22 +100,38 @@ async def run(n: int, probe: Probe) -> None:
         if resumed == n:
             probe.stop()
 
+    kind = _loop_kind()
     async with anyio.create_task_group() as tg:
         spawn_start = anyio.current_time()
         for i in range(n):
             tg.start_soon(sleeper, i)
         now = anyio.current_time()
-        base = now + LEAD_S + ARM_FACTOR * (now - spawn_start)
+        spawning = now - spawn_start
+        seen = _arm_ratios.get(kind)
+        factor = FIRST_ARM_FACTOR if seen is None else ARM_MARGIN * seen
+        base = now + LEAD_S + factor * spawning
         deadlines[:] = [base + i * STEP_S for i in range(n)]
         await all_armed.wait()
-        probe.collect_garbage()  # now, not at the deadline, where it would make every timer late
-        await anyio.sleep_until(base - SPIN_S)
-        # Latency rounds start at the first deadline; throughput rounds once all are due.
-        start_at = base if stamps else deadlines[-1] + DUE_MARGIN_S
-        while anyio.current_time() < start_at:
-            pass
-        start_region()
+        arming = anyio.current_time() - now
+        ratio = arming / spawning if spawning > 0 else 0.0
+        _arm_ratios[kind] = max(ratio, _arm_ratios.get(kind, 0.0))
+        armed_in_time = now + arming < base - SPIN_S
+        if not armed_in_time:
+            tg.cancel_scope.cancel()  # no region: the round fails below
+        else:
+            probe.collect_garbage()  # now, not at the deadline, where it would make all late
+            await anyio.sleep_until(base - SPIN_S)
+            # Latency rounds start at the first deadline; throughput rounds once all are due.
+            start_at = base if stamps else deadlines[-1] + DUE_MARGIN_S
+            while anyio.current_time() < start_at:
+                pass
+            start_region()
 
+    check(
+        armed_in_time,
+        f"the timers were armed after their deadlines: arming took {ratio:.1f} times the "
+        f"spawning, the deadlines allowed {factor:.1f}",
+    )
     check(all(count == 1 for count in runs), "a sleeping task did not wake exactly once")
     if stamps:
         lateness_ns = [round((w - d) * 1e9) for w, d in zip(woke, deadlines, strict=True)]
