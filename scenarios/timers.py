@@ -4,13 +4,13 @@ Set-up (outside the region): N tasks are spawned and each arms its timer for ``b
 on the loop clock (``anyio.current_time()``), ``base`` leaving time for all to arm first; the main
 task then sleeps until just before ``base`` and spins to it. How long arming takes is predicted
 from the spawning: arming costs a task 0.4-0.9 times what spawning it did on asyncio, uvloop and
-rloop, but 1.7-2.0 times on trio under anyio 4.16 and 2.2-3.9 times under anyio 4.13 (measured
-at N = 100,000), so ``base`` is ARM_MARGIN times the largest ratio this process has seen on this
-loop after the spawning (FIRST_ARM_FACTOR times before one is known). A round whose timers were
-not all armed before ``base`` fails, naming the ratio: its region would have begun during the
-arming (a fixed factor of 3 had let that happen on trio under anyio 4.13 in some rounds, which
-read up to twice their process's median). One operation is one timer: it
-expires and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
+rloop, but 1.5-2.0 times on trio under anyio 4.16 and 3.2-4.2 times under anyio 4.13 (measured
+at N = 10,000 and 100,000), so ``base`` is ARM_MARGIN times the largest ratio this process has
+seen on this loop after the spawning (FIRST_ARM_FACTOR times before one is known). A round whose
+timers were not all armed before ``base`` fails, naming the ratio: its region would have begun
+during the arming and missed part of it (a fixed factor of 3 had let that happen on trio under
+anyio 4.13: 8-9 µs a timer, where its timers take 21). One operation is one timer: it expires
+and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
 takes per timer), so a timer's lateness includes the timers due before it: it grows with N by
 design. In latency rounds the measured region runs from ``base`` (or from the first task
 resuming, if the main task wakes too late) until the last task has resumed. In throughput rounds
