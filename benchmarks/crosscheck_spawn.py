@@ -213,8 +213,13 @@ MAX_CHECKED_N = 10_000
 
 def checked_scales(figures: Iterable[int]) -> list[int]:
     """The two N a benchmark is checked at: the two largest of the results file's, up to
-    :data:`MAX_CHECKED_N` (fewer if it has fewer)."""
-    return sorted(n for n in figures if n <= MAX_CHECKED_N)[-2:]
+    :data:`MAX_CHECKED_N`; where the file has one (a `full` run: 10,000, then 100,000 and up),
+    that N and a tenth of it (both sides measure both N themselves; the file's own marginal
+    figure is then not there to show). None where it has none, or one below 100."""
+    sizes = sorted(n for n in figures if n <= MAX_CHECKED_N)[-2:]
+    if len(sizes) == 1 and sizes[0] >= 100:
+        sizes = [sizes[0] // 10, sizes[0]]
+    return sizes
 
 
 def t975(df: int) -> float:
@@ -448,14 +453,18 @@ def main() -> int:
         agreement = judge([pair.ratio(n1, n2) for pair in pairs], args.tolerance)
         bench = statistics.median(p.marginal(BENCH, n1, n2) for p in pairs)
         hand = statistics.median(p.marginal(HAND, n1, n2) for p in pairs)
-        f1, f2 = figures[key][n1], figures[key][n2]
-        in_run = (f2 * n2 - f1 * n1) / (n2 - n1)
+        if n1 in figures[key]:
+            f1, f2 = figures[key][n1], figures[key][n2]
+            in_run = (f2 * n2 - f1 * n1) / (n2 - n1)
+            runs = f"{in_run:.0f} ns ({in_run / bench:.2f}x of now)"
+        else:
+            runs = f"- (not measured at {n1:,})"
         status |= agreement.verdict != "ok"
         interval = f"{agreement.low:.2f}-{agreement.high:.2f}"
         print(
             f"{scenario:<14} {runtime:<8} {f'{n1:,} -> {n2:,}':>16} {bench:>7.0f} ns "
             f"{hand:>7.0f} ns {agreement.median:>6.2f}x {interval:>14}  {agreement.verdict:<8}  "
-            f"{in_run:.0f} ns ({in_run / bench:.2f}x of now)"
+            f"{runs}"
         )
         print(f"{'':<14} processes ({len(pairs)}): {pairs_text(pairs, n1, n2, args.busy_pressure)}")
         if args.show_regions:

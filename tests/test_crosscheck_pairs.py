@@ -203,4 +203,7 @@ def test_it_checks_the_two_largest_n_up_to_ten_thousand(crosscheck: ModuleType) 
     full = {10: 1.0, 100: 1.0, 1_000: 1.0, 10_000: 1.0, 100_000: 1.0, 1_000_000: 1.0}
     assert crosscheck.checked_scales(full) == [1_000, 10_000]
     assert crosscheck.checked_scales({100: 1.0, 10_000: 1.0}) == [100, 10_000]
-    assert crosscheck.checked_scales({10_000: 1.0, 100_000: 1.0}) == [10_000]
+    # A full run has one N up to 10,000: the check measures it and a tenth of it.
+    assert crosscheck.checked_scales({10_000: 1.0, 100_000: 1.0}) == [1_000, 10_000]
+    assert crosscheck.checked_scales({10: 1.0, 100_000: 1.0}) == [10]
+    assert crosscheck.checked_scales({100_000: 1.0}) == []
