@@ -220,6 +220,16 @@ def test_timers_fails_a_round_whose_timers_were_armed_after_their_deadlines(
     monkeypatch.setattr(scenarios.timers, "FIRST_ARM_FACTOR", 0.0)
     with pytest.raises(ScenarioFailed, match="armed after their deadlines: arming took"):
         run_round(scenarios.timers, runtime, 1_000, deadline_s=DEADLINE_S)
+    # Once a ratio is known, the deadlines leave at least MIN_ARM_FACTOR times the spawning.
+    monkeypatch.setattr(scenarios.timers, "_arm_ratios", {})
+    monkeypatch.setattr(scenarios.timers, "FIRST_ARM_FACTOR", 8.0)
+    monkeypatch.setattr(scenarios.timers, "MIN_ARM_FACTOR", 0.0)
+    monkeypatch.setattr(scenarios.timers, "ARM_MARGIN", 0.0)
+    run_round(scenarios.timers, runtime, 1_000, deadline_s=30)  # learns the ratio
+    with pytest.raises(ScenarioFailed, match=r"the deadlines allowed 0\.0"):
+        run_round(scenarios.timers, runtime, 1_000, deadline_s=30)
+    monkeypatch.setattr(scenarios.timers, "MIN_ARM_FACTOR", 8.0)
+    run_round(scenarios.timers, runtime, 1_000, deadline_s=30)
 
 
 def test_timers_learns_how_long_arming_takes_on_each_loop(runtime: Runtime) -> None:
