@@ -218,7 +218,7 @@ PROFILES: dict[str, Profile] = {
     #   10 and 100 took 3 minutes of the 43 the first run with the current method took; 1,000,
     #   1.1 of the 34 the second took). 10,000 stays as the small end of the scaling curves.
     # - the memory round at N = 10,000: under tracemalloc a round costs about 3 times its time,
-    #   and at 100,000 the first pass (memory and latency rounds) took 20 of a run's 36 minutes.
+    #   and at 100,000 the memory rounds took about 7 of a run's 35 minutes of measuring.
     #   Bytes per operation hardly change with N: at 100,000 they were within -10% to +8% of
     #   those at 10,000 on every scenario and runtime (the full run of 2026-12-02 09:07 against
     #   the default run of 15:00), so the peak at N is about N times the figure at 10,000.
