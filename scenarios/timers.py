@@ -2,23 +2,22 @@
 
 Set-up (outside the region): N tasks are spawned and each arms its timer for ``base + i * STEP_S``
 on the loop clock (``anyio.current_time()``), ``base`` leaving time for all to arm first; the main
-task then sleeps until just before ``base`` and spins to it. How long arming takes is predicted
-from the spawning: arming costs a task 0.4-0.9 times what spawning it did on asyncio, uvloop and
-rloop, but 1.5-2.0 times on trio under anyio 4.16 and 3.2-4.2 times under anyio 4.13 (measured
-at N = 10,000 and 100,000), so ``base`` is ARM_MARGIN times the largest ratio this process has
-seen on this loop after the spawning, and at least MIN_ARM_FACTOR times (FIRST_ARM_FACTOR times
-before a ratio is known). A round whose
-timers were not all armed before ``base`` fails, naming the ratio: its region would have begun
-during the arming and missed part of it (a fixed factor of 3 had let that happen on trio under
-anyio 4.13: 8-9 µs a timer, where its timers take 21). One operation is one timer: it expires
-and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
+task then sleeps until just before ``base`` and spins to it. How long arming takes is predicted from
+the spawning: arming costs a task 0.4-0.9 times what spawning it did on asyncio, uvloop and rloop,
+but 1.5-2.0 times on trio under anyio 4.16 and 3.2-4.2 times under anyio 4.13 (measured at N =
+10,000 and 100,000), so ``base`` is ARM_MARGIN times the largest ratio this process has seen on this
+loop after the spawning, and at least MIN_ARM_FACTOR times (FIRST_ARM_FACTOR times before a ratio is
+known). A round whose timers were not all armed before ``base`` fails, naming the ratio: its region
+would have begun during the arming and missed part of it (a fixed factor of 3 had let that happen on
+trio under anyio 4.13: 8-9 µs a timer, where its timers take 21). One operation is one timer: it
+expires and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
 takes per timer), so a timer's lateness includes the timers due before it: it grows with N by
-design. In latency rounds the measured region runs from ``base`` (or from the first task
-resuming, if the main task wakes too late) until the last task has resumed. In throughput rounds
-the main task spins on until every deadline is DUE_MARGIN_S behind it before the region starts:
-the region is then the expiring and resuming alone, on every runtime, with no wait for a clock
-to reach a deadline in it (on uvloop, whose clock counts whole milliseconds, that wait was up to
-a millisecond a round, most of a region at N = 100, and made its figure vary by ±10-26%).
+design. In latency rounds the measured region runs from ``base`` (or from the first task resuming,
+if the main task wakes too late) until the last task has resumed. In throughput rounds the main task
+spins on until every deadline is DUE_MARGIN_S behind it before the region starts: the region is then
+the expiring and resuming alone, on every runtime, with no wait for a clock to reach a deadline in
+it (on uvloop, whose clock counts whole milliseconds, that wait was up to a millisecond a round,
+most of a region at N = 100, and made its figure vary by ±10-26%).
 
 Lateness is read on the loop's own clock. uvloop's clock counts whole milliseconds (``uv_now``),
 and the deadlines here fall in the millisecond of ``base`` (itself a whole millisecond there):
