@@ -215,8 +215,8 @@ def runtime_named(name: str) -> Runtime:
 
 def time_dependent_work(name: str) -> str:
     """Why runtime *name*'s work depends on wall time (see :class:`Runtime`), or "" where it
-    does not or the runtime is not registered here (a file from a plugin not installed)."""
-    load_runtime_plugins()
+    does not or the runtime is not registered in this process. Plugins are not loaded for it:
+    the commands that read files (``compare``, ``report``) import no runtime's code."""
     runtime = RUNTIMES.get(name)
     return runtime.time_dependent_work if runtime else ""
 
