@@ -114,10 +114,10 @@ async def run(n: int, probe: Probe) -> None:
         base = now + LEAD_S + factor * spawning
         deadlines[:] = [base + i * STEP_S for i in range(n)]
         await all_armed.wait()
-        arming = anyio.current_time() - now
-        ratio = arming / spawning if spawning > 0 else 0.0
+        armed_at = anyio.current_time()
+        ratio = (armed_at - now) / spawning if spawning > 0 else 0.0
         _arm_ratios[kind] = max(ratio, _arm_ratios.get(kind, 0.0))
-        armed_in_time = now + arming < base - SPIN_S
+        armed_in_time = armed_at < base - SPIN_S
         if not armed_in_time:
             tg.cancel_scope.cancel()  # no region: the round fails below
         else:
