@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,7 +226,10 @@ def test_a_duet_is_refused_in_one_line_unless_two_variants_and_two_cpus() -> Non
     problem = pairing_problem("duet", 2, cpus=1)
     assert problem is not None
     assert "needs two CPUs" in problem
-    assert pairing_problem("sideways", 2) == "--pairing takes alternate or duet, not 'sideways'"
+    assert pairing_problem("sideways", 2) == (
+        "--pairing takes alternate, duet or lockstep, not 'sideways'"
+    )
+    assert pairing_problem("lockstep", 3, cpus=1) is None
     with pytest.raises(ValueError, match="but 1 was given"):
         measure_matrix(_groups(("a",)), Plan(), {"a": Variant("a")}, pairing="duet")
 
@@ -537,4 +541,175 @@ def test_a_duet_of_one_variant_is_refused_in_one_line() -> None:
     assert proc.stderr.strip().splitlines() == [
         "ERROR: --pairing duet runs two variants side by side, but 1 was given; give exactly "
         "two --variant options, or use --pairing alternate"
+    ]
+
+
+def test_turns_go_to_one_side_at_a_time_and_alternate_while_both_wait() -> None:
+    turns = _measure.Turns(expected=2)
+    held: list[str] = []
+    inside = threading.Lock()
+    ready = threading.Barrier(2)
+
+    def side(name: str) -> None:
+        ready.wait()
+        turns.arrive(name)
+        for _ in range(20):
+            turns.acquire(name)
+            assert inside.acquire(blocking=False), "two sides held a turn at once"
+            held.append(name)
+            time.sleep(0.002)  # a round: the other side comes to wait meanwhile
+            inside.release()
+            turns.release(name)
+
+    threads = [threading.Thread(target=side, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(held) == ["a"] * 20 + ["b"] * 20
+    # Once both are asking, neither has two turns in a row while the other waits: the runs of
+    # one side are at the start or the end only (before the other asked, after it finished).
+    switches = sum(x != y for x, y in itertools.pairwise(held))
+    assert switches >= 30
+
+
+def test_no_turn_is_given_before_every_worker_has_started_or_ended() -> None:
+    turns = _measure.Turns(expected=2)
+    turns.arrive("a")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(KeyboardInterrupt):
+        turns.acquire("a", stop)  # b is still starting
+    turns.arrive("b")  # b said hello, or ended without
+    turns.acquire("a")
+
+
+def test_a_released_turn_that_was_never_held_changes_nothing() -> None:
+    turns = _measure.Turns()
+    turns.arrive("a")
+    turns.acquire("a")
+    turns.release("b")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(KeyboardInterrupt):
+        turns.acquire("b", stop)  # a still holds it: b waits until the run stops
+    turns.release("a")
+    turns.acquire("b")
+
+
+#: Each round's region, noted as "start end" on the system-wide monotonic clock, in a file per
+#: worker in $PAIRING_MARKS.
+STAMPED = '''
+"""A region that notes when it ran, for the lockstep test."""
+import os
+import time
+
+NAME = "stamped"
+OPERATION = "a loop turn"
+LATENCIES = {}
+
+
+async def run(n, probe):
+    probe.start(ops=n)
+    start = time.monotonic()
+    time.sleep(0.003)
+    end = time.monotonic()
+    probe.stop()
+    with open(os.path.join(os.environ["PAIRING_MARKS"], str(os.getpid())), "a") as f:
+        f.write(f"{start} {end}\\n")
+'''
+
+
+def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--pairing lockstep``: both variants' workers alive at once, each round of one run
+    while the other's worker waits, their rounds alternating."""
+    (tmp_path / "stamped_pairing.py").write_text(textwrap.dedent(STAMPED))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("PAIRING_MARKS", str(marks))
+    keys = [(10, "asyncio", "a"), (10, "asyncio", "b")]
+    groups = scenario_groups("stamped_pairing", keys, sys_path=[str(tmp_path), *sys.path])
+    variants = {
+        "a": Variant("a", _python(tmp_path, "python-a")),
+        "b": Variant("b", _python(tmp_path, "python-b")),
+    }
+    plan = Plan(
+        Budget(processes=2, max_processes=2, target_ops=10**6, time_budget_s=10,
+               min_rounds=6, max_rounds=6, latency_rounds=0),
+        deadline_s=60,
+    )  # fmt: skip
+    pids: dict[int, str] = {}
+    pass_of: dict[int, int] = {}
+    real = _measure.run_worker
+
+    def noting(variant: Variant, job: Job, **placed: Any) -> Iterator[Event]:
+        assert placed.get("turns") is not None
+        assert placed.get("cpu") is None  # nobody is pinned: they never run together
+        for event in real(variant, job, **placed):
+            if isinstance(event, Hello):
+                pids[event.pid] = variant.label
+                pass_of[event.pid] = 1 + len(pids) // 3  # two workers a pass
+            yield event
+
+    monkeypatch.setattr(_measure, "run_worker", noting)
+    [found] = measure_matrix(groups, plan, variants, pairing="lockstep")
+    a, b = found[(10, "asyncio", "a")], found[(10, "asyncio", "b")]
+    assert a.failure is None
+    assert b.failure is None
+    assert a.process_passes == b.process_passes == [1, 2]
+    assert a.process_positions == b.process_positions  # one place in the pass, as a duet
+    assert [len(rounds) for rounds in a.processes] == [6, 6]
+    regions = sorted(
+        (float(start), float(end), int(path.name))
+        for path in marks.iterdir()
+        for start, end in (line.split() for line in path.read_text().splitlines())
+    )
+    assert len(pids) == 4
+    assert len(regions) >= 24  # warm-ups and six throughput rounds, in each of four workers
+    for (_, end, _), (start, _, _) in itertools.pairwise(regions):
+        assert end <= start, "two workers' rounds overlapped"
+    # No round before both workers of a pass had started, and then theirs alternated until one
+    # had none left: a's, b's, a's, ... then the rest of one.
+    for number in (1, 2):
+        mine = [pid for pid in pids if pass_of[pid] == number]
+        order = [pid for _, _, pid in regions if pid in mine]
+        while len(order) > 1 and order[-1] == order[-2]:
+            order.pop()
+        assert all(x != y for x, y in itertools.pairwise(order)), order
+
+
+def test_a_lockstep_run_through_pytest_is_compared_by_turns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tmp_path / "raw.json"
+    proc = run_benchmarks(
+        "--scenario", "spawn", "--scales", "3", "--processes", "2", "--max-processes", "2",
+        "--runtime", "asyncio", "--variant", f"a={sys.executable}",
+        "--variant", f"b={_python(tmp_path, 'python-b')}", "--pairing", "lockstep",
+        f"--benchmark-json={raw}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert main(["save", str(raw), "--into", str(tmp_path / "results")]) == 0
+    a, b = capsys.readouterr().out.split()
+    main(["compare", a, b])
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if line.startswith("spawn N=3 asyncio")]
+    assert "2 turns" in row
+    assert "their rounds taking turns one at a time" in out
+    assert main(["report", a, b, "--out", str(tmp_path / "report")]) == 0
+    capsys.readouterr()
+    [page] = (tmp_path / "report").glob("*.md")
+    assert "`--pairing lockstep`" in page.read_text(encoding="utf-8")
+
+
+def test_lockstep_of_one_variant_is_refused_in_one_line() -> None:
+    proc = run_benchmarks(
+        "--variant", f"a={sys.executable}", "--pairing", "lockstep", "--collect-only", "-q"
+    )
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "ERROR: --pairing lockstep runs variants' rounds by turns, but only one was given; "
+        "give two or more --variant options, or use --pairing alternate"
     ]

@@ -15,6 +15,7 @@ from ._results import Record, Run
 from ._verdicts import (
     BY_DUET,
     BY_PASS,
+    BY_TURNS,
     FALSE_DISCOVERY_RATE,
     MIN_CHANGE,
     WELCH,
@@ -33,9 +34,12 @@ def _name(record: Record) -> str:
 
 def method_text(ratio: Ratio) -> str:
     """How a comparison's interval was made, in a column: ``6 pairs`` (by pass, back to back),
-    ``6 duets`` (by pass, at the same moment) or ``Welch``."""
+    ``6 duets`` (by pass, at the same moment), ``6 turns`` (by pass, rounds taking turns) or
+    ``Welch``."""
     if ratio.method == BY_DUET:
         return f"{ratio.pairs} duets"
+    if ratio.method == BY_TURNS:
+        return f"{ratio.pairs} turns"
     if ratio.paired:
         return f"{ratio.pairs} pairs"
     return "Welch"
@@ -47,13 +51,17 @@ def _interval_text(changes: list[Change], drift: Drift) -> str:
     welch = "95% Welch t on the logs of the per-process medians (each worker process one unit)" + (
         ", with the drift correction above" if drift.var or drift.shift else ""
     )
-    if not methods & {BY_PASS, BY_DUET}:
+    if not methods & {BY_PASS, BY_DUET, BY_TURNS}:
         return f"Interval: {welch}."
     moments = []
     if BY_PASS in methods:
         moments.append("`N pairs`: back to back, in an order that alternated from pass to pass")
     if BY_DUET in methods:
         moments.append("`N duets`: at the same moment, one per CPU (--pairing duet)")
+    if BY_TURNS in methods:
+        moments.append(
+            "`N turns`: alive at once, their rounds taking turns one at a time (--pairing lockstep)"
+        )
     text = (
         "Interval (two variants of one run, paired by pass): the 95% paired t interval of the "
         "log ratios new/old over the N passes that gave both a process, each pass's process "

@@ -31,6 +31,7 @@ by name, and the rest of the group goes on in a fresh worker.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import math
@@ -49,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._protocol import (
+    GO,
     Begin,
     Busy,
     Calibration,
@@ -93,8 +95,11 @@ START_TIMEOUT_S = 60.0
 #: How the workers of a group's variants are placed in a pass. ``alternate``: one after the
 #: other, their order reversed from one pass to the next. ``duet``: the two variants' workers
 #: at the same moment, each pinned to a core of its own, so that whatever the minute does to
-#: the machine falls on both (after Bulej et al.'s duet benchmarking).
-PAIRINGS = ("alternate", "duet")
+#: the machine falls on both (after Bulej et al.'s duet benchmarking). ``lockstep``: the
+#: variants' workers alive at once but taking turns, one round at a time (:class:`Turns`), so
+#: that rounds of the two are milliseconds apart and never run together: what the machine
+#: does over a second or two falls on both, with no contention between them.
+PAIRINGS = ("alternate", "duet", "lockstep")
 DEFAULT_PAIRING = "alternate"
 
 
@@ -109,8 +114,15 @@ def pairing_problem(pairing: str, variants: int, cpus: int | None = None) -> str
     """Why *pairing* cannot run *variants* variants on *cpus* CPUs (by default this process's),
     in one line; None when it can."""
     if pairing not in PAIRINGS:
-        return f"--pairing takes {' or '.join(PAIRINGS)}, not {pairing!r}"
-    if pairing != "duet":
+        return f"--pairing takes {', '.join(PAIRINGS[:-1])} or {PAIRINGS[-1]}, not {pairing!r}"
+    if pairing == "alternate":
+        return None
+    if pairing == "lockstep":
+        if variants < 2:
+            return (
+                "--pairing lockstep runs variants' rounds by turns, but only one was given; "
+                "give two or more --variant options, or use --pairing alternate"
+            )
         return None
     if variants != 2:
         return (
@@ -205,6 +217,53 @@ def rotation_order(workers: Sequence[Any], rotation: int) -> list[Any]:
     return list(workers) if rotation % 2 == 0 else list(reversed(workers))
 
 
+class Turns:
+    """The rounds of several workers (``--pairing lockstep``), one at a time: no round starts
+    before all *expected* workers have started (said hello, or ended), so that none runs its
+    rounds while another imports; a worker's round waits until no other worker's round runs;
+    and a worker that has just had a round waits while another is waiting, so that where two
+    workers both have rounds to run, theirs alternate."""
+
+    def __init__(self, expected: int = 1) -> None:
+        self._changed = threading.Condition()
+        self._expected = expected
+        self._started: set[object] = set()
+        self._holder: object | None = None
+        self._last: object | None = None
+        self._waiting: set[object] = set()
+
+    def arrive(self, side: object) -> None:
+        """*side*'s worker has started (or ended, before it said hello)."""
+        with self._changed:
+            self._started.add(side)
+            self._changed.notify_all()
+
+    def acquire(self, side: object, stop: threading.Event | None = None) -> None:
+        """Wait for *side*'s turn; KeyboardInterrupt if *stop* is set meanwhile."""
+        with self._changed:
+            self._waiting.add(side)
+            try:
+                while (
+                    len(self._started) < self._expected
+                    or self._holder is not None
+                    or (self._last is side and self._waiting - {side})
+                ):
+                    self._changed.wait(0.1)
+                    if stop is not None and stop.is_set():
+                        raise KeyboardInterrupt
+            finally:
+                self._waiting.discard(side)
+            self._holder = side
+
+    def release(self, side: object) -> None:
+        """End *side*'s turn (nothing if it holds none)."""
+        with self._changed:
+            if self._holder is side:
+                self._holder = None
+                self._last = side
+                self._changed.notify_all()
+
+
 class WorkerFailed(Exception):
     """A worker ended without its result: stopped from outside (a deadline, the memory limit),
     exited on its own before its job was done, or spoke out of protocol."""
@@ -224,6 +283,7 @@ def run_worker(
     *,
     cpu: int | None = None,
     stop: threading.Event | None = None,
+    turns: Turns | None = None,
 ) -> Iterator[Event]:
     """Start a worker for *job* and yield its events as they come, up to :class:`Done`.
 
@@ -232,9 +292,14 @@ def run_worker(
     plan's limit, it sends what is not an event, or it exits before :class:`Done`; the message
     says which, for the round in progress. *cpu*: the one CPU the worker may run on (where the
     system lets a process be pinned). *stop*: once set, the worker is killed and
-    KeyboardInterrupt raised, as if Ctrl-C had stopped it (the run is stopping).
+    KeyboardInterrupt raised, as if Ctrl-C had stopped it (the run is stopping). *turns*: the
+    worker runs each round in a turn of its own (the job says so to it), from the GO this
+    sends it after its :class:`Begin` until its :class:`Round` (see :class:`Turns`).
     """
     limit_bytes = job.plan.memory_limit_bytes
+    side = object()
+    if turns is not None:
+        job = dataclasses.replace(job, turns=True)
     if stop is not None and stop.is_set():
         raise KeyboardInterrupt
     proc = subprocess.Popen(
@@ -252,8 +317,11 @@ def run_worker(
     assert proc.stdout is not None
     try:
         try:
-            proc.stdin.write(encode_job(job))
-            proc.stdin.close()
+            proc.stdin.write(encode_job(job) + "\n")
+            if turns is None:
+                proc.stdin.close()
+            else:
+                proc.stdin.flush()
         except BrokenPipeError:  # it exited before reading its job: say how
             with contextlib.suppress(OSError):
                 proc.stdin.close()
@@ -304,17 +372,39 @@ def run_worker(
                     message = decode_event(line)
                 except ProtocolError as exc:
                     raise WorkerFailed(f"{what}: {exc} (worker killed)") from None
+                if isinstance(message, Hello) and turns is not None:
+                    turns.arrive(side)
                 if isinstance(message, Begin):
                     limit_s = message.deadline_s
                     what = f"a {message.kind} round"
+                    if turns is not None:
+                        turns.acquire(side, stop)
+                        _send_go(proc)
+                elif turns is not None:
+                    turns.release(side)  # its round ended (or it failed, or it is done)
                 since = time.monotonic()
                 done = isinstance(message, Done)
                 yield message
     finally:
+        if turns is not None:
+            turns.arrive(side)  # ended, if it never said hello: nobody waits for it
+            turns.release(side)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+        if not proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+
+def _send_go(proc: subprocess.Popen[str]) -> None:
+    """Tell a worker that takes turns to start its round (one that has exited meanwhile says
+    so itself, by its exit)."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(GO + "\n")
+        proc.stdin.flush()
 
 
 @dataclass(frozen=True)
@@ -477,14 +567,16 @@ def measure_matrix(
                     for key in keys:
                         on_process(group, key, results[index][key])
 
-            if pairing == "duet" and len(todo) == 2:
+            if pairing in ("duet", "lockstep") and len(todo) >= 2:
                 slot = next_position()
 
                 def at_slot(slot: int = slot) -> int:
                     return slot
 
-                # The CPUs change sides from one pass to the next: a faster core favours
-                # neither variant.
+                # duet: the CPUs change sides from one pass to the next, so that a faster core
+                # favours neither variant. lockstep: no CPU of their own; their rounds take
+                # turns, the variants in the pass's order asking first.
+                turns = Turns(expected=len(todo)) if pairing == "lockstep" else None
                 sides = [
                     functools.partial(
                         _measure_side,
@@ -496,7 +588,8 @@ def measure_matrix(
                         plan,
                         number,
                         at_slot,
-                        cpu=cpus[(i + number) % 2] if len(cpus) == 2 else None,
+                        cpu=(cpus[(i + number) % 2] if len(cpus) == 2 and turns is None else None),
+                        turns=turns,
                     )
                     for i, (label, runtimes) in enumerate(sorted(todo.items()))
                 ]
@@ -528,6 +621,7 @@ def _measure_side(
     report: Callable[[list[Key]], None],
     cpu: int | None = None,
     stop: threading.Event | None = None,
+    turns: Turns | None = None,
 ) -> None:
     """One variant's share of *group* in pass *number* (from 0): a worker over *runtimes*, and
     a fresh one for those a kill left, each placed in the pass by *place*; each worker's
@@ -551,6 +645,7 @@ def _measure_side(
                 axis=group.axis,
                 cpu=cpu,
                 stop=stop,
+                turns=turns,
             )
         finally:
             for key, m in mine.items():
@@ -704,6 +799,7 @@ def _one_worker(
     axis: str,
     cpu: int | None = None,
     stop: threading.Event | None = None,
+    turns: Turns | None = None,
 ) -> list[tuple[int, str]]:
     """Run one worker over *todo*, (N, runtime) pairs; return the pairs it did not get to
     (after a kill in the round of another), for a fresh worker.
@@ -711,7 +807,8 @@ def _one_worker(
     Every worker settles at least one pair, finished or failed, so that the work handed out
     again shrinks each time: a worker that dies outside any round of an unsettled pair (before
     its first round, or between two) would die the same way in a fresh one, and every pair it
-    had left fails with the reason. *cpu* and *stop*: as :func:`run_worker` takes them.
+    had left fails with the reason. *cpu*, *stop* and *turns*: as :func:`run_worker` takes
+    them.
     """
     job = Job(
         scenario_module=scenario,
@@ -727,8 +824,12 @@ def _one_worker(
     throughput: dict[tuple[int, str], list[int]] = {}
     busy: dict[tuple[int, str], Busy | None] = {}
     try:
-        alone = cpu is None and stop is None
-        events = run_worker(variant, job) if alone else run_worker(variant, job, cpu=cpu, stop=stop)
+        alone = cpu is None and stop is None and turns is None
+        events = (
+            run_worker(variant, job)
+            if alone
+            else run_worker(variant, job, cpu=cpu, stop=stop, turns=turns)
+        )
         for message in events:
             if isinstance(message, Hello):
                 hello = message

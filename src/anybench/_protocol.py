@@ -99,6 +99,14 @@ class Job:
     runtimes: tuple[str, ...]
     plan: Plan
     scales: tuple[ScaleJob, ...]
+    #: Rounds by turns (``--pairing lockstep``): after each :class:`Begin` the worker waits for
+    #: a line on its standard input (:data:`GO`) before it starts the round, so that the parent
+    #: can let two workers run their rounds one at a time, taking turns.
+    turns: bool = False
+
+
+#: The line a worker that takes turns (:attr:`Job.turns`) waits for before each round.
+GO = "go"
 
 
 # -- the events ----------------------------------------------------------------------------
@@ -485,7 +493,8 @@ def serve(decode: Callable[[str], _Job], work: Callable[[_Job, Emit], None]) -> 
         channel.write(encode_event(message) + "\n")
         channel.flush()
 
-    job = decode(sys.stdin.read())
+    # One line: the job. A worker that takes turns reads its GO lines after it.
+    job = decode(sys.stdin.readline())
     try:
         work(job, emit)
     except KeyboardInterrupt:

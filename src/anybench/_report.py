@@ -55,7 +55,7 @@ from ._results import Run, below_clock_note
 from ._runtimes import BASELINE
 from ._stats import geometric_mean, scaling_class, scaling_slope, stability_warnings
 from ._sweep import AXES, N
-from ._verdicts import BY_DUET, Ratio, variant_pairing
+from ._verdicts import BY_DUET, BY_TURNS, Ratio, variant_pairing
 
 
 class ReportExistsError(OutputError):
@@ -619,11 +619,10 @@ def _variants_met(ctx: Context) -> str:
     how = variant_pairing(ctx.runs)
     if how is None:
         return ""
-    moment = (
-        "at the same moment, one per CPU (`--pairing duet`)"
-        if how == BY_DUET
-        else "one after the other, in an order that alternated from pass to pass"
-    )
+    moment = {
+        BY_DUET: "at the same moment, one per CPU (`--pairing duet`)",
+        BY_TURNS: "alive at once, their rounds taking turns one at a time (`--pairing lockstep`)",
+    }.get(how, "one after the other, in an order that alternated from pass to pass")
     return (
         "; each pass gave every benchmark one worker process per variant (environment), "
         f"{moment}, and `anybench compare` of two variants pairs their processes by pass"

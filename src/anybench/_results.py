@@ -71,6 +71,8 @@ RUN_KEYS = (
     "peak_rss_bytes",
     "failed",
     "partial",
+    #: How the variants' workers met in each pass (``--pairing``), in a run of several.
+    "pairing",
 )
 
 #: Bounds on what a record's integers may be, so that every figure fits the float and numpy
@@ -218,6 +220,12 @@ class Run:
         """Why this run is incomplete (recovered from the journal of an interrupted run)."""
         value = self.run_info.get("partial")
         return str(value) if value else None
+
+    @property
+    def pairing(self) -> str:
+        """How this run's variants met in each pass (``--pairing``; "" if not said: a run of
+        one variant, or one made before runs said it)."""
+        return str(self.run_info.get("pairing") or "")
 
     @property
     def run_id(self) -> str:
@@ -442,7 +450,7 @@ def _run_info_problem(run: dict[str, Any]) -> str | None:
         isinstance(values, list) and all(_whole(v) for v in values) for values in lists
     ):
         return f"anybench_run 'scales' is not lists of whole numbers: {_short(scales)}"
-    for key in ("run_id", "profile", "partial"):
+    for key in ("run_id", "profile", "partial", "pairing"):
         if not isinstance(run.get(key) or "", str):
             return f"anybench_run {key!r} is not text: {_short(run[key])}"
     peak = run.get("peak_rss_bytes")

@@ -26,8 +26,9 @@ from ._stats import (
 #: How a ratio's interval was made (:attr:`Ratio.method`): Welch's t over the two sides'
 #: processes; paired by process (two runtimes measured in the same workers); paired by pass
 #: (two variants of one run, their workers of a pass back to back); paired by pass, the two
-#: workers of each pass at the same moment (``--pairing duet``).
-WELCH, BY_PROCESS, BY_PASS, BY_DUET = "welch", "process", "pass", "duet"
+#: workers of each pass at the same moment (``--pairing duet``); paired by pass, the two
+#: workers of each pass alive at once and their rounds taking turns (``--pairing lockstep``).
+WELCH, BY_PROCESS, BY_PASS, BY_DUET, BY_TURNS = "welch", "process", "pass", "duet", "turns"
 
 #: The smallest change compare calls "slower" or "faster": its interval must lie wholly beyond
 #: ±2%. Two environments of the same code differ by about that much here for reasons that are
@@ -49,7 +50,7 @@ class Ratio:
     """
 
     log: LogRatio
-    #: How the interval was made: WELCH, BY_PROCESS, BY_PASS or BY_DUET.
+    #: How the interval was made: WELCH, BY_PROCESS, BY_PASS, BY_DUET or BY_TURNS.
     method: str = WELCH
     #: The pairs it was made over (0 for Welch).
     pairs: int = 0
@@ -95,13 +96,15 @@ class Ratio:
         return cls.of(baseline, other)
 
     @classmethod
-    def between_variants(cls, baseline: Record, other: Record) -> Ratio:
+    def between_variants(cls, baseline: Record, other: Record, *, by_turns: bool = False) -> Ratio:
         """Two variants' records of one benchmark of one run: paired by pass, the baseline's
         process of pass k with the other's of pass k (they ran back to back, or at the same
         moment), so that what the minutes of the run do to the machine cancels out of the
         ratio. A process with no partner in its pass (a pass that gave one variant a process
         and not the other, or a failed process) is left out, and the note says so; with fewer
-        than two pairs, Welch's t over all the processes (see :meth:`of`), with a note."""
+        than two pairs, Welch's t over all the processes (see :meth:`of`), with a note.
+        *by_turns*: the run says its variants' workers took turns (``--pairing lockstep``),
+        which shared their place in each pass as a duet's do."""
         pairs, lone = pass_pairs(baseline, other)
         if len(pairs) < 2:
             why = (
@@ -119,7 +122,7 @@ class Ratio:
         together = _same_moment(baseline, other, [k for k, _, _ in pairs])
         return cls(
             paired_log_ratio([(a, b) for _, a, b in pairs]),
-            BY_DUET if together else BY_PASS,
+            (BY_TURNS if by_turns else BY_DUET) if together else BY_PASS,
             len(pairs),
             note,
         )
@@ -201,8 +204,10 @@ def same_run_variants(old: Run, new: Run) -> bool:
 
 def variant_pairing(runs: Sequence[Run]) -> str | None:
     """How the variants of one run among *runs* met in each pass: BY_DUET when every pass's
-    workers of a benchmark's variants shared their place (they ran at the same moment), else
-    BY_PASS (one after the other); None when *runs* hold no two variants of one run."""
+    workers of a benchmark's variants shared their place (they ran at the same moment; BY_TURNS
+    where the run says they took turns, ``--pairing lockstep``), else BY_PASS (one after the
+    other); None when *runs* hold no two variants of one run."""
+    by_turns = {run.run_id for run in runs if run.pairing == "lockstep"}
     by_run: dict[str, dict[tuple[str, int, str], list[Record]]] = {}
     for run in runs:
         for record in run.records:
@@ -210,7 +215,7 @@ def variant_pairing(runs: Sequence[Run]) -> str | None:
                 by_key = by_run.setdefault(run.run_id, {})
                 by_key.setdefault((record.scenario, record.n, record.runtime), []).append(record)
     found = None
-    for by_key in by_run.values():
+    for run_id, by_key in by_run.items():
         for records in by_key.values():
             for a, b in itertools.pairwise(records):
                 if a.variant == b.variant:
@@ -220,7 +225,7 @@ def variant_pairing(runs: Sequence[Run]) -> str | None:
                     continue
                 if not _same_moment(a, b, [k for k, _, _ in pairs]):
                     return BY_PASS
-                found = BY_DUET
+                found = BY_TURNS if run_id in by_turns else BY_DUET
     return found
 
 
@@ -352,7 +357,10 @@ def compare_runs(
     common = [key for key in old_by_key if key in new_by_key]
     drift = drift_between(old, new, [(old_by_key[k], new_by_key[k]) for k in common])
     if same_run_variants(old, new):
-        ratios = [Ratio.between_variants(old_by_key[k], new_by_key[k]) for k in common]
+        by_turns = "lockstep" in (old.pairing, new.pairing)
+        ratios = [
+            Ratio.between_variants(old_by_key[k], new_by_key[k], by_turns=by_turns) for k in common
+        ]
     else:
         ratios = [Ratio.of(old_by_key[k], new_by_key[k], **drift.kwargs()) for k in common]
     judged = [

@@ -29,6 +29,7 @@ from . import _busy
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
 from ._protocol import (
+    GO,
     Begin,
     Done,
     Emit,
@@ -211,7 +212,7 @@ def work(job: Job, emit: Emit) -> None:
     emit(Hello.here(scenario.name))
     for scale_job in job.scales:
         n = scale_job.n
-        scale = _Scale(scenario, runtimes, n, job.plan.deadline_s, emit)
+        scale = _Scale(scenario, runtimes, n, job.plan.deadline_s, emit, turns=job.turns)
         warmed: dict[str, Warmup] = {}
         for name in scale_job.runtimes:
             passes = scale_job.calibration.passes.get(name)
@@ -224,14 +225,16 @@ def work(job: Job, emit: Emit) -> None:
         rounds = rounds_for(n, list(warmed.values()), budget)
         allowed_s = budget_s(budget, len(order))
         started = time.perf_counter()
+        scale.waited_s = 0.0
         before = _busy.sample()
         for r in range(rounds):
             for name in order if r % 2 == 0 else order[::-1]:
                 scale.attempt(name, scale.one, "throughput", name, warmed[name].passes)
             order = [name for name in order if name not in scale.failed]
             # The plan rests on warm-up estimates: past twice the budget, what ran will do (an
-            # even number of turns, so that no runtime always went first).
-            late = time.perf_counter() - started > 2 * allowed_s
+            # even number of turns, so that no runtime always went first). Time spent waiting
+            # for a turn (--pairing lockstep) is the other worker's, not this one's.
+            late = time.perf_counter() - started - scale.waited_s > 2 * allowed_s
             if late and r % 2 and budget.min_rounds <= r + 1 < rounds:
                 break
         busy = _busy.between(before, _busy.sample())
@@ -260,6 +263,8 @@ class _Scale:
         n: int,
         deadline_s: float,
         emit: Emit,
+        *,
+        turns: bool = False,
     ) -> None:
         self.scenario = scenario
         self.runtimes = runtimes
@@ -268,6 +273,8 @@ class _Scale:
         self.emit = emit
         self.failed: set[str] = set()
         self.wall_s = 0.0  # wall time of the last round, set-up included
+        self.turns = turns
+        self.waited_s = 0.0  # waiting for turns (see wait_turn)
 
     def attempt(
         self, runtime: str, action: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
@@ -296,6 +303,8 @@ class _Scale:
         limit = self.deadline_s * (TRACED_DEADLINE_FACTOR if traced else 1)
         n_round = self.n if n_round is None else n_round
         self.emit(Begin(n=self.n, runtime=runtime, kind=kind, deadline_s=limit))
+        if self.turns:
+            self.wait_turn()
         started = time.perf_counter()
         result = run_round(
             self.scenario,
@@ -322,6 +331,15 @@ class _Scale:
             )
         )
         return result
+
+    def wait_turn(self) -> None:
+        """Wait for the parent's GO before a round (a worker that takes turns with another:
+        ``--pairing lockstep``). The parent gone, the worker ends."""
+        waiting = time.perf_counter()
+        line = sys.stdin.readline()
+        if line.strip() != GO:
+            raise SystemExit(f"anybench worker: expected {GO!r} from the parent, got {line!r}")
+        self.waited_s += time.perf_counter() - waiting
 
     def warm_up(
         self, runtime: Runtime, calibrated_passes: int | None, memory_limit: int | None

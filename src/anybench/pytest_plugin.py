@@ -147,9 +147,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--pairing",
         default=DEFAULT_PAIRING,
         metavar="HOW",
-        help="how the two --variant's workers of a benchmark meet in each pass: 'alternate' "
-        "(one after the other, their order reversed each pass) or 'duet' (at the same moment, "
-        f"one per CPU; needs two CPUs and exactly two variants); default: {DEFAULT_PAIRING}",
+        help="how the --variant's workers of a benchmark meet in each pass: 'alternate' "
+        "(one after the other, their order reversed each pass), 'duet' (at the same moment, "
+        "one per CPU; needs two CPUs and exactly two variants) or 'lockstep' (alive at once, "
+        f"their rounds taking turns, one at a time); default: {DEFAULT_PAIRING}",
     )
     group.addoption(
         "--memory-limit",
@@ -282,6 +283,7 @@ def run_info(config: pytest.Config) -> dict[str, Any]:
         timer_cost_ns=state.timer_cost_ns,
         failed=state.failures,
         peak_rss_bytes=peak_rss_bytes(),
+        pairing=config.getoption("pairing") if len(selected_variants(config)) > 1 else None,
     )
 
 
