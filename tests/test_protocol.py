@@ -99,6 +99,18 @@ def test_a_job_crosses_whole_with_every_field() -> None:
     assert decode_job(encode_job(job)) == job
 
 
+def test_a_job_says_turns_only_when_it_takes_them() -> None:
+    """A worker of an anybench from before ``turns`` (the base of ``bench_ab``) refuses a field
+    it does not know: a job that takes no turns does not send it."""
+    job = _instance(Job)
+    plain = dataclasses.replace(job, turns=False)
+    assert "turns" not in json.loads(encode_job(plain))
+    assert decode_job(encode_job(plain)) == plain
+    lockstep = dataclasses.replace(job, turns=True)
+    assert json.loads(encode_job(lockstep))["turns"] is True
+    assert decode_job(encode_job(lockstep)) == lockstep
+
+
 def test_a_real_job_crosses_whole() -> None:
     job = Job(
         scenario_module="scenarios.spawn",

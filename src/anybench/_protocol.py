@@ -344,8 +344,13 @@ Emit: TypeAlias = Callable[[Event], None]
 
 
 def encode_job(job: Job) -> str:
-    """*job* as one line of JSON."""
-    return json.dumps(_to_wire(job))
+    """*job* as one line of JSON. ``turns`` goes on the wire only when set: a worker of an
+    anybench from before it (the base of ``nox -s bench_ab``) refuses a field it does not know,
+    and takes every other job as it did."""
+    wire = _to_wire(job)
+    if not job.turns:
+        del wire["turns"]
+    return json.dumps(wire)
 
 
 def decode_job(text: str) -> Job:
