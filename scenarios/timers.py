@@ -7,17 +7,19 @@ the spawning: arming costs a task 0.4-0.9 times what spawning it did on asyncio,
 but 1.5-2.0 times on trio under anyio 4.16 and 3.2-4.2 times under anyio 4.13 (measured at N =
 10,000 and 100,000), so ``base`` is ARM_MARGIN times the largest ratio this process has seen on this
 loop after the spawning, and at least MIN_ARM_FACTOR times (FIRST_ARM_FACTOR times before a ratio is
-known). A round whose timers were not all armed before ``base`` fails, naming the ratio: its region
-would have begun during the arming and missed part of it (a fixed factor of 3 had let that happen on
-trio under anyio 4.13: 8-9 µs a timer, where its timers take 21). One operation is one timer: it
-expires and its task resumes. The timers fall due as one burst (STEP_S is shorter than any runtime
-takes per timer), so a timer's lateness includes the timers due before it: it grows with N by
-design. In latency rounds the measured region runs from ``base`` (or from the first task resuming,
-if the main task wakes too late) until the last task has resumed. In throughput rounds the main task
-spins on until every deadline is DUE_MARGIN_S behind it before the region starts: the region is then
-the expiring and resuming alone, on every runtime, with no wait for a clock to reach a deadline in
-it (on uvloop, whose clock counts whole milliseconds, that wait was up to a millisecond a round,
-most of a region at N = 100, and made its figure vary by ±10-26%).
+known). Timers not all armed before ``base`` would start the region during the arming and miss part
+of it (a fixed factor of 3 had let that happen on trio under anyio 4.13: 8-9 µs a timer, where its
+timers take 21): such a try is cancelled before any region begins and the set-up done again, its
+deadlines leaving ARM_MARGIN times the ratio just seen (a busy machine had stretched one arming to
+7.5 times the spawning where 3.1 was allowed); after ARM_ATTEMPTS tries the round fails, naming the
+ratio. One operation is one timer: it expires and its task resumes. The timers fall due as one burst
+(STEP_S is shorter than any runtime takes per timer), so a timer's lateness includes the timers due
+before it: it grows with N by design. In latency rounds the measured region runs from ``base`` (or
+from the first task resuming, if the main task wakes too late) until the last task has resumed. In
+throughput rounds the main task spins on until every deadline is DUE_MARGIN_S behind it before the
+region starts: the region is then the expiring and resuming alone, on every runtime, with no wait
+for a clock to reach a deadline in it (on uvloop, whose clock counts whole milliseconds, that wait
+was up to a millisecond a round, most of a region at N = 100, and made its figure vary by ±10-26%).
 
 Lateness is read on the loop's own clock. uvloop's clock counts whole milliseconds (``uv_now``),
 and the deadlines here fall in the millisecond of ``base`` (itself a whole millisecond there):
@@ -55,6 +57,8 @@ STEP_S = 1e-7  # between consecutive deadlines
 #: moves from round to round: on uvloop at N = 10,000 a round took 1.5 where 0.5 had been seen,
 #: and failed with a factor of 1.0.)
 LEAD_S, ARM_MARGIN, MIN_ARM_FACTOR, FIRST_ARM_FACTOR = 0.01, 2.0, 3.0, 8.0
+#: How many times a round sets its timers up before it fails for arming them too late.
+ARM_ATTEMPTS = 3
 #: The largest arming-over-spawning ratio seen, by kind of loop (see _loop_kind).
 _arm_ratios: dict[str, float] = {}
 SPIN_S = 0.003  # the main task sleeps until this long before ``base``, then spins
@@ -74,12 +78,26 @@ def _loop_kind() -> str:
 
 
 async def run(n: int, probe: Probe) -> None:
+    kind = _loop_kind()
+    late = ""
+    for _ in range(ARM_ATTEMPTS):
+        ratio, factor = await _attempt(n, probe, kind)
+        if ratio is None:
+            return
+        late = f"arming took {ratio:.1f} times the spawning, the deadlines allowed {factor:.1f}"
+    check(False, f"the timers were armed after their deadlines {ARM_ATTEMPTS} times: {late}")
+
+
+async def _attempt(n: int, probe: Probe, kind: str) -> tuple[float | None, float]:
+    """One try at the round: (None, factor) once its region is measured and checked, or
+    (ratio, factor) if its timers were armed after their deadlines, before any region began
+    (its tasks are cancelled; the next try's deadlines leave more time)."""
     stamps = probe.latency
     deadlines = [0.0] * n
     woke = [0.0] * n
     runs = [0] * n
-    armed = resumed = 0
-    started = False
+    armed = resumed = woke_undecided = 0
+    armed_in_time = decided = started = False
     all_armed = anyio.Event()
 
     def start_region() -> None:
@@ -89,11 +107,14 @@ async def run(n: int, probe: Probe) -> None:
             probe.start(ops=n)
 
     async def sleeper(i: int) -> None:
-        nonlocal armed, resumed
+        nonlocal armed, resumed, woke_undecided
         armed += 1
         if armed == n:
             all_armed.set()  # this task arms its timer below in the same step
         await anyio.sleep_until(deadlines[i])
+        if not armed_in_time:  # a failed try (being cancelled), or a timer that did not wait
+            woke_undecided += not decided
+            return
         if stamps:  # anyio.current_time() costs a microsecond or two: latency rounds only
             woke[i] = anyio.current_time()
         start_region()  # a no-op unless this task beat the main task to the first deadline
@@ -102,7 +123,6 @@ async def run(n: int, probe: Probe) -> None:
         if resumed == n:
             probe.stop()
 
-    kind = _loop_kind()
     async with anyio.create_task_group() as tg:
         spawn_start = anyio.current_time()
         for i in range(n):
@@ -118,8 +138,9 @@ async def run(n: int, probe: Probe) -> None:
         ratio = (armed_at - now) / spawning if spawning > 0 else 0.0
         _arm_ratios[kind] = max(ratio, _arm_ratios.get(kind, 0.0))
         armed_in_time = armed_at < base - SPIN_S
+        decided = True
         if not armed_in_time:
-            tg.cancel_scope.cancel()  # no region: the round fails below
+            tg.cancel_scope.cancel()
         else:
             probe.collect_garbage()  # now, not at the deadline, where it would make all late
             await anyio.sleep_until(base - SPIN_S)
@@ -128,11 +149,13 @@ async def run(n: int, probe: Probe) -> None:
             while anyio.current_time() < start_at:
                 pass
             start_region()
-
+    if not armed_in_time:
+        return ratio, factor
+    # A task that woke before the main task found every timer armed in time woke SPIN_S early.
     check(
-        armed_in_time,
-        f"the timers were armed after their deadlines: arming took {ratio:.1f} times the "
-        f"spawning, the deadlines allowed {factor:.1f}",
+        not woke_undecided,
+        f"{woke_undecided} tasks woke more than 1 ms before their deadline, while the timers "
+        "were being armed",
     )
     check(all(count == 1 for count in runs), "a sleeping task did not wake exactly once")
     if stamps:
@@ -140,3 +163,4 @@ async def run(n: int, probe: Probe) -> None:
         early = sum(late < -EARLY_TOLERANCE_NS for late in lateness_ns)
         check(not early, f"{early} tasks woke more than 1 ms before their deadline")
         probe.record("lateness", lateness_ns)
+    return None, factor
