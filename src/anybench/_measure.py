@@ -30,6 +30,7 @@ by name, and the rest of the group goes on in a fresh worker.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -218,42 +219,61 @@ def rotation_order(workers: Sequence[Any], rotation: int) -> list[Any]:
 
 
 class Turns:
-    """The rounds of several workers (``--pairing lockstep``), one at a time: no round starts
-    before all *expected* workers have started (said hello, or ended), so that none runs its
-    rounds while another imports; a worker's round waits until no other worker's round runs;
-    and a worker that has just had a round waits while another is waiting, so that where two
-    workers both have rounds to run, theirs alternate."""
+    """The rounds of several workers (``--pairing lockstep``), one at a time and in pairs: no
+    round starts before all *expected* workers have started (said hello, or ended), so that
+    none runs its rounds while another imports; a worker's round waits until no other worker's
+    round runs; a worker that has had more turns than another still running waits for it; and
+    where they have had as many, the one that had the last turn goes first. Two workers' rounds
+    then come a's, b's, b's, a's, a's, b's, ... until one has ended: each round is next to the
+    other's, and each leads as often as the other, so that a drift over seconds falls on both
+    alike. A worker slow to ask (busy between its rounds) is waited for: the wait is not
+    measured."""
 
     def __init__(self, expected: int = 1) -> None:
         self._changed = threading.Condition()
         self._expected = expected
         self._started: set[object] = set()
+        self._ended: set[object] = set()
         self._holder: object | None = None
         self._last: object | None = None
-        self._waiting: set[object] = set()
+        self._had: collections.Counter[object] = collections.Counter()
 
     def arrive(self, side: object) -> None:
-        """*side*'s worker has started (or ended, before it said hello)."""
+        """*side*'s worker has started."""
         with self._changed:
             self._started.add(side)
             self._changed.notify_all()
 
+    def leave(self, side: object) -> None:
+        """*side*'s worker has ended (whether or not it said hello): nobody waits for it."""
+        with self._changed:
+            self._started.add(side)
+            self._ended.add(side)
+            if self._holder is side:
+                self._holder = None
+            self._changed.notify_all()
+
+    def _must_wait(self, side: object) -> bool:
+        """Whether another worker still running is owed a turn before *side*."""
+        mine = self._had[side]
+        return any(
+            self._had[other] < mine or (self._had[other] == mine and other is self._last)
+            for other in self._started - self._ended - {side}
+        )
+
     def acquire(self, side: object, stop: threading.Event | None = None) -> None:
         """Wait for *side*'s turn; KeyboardInterrupt if *stop* is set meanwhile."""
         with self._changed:
-            self._waiting.add(side)
-            try:
-                while (
-                    len(self._started) < self._expected
-                    or self._holder is not None
-                    or (self._last is side and self._waiting - {side})
-                ):
-                    self._changed.wait(0.1)
-                    if stop is not None and stop.is_set():
-                        raise KeyboardInterrupt
-            finally:
-                self._waiting.discard(side)
+            while (
+                len(self._started) < self._expected
+                or self._holder is not None
+                or self._must_wait(side)
+            ):
+                self._changed.wait(0.1)
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
             self._holder = side
+            self._had[side] += 1
 
     def release(self, side: object) -> None:
         """End *side*'s turn (nothing if it holds none)."""
@@ -387,8 +407,7 @@ def run_worker(
                 yield message
     finally:
         if turns is not None:
-            turns.arrive(side)  # ended, if it never said hello: nobody waits for it
-            turns.release(side)
+            turns.leave(side)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
