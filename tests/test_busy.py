@@ -19,6 +19,7 @@ import pytest
 
 from anybench import _busy, _measure
 from anybench._busy import Sample, Sources, between, busy_reasons, sample, summary_line
+from anybench._compare import format_comparison
 from anybench._measure import Plan, Variant, measure_group
 from anybench._protocol import (
     Begin,
@@ -279,5 +280,55 @@ def test_the_report_states_how_busy_and_names_the_busy_benchmarks(tmp_path: Path
     assert {line.split(" on ")[1].split(":")[0] for line in busy_lines} == {"asyncio", "trio"}
     assert "1 of 2 processes (CPU pressure 40%)" in busy_lines[0]
     old = tmp_path / "old.json"
-    old.write_text(json.dumps(RESULTS))
-    assert _busy_section(Context.of([load(old)], tmp_path)) == []
+    old.write_text(json.dumps(RESULTS))  # made before the workers measured how busy
+    section = "\n".join(_busy_section(Context.of([load(old)], tmp_path)))
+    assert "machine busy" not in section
+    assert "`old.json`: rounds within a worker process spread ±0.0%" in section
+
+
+# -- the rounds' own spread ------------------------------------------------------------------
+
+
+def test_round_spread_is_the_typical_sd_of_log_rounds_within_a_process() -> None:
+    quiet = [[100.0, 102.0, 98.0, 101.0]] * 3
+    noisy = [[100.0, 130.0, 75.0, 100.0]] * 3
+    spread = _busy.round_spread([quiet, noisy, noisy])
+    assert spread is not None
+    assert 0.2 < spread < 0.3  # the median benchmark: a noisy one
+    assert _busy.round_spread([quiet]) == pytest.approx(0.017, abs=0.002)
+    # Fewer than three rounds in every process: nothing to tell from.
+    assert _busy.round_spread([[[100.0, 150.0]], [[5.0]]]) is None
+
+
+def _spread_rounds(factors: list[float]) -> dict[str, Any]:
+    """The test results, every benchmark in two processes whose rounds are its round's time
+    times *factors*."""
+    data = copy.deepcopy(RESULTS)
+    for bench in data["benchmarks"]:
+        extra = bench["extra_info"]
+        rounds = extra["round_elapsed_ns"]
+        extra["process_round_elapsed_ns"] = [
+            [round(rounds[0] * f) for f in factors] for _ in range(2)
+        ]
+        extra["process_ids"] = [11, 12]
+    return data
+
+
+def test_compare_and_report_say_when_rounds_spread_like_a_noisy_machine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiet, noisy = tmp_path / "quiet.json", tmp_path / "noisy.json"
+    quiet.write_text(json.dumps(_spread_rounds([1.0, 1.02, 0.98, 1.0, 1.01, 0.99])))
+    noisy.write_text(json.dumps(_spread_rounds([1.0, 1.4, 0.7, 1.0, 1.2, 0.8])))
+    for record in load(noisy).records:
+        assert all(len(rounds) == 6 for rounds in record.processes)
+    text, _ = format_comparison(load(quiet), load(noisy), threshold=0.1)
+    [line] = [line for line in text.splitlines() if line.startswith("NOISY")]
+    assert line.startswith("NOISY new run: its rounds within a worker process spread ±25%")
+    assert "measure again at a quieter hour" in line
+    text, _ = format_comparison(load(quiet), load(quiet), threshold=0.1)
+    assert "NOISY" not in text
+    section = "\n".join(_busy_section(Context.of([load(quiet), load(noisy)], tmp_path)))
+    assert "`quiet.json`: rounds within a worker process spread ±1.4%\n" in section + "\n"
+    noisy_line = "`noisy.json`: rounds within a worker process spread ±25.4%: noisy, above ±10%"
+    assert noisy_line in section

@@ -11,10 +11,16 @@ figures are evidence beside a measurement, and a machine without them still meas
 pyperf checks whether a system is *tuned* (``pyperf system show``) and warns before the run;
 this measures what each process actually *got*, so that a figure made while the machine was
 busy is marked where it is shown (see :func:`busy_reasons`).
+
+What the kernel cannot see, the rounds themselves show: :func:`round_spread`, how far a worker's
+rounds of one benchmark differ from one another. A virtual machine whose host takes its CPU in
+slices too short for steal time to count reads as busy nowhere, and its rounds spread tenfold.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ __all__ = [
     "BUSY_CPU_SHARE",
     "BUSY_SHARE",
     "DEFAULT_SOURCES",
+    "NOISY_SPREAD",
     "Busy",
     "Sample",
     "Sources",
@@ -34,6 +41,7 @@ __all__ = [
     "busy_processes",
     "busy_reasons",
     "cpu_share",
+    "round_spread",
     "runqueue_share",
     "sample",
     "summary_line",
@@ -48,6 +56,11 @@ BUSY_SHARE = 0.10
 #: less CPU time than this share of its wall time is marked busy. A scenario that sleeps on
 #: purpose (timers) gets less too; the run-queue wait, where known, is not fooled by that.
 BUSY_CPU_SHARE = 0.90
+#: A run whose rounds within a process spread more than this (see :func:`round_spread`) was
+#: made on a noisy machine. Quiet runs here spread 0.02-0.03; on the morning of 2026-12-03,
+#: with nothing busy by any kernel figure, 0.25, and an A/B's floors were +-11% where they had
+#: been +-2-3%.
+NOISY_SPREAD = 0.10
 
 
 @dataclass(frozen=True)
@@ -210,3 +223,20 @@ def summary_line(processes: Sequence[Busy]) -> str | None:
     busy = busy_processes(processes)
     parts.append(f"{busy} of {len(processes)} processes busy")
     return "machine busy: " + ", ".join(parts)
+
+
+def round_spread(benchmarks: Iterable[Sequence[Sequence[float]]]) -> float | None:
+    """How far rounds differ within a worker process, over a run: per benchmark (given as its
+    processes' rounds, ns/op), the median over its processes of the standard deviation of the
+    logs of their rounds, then the median over benchmarks (about the rounds' relative spread:
+    0.1 is +-10%). Processes of fewer than three rounds are left out; None if none is left."""
+    typical = []
+    for processes in benchmarks:
+        spreads = [
+            statistics.stdev(math.log(v) for v in rounds)
+            for rounds in processes
+            if len(rounds) >= 3 and all(v > 0 for v in rounds)
+        ]
+        if spreads:
+            typical.append(statistics.median(spreads))
+    return statistics.median(typical) if typical else None

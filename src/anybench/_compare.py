@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ._busy import NOISY_SPREAD, round_spread
 from ._escape import terminal
 from ._layout import dagger, scale_text
 from ._results import Record, Run
@@ -73,6 +74,20 @@ def _interval_text(changes: list[Change], drift: Drift) -> str:
     return text
 
 
+def noisy_lines(label: str, run: Run) -> list[str]:
+    """A warning when *run*'s rounds within a process spread past NOISY_SPREAD (see
+    :func:`~anybench._busy.round_spread`); none otherwise."""
+    spread = round_spread(record.processes for record in run.records)
+    if spread is None or spread <= NOISY_SPREAD:
+        return []
+    return [
+        f"NOISY {label} run: its rounds within a worker process spread ±{spread:.0%} (above "
+        f"±{NOISY_SPREAD:.0%}: the machine was noisy while it measured, whatever its busy "
+        "figures say); floors are wide, and what it flags may hold only on such a machine: "
+        "measure again at a quieter hour."
+    ]
+
+
 def format_comparison(
     old: Run, new: Run, threshold: float, min_change: float = MIN_CHANGE
 ) -> tuple[str, bool]:
@@ -83,6 +98,7 @@ def format_comparison(
     for label, run in (("old", old), ("new", new)):
         if run.partial:
             lines.append(f"PARTIAL {label} run: {run.partial}.")
+        lines += noisy_lines(label, run)
     differences = machines_differ(old, new)
     if differences:
         lines.append("WARNING: the runs differ in machine or software, so part of any change is ")

@@ -22,7 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import _plots
-from ._busy import BUSY_SHARE, busy_processes, busy_reasons, summary_line
+from ._busy import (
+    BUSY_SHARE,
+    NOISY_SPREAD,
+    busy_processes,
+    busy_reasons,
+    round_spread,
+    summary_line,
+)
 from ._counts_report import work_section
 from ._counts_results import CountsRun
 from ._escape import markdown, markdown_code, plot_text
@@ -560,12 +567,19 @@ def _warnings(ctx: Context) -> list[str]:
 def _busy_section(ctx: Context) -> list[str]:
     """How busy the machine was in each run (as its workers measured it), and the benchmarks
     measured while it was busy; nothing for runs made before anybench measured it."""
-    measured = [(run, run.busy) for run in ctx.runs if run.busy]
-    if not measured:
+    lines = []
+    for run in ctx.runs:
+        busy = summary_line(run.busy) if run.busy else None
+        parts = [busy] if busy else []
+        spread = round_spread(record.processes for record in run.records)
+        if spread is not None:
+            noisy = f": noisy, above ±{NOISY_SPREAD:.0%}" if spread > NOISY_SPREAD else ""
+            parts.append(f"rounds within a worker process spread ±{spread:.1%}{noisy}")
+        if parts:
+            lines.append(f"- {markdown_code(run.path.name)}: {markdown('; '.join(parts))}")
+    if not lines:
         return []
-    out = ["## How busy the machine was", ""]
-    for run, processes in measured:
-        out.append(f"- {markdown_code(run.path.name)}: {markdown(summary_line(processes) or '')}")
+    out = ["## How busy the machine was", "", *lines]
     marked = [e for e in ctx.entries if busy_processes(e.record.process_busy)]
     if marked:
         out += [
