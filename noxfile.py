@@ -280,6 +280,11 @@ def bench_ab(session: nox.Session) -> None:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        if _asks_lockstep(pytest_args) and not _takes_turns(Path(tmp)):
+            session.error(
+                f"the base {base_ref} predates --pairing lockstep: its workers cannot take "
+                "turns; use --pairing alternate (the default) or duet"
+            )
         # pip copies the base into its environment: the directory may go once they are made.
         paths = run_variants(session, {"base": [tmp], "head": ["."]}, pytest_args)
     side = {label: p for p in paths for label in ("base", "head") if _is_variant(p, label)}
@@ -300,6 +305,26 @@ def bench_ab(session: nox.Session) -> None:
         session.error("the head is slower than the base (REGRESSION above), or lost a benchmark")
     if compared.returncode != 0:
         session.error("anybench compare could not compare the two runs; see its message above")
+
+
+def _asks_lockstep(pytest_args: Sequence[str]) -> bool:
+    """Whether *pytest_args* ask for ``--pairing lockstep`` (the last ``--pairing`` counts)."""
+    asked = [
+        (
+            a.split("=", 1)[1]
+            if "=" in a
+            else (pytest_args[i + 1] if i + 1 < len(pytest_args) else "")
+        )
+        for i, a in enumerate(pytest_args)
+        if a == "--pairing" or a.startswith("--pairing=")
+    ]
+    return bool(asked) and asked[-1] == "lockstep"
+
+
+def _takes_turns(tree: Path) -> bool:
+    """Whether the anybench in *tree* (an exported revision) has workers that take turns."""
+    protocol = tree / "src" / "anybench" / "_protocol.py"
+    return protocol.is_file() and "\nGO = " in protocol.read_text(encoding="utf-8")
 
 
 def _is_variant(path: str, label: str) -> bool:

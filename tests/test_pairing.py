@@ -544,6 +544,29 @@ def test_a_duet_of_one_variant_is_refused_in_one_line() -> None:
     ]
 
 
+def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turns(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "old" / "src" / "anybench"
+    old.mkdir(parents=True)
+    (old / "_protocol.py").write_text("PROTOCOL = 1\n")
+    code = (
+        "import sys, pathlib, noxfile\n"
+        "print(noxfile._takes_turns(pathlib.Path(sys.argv[1])), "
+        "noxfile._takes_turns(pathlib.Path(sys.argv[2])))\n"
+        "for args in sys.argv[3:]:\n"
+        "    print(noxfile._asks_lockstep(args.split()))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "old"), str(ROOT), "--pairing lockstep",
+         "--pairing=lockstep -x", "--pairing lockstep --pairing alternate", "--profile quick",
+         "--pairing"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
+    )  # fmt: skip
+    assert proc.stdout.split() == ["False", "True", "True", "True", "False", "False", "False"]
+
+
 def _in_pairs(order: Sequence[object]) -> bool:
     """Whether *order* goes a, b, b, a, a, b, ...: each two turns are both sides', and the side
     that ended one pair leads the next."""
