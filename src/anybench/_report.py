@@ -565,8 +565,8 @@ def _warnings(ctx: Context) -> list[str]:
 
 
 def _busy_section(ctx: Context) -> list[str]:
-    """How busy the machine was in each run (as its workers measured it), and the benchmarks
-    measured while it was busy; nothing for runs made before anybench measured it."""
+    """How busy the machine was in each run (as its workers measured it, where they did), how
+    far its rounds spread within a process, and the benchmarks measured while it was busy."""
     lines = []
     for run in ctx.runs:
         busy = summary_line(run.busy) if run.busy else None
