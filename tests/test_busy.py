@@ -330,5 +330,5 @@ def test_compare_and_report_say_when_rounds_spread_like_a_noisy_machine(
     assert "NOISY" not in text
     section = "\n".join(_busy_section(Context.of([load(quiet), load(noisy)], tmp_path)))
     assert "`quiet.json`: rounds within a worker process spread ±1.4%\n" in section + "\n"
-    noisy_line = "`noisy.json`: rounds within a worker process spread ±25.4%: noisy, above ±10%"
+    noisy_line = "`noisy.json`: rounds within a worker process spread ±25.4%: noisy, above ±5%"
     assert noisy_line in section
