@@ -602,20 +602,25 @@ def test_turns_go_to_one_side_at_a_time_in_pairs_that_change_leader() -> None:
     assert _in_pairs(held), held
 
 
+def _kept_waiting(turns: _measure.Turns, side: str) -> None:
+    """Assert that *side* would wait for its turn now: asked with the run already stopping, its
+    acquire ends in KeyboardInterrupt instead of a turn."""
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(KeyboardInterrupt):
+        turns.acquire(side, stop)
+
+
 def test_a_side_that_has_ended_is_not_waited_for() -> None:
     turns = _measure.Turns(expected=2)
     turns.arrive("a")
     turns.arrive("b")
     turns.acquire("a")
     turns.release("a")
-    stop = threading.Event()
-    stop.set()
-    with pytest.raises(KeyboardInterrupt):
-        turns.acquire("a", stop)  # b has had no turn yet: a waits for it
+    _kept_waiting(turns, "a")  # b has had no turn yet: a waits for it
     turns.acquire("b")
     turns.release("b")
-    with pytest.raises(KeyboardInterrupt):
-        turns.acquire("a", stop)  # as many turns each: b, which had the last, leads the pair
+    _kept_waiting(turns, "a")  # as many turns each: b, which had the last, leads the pair
     turns.acquire("b")
     turns.release("b")
     turns.leave("b")  # b's worker ended (its last round done, or it failed)
@@ -627,11 +632,12 @@ def test_a_side_that_has_ended_is_not_waited_for() -> None:
 def test_no_turn_is_given_before_every_worker_has_started_or_ended() -> None:
     turns = _measure.Turns(expected=2)
     turns.arrive("a")
-    stop = threading.Event()
-    stop.set()
-    with pytest.raises(KeyboardInterrupt):
-        turns.acquire("a", stop)  # b is still starting
-    turns.arrive("b")  # b said hello, or ended without
+    _kept_waiting(turns, "a")  # b is still starting
+    turns.arrive("b")  # b said hello
+    turns.acquire("a")
+    turns = _measure.Turns(expected=2)
+    turns.arrive("a")
+    turns.leave("b")  # b ended before it said hello: nobody waits for it
     turns.acquire("a")
 
 
@@ -640,10 +646,7 @@ def test_a_released_turn_that_was_never_held_changes_nothing() -> None:
     turns.arrive("a")
     turns.acquire("a")
     turns.release("b")
-    stop = threading.Event()
-    stop.set()
-    with pytest.raises(KeyboardInterrupt):
-        turns.acquire("b", stop)  # a still holds it: b waits until the run stops
+    _kept_waiting(turns, "b")  # a still holds it: b waits until the run stops
     turns.release("a")
     turns.acquire("b")
 
