@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from anybench import _measure
+from anybench._harness import RoundResult
 from anybench._measure import (
     Group,
     Plan,
@@ -42,7 +43,8 @@ from anybench._protocol import (
     encode_job,
 )
 from anybench._stats import benjamini_hochberg, paired_log_ratio, welch_log_ratio
-from anybench._sweep import Budget
+from anybench._sweep import PROFILES, Budget
+from anybench._worker import MEDIAN_ROUNDS, Warmup, rounds_for
 
 
 def _plan(**budget: Any) -> Plan:
@@ -257,6 +259,34 @@ def test_a_failed_group_does_not_stop_the_others_and_is_not_retried(
         sorted(count for name, _, count, _ in settled if name == "fine")
         == [1] * 4 + [2] * 4 + [3] * 4
     )
+
+
+def _warmup(passes: int, wall_s: float, n: int = 100) -> Warmup:
+    """A runtime warmed up at N with *passes* passes a round, each round taking *wall_s*."""
+    return Warmup(RoundResult(ops=n * passes, elapsed_ns=n * passes * 1_000, passes=passes),
+                  passes, wall_s)  # fmt: skip
+
+
+def test_short_passes_get_three_rounds_where_a_rotation_fits_the_budget() -> None:
+    # timers at N = 100 in `quick`: 13 passes of a set-up that waits, four runtimes; a rotation
+    # within the budget (0.67 s) gave one or two rounds, now the three a median needs
+    quick = PROFILES["quick"].budget
+    timers = [_warmup(13, 0.15) for _ in range(4)]
+    assert rounds_for(100, timers, quick) == (MEDIAN_ROUNDS, MEDIAN_ROUNDS)
+    # a rotation past the budget: one round, as before (the process is the unit)
+    assert rounds_for(100, [_warmup(13, 0.5) for _ in range(4)], quick) == (1, 1)
+    # a single long pass is not raised: one round at N = 10,000 stays one round
+    long_regions = [_warmup(1, 0.15, n=10_000) for _ in range(4)]
+    assert rounds_for(10_000, long_regions, quick) == (1, 1)
+    # where the budget asks for more anyway (20,000 operations over 3 processes: 6 rounds of
+    # 1,300), the three are only the least a late process may stop at
+    cheap = [_warmup(13, 0.01) for _ in range(4)]
+    assert rounds_for(100, cheap, quick) == (6, MEDIAN_ROUNDS)
+
+
+def test_fixed_rounds_are_never_raised() -> None:
+    fixed = PROFILES["quick"].budget.overridden(rounds=1)
+    assert rounds_for(100, [_warmup(13, 0.15) for _ in range(4)], fixed) == (1, 1)
 
 
 def test_a_worker_alternates_the_runtimes_round_by_round() -> None:

@@ -57,6 +57,8 @@ WARMUP_MAX_N = 1_000
 MIN_REGION_NS = 1_000_000
 #: Passes are planned from the warm-up for this much, so that a round lands above the minimum.
 TARGET_REGION_NS = 2_000_000
+#: The fewest rounds whose median one outlying round cannot move (see least_rounds).
+MEDIAN_ROUNDS = 3
 MAX_PASSES = 2_000
 #: From this N on, a scale's memory is projected from a small traced round before it is built
 #: (below it, a round cannot come near the memory of a machine that runs anybench).
@@ -94,10 +96,11 @@ def budget_s(budget: Budget, runtimes: int) -> float:
     return budget.time_budget_s * runtimes / budget.processes
 
 
-def rounds_for(n: int, warmups: Sequence[Warmup], budget: Budget) -> int:
-    """Throughput rounds of every runtime in this process, for the scale N: about the budget's
-    target_ops per benchmark over all its processes, within its time budget, and between its
-    min_rounds and max_rounds.
+def rounds_for(n: int, warmups: Sequence[Warmup], budget: Budget) -> tuple[int, int]:
+    """Throughput rounds of every runtime in this process, for the scale N, and the fewest it
+    may stop at if it runs late: about the budget's target_ops per benchmark over all its
+    processes, within its time budget, and between the least (:func:`least_rounds`) and
+    max_rounds.
 
     *warmups* holds, per runtime, its last warm-up round, the passes its rounds will make and
     that warm-up's wall time. The budget (``time_budget_s`` per benchmark, over all processes)
@@ -118,11 +121,27 @@ def rounds_for(n: int, warmups: Sequence[Warmup], budget: Budget) -> int:
         rotation_s += warmup.wall_s * scale
     allowed_s = budget_s(budget, len(warmups))
     wanted = min(wanted, math.ceil(allowed_s / max(rotation_s, 1e-9)))
-    # Where even the minimum would overrun the budget, one round a process: the process is the
-    # unit of every interval, and more processes are worth more than more rounds of one.
-    fixed = budget.min_rounds == budget.max_rounds  # --rounds
-    least = budget.min_rounds if fixed or rotation_s * budget.min_rounds <= allowed_s else 1
-    return int(max(least, min(budget.max_rounds, wanted)))
+    least = least_rounds(warmups, budget, rotation_s)
+    return int(max(least, min(budget.max_rounds, wanted))), least
+
+
+def least_rounds(warmups: Sequence[Warmup], budget: Budget, rotation_s: float) -> int:
+    """The fewest throughput rounds of a process at one scale, whose rotation (a round of every
+    runtime) takes *rotation_s*: the budget's min_rounds, or exactly its rounds (``--rounds``).
+
+    Where even the minimum would overrun the budget, one round a process: the process is the
+    unit of every interval, and more processes are worth more than more rounds of one. But where
+    a round is made of several short passes, and one rotation fits in the budget, three: a
+    round of short regions can read 1.4-2x the others (timers at N = 100 did, one round in
+    10-40), and one such round is the whole figure of a one-round process, half of a two-round
+    one's, and none of a three-round one's median (pyperf takes three values a worker)."""
+    if budget.min_rounds == budget.max_rounds:
+        return budget.min_rounds
+    allowed_s = budget_s(budget, len(warmups))
+    least = budget.min_rounds if rotation_s * budget.min_rounds <= allowed_s else 1
+    if any(warmup.passes > 1 for warmup in warmups) and rotation_s <= allowed_s:
+        least = max(least, MEDIAN_ROUNDS)
+    return min(least, budget.max_rounds)
 
 
 @functools.cache
@@ -222,7 +241,7 @@ def work(job: Job, emit: Emit) -> None:
             if warmup is not None:
                 warmed[name] = warmup
         order = list(warmed)
-        rounds = rounds_for(n, list(warmed.values()), budget)
+        rounds, least = rounds_for(n, list(warmed.values()), budget)
         allowed_s = budget_s(budget, len(order))
         started = time.perf_counter()
         scale.waited_s = 0.0
@@ -235,7 +254,7 @@ def work(job: Job, emit: Emit) -> None:
             # even number of turns, so that no runtime always went first). Time spent waiting
             # for a turn (--pairing lockstep) is the other worker's, not this one's.
             late = time.perf_counter() - started - scale.waited_s > 2 * allowed_s
-            if late and r % 2 and budget.min_rounds <= r + 1 < rounds:
+            if late and r % 2 and least <= r + 1 < rounds:
                 break
         busy = _busy.between(before, _busy.sample())
         for name in order:
