@@ -1,0 +1,68 @@
+"""benchmarks/steadiness.py: what it prints, and what its figures mean on known rates. It
+shares no code with anybench; nothing here asserts how fast anything ran."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "steadiness.py"
+
+
+@pytest.fixture(scope="module")
+def steadiness() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("steadiness", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_spread_is_the_sd_of_the_logs_and_correlation_follows_them(
+    steadiness: ModuleType,
+) -> None:
+    assert steadiness.spread([100.0, 100.0, 100.0]) == 0.0
+    # rates a factor e apart, alternating: the logs are 0, 1, 0, 1
+    rates = [1.0, math.e, 1.0, math.e]
+    assert steadiness.spread(rates) == pytest.approx(math.sqrt(1 / 3))
+    assert steadiness.correlation(rates, [2 * r for r in rates]) == pytest.approx(1.0)
+    assert steadiness.correlation(rates, [1 / r for r in rates]) == pytest.approx(-1.0)
+
+
+def test_the_walk_visits_every_cell_in_turn(steadiness: ModuleType) -> None:
+    walk = steadiness.Walk(1)
+    walk(200_000)
+    visits = sum(walk.cells)
+    assert visits > 0
+    # a random order, but each cell once per lap: no cell is two visits ahead of another
+    assert max(walk.cells) - min(walk.cells) <= 1
+
+
+def test_a_run_prints_both_lines() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--seconds", "0.05", "--window-ms", "1", "--walk-mb", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.splitlines()
+    assert "windows of 1 ms each: compute loop ±" in first
+    assert "1 MB walk ±" in first
+    assert "of a CPU" in first
+    assert second.startswith("clock gaps above 20 µs while spinning: ")
+
+
+def test_a_bad_value_is_one_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--seconds", "0"], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "steadiness: --seconds, --window-ms and --walk-mb must be above 0"
+    ]
