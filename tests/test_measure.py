@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from anybench._protocol import (
 )
 from anybench._stats import benjamini_hochberg, paired_log_ratio, welch_log_ratio
 from anybench._sweep import PROFILES, Budget
-from anybench._worker import MEDIAN_ROUNDS, Warmup, rounds_for
+from anybench._worker import MEDIAN_ROUNDS, Warmup, rounds_for, stops_early
 
 
 def _plan(**budget: Any) -> Plan:
@@ -267,26 +268,44 @@ def _warmup(passes: int, wall_s: float, n: int = 100) -> Warmup:
                   passes, wall_s)  # fmt: skip
 
 
-def test_short_passes_get_three_rounds_where_a_rotation_fits_the_budget() -> None:
-    # timers at N = 100 in `quick`: 13 passes of a set-up that waits, four runtimes; a rotation
-    # within the budget (0.67 s) gave one or two rounds, now the three a median needs
+def test_short_passes_get_three_rounds_where_they_fit_twice_the_budget() -> None:
+    # timers at N = 100 in `quick`: 13 passes of a set-up that waits, four runtimes; the budget
+    # of a process is 0.67 s, and a worker past twice that stops early
     quick = PROFILES["quick"].budget
-    timers = [_warmup(13, 0.15) for _ in range(4)]
-    assert rounds_for(100, timers, quick) == (MEDIAN_ROUNDS, MEDIAN_ROUNDS)
-    # a rotation past the budget: one round, as before (the process is the unit)
+    assert rounds_for(100, [_warmup(13, 0.1) for _ in range(4)], quick) == (3, MEDIAN_ROUNDS)
+    # three rotations past twice the budget: as before, the two the budget allows, one least
+    assert rounds_for(100, [_warmup(13, 0.15) for _ in range(4)], quick) == (2, 1)
+    # a rotation past the budget: one round (the process is the unit of every interval)
     assert rounds_for(100, [_warmup(13, 0.5) for _ in range(4)], quick) == (1, 1)
     # a single long pass is not raised: one round at N = 10,000 stays one round
-    long_regions = [_warmup(1, 0.15, n=10_000) for _ in range(4)]
+    long_regions = [_warmup(1, 0.1, n=10_000) for _ in range(4)]
     assert rounds_for(10_000, long_regions, quick) == (1, 1)
     # where the budget asks for more anyway (20,000 operations over 3 processes: 6 rounds of
-    # 1,300), the three are only the least a late process may stop at
+    # 1,300), the three are the least a late worker stops at
     cheap = [_warmup(13, 0.01) for _ in range(4)]
     assert rounds_for(100, cheap, quick) == (6, MEDIAN_ROUNDS)
+    # and never more than the budget's most
+    capped = replace(quick, max_rounds=2)
+    assert rounds_for(100, [_warmup(13, 0.1) for _ in range(4)], capped) == (2, 2)
 
 
-def test_fixed_rounds_are_never_raised() -> None:
-    fixed = PROFILES["quick"].budget.overridden(rounds=1)
-    assert rounds_for(100, [_warmup(13, 0.15) for _ in range(4)], fixed) == (1, 1)
+def test_fixed_rounds_are_exact() -> None:
+    # --rounds 2 where a rotation is past the budget: two still, not lowered to one
+    fixed = PROFILES["quick"].budget.overridden(rounds=2)
+    assert rounds_for(100, [_warmup(13, 0.5) for _ in range(4)], fixed) == (2, 2)
+    assert rounds_for(100, [_warmup(13, 0.1) for _ in range(4)], fixed) == (2, 2)
+
+
+def test_a_late_worker_stops_after_an_even_number_of_rotations_from_the_least() -> None:
+    allowed = 1.0
+    late, on_time = 2.5 * allowed, 1.5 * allowed
+    assert not stops_early(2, 6, 1, on_time, allowed)
+    assert stops_early(2, 6, 1, late, allowed)
+    assert not stops_early(3, 6, 1, late, allowed)  # odd: the first runtime led twice
+    assert not stops_early(2, 6, 3, late, allowed)  # below the least
+    assert not stops_early(3, 6, 3, late, allowed)  # the least, odd: rounded up to four
+    assert stops_early(4, 6, 3, late, allowed)
+    assert not stops_early(6, 6, 3, late, allowed)  # all done: nothing to stop
 
 
 def test_a_worker_alternates_the_runtimes_round_by_round() -> None:

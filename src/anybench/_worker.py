@@ -59,6 +59,8 @@ MIN_REGION_NS = 1_000_000
 TARGET_REGION_NS = 2_000_000
 #: The fewest rounds whose median one outlying round cannot move (see least_rounds).
 MEDIAN_ROUNDS = 3
+#: A worker past this many times its budget stops early (see stops_early).
+LATE_FACTOR = 2
 MAX_PASSES = 2_000
 #: From this N on, a scale's memory is projected from a small traced round before it is built
 #: (below it, a round cannot come near the memory of a machine that runs anybench).
@@ -97,10 +99,10 @@ def budget_s(budget: Budget, runtimes: int) -> float:
 
 
 def rounds_for(n: int, warmups: Sequence[Warmup], budget: Budget) -> tuple[int, int]:
-    """Throughput rounds of every runtime in this process, for the scale N, and the fewest it
-    may stop at if it runs late: about the budget's target_ops per benchmark over all its
-    processes, within its time budget, and between the least (:func:`least_rounds`) and
-    max_rounds.
+    """Throughput rounds of every runtime in this process, for the scale N, and the least
+    (:func:`least_rounds`) below which it does not stop if it runs late: about the budget's
+    target_ops per benchmark over all its processes, within its time budget, and between the
+    least and max_rounds.
 
     *warmups* holds, per runtime, its last warm-up round, the passes its rounds will make and
     that warm-up's wall time. The budget (``time_budget_s`` per benchmark, over all processes)
@@ -131,17 +133,29 @@ def least_rounds(warmups: Sequence[Warmup], budget: Budget, rotation_s: float) -
 
     Where even the minimum would overrun the budget, one round a process: the process is the
     unit of every interval, and more processes are worth more than more rounds of one. But where
-    a round is made of several short passes, and one rotation fits in the budget, three: a
-    round of short regions can read 1.4-2x the others (timers at N = 100 did, one round in
-    10-40), and one such round is the whole figure of a one-round process, half of a two-round
-    one's, and none of a three-round one's median (pyperf takes three values a worker)."""
+    a round is made of several short passes, three, if they fit in twice the budget (what a
+    worker running late is allowed, :func:`stops_early`): a round of short regions can read
+    1.4-2x the others (timers at N = 100 did, one round in 10-40), and one such round is the
+    whole figure of a one-round process, half of a two-round one's, and none of a three-round
+    one's median (pyperf takes three values a worker)."""
     if budget.min_rounds == budget.max_rounds:
         return budget.min_rounds
     allowed_s = budget_s(budget, len(warmups))
     least = budget.min_rounds if rotation_s * budget.min_rounds <= allowed_s else 1
-    if any(warmup.passes > 1 for warmup in warmups) and rotation_s <= allowed_s:
+    short = any(warmup.passes > 1 for warmup in warmups)
+    if short and rotation_s * MEDIAN_ROUNDS <= LATE_FACTOR * allowed_s:
         least = max(least, MEDIAN_ROUNDS)
     return min(least, budget.max_rounds)
+
+
+def stops_early(done: int, rounds: int, least: int, elapsed_s: float, allowed_s: float) -> bool:
+    """Whether a worker that has run *done* of its *rounds* rotations in *elapsed_s* stops now.
+
+    The plan rests on warm-up estimates: past LATE_FACTOR times the budget, what ran will do,
+    once the least is reached and after an even number of rotations (so that no runtime always
+    went first: the order reverses every rotation). A least that is odd is so rounded up."""
+    late = elapsed_s > LATE_FACTOR * allowed_s
+    return late and done % 2 == 0 and least <= done < rounds
 
 
 @functools.cache
@@ -250,11 +264,9 @@ def work(job: Job, emit: Emit) -> None:
             for name in order if r % 2 == 0 else order[::-1]:
                 scale.attempt(name, scale.one, "throughput", name, warmed[name].passes)
             order = [name for name in order if name not in scale.failed]
-            # The plan rests on warm-up estimates: past twice the budget, what ran will do (an
-            # even number of turns, so that no runtime always went first). Time spent waiting
-            # for a turn (--pairing lockstep) is the other worker's, not this one's.
-            late = time.perf_counter() - started - scale.waited_s > 2 * allowed_s
-            if late and r % 2 and least <= r + 1 < rounds:
+            # Time spent waiting for a turn (--pairing lockstep) is the other worker's.
+            elapsed_s = time.perf_counter() - started - scale.waited_s
+            if stops_early(r + 1, rounds, least, elapsed_s, allowed_s):
                 break
         busy = _busy.between(before, _busy.sample())
         for name in order:
