@@ -133,17 +133,18 @@ def least_rounds(warmups: Sequence[Warmup], budget: Budget, rotation_s: float) -
 
     Where even the minimum would overrun the budget, one round a process: the process is the
     unit of every interval, and more processes are worth more than more rounds of one. But where
-    a round is made of several short passes, three, if they fit in twice the budget (what a
-    worker running late is allowed, :func:`stops_early`): a round of short regions can read
-    1.4-2x the others (timers at N = 100 did, one round in 10-40), and one such round is the
-    whole figure of a one-round process, half of a two-round one's, and none of a three-round
-    one's median (pyperf takes three values a worker)."""
+    a round is made of several short passes and one rotation fits in the budget, three (so at
+    most three times the budget): a round of short regions can read 1.4-2x the others (timers
+    at N = 100 did, one round in 10-40), and one such round is the whole figure of a one-round
+    process, half of a two-round one's, and none of a three-round one's median (pyperf takes
+    three values a worker). Such rounds are cheap where they are short in wall time too, and
+    where their set-up waits (timers: about 14 ms a pass, for a region of 0.2 ms at N = 100),
+    three of them is what one more process would cost in a fraction of its time."""
     if budget.min_rounds == budget.max_rounds:
         return budget.min_rounds
     allowed_s = budget_s(budget, len(warmups))
     least = budget.min_rounds if rotation_s * budget.min_rounds <= allowed_s else 1
-    short = any(warmup.passes > 1 for warmup in warmups)
-    if short and rotation_s * MEDIAN_ROUNDS <= LATE_FACTOR * allowed_s:
+    if any(warmup.passes > 1 for warmup in warmups) and rotation_s <= allowed_s:
         least = max(least, MEDIAN_ROUNDS)
     return min(least, budget.max_rounds)
 
