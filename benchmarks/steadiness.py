@@ -4,17 +4,19 @@ Usage: python benchmarks/steadiness.py [--seconds 10] [--window-ms 5] [--walk-mb
 
 Shares no code with anybench. Two loops take turns, one window each: a compute loop (integer
 arithmetic in the interpreter, a working set that fits the first-level caches) and a memory
-walk (a list of --walk-mb megabytes, visited in a random order). Each window's rate (iterations
-per millisecond) is what the CPU gave that loop then; the standard deviation of the logs of the
-rates over the windows says how far the machine's speed moves from one window to the next.
+walk (two arrays of 8-byte integers, --walk-mb megabytes in all: one array's cells visited in
+the random order the other holds). Each window's rate (iterations per millisecond) is what the
+CPU gave that loop then; the standard deviation of the logs of the rates over the windows says
+how far the machine's speed moves from one window to the next, and the median rate how fast it
+was (compare two runs of the script, not two machines).
 
 The kernel's own figures (CPU time, steal, pressure) can all read idle while this moves: on
-this project's shared VM, on mornings when anybench's rounds spread ±10-25% within a process,
-the compute loop's windows spread ±16-26% and the memory walk's ±10-16%, the two correlated at
-about 0.5, with the process on its CPU all along (see the README, "On a noisy machine"). A
-machine where they move that much cannot give an A/B floors of a few percent at any pairing.
-The script also counts the gaps in a spinning clock loop (time the process lost without being
-told), for the share of time lost to the host or to interrupts.
+this project's shared VM, on a morning when anybench's rounds spread ±11-17% within a process,
+the compute loop's windows spread ±17-28% and the walk's ±16-18%, with the process on its CPU
+all along (see the README, "What the noisy state is"). A machine where they move that much
+cannot give an A/B floors of a few percent at any pairing. The script also counts the gaps in
+a spinning clock loop (time the process lost without being told), for the share of time lost
+to the host or to interrupts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 import random
 import statistics
 import time
+from array import array
 
 clock = time.perf_counter_ns
 
@@ -43,13 +46,15 @@ def compute(window_ns: int) -> float:
 
 
 class Walk:
-    """A random walk over a list of *mb* megabytes; one window's visits per millisecond."""
+    """A random walk over *mb* megabytes (the order and the cells, 8 bytes an entry each); one
+    window's visits per millisecond."""
 
     def __init__(self, mb: int) -> None:
-        size = mb * 1024 * 1024 // 8
-        self.order = list(range(size))
-        random.Random(1).shuffle(self.order)
-        self.cells = [0] * size
+        size = mb * 1024 * 1024 // 16
+        order = list(range(size))
+        random.Random(1).shuffle(order)
+        self.order = array("q", order)
+        self.cells = array("q", bytes(8 * size))
         self.at = 0
 
     def __call__(self, window_ns: int) -> float:
@@ -78,16 +83,21 @@ def gaps(seconds: float, threshold_ns: int = 20_000) -> tuple[int, float, float]
         if now - last > threshold_ns:
             found.append(now - last)
         last = now
-    return len(found), sum(found) / (last - start), max(found, default=0) / 1000
+    return len(found), sum(found) / max(last - start, 1), max(found, default=0) / 1000
 
 
 def spread(rates: list[float]) -> float:
+    """The standard deviation of the logs of *rates* (0.1 is about ±10%)."""
     return statistics.stdev(math.log(r) for r in rates)
 
 
 def correlation(a: list[float], b: list[float]) -> float:
-    la, lb = [math.log(v) for v in a], [math.log(v) for v in b]
-    return statistics.correlation(la, lb)
+    """Pearson's correlation of the logs of two series of rates side by side; nan where one of
+    them does not move at all."""
+    try:
+        return statistics.correlation([math.log(v) for v in a], [math.log(v) for v in b])
+    except statistics.StatisticsError:
+        return math.nan
 
 
 def main() -> None:
@@ -96,8 +106,10 @@ def main() -> None:
     parser.add_argument("--window-ms", type=float, default=5.0, help="one window (default 5)")
     parser.add_argument("--walk-mb", type=int, default=16, help="the memory walk's list (16)")
     args = parser.parse_args()
-    if args.seconds <= 0 or args.window_ms <= 0 or args.walk_mb <= 0:
-        raise SystemExit("steadiness: --seconds, --window-ms and --walk-mb must be above 0")
+    if args.seconds < 0.01 or args.window_ms < 0.01 or args.walk_mb < 1:
+        raise SystemExit(
+            "steadiness: --seconds and --window-ms must be at least 0.01, --walk-mb at least 1"
+        )
     window_ns = int(args.window_ms * 1e6)
     walk = Walk(args.walk_mb)
     light: list[float] = []
@@ -110,13 +122,14 @@ def main() -> None:
         heavy.append(walk(window_ns))
     cpu_share = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
     count, lost, longest = gaps(min(args.seconds, 5.0))
-    decile = len(light) // 10 or 1
-    tenths = sorted(light)[decile - 1] / sorted(light)[-decile]
+    ranked = sorted(light)
+    decile = len(ranked) // 10 or 1
     print(
         f"{len(light)} windows of {args.window_ms:g} ms each: compute loop ±{spread(light):.1%} "
-        f"(slowest tenth / fastest tenth {tenths:.2f}), "
-        f"{args.walk_mb} MB walk ±{spread(heavy):.1%}, correlated {correlation(light, heavy):.2f}; "
-        f"the process had {cpu_share:.0%} of a CPU"
+        f"(10th / 90th percentile of its rates {ranked[decile - 1] / ranked[-decile]:.2f}; median "
+        f"{statistics.median(light):,.0f} a ms), {args.walk_mb} MB walk ±{spread(heavy):.1%} "
+        f"(median {statistics.median(heavy):,.0f} a ms), correlated "
+        f"{correlation(light, heavy):.2f}; the process had {cpu_share:.0%} of a CPU"
     )
     print(
         f"clock gaps above 20 µs while spinning: {count}, {lost:.2%} of the time, the longest "

@@ -34,15 +34,18 @@ def test_spread_is_the_sd_of_the_logs_and_correlation_follows_them(
     assert steadiness.spread(rates) == pytest.approx(math.sqrt(1 / 3))
     assert steadiness.correlation(rates, [2 * r for r in rates]) == pytest.approx(1.0)
     assert steadiness.correlation(rates, [1 / r for r in rates]) == pytest.approx(-1.0)
+    assert math.isnan(steadiness.correlation(rates, [5.0] * 4))
 
 
 def test_the_walk_visits_every_cell_in_turn(steadiness: ModuleType) -> None:
     walk = steadiness.Walk(1)
+    assert len(walk.order) == len(walk.cells) == 2**20 // 16  # 1 MB in all, 8 bytes an entry
+    assert sorted(walk.order) == list(range(len(walk.order)))  # every cell, once a lap
+    assert list(walk.order[:20]) != list(range(20))  # in a random order
     walk(200_000)
     visits = sum(walk.cells)
-    assert visits > 0
-    # a random order, but each cell once per lap: no cell is two visits ahead of another
-    assert max(walk.cells) - min(walk.cells) <= 1
+    assert visits == walk.at > 0
+    assert all(walk.cells[i] == 1 for i in walk.order[:visits])
 
 
 def test_a_run_prints_both_lines() -> None:
@@ -53,16 +56,15 @@ def test_a_run_prints_both_lines() -> None:
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.splitlines()
     assert "windows of 1 ms each: compute loop ±" in first
-    assert "1 MB walk ±" in first
+    assert "a ms), 1 MB walk ±" in first
     assert "of a CPU" in first
     assert second.startswith("clock gaps above 20 µs while spinning: ")
 
 
-def test_a_bad_value_is_one_line() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--seconds", "0"], capture_output=True, text=True
-    )
+@pytest.mark.parametrize("bad", [["--seconds", "0"], ["--seconds", "1e-10"], ["--walk-mb", "0"]])
+def test_a_bad_value_is_one_line(bad: list[str]) -> None:
+    proc = subprocess.run([sys.executable, str(SCRIPT), *bad], capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        "steadiness: --seconds, --window-ms and --walk-mb must be above 0"
+        "steadiness: --seconds and --window-ms must be at least 0.01, --walk-mb at least 1"
     ]
