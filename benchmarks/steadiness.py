@@ -12,7 +12,7 @@ was (compare two runs of the script, not two machines).
 
 The kernel's own figures (CPU time, steal, pressure) can all read idle while this moves: on
 this project's shared VM, on a morning when anybench's rounds spread ±11-17% within a process,
-the compute loop's windows spread ±17-28% and the walk's ±16-18%, with the process on its CPU
+the compute loop's windows spread ±15-28% and the walk's ±16-18%, with the process on its CPU
 all along (see the README, "What the noisy state is"). A machine where they move that much
 cannot give an A/B floors of a few percent at any pairing. The script also counts the gaps in
 a spinning clock loop (time the process lost without being told), for the share of time lost
