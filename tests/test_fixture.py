@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+from anybench._fixture import noisy_so_far
 from anybench._results import below_clock_note
 
 LIAR = '''
@@ -39,6 +41,24 @@ def helper(n):
 async def run(n, probe):
     probe.start(ops=n)
     helper(n)
+    probe.stop()
+'''
+
+
+UNEVEN = '''
+"""Every other round's region sleeps twice as long: rounds that spread as on a noisy machine."""
+import time
+
+NAME = "uneven"
+OPERATION = "a sleep"
+LATENCIES = {}
+_rounds = [0]
+
+
+async def run(n, probe):
+    _rounds[0] += 1
+    probe.start(ops=n)
+    time.sleep(0.002 * (1 + _rounds[0] % 2))
     probe.stop()
 '''
 
@@ -96,3 +116,22 @@ def test_a_scenarios_failure_shows_its_own_line_first(tmp_path: Path) -> None:
     assert "_fixture.py" not in failures
     assert "_measure.py" not in failures
     assert len(lines) < 20, failures
+
+
+def test_a_pass_whose_rounds_spread_says_the_run_will_be_wide(tmp_path: Path) -> None:
+    (tmp_path / "uneven.py").write_text(textwrap.dedent(UNEVEN))
+    proc = _run(tmp_path, "uneven.py", "--rounds", "4")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    line = next(line for line in proc.stdout.splitlines() if "pass 1 over the matrix" in line)
+    # rounds of 2 and 4 ms in turn: the sd of their logs is 0.4 (39% here: a sleep overruns a
+    # little), far above the threshold even where a busy machine stretches every sleep
+    said = re.search(r"; rounds within a worker process spread ±(\d+)% so far \(above ±5%\)", line)
+    assert said is not None, line
+    assert int(said[1]) > 5, line
+    assert line.endswith("Ctrl-C stops it and keeps what finished")
+
+
+def test_rounds_within_the_threshold_add_nothing_to_the_pass_line() -> None:
+    assert noisy_so_far(None) == ""
+    assert noisy_so_far(0.05) == ""
+    assert noisy_so_far(0.051).startswith("; rounds within a worker process spread ±5% so far")

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from ._busy import NOISY_SPREAD, round_spread
 from ._harness import run_round
 from ._journal import SUFFIX as JOURNAL_SUFFIX
 from ._journal import Journal
@@ -307,8 +308,12 @@ class Measurer:
         # Failures found before the first finished process: journalled with it, so that a run
         # in which nothing finishes leaves no journal (as before passes).
         pending: list[tuple[str, str]] = []
+        # Every benchmark's processes so far, for how far rounds spread within a process.
+        rounds: dict[tuple[str, Key], list[list[int]]] = {}
 
         def on_process(group: Group, key: Key, m: Measurement) -> None:
+            if m.failure is None:
+                rounds[(group.scenario, key)] = m.processes
             if journal is None:
                 return
             selected = state.items[(names[group.scenario], key)]
@@ -347,6 +352,7 @@ class Measurer:
                 reporter.write_line(
                     f"anybench: pass {number} over the matrix done ({len(groups)} group{plural}; "
                     f"at least {budget.processes}, at most {most} passes)"
+                    + noisy_so_far(round_spread(rounds.values()))
                 )
 
         measured = measure_matrix(
@@ -406,6 +412,19 @@ class Measurer:
 
 
 _NOT_A_MODULE = "{}: only a scenario module can be measured in worker processes"
+
+
+def noisy_so_far(spread: float | None) -> str:
+    """What the pass line adds when the rounds so far spread within a process past
+    NOISY_SPREAD (see :func:`~anybench._busy.round_spread`): that the run's intervals will be
+    wide, before it has spent its time on it; nothing otherwise."""
+    if spread is None or spread <= NOISY_SPREAD:
+        return ""
+    return (
+        f"; rounds within a worker process spread ±{spread:.0%} so far (above "
+        f"±{NOISY_SPREAD:.0%}): the machine is noisy and this run's intervals will be wide; "
+        "Ctrl-C stops it and keeps what finished"
+    )
 
 
 def peak_rss_bytes() -> int | None:
