@@ -137,9 +137,9 @@ def least_rounds(warmups: Sequence[Warmup], budget: Budget, rotation_s: float) -
     most three times the budget): a round of short regions can read 1.4-2x the others (timers
     at N = 100 did, one round in 10-40), and one such round is the whole figure of a one-round
     process, half of a two-round one's, and none of a three-round one's median (pyperf takes
-    three values a worker). Such rounds are cheap where they are short in wall time too, and
-    where their set-up waits (timers: about 14 ms a pass, for a region of 0.2 ms at N = 100),
-    three of them is what one more process would cost in a fraction of its time."""
+    three values a worker). Even where their set-up waits (timers at N = 100: 16-20 ms a
+    pass, for a region of 0.2-2.5 ms), three rounds cost a process less than one more process
+    of the benchmark would."""
     if budget.min_rounds == budget.max_rounds:
         return budget.min_rounds
     allowed_s = budget_s(budget, len(warmups))
