@@ -1,5 +1,6 @@
 """What a person sees of a run of their own scenarios: a figure that cannot be right is noted
-(and kept), and a scenario's failure shows the scenario's own line, not anybench's frames."""
+(and kept), a scenario's failure shows the scenario's own line, not anybench's frames, and rounds
+that spread as on a noisy machine are named as each pass ends."""
 
 from __future__ import annotations
 
