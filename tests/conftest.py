@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import anyio
@@ -40,6 +43,21 @@ def expected_ops(scenario: Any, n: int) -> int:
 ROOT = Path(__file__).resolve().parent.parent
 #: anybench's own scenarios: the matrix ``nox -s bench`` runs.
 SCENARIOS = ROOT / "scenarios"
+#: The scripts beside the matrix (cross-checks, estimates), run as ``python benchmarks/X.py``.
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def load_script(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported as module *name* (registered in ``sys.modules``, where
+    a dataclass of the script looks its module up)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 # pytest-xdist marks its workers in their environment (PYTEST_XDIST_WORKER), and
 # pytest-benchmark switches itself off in any process that inherits the mark: the pytest runs

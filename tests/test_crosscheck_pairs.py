@@ -6,28 +6,22 @@ from __future__ import annotations
 
 import ast
 import gc
-import importlib.util
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from .conftest import BENCHMARKS, load_script
+
 Times = dict[str, dict[int, list[float]]]
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "crosscheck_spawn.py"
+SCRIPT = BENCHMARKS / "crosscheck_spawn.py"
 
 
 @pytest.fixture(scope="module")
 def crosscheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crosscheck_spawn", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crosscheck_spawn"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("crosscheck_spawn")
 
 
 def test_a_process_alternates_its_sides_abba_and_reverses_its_n(crosscheck: ModuleType) -> None:

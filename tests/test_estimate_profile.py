@@ -3,8 +3,6 @@ without measuring; and the memory section gives the peak the memory round saw.""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,19 +12,12 @@ from anybench._report import Context, _memory
 from anybench._results import load
 from anybench._sweep import PROFILES
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "estimate_profile.py"
+from .conftest import ROOT, load_script
 
 
 @pytest.fixture(scope="module")
 def estimate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("estimate_profile", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["estimate_profile"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("estimate_profile")
 
 
 def test_full_reaches_a_million_and_stays_near_half_an_hour(estimate: ModuleType) -> None:

@@ -3,26 +3,21 @@ shares no code with anybench; nothing here asserts how fast anything ran."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "steadiness.py"
+from .conftest import BENCHMARKS, load_script
+
+SCRIPT = BENCHMARKS / "steadiness.py"
 
 
 @pytest.fixture(scope="module")
 def steadiness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("steadiness", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("steadiness")
 
 
 def test_spread_is_the_sd_of_the_logs_and_correlation_follows_them(
