@@ -41,6 +41,7 @@ __all__ = [
     "busy_processes",
     "busy_reasons",
     "cpu_share",
+    "noisy",
     "round_spread",
     "runqueue_share",
     "sample",
@@ -240,3 +241,9 @@ def round_spread(benchmarks: Iterable[Sequence[Sequence[float]]]) -> float | Non
         if spreads:
             typical.append(statistics.median(spreads))
     return statistics.median(typical) if typical else None
+
+
+def noisy(spread: float | None) -> bool:
+    """Whether rounds that spread this much within a process (:func:`round_spread`; None: not
+    known) were made on a noisy machine: above NOISY_SPREAD."""
+    return spread is not None and spread > NOISY_SPREAD

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ._busy import NOISY_SPREAD, round_spread
+from ._busy import NOISY_SPREAD, noisy, round_spread
 from ._escape import terminal
 from ._layout import dagger, scale_text
 from ._results import Record, Run
@@ -78,7 +78,7 @@ def noisy_lines(label: str, run: Run) -> list[str]:
     """A warning when *run*'s rounds within a process spread past NOISY_SPREAD (see
     :func:`~anybench._busy.round_spread`); none otherwise."""
     spread = round_spread(record.processes for record in run.records)
-    if spread is None or spread <= NOISY_SPREAD:
+    if spread is None or not noisy(spread):
         return []
     return [
         f"NOISY {label} run: its rounds within a worker process spread ±{spread:.0%} (above "

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from ._busy import NOISY_SPREAD, round_spread
+from ._busy import NOISY_SPREAD, noisy, round_spread
 from ._harness import run_round
 from ._journal import SUFFIX as JOURNAL_SUFFIX
 from ._journal import Journal
@@ -418,7 +418,7 @@ def noisy_so_far(spread: float | None) -> str:
     """What the pass line adds when the rounds so far spread within a process past
     NOISY_SPREAD (see :func:`~anybench._busy.round_spread`): that the run's intervals will be
     wide, before it has spent its time on it; nothing otherwise."""
-    if spread is None or spread <= NOISY_SPREAD:
+    if spread is None or not noisy(spread):
         return ""
     return (
         f"; rounds within a worker process spread ±{spread:.0%} so far (above "

@@ -27,6 +27,7 @@ from ._busy import (
     NOISY_SPREAD,
     busy_processes,
     busy_reasons,
+    noisy,
     round_spread,
     summary_line,
 )
@@ -573,8 +574,8 @@ def _busy_section(ctx: Context) -> list[str]:
         parts = [busy] if busy else []
         spread = round_spread(record.processes for record in run.records)
         if spread is not None:
-            noisy = f": noisy, above ±{NOISY_SPREAD:.0%}" if spread > NOISY_SPREAD else ""
-            parts.append(f"rounds within a worker process spread ±{spread:.1%}{noisy}")
+            mark = f": noisy, above ±{NOISY_SPREAD:.0%}" if noisy(spread) else ""
+            parts.append(f"rounds within a worker process spread ±{spread:.1%}{mark}")
         if parts:
             lines.append(f"- {markdown_code(run.path.name)}: {markdown('; '.join(parts))}")
     if not lines:
