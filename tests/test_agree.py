@@ -146,6 +146,21 @@ def test_agree_prints_counts_per_pair_and_the_worst_cells(
     assert re.search(r"  timers N=10 uvloop: 0\.60x \[.*\] -> 0\.4\dx \[.*\] \(-[23]\d%", out)
 
 
+def test_agree_marks_a_cell_made_with_a_mechanism_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = [run_data(1), run_data(2, shift={("timers", 10, "uvloop"): 0.7})]
+    for run in data:
+        for bench in run["benchmarks"]:
+            if bench["name"] == "test_scenario[timers-10-uvloop]":
+                bench["extra_info"]["caveat"] = "uvloop counts whole milliseconds"
+    paths = [str(write(tmp_path, f"{name}.json", d)) for name, d in zip("ab", data, strict=True)]
+    assert main(["agree", *paths]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  timers N=10 uvloop †: 0.60x") for line in out)
+    assert out[-1] == "† uvloop counts whole milliseconds."
+
+
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = write(tmp_path, "a.json", run_data(1))
     assert main(["agree", str(a)]) == 2

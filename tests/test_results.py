@@ -196,6 +196,18 @@ def test_comparison_table(tmp_path: Path) -> None:
     assert "FAILED test_scenario[mixed-10-trio]: hung" in table
 
 
+def test_comparison_table_marks_a_mechanism_of_its_own(tmp_path: Path) -> None:
+    """A figure made with a mechanism of its own on its runtime carries † in the terminal table
+    too, with the caveat under it."""
+    data = _broken(
+        lambda d: d["benchmarks"][3]["extra_info"].update(caveat="trio queues it itself")
+    )
+    lines = comparison_table(load(_write(tmp_path, "run.json", data))).splitlines()
+    assert lines[2].split()[-1] == "(1.50x)"  # spawn N=10 on trio: no caveat
+    assert lines[3].split()[-2:] == ["(0.50x)", "†"]
+    assert "† trio queues it itself." in lines
+
+
 def test_committed_results_files_of_earlier_formats_still_load() -> None:
     """Format 1 and 2 kept the run's figures in the machine info: they are read from there."""
     files = sorted((Path(__file__).parent.parent / "results").glob("*.json"))

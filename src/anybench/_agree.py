@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._escape import terminal, terminal_table
+from ._layout import dagger, dagger_notes
 from ._results import Record, Run
 from ._runtimes import BASELINE
 from ._stats import benjamini_hochberg, welch_log_ratio
@@ -221,6 +222,7 @@ def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
         "on the two runs' per-process log ratios rejects 'no change' after Benjamini-Hochberg; "
         "about 5% of a run's ratios may fall outside another's 95% interval by chance alone.",
     ]
+    caveats: list[str] = []
     for pair in pairs:
         bad = pair.worst_first()
         title = f"A {names[id(pair.a)]} vs B {names[id(pair.b)]}"
@@ -231,11 +233,13 @@ def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
         for c in bad[:worst]:
             marks = [m for m, on in (("differs", c.differs), ("disjoint", c.disjoint)) if on]
             lines.append(
-                f"  {_label(c)}: {c.a.ratio} -> {c.b.ratio} ({c.shift - 1:+.0%}, "
+                f"  {_label(c)}{dagger(c.a.record, caveats)}: {c.a.ratio} -> {c.b.ratio} "
+                f"({c.shift - 1:+.0%}, "
                 f"p={c.p:.2g}; {', '.join(marks)})"
             )
         if len(bad) > worst:
             lines.append(f"  ... and {len(bad) - worst} more")
+    lines += dagger_notes(caveats)
     return "\n".join(terminal(line) for line in lines)
 
 

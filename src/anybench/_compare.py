@@ -11,7 +11,7 @@ import math
 
 from ._busy import NOISY_SPREAD, noisy, round_spread
 from ._escape import terminal
-from ._layout import dagger, scale_text
+from ._layout import dagger, dagger_notes, scale_text
 from ._results import Record, Run
 from ._verdicts import (
     BY_DUET,
@@ -154,7 +154,7 @@ def format_comparison(
         f"REGRESSION: the whole interval above +{threshold:.0%}, and that survives it too. "
         "A benchmark missing from new, or failed in it, also fails the comparison."
     )
-    lines += [f"{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]
+    lines += dagger_notes(caveats)
     if notes:
         lines += ["", "Pairing notes:", *(f"  {note}" for note in notes)]
     return "\n".join(terminal(line) for line in lines), regressed

@@ -190,3 +190,8 @@ def dagger(record: Record, caveats: list[str]) -> str:
     if record.caveat not in caveats:
         caveats.append(record.caveat)
     return " " + "†" * (caveats.index(record.caveat) + 1)
+
+
+def dagger_notes(caveats: Sequence[str]) -> list[str]:
+    """The plain-text notes under a table for the marks :func:`dagger` handed out."""
+    return [f"{'†' * (i + 1)} {caveat}." for i, caveat in enumerate(caveats)]

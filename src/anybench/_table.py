@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._busy import BUSY_SHARE, busy_processes, summary_line
 from ._escape import terminal, terminal_table
 from ._format import format_ns
-from ._layout import cells_by_key, column_order, entries, sorted_keys
+from ._layout import cells_by_key, column_order, dagger, dagger_notes, entries, sorted_keys
 from ._results import Record, Run, below_clock_note
 from ._runtimes import BASELINE
 
@@ -25,6 +25,7 @@ def comparison_table(run: Run) -> str:
     keys = sorted_keys(cells, list(dict.fromkeys(r.scenario for r in run.records)))
 
     busy_marks = 0
+    caveats: list[str] = []
     header = ["scenario", "N", *runtimes]
     rows = [header]
     for key in keys:
@@ -40,6 +41,7 @@ def comparison_table(run: Run) -> str:
                 text = format_ns(cell.ns_per_op)
             else:
                 text = f"{format_ns(cell.ns_per_op)} ({cell.ns_per_op / base.ns_per_op:.2f}x)"
+            text += dagger(cell, caveats)
             if _busy(cell):
                 busy_marks += 1
                 text += " *"
@@ -53,6 +55,7 @@ def comparison_table(run: Run) -> str:
         f"{BASELINE}, lower is faster. "
         f"Timer cost: {run.anybench_info.get('timer_cost_ns', float('nan')):.0f} ns per reading."
     )
+    lines += dagger_notes(caveats)
     busy = summary_line(run.busy)
     if busy is not None:
         lines.append(busy)
