@@ -179,3 +179,17 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().err.count("\n") == 1
     with pytest.raises(AgreeError):
         agree([])
+
+
+def test_hours_apart_are_start_to_start_where_both_runs_say_their_start(tmp_path: Path) -> None:
+    a, b = run_data(1), run_data(2, when="2026-11-25T12:30:00+00:00")
+    b["anybench_run"] = {"started": "2026-11-25T12:00:00+00:00"}
+    # a says no start: both are placed by their files' dates, 10:00 and 12:30
+    [pair] = agree([load(write(tmp_path, "a.json", a)), load(write(tmp_path, "b.json", b))])
+    assert pair.hours_apart == pytest.approx(2.5)
+    a["anybench_run"] = {"started": "2026-11-25T09:30:00+00:00"}
+    [pair] = agree([load(write(tmp_path, "a.json", a)), load(write(tmp_path, "b.json", b))])
+    assert pair.hours_apart == pytest.approx(2.5)
+    b["anybench_run"] = {"started": "2026-11-25T12:15:00"}  # no zone: UTC
+    [pair] = agree([load(write(tmp_path, "a.json", a)), load(write(tmp_path, "b.json", b))])
+    assert pair.hours_apart == pytest.approx(2.75)

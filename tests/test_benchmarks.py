@@ -6,6 +6,7 @@ These run anybench's own scenarios in a subprocess, through the pytest command `
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import statistics
 import textwrap
@@ -85,7 +86,13 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     assert info["timer_cost_ns"] > 0
     assert info["failed"] == []
     assert info["run_id"]
-    table = comparison_table(load(path))
+    # when measuring began, to the second; the file's own date is when it was written, after
+    run = load(path)
+    assert run.started is not None
+    assert run.when == (run.started, "started")
+    written = dt.datetime.fromisoformat(data["datetime"])
+    assert dt.timedelta(0) <= written - run.started < dt.timedelta(minutes=10)
+    table = comparison_table(run)
     for scenario in scenarios.ALL:
         assert scenario.NAME in table
 

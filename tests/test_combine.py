@@ -101,8 +101,9 @@ def test_combine_prints_a_table_and_writes_markdown(
     out = tmp_path / "reference.md"
     assert main(["combine", *files, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "3 runs of the same code, from 2026-11-25 10:00 to 2026-11-25 14:00 (4.0 hours)" in (
-        printed
+    assert (
+        "3 runs of the same code, their files dated from 2026-11-25 10:00 to 2026-11-25 14:00 "
+        "(4.0 hours)" in printed
     )
     assert "runs' own figures" in printed
     page = out.read_text()

@@ -146,7 +146,9 @@ def _busy(share: float) -> dict[str, Any]:
 def test_the_readme_table_has_the_runs_hours_spread_and_how_busy(tmp_path: Path) -> None:
     files = []
     for i, share in enumerate((0.01, 0.02, 0.30)):
+        # written at the end of a run that started ten minutes before
         data = run_data(i, when=f"2026-11-25T{9 + 3 * i:02d}:15:00+00:00")
+        data["anybench_run"] = {"started": f"2026-11-25T{9 + 3 * i:02d}:05:00+00:00"}
         for bench in data["benchmarks"]:
             bench["extra_info"]["process_busy"] = [_busy(share)] * PROCESSES
         files.append(str(write(tmp_path, f"run{i}.json", data)))
@@ -161,12 +163,35 @@ def test_the_readme_table_has_the_runs_hours_spread_and_how_busy(tmp_path: Path)
     assert "(runs 0." in cells[3]
     assert cells[4].startswith("2.00x [") or cells[4].startswith("1.99x [")
     text = "\n".join(page)
-    assert "Combined from 3 runs of the same code, from 2026-11-25 09:15 to 2026-11-25 15:15" in (
-        text
-    )
+    assert "3 runs of the same code, started from 2026-11-25 09:05 to 2026-11-25 15:05" in text
     footer = [line for line in page if line.startswith("- `run")]
     assert len(footer) == 3
-    assert footer[0].startswith("- `run0.json`, started 2026-11-25 09:15: machine busy:")
+    assert footer[0].startswith("- `run0.json`, started 2026-11-25 09:05: machine busy:")
     assert "0 of" in footer[0]
     processes = len(SCENARIOS) * len(SCALES) * PROCESSES
     assert f"{processes} of {processes} processes busy" in footer[2]
+
+
+def test_runs_that_do_not_say_their_start_are_placed_by_their_files_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file from before runs said their start has only its own date, written at the run's
+    end: the tables say so, and the hours between runs are taken end to end for every run."""
+    files = []
+    for i in range(3):
+        data = run_data(i, when=f"2026-11-25T{9 + 3 * i:02d}:15:00+00:00")
+        if i:
+            data["anybench_run"] = {"started": f"2026-11-25T{9 + 3 * i:02d}:05:00+00:00"}
+        files.append(str(write(tmp_path, f"run{i}.json", data)))
+    main(["combine", "--leave-one-out", *files])
+    rows = capsys.readouterr().out.splitlines()[2:5]
+    assert [row.split()[1:4] for row in rows] == [
+        ["file", "dated", "2026-11-25"],
+        ["started", "2026-11-25", "12:05"],
+        ["started", "2026-11-25", "15:05"],
+    ]
+    out = tmp_path / "reference.md"
+    assert main(["combine", *files, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "their files dated from 2026-11-25 09:15 to 2026-11-25 15:15 (6.0 hours)" in text
+    assert "- `run0.json`, file dated 2026-11-25 09:15: " in text

@@ -12,7 +12,6 @@ trust one run.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import math
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 
 from ._escape import terminal, terminal_table
 from ._layout import dagger, dagger_notes
-from ._results import Record, Run
+from ._results import Record, Run, moments
 from ._runtimes import BASELINE
 from ._stats import benjamini_hochberg, welch_log_ratio
 from ._sweep import scale_text
@@ -124,7 +123,7 @@ class PairAgreement:
 
     @property
     def hours_apart(self) -> float | None:
-        start, end = _when(self.a), _when(self.b)
+        (start, end), _ = moments([self.a, self.b])
         return None if start is None or end is None else abs(end - start).total_seconds() / 3600
 
     def worst_first(self) -> list[CellAgreement]:
@@ -132,14 +131,6 @@ class PairAgreement:
         return sorted(
             (c for c in self.cells if c.disagrees), key=lambda c: (-abs(math.log(c.shift)), c.p)
         )
-
-
-def _when(run: Run) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(run.datetime)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def agree_pair(a: Run, b: Run) -> PairAgreement:

@@ -25,7 +25,6 @@ others pooled as if one run had made them all), which is what one run's interval
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from ._agree import Cell, cell_ratios
 from ._busy import summary_line
 from ._escape import markdown, markdown_code, terminal, terminal_table
 from ._format import format_ns
-from ._results import Run
+from ._results import Run, moments
 from ._runtimes import BASELINE
 from ._stats import log_interval_halfwidth, run_level_interval
 from ._sweep import scale_text
@@ -285,7 +284,7 @@ def format_leave_one_out(left_out: Sequence[LeftOut], *, worst: int = 10) -> str
     each run's misses, the farthest first (at most *worst* each)."""
     header = [
         "left out",
-        "started",
+        "made",
         "cells",
         f"inside the others' {CONFIDENCE:.0%}",
         "run level ignored",
@@ -296,7 +295,7 @@ def format_leave_one_out(left_out: Sequence[LeftOut], *, worst: int = 10) -> str
         rows.append(
             [
                 left.run.stem,
-                _start(left.run),
+                _made(left.run),
                 str(n),
                 f"{sum(c.inside for c in left.cells)} ({_share(left.share)})",
                 f"{sum(c.inside_pooled for c in left.cells)} ({_share(left.share_pooled)})",
@@ -341,26 +340,25 @@ def _share(share: float) -> str:
     return "–" if math.isnan(share) else f"{share:.0%}"
 
 
-def _start(run: Run) -> str:
-    try:
-        return f"{dt.datetime.fromisoformat(run.datetime):%Y-%m-%d %H:%M}"
-    except ValueError:
-        return "?"
+def _made(run: Run) -> str:
+    """When *run* was made, saying which moment: "started 2026-12-03 10:40", or "file dated ..."
+    for a file from before runs said their start (a file's date is its run's end)."""
+    moment, name = run.when
+    if moment is None:
+        return "undated"
+    return f"{'started' if name == 'started' else 'file dated'} {moment:%Y-%m-%d %H:%M}"
 
 
 def _hours(runs: Sequence[Run]) -> str:
     """When the runs were made: their dates, and the hours from the first to the last."""
-    moments = []
-    for run in runs:
-        try:
-            moments.append(dt.datetime.fromisoformat(run.datetime))
-        except ValueError:
-            continue
-    if len(moments) < 2:
+    found, name = moments(runs)
+    known = [moment for moment in found if moment is not None]
+    if len(known) < 2:
         return ""
-    first, last = min(moments), max(moments)
+    first, last = min(known), max(known)
     span = (last - first).total_seconds() / 3600
-    return f", from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({span:.1f} hours)"
+    name = "started" if name == "started" else "their files dated"
+    return f", {name} from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({span:.1f} hours)"
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -437,7 +435,7 @@ def _markdown_cell(c: Combined, caveat: bool) -> str:
 
 
 def _footer(runs: Sequence[Run]) -> list[str]:
-    """How many runs, when each started and how busy the machine was for each."""
+    """How many runs, when each was made and how busy the machine was for each."""
     out = [
         f"Combined from {len(runs)} runs of the same code{_hours(runs)}; each run's ratio is "
         "paired by process, the combined ratio is their geometric mean and its interval a "
@@ -453,7 +451,7 @@ def _footer(runs: Sequence[Run]) -> list[str]:
             summary_line(run.busy)
             or "machine busy: not measured (a run made before anybench measured it)"
         )
-        out.append(f"- {markdown_code(run.path.name)}, started {_start(run)}: {markdown(busy)}")
+        out.append(f"- {markdown_code(run.path.name)}, {_made(run)}: {markdown(busy)}")
     return out
 
 

@@ -107,6 +107,8 @@ class RunState:
     #: One line each, printed at the end of the run: figures a person should doubt.
     notes: list[str] = field(default_factory=list)
     journal: Journal | None = None
+    #: When measuring began (ISO 8601, UTC): at the first benchmark; "" before.
+    started: str = ""
     _timer_cost_ns: float | None = None
 
     def __post_init__(self) -> None:
@@ -174,8 +176,7 @@ class RunState:
         machine_info = hook.pytest_benchmark_generate_machine_info(config=config)
         hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)
         commit_info = hook.pytest_benchmark_generate_commit_info(config=config)
-        when = datetime.datetime.now(datetime.timezone.utc).isoformat()
-        self.journal.header(machine_info, commit_info, when, run_info)
+        self.journal.header(machine_info, commit_info, self.started or _now(), run_info)
         for failure in self.failures:
             self.journal.failure(failure["test"], failure["error"])
 
@@ -224,6 +225,7 @@ class Measurer:
             pytest.mark.benchmark(timer=clock, group=f"{spec.name} {scale_text(spec.axis, n)}")
         )
         key = (n, runtime.name, self.variant)
+        state.started = state.started or _now()
         if not state.measured and key in state.selected.get(spec.name, ()):
             # The first selected benchmark measures the whole selected matrix, in passes; the
             # others then find their measurement waiting.
@@ -435,3 +437,8 @@ def peak_rss_bytes() -> int | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def _now() -> str:
+    """Now, as a results file's times are written: ISO 8601 in UTC, to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +75,9 @@ RUN_KEYS = (
     "partial",
     #: How the variants' workers met in each pass (``--pairing``), in a run of several.
     "pairing",
+    #: When the run began measuring (ISO 8601, UTC). The file's own ``datetime`` is
+    #: pytest-benchmark's: when the file was written, at the run's end.
+    "started",
 )
 
 #: Bounds on what a record's integers may be, so that every figure fits the float and numpy
@@ -251,6 +256,19 @@ class Run:
         return list(seen.values())
 
     @property
+    def started(self) -> dt.datetime | None:
+        """When the run began measuring; None in files written before runs said it."""
+        return _moment(self.run_info.get("started"))
+
+    @property
+    def when(self) -> tuple[dt.datetime | None, str]:
+        """When the run was made, and which moment that is: ("started", its start) where the
+        file says, else ("dated", the file's own date: the run's end, or its start for a file
+        recovered from a journal). None for a file without either."""
+        started = self.started
+        return (started, "started") if started else (_moment(self.datetime), "dated")
+
+    @property
     def failed(self) -> list[dict[str, str]]:
         """Benchmarks that failed in this run (missing from its records), with their errors."""
         return list(self.run_info.get("failed", []))
@@ -394,6 +412,24 @@ def _too_big(path: Path) -> str:
     )
 
 
+def moments(runs: Sequence[Run]) -> tuple[list[dt.datetime | None], str]:
+    """The same moment of each of *runs*, and its name: their starts where every run says its
+    own, else the files' dates (so that the hours between two runs are not off by a run's
+    length)."""
+    if all(run.started for run in runs):
+        return [run.started for run in runs], "started"
+    return [_moment(run.datetime) for run in runs], "dated"
+
+
+def _moment(text: Any) -> dt.datetime | None:
+    """An ISO 8601 time as an aware datetime (UTC when it names no zone); None if it is not one."""
+    try:
+        moment = dt.datetime.fromisoformat(str(text or ""))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 def _run_from(path: Path, data: dict[str, Any], variant: str = "") -> Run:
     """The :class:`Run` of *data* (checked by :func:`read_json`), every field it exposes checked."""
     info = data["machine_info"]["anybench"]
@@ -453,6 +489,8 @@ def _run_info_problem(run: dict[str, Any]) -> str | None:
     for key in ("run_id", "profile", "partial", "pairing"):
         if not isinstance(run.get(key) or "", str):
             return f"anybench_run {key!r} is not text: {_short(run[key])}"
+    if run.get("started") and _moment(run["started"]) is None:
+        return f"anybench_run 'started' is not an ISO 8601 time: {_short(run['started'])}"
     peak = run.get("peak_rss_bytes")
     if peak is not None and not (_number(peak) and peak >= 0):
         return f"anybench_run 'peak_rss_bytes' is not a number of bytes: {_short(peak)}"

@@ -284,6 +284,7 @@ def run_info(config: pytest.Config) -> dict[str, Any]:
         failed=state.failures,
         peak_rss_bytes=peak_rss_bytes(),
         pairing=config.getoption("pairing") if len(selected_variants(config)) > 1 else None,
+        started=state.started or None,
     )
 
 
