@@ -57,7 +57,7 @@ from ._measure import DEFAULT_PAIRING, Plan
 from ._results import RESULTS_FORMAT, write_run_info
 from ._runtimes import RUNTIMES, Runtime, library_versions
 from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
-from ._sweep import AXES, DEFAULT_PROFILE, MAX_ROUNDS, MIN_ROUNDS, profile, scale_text
+from ._sweep import AXES, DEFAULT_PROFILE, MAX_ROUNDS, PROFILES, profile, scale_text
 
 __all__ = [
     "InLoopClock",
@@ -133,7 +133,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="R",
         help=f"throughput rounds per process, fixed, {_bounds('rounds')} (default: planned "
-        f"from the profile's budget, {MIN_ROUNDS} to {MAX_ROUNDS})",
+        f"from the profile's budget, {min(p.budget.min_rounds for p in PROFILES.values())} to "
+        f"{MAX_ROUNDS})",
     )
     group.addoption(
         "--variant",
