@@ -193,3 +193,22 @@ def test_hours_apart_are_start_to_start_where_both_runs_say_their_start(tmp_path
     b["anybench_run"] = {"started": "2026-11-25T12:15:00"}  # no zone: UTC
     [pair] = agree([load(write(tmp_path, "a.json", a)), load(write(tmp_path, "b.json", b))])
     assert pair.hours_apart == pytest.approx(2.75)
+
+
+def test_one_run_given_twice_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same file twice, or a copy of it, would agree with itself in every cell (and weigh
+    double in combine): refused, naming the two."""
+    data = run_data(1)
+    data["anybench_run"] = {"run_id": "r1"}
+    a = write(tmp_path, "a.json", data)
+    copy_of_a = write(tmp_path, "copy.json", data)
+    b = write(tmp_path, "b.json", run_data(2))
+    for command in (["agree"], ["combine"], ["combine", "--leave-one-out"]):
+        assert main([*command, str(a), str(b), str(a)]) == 2
+        assert (
+            capsys.readouterr().err == f"anybench: {a} is the same run twice; pass each run once\n"
+        )
+        assert main([*command, str(a), str(copy_of_a), str(b)]) == 2
+        assert f"{a} and {copy_of_a} are the same run twice" in capsys.readouterr().err

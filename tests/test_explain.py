@@ -321,6 +321,21 @@ def test_one_file_without_sides_is_a_one_line_usage_error(
     assert "--sides" in _one_line(capsys)
 
 
+def test_a_side_the_file_does_not_have_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(OLD_FILE), "--sides", "asyncio,tokio"]) == 2
+    assert (
+        f"{OLD_FILE.name} has no runtime tokio; --sides takes two of asyncio, rloop, trio, uvloop"
+        in _one_line(capsys)
+    )
+
+
+def test_table_of_a_counts_file_says_which_commands_read_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["table", str(OLD_FILE)]) == 2
+    assert "is a counts file, and the table is of times" in _one_line(capsys)
+
+
 def test_two_sides_with_nothing_in_common_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

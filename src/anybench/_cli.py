@@ -15,7 +15,7 @@ from typing import Any
 
 from ._escape import terminal
 from ._files import OutputError
-from ._results import ResultsError, Run, load, pair_variants, save
+from ._results import ResultsError, Run, load, pair_variants, repeated_run, save
 from ._table import comparison_table
 from ._verdicts import MIN_CHANGE
 
@@ -45,12 +45,34 @@ def _load_all(paths: Sequence[str], split: bool = True) -> tuple[list[Run], bool
     return runs, ok
 
 
+def _load_distinct(paths: Sequence[str]) -> list[Run] | None:
+    """Every file's runs, for a command that sets runs against each other: None (said in one
+    line) if a file is bad or one run is given twice."""
+    runs, ok = _load_all(paths)
+    if not ok:
+        return None
+    repeated = repeated_run(runs)
+    if repeated is not None:
+        first, again = repeated
+        same = "is" if first.source == again.source else "and " + again.source + " are"
+        _error(f"{first.source} {same} the same run twice; pass each run once")
+        return None
+    return runs
+
+
 def _table(args: argparse.Namespace) -> int:
     from ._counts_results import is_counts_file
 
     # A counts file beside the time results (a directory's *.json) is the report's, not the
     # table's.
-    runs, ok = _load_all([f for f in args.files if not is_counts_file(f)])
+    timed = [f for f in args.files if not is_counts_file(f)]
+    if not timed:
+        _error(
+            f"{args.files[0]} is a counts file, and the table is of times; read counts with "
+            "'anybench compare', 'explain', or 'report' beside a results file"
+        )
+        return 2
+    runs, ok = _load_all(timed)
     status = 0 if ok else 1
     for run in runs:
         _say(f"{run.source}:")
@@ -242,8 +264,8 @@ def _recover(args: argparse.Namespace) -> int:
 def _agree(args: argparse.Namespace) -> int:
     from ._agree import AgreeError, agree, format_agreement
 
-    runs, ok = _load_all(args.files)
-    if not ok:
+    runs = _load_distinct(args.files)
+    if runs is None:
         return 2
     try:
         pairs = agree(runs)
@@ -267,8 +289,8 @@ def _combine(args: argparse.Namespace) -> int:
     from ._combine import CombineError, combine, format_combined, markdown_combined
     from ._files import atomic_write_text, unwritable
 
-    runs, ok = _load_all(args.files)
-    if not ok:
+    runs = _load_distinct(args.files)
+    if runs is None:
         return 2
     if args.leave_one_out:
         return _leave_one_out(runs, args.force)

@@ -412,6 +412,19 @@ def _too_big(path: Path) -> str:
     )
 
 
+def repeated_run(runs: Sequence[Run]) -> tuple[Run, Run] | None:
+    """Two of *runs* that are one run (the same file, or copies of it: the same run id and
+    variants; the variants of one A/B run share its id), or None."""
+    seen: dict[tuple[str, frozenset[str]], Run] = {}
+    for run in runs:
+        variants = frozenset(record.variant for record in run.records)
+        key = (run.run_id or str(run.path.resolve()), variants)
+        if key in seen:
+            return seen[key], run
+        seen[key] = run
+    return None
+
+
 def moments(runs: Sequence[Run]) -> tuple[list[dt.datetime | None], str]:
     """The same moment of each of *runs*, and its name: their starts where every run says its
     own, else the files' dates (so that the hours between two runs are not off by a run's
