@@ -1,6 +1,7 @@
 """How steady this machine's CPU is right now, from fixed work timed in short windows.
 
 Usage: python benchmarks/steadiness.py [--seconds 10] [--window-ms 5] [--walk-mb 16]
+       python benchmarks/steadiness.py --side-by-side [--seconds 10] [--window-ms 5]
 
 Shares no code with anybench. Two loops take turns, one window each: a compute loop (integer
 arithmetic in the interpreter, a working set that fits the first-level caches) and a memory
@@ -17,16 +18,26 @@ all along (see the README, "What the noisy state is"). A machine where they move
 cannot give an A/B floors of a few percent at any pairing. The script also counts the gaps in
 a spinning clock loop (time the process lost without being told), for the share of time lost
 to the host or to interrupts.
+
+With --side-by-side, the compute loop runs on every CPU at once instead, one process pinned to
+each, in windows on one shared grid of the system's monotonic clock; it prints each CPU's spread
+and how their rates move together, window by window. Correlated, the machine slows as a whole
+and two workers at the same moment (anybench's ``--pairing duet``) share it; uncorrelated, each
+CPU moves on its own, and nothing that pairs across CPUs can cancel it.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
+import os
+import queue
 import random
 import statistics
 import time
 from array import array
+from typing import Any
 
 clock = time.perf_counter_ns
 
@@ -100,16 +111,97 @@ def correlation(a: list[float], b: list[float]) -> float:
         return math.nan
 
 
+def compute_on_grid(
+    cpu: int, origin_ns: int, window_ns: int, windows: int, ready: Any, out: Any
+) -> None:
+    """On *cpu* alone, once every CPU's process is *ready*: the compute loop's rate in each of
+    *windows* windows of the grid laid from *origin_ns*, by the window's place on the grid
+    (a window already begun when the last one ended is skipped); put on *out*."""
+    os.sched_setaffinity(0, {cpu})
+    ready.wait()
+    first = (clock() - origin_ns) // window_ns + 2
+    rates = {}
+    for i in range(first, first + windows):
+        begin = origin_ns + i * window_ns
+        now = clock()
+        if now > begin + window_ns // 10:
+            continue
+        while now < begin:
+            now = clock()
+        rates[i] = compute(window_ns)
+    out.put((cpu, rates))
+
+
+def side_by_side(seconds: float, window_ms: float) -> None:
+    """The compute loop on every CPU at the same moments; print each CPU's spread and the
+    correlation of every two CPUs' rates, window by window and over blocks of ten."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("steadiness: --side-by-side pins a process to each CPU: Linux only")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("steadiness: --side-by-side needs two CPUs or more; this process has one")
+    window_ns = int(window_ms * 1e6)
+    windows = max(3, int(seconds * 1e9 / window_ns))
+    context = multiprocessing.get_context("spawn")
+    ready, out = context.Barrier(len(cpus)), context.Queue()
+    origin = clock()
+    workers = [
+        context.Process(target=compute_on_grid, args=(cpu, origin, window_ns, windows, ready, out))
+        for cpu in cpus
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        # A worker that died never answers: wait for the windows and a minute more, not forever.
+        by_cpu = dict(out.get(timeout=windows * window_ns / 1e9 + 60) for _ in workers)
+    except queue.Empty:
+        message = "steadiness: a CPU's process did not report; see its error above"
+        raise SystemExit(message) from None
+    finally:
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.kill()
+    series = [by_cpu[cpu] for cpu in cpus]
+    both = sorted(set.intersection(*(set(s) for s in series)))
+    if len(both) < 3:
+        raise SystemExit("steadiness: fewer than three windows ran on every CPU; run it longer")
+    rates = [[s[i] for i in both] for s in series]
+    print(
+        f"{len(both)} windows of {window_ms:g} ms on every CPU at once: "
+        + ", ".join(f"CPU {cpu} ±{spread(r):.1%}" for cpu, r in zip(cpus, rates, strict=True))
+    )
+    for a in range(len(cpus)):
+        for b in range(a + 1, len(cpus)):
+            blocks = [
+                [statistics.fmean(r[i : i + 10]) for i in range(0, len(r) - 9, 10)]
+                for r in (rates[a], rates[b])
+            ]
+            over_blocks = correlation(*blocks) if len(blocks[0]) >= 3 else math.nan
+            together = correlation(rates[a], rates[b])
+            print(
+                f"CPU {cpus[a]} and CPU {cpus[b]}: correlated {together:.2f} window by window, "
+                f"{over_blocks:.2f} over blocks of ten; their ratio "
+                f"±{spread([x / y for x, y in zip(rates[a], rates[b], strict=True)]):.1%}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="of the two loops (default 10)")
     parser.add_argument("--window-ms", type=float, default=5.0, help="one window (default 5)")
     parser.add_argument("--walk-mb", type=int, default=16, help="the memory walk's list (16)")
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="the compute loop on every CPU at once"
+    )
     args = parser.parse_args()
     if args.seconds < 0.01 or args.window_ms < 0.01 or args.walk_mb < 1:
         raise SystemExit(
             "steadiness: --seconds and --window-ms must be at least 0.01, --walk-mb at least 1"
         )
+    if args.side_by_side:
+        side_by_side(args.seconds, args.window_ms)
+        return
     window_ns = int(args.window_ms * 1e6)
     walk = Walk(args.walk_mb)
     light: list[float] = []

@@ -4,6 +4,7 @@ shares no code with anybench; nothing here asserts how fast anything ran."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from types import ModuleType
@@ -54,6 +55,26 @@ def test_a_run_prints_both_lines() -> None:
     assert "a ms), 1 MB walk ±" in first
     assert "of a CPU" in first
     assert second.startswith("clock gaps above 20 µs while spinning: ")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="pins a process to each of two CPUs or more (Linux)",
+)
+def test_side_by_side_prints_each_cpu_and_how_they_move_together() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--side-by-side", "--seconds", "0.2", "--window-ms", "5"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    first, *pairs = proc.stdout.splitlines()
+    cpus = sorted(os.sched_getaffinity(0))
+    assert "windows of 5 ms on every CPU at once: CPU " in first
+    assert first.count(" ±") == len(cpus)
+    assert len(pairs) == len(cpus) * (len(cpus) - 1) // 2
+    assert pairs[0].startswith(f"CPU {cpus[0]} and CPU {cpus[1]}: correlated ")
+    assert "window by window" in pairs[0]
+    assert "over blocks of ten; their ratio ±" in pairs[0]
 
 
 @pytest.mark.parametrize("bad", [["--seconds", "0"], ["--seconds", "1e-10"], ["--walk-mb", "0"]])
