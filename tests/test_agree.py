@@ -150,7 +150,7 @@ def test_agree_marks_a_cell_made_with_a_mechanism_of_its_own(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = [run_data(1), run_data(2, shift={("timers", 10, "uvloop"): 0.7})]
-    for run in data:
+    for run in data[1:]:  # the first, older file wrote no caveats down: the mark comes from b
         for bench in run["benchmarks"]:
             if bench["name"] == "test_scenario[timers-10-uvloop]":
                 bench["extra_info"]["caveat"] = "uvloop counts whole milliseconds"
@@ -187,12 +187,12 @@ def test_hours_apart_are_start_to_start_where_both_runs_say_their_start(tmp_path
     # a says no start: both are placed by their files' dates, 10:00 and 12:30
     [pair] = agree([load(write(tmp_path, "a.json", a)), load(write(tmp_path, "b.json", b))])
     assert pair.hours_apart == pytest.approx(2.5)
-    a["anybench_run"] = {"started": "2026-11-25T09:30:00+00:00"}
+    a["anybench_run"] = {"started": "2026-11-25T09:45:00+00:00"}
     [pair] = agree([load(write(tmp_path, "a.json", a)), load(write(tmp_path, "b.json", b))])
-    assert pair.hours_apart == pytest.approx(2.5)
-    b["anybench_run"] = {"started": "2026-11-25T12:15:00"}  # no zone: UTC
+    assert pair.hours_apart == pytest.approx(2.25)
+    b["anybench_run"] = {"started": "2026-11-25T12:21:00"}  # no zone: UTC
     [pair] = agree([load(write(tmp_path, "a.json", a)), load(write(tmp_path, "b.json", b))])
-    assert pair.hours_apart == pytest.approx(2.75)
+    assert pair.hours_apart == pytest.approx(2.6)
 
 
 def test_one_run_given_twice_is_refused_in_one_line(
@@ -204,7 +204,14 @@ def test_one_run_given_twice_is_refused_in_one_line(
     data["anybench_run"] = {"run_id": "r1"}
     a = write(tmp_path, "a.json", data)
     copy_of_a = write(tmp_path, "copy.json", data)
-    b = write(tmp_path, "b.json", run_data(2))
+    b = write(tmp_path, "b.json", run_data(2, when="2026-11-25T12:00:00+00:00"))
+    # files from before run ids: a copy is known by pytest-benchmark's datetime
+    old = run_data(3, when="2026-11-25T14:00:00.123456+00:00")
+    old_a, old_copy = write(tmp_path, "old.json", old), write(tmp_path, "old-copy.json", old)
+    assert main(["agree", str(old_a), str(old_copy)]) == 2
+    assert f"{old_a} and {old_copy} are the same run twice" in capsys.readouterr().err
+    assert main(["agree", str(old_a), str(b)]) == 0
+    capsys.readouterr()
     for command in (["agree"], ["combine"], ["combine", "--leave-one-out"]):
         assert main([*command, str(a), str(b), str(a)]) == 2
         assert (

@@ -91,6 +91,8 @@ def test_machine_info_and_table(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     assert run.started is not None
     assert run.when == (run.started, "started")
     written = dt.datetime.fromisoformat(data["datetime"])
+    if written.tzinfo is None:  # written without a zone: UTC, as pytest-benchmark writes it
+        written = written.replace(tzinfo=dt.timezone.utc)
     assert dt.timedelta(0) <= written - run.started < dt.timedelta(minutes=10)
     table = comparison_table(run)
     for scenario in scenarios.ALL:

@@ -195,3 +195,24 @@ def test_runs_that_do_not_say_their_start_are_placed_by_their_files_date(
     text = out.read_text()
     assert "their files dated from 2026-11-25 09:15 to 2026-11-25 15:15 (6.0 hours)" in text
     assert "- `run0.json`, file dated 2026-11-25 09:15: " in text
+
+
+def test_combine_marks_a_cell_made_with_a_mechanism_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In the terminal table as in the Markdown: a cell any run wrote a caveat for."""
+    files = []
+    for i in range(3):
+        data = run_data(i, when=f"2026-11-25T{9 + i:02d}:00:00+00:00")
+        if i == 2:
+            for bench in data["benchmarks"]:
+                if bench["name"] == "test_scenario[chain-1000-trio]":
+                    bench["extra_info"]["caveat"] = "trio queues it itself"
+        files.append(str(write(tmp_path, f"run{i}.json", data)))
+    assert main(["combine", *files]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [line for line in lines if "†" in line]
+    assert len(marked) == 2
+    assert marked[0].split()[:4] == ["chain", "1,000", "trio", marked[0].split()[3]]
+    assert marked[0].split()[4] == "†"
+    assert marked[1] == "† the runtime uses a mechanism of its own there."

@@ -69,6 +69,10 @@ BAD_FIELDS: dict[str, tuple[Any, str]] = {
         _mutated(lambda d: _run_info(d).update(partial=["x"])),
         "'partial' is not text",
     ),
+    "started-a-number": (
+        _mutated(lambda d: _run_info(d).update(started=20261202)),
+        "'started' is not an ISO 8601 time",
+    ),
     "started-not-a-time": (
         _mutated(lambda d: _run_info(d).update(started="yesterday")),
         "'started' is not an ISO 8601 time",

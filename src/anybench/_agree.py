@@ -85,6 +85,12 @@ class CellAgreement:
     differs: bool
 
     @property
+    def marked(self) -> Record:
+        """The record whose caveat (†) the cell carries: a's, or b's where only b says one (a
+        file from before a caveat was written down says none)."""
+        return self.a.record if self.a.record.caveat or not self.b.record.caveat else self.b.record
+
+    @property
     def shift(self) -> float:
         """b's ratio over a's."""
         return self.b.ratio.ratio / self.a.ratio.ratio
@@ -224,7 +230,7 @@ def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
         for c in bad[:worst]:
             marks = [m for m, on in (("differs", c.differs), ("disjoint", c.disjoint)) if on]
             lines.append(
-                f"  {_label(c)}{dagger(c.a.record, caveats)}: {c.a.ratio} -> {c.b.ratio} "
+                f"  {_label(c)}{dagger(c.marked, caveats)}: {c.a.ratio} -> {c.b.ratio} "
                 f"({c.shift - 1:+.0%}, "
                 f"p={c.p:.2g}; {', '.join(marks)})"
             )

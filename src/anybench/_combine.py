@@ -340,13 +340,15 @@ def _share(share: float) -> str:
     return "–" if math.isnan(share) else f"{share:.0%}"
 
 
+#: How a moment of :attr:`Run.when` or :func:`moments` is said, of one run and of several: a
+#: file from before runs said their start has only its date, written at the run's end.
+_SAID = {"started": ("started", "started"), "dated": ("file dated", "their files dated")}
+
+
 def _made(run: Run) -> str:
-    """When *run* was made, saying which moment: "started 2026-12-03 10:40", or "file dated ..."
-    for a file from before runs said their start (a file's date is its run's end)."""
+    """When *run* was made, saying which moment: "started 2026-12-03 10:40" or "file dated ..."."""
     moment, name = run.when
-    if moment is None:
-        return "undated"
-    return f"{'started' if name == 'started' else 'file dated'} {moment:%Y-%m-%d %H:%M}"
+    return f"{_SAID[name][0]} {moment:%Y-%m-%d %H:%M}" if moment else "undated"
 
 
 def _hours(runs: Sequence[Run]) -> str:
@@ -357,8 +359,8 @@ def _hours(runs: Sequence[Run]) -> str:
         return ""
     first, last = min(known), max(known)
     span = (last - first).total_seconds() / 3600
-    name = "started" if name == "started" else "their files dated"
-    return f", {name} from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({span:.1f} hours)"
+    first_text, last_text = f"{first:%Y-%m-%d %H:%M}", f"{last:%Y-%m-%d %H:%M}"
+    return f", {_SAID[name][1]} from {first_text} to {last_text} ({span:.1f} hours)"
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -367,13 +369,24 @@ def _interval(low: float | None, high: float | None) -> str:
     return f"{low:.2f}–{high:.2f}"
 
 
-def _rows(combined: Sequence[Combined]) -> list[list[str]]:
+def _caveat_cells(runs: Sequence[Run]) -> set[Cell]:
+    """The cells a run measured with a mechanism of its own there (marked †)."""
+    return {
+        (r.scenario, r.n, r.runtime, r.variant) for run in runs for r in run.records if r.caveat
+    }
+
+
+#: The note under a table whose cells carry † (the caveats themselves are in the report).
+DAGGER_NOTE = "† the runtime uses a mechanism of its own there."
+
+
+def _rows(combined: Sequence[Combined], caveats: set[Cell]) -> list[list[str]]:
     return [
         [
             c.cell[0],
             f"{c.cell[1]:,}",
             c.cell[2] + (f" [{c.cell[3]}]" if c.cell[3] else ""),
-            f"{c.ratio:.2f}x",
+            f"{c.ratio:.2f}x" + (" †" if c.cell in caveats else ""),
             _interval(c.low, c.high),
             str(c.runs),
             _interval(*c.spread) if c.runs > 1 else "–",
@@ -408,8 +421,11 @@ def _note(runs: Sequence[Run]) -> str:
 
 def format_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
     """The combined cells as a table for a terminal."""
-    lines = terminal_table([HEADER, *_rows(combined)], left=(0, 2))
+    caveats = _caveat_cells(runs)
+    lines = terminal_table([HEADER, *_rows(combined, caveats)], left=(0, 2))
     lines += ["", terminal(_note(runs))]
+    if any(c.cell in caveats for c in combined):
+        lines.append(DAGGER_NOTE)
     return "\n".join(lines)
 
 
@@ -442,8 +458,7 @@ def _footer(runs: Sequence[Run]) -> list[str]:
         f"{CONFIDENCE:.0%} t interval over the runs (the run a level of its own), so that it "
         "covers how the machine moves between runs; '(runs a–b)' is the lowest and highest run's "
         f"own figure. The {BASELINE} column is the geometric mean of the runs' ns/op (absolute "
-        f"figures move with the machine; compare ratios). † the runtime uses a mechanism of its "
-        "own there.",
+        f"figures move with the machine; compare ratios). {DAGGER_NOTE}",
         "",
     ]
     for run in runs:
@@ -462,9 +477,7 @@ def markdown_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
     each was."""
     runtimes = list(dict.fromkeys(c.cell[2] for c in combined))
     variants = list(dict.fromkeys(c.cell[3] for c in combined))
-    caveats = {
-        (r.scenario, r.n, r.runtime, r.variant) for run in runs for r in run.records if r.caveat
-    }
+    caveats = _caveat_cells(runs)
     axes = {(r.scenario, r.n): r.axis for run in runs for r in run.records}
     baseline = _baseline_ns(runs)
     by_row: dict[tuple[str, int, str], dict[str, Combined]] = {}

@@ -317,11 +317,7 @@ def pair_benchmarks(
     if sides is not None:
         for side, run in zip(sides, (run_a, run_b), strict=True):
             if not any(bench.runtime == side for bench in run.benchmarks):
-                have = ", ".join(sorted({b.runtime for b in run.benchmarks})) or "none"
-                raise ExplainError(
-                    f"{Path(run.source).name or 'a file'} has no runtime {side}; "
-                    f"--sides takes two of {have}"
-                )
+                raise ExplainError(f"{side} is not measured there: {_inventory(run)}")
     b_by = run_b.by_key()
     pairs = []
     for bench in run_a.benchmarks:

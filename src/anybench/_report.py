@@ -53,6 +53,7 @@ from ._layout import (
     cells_by_key,
     column_order,
     dagger,
+    dagger_notes,
     entries,
     one_per_file,
     recorded_libraries,
@@ -203,7 +204,7 @@ def _row(names: list[str], cells: list[str]) -> str:
 
 def _footnotes(caveats: list[str]) -> list[str]:
     """The † notes of the caveats a table marked (see :func:`anybench._layout.dagger`)."""
-    return [f"\n{'†' * (i + 1)} {markdown(caveat)}." for i, caveat in enumerate(caveats)]
+    return ["\n" + note for note in dagger_notes([markdown(caveat) for caveat in caveats])]
 
 
 def _remarks(ctx: Context, topic: str, scenarios: list[str]) -> list[str]:

@@ -262,9 +262,9 @@ class Run:
 
     @property
     def when(self) -> tuple[dt.datetime | None, str]:
-        """When the run was made, and which moment that is: ("started", its start) where the
-        file says, else ("dated", the file's own date: the run's end, or its start for a file
-        recovered from a journal). None for a file without either."""
+        """When the run was made, and which moment that is: (its start, "started") where the
+        file says, else (the file's own date, "dated": the run's end, or its start for a file
+        recovered from a journal); the moment is None for a file without either."""
         started = self.started
         return (started, "started") if started else (_moment(self.datetime), "dated")
 
@@ -413,12 +413,11 @@ def _too_big(path: Path) -> str:
 
 
 def repeated_run(runs: Sequence[Run]) -> tuple[Run, Run] | None:
-    """Two of *runs* that are one run (the same file, or copies of it: the same run id and
-    variants; the variants of one A/B run share its id), or None."""
-    seen: dict[tuple[str, frozenset[str]], Run] = {}
+    """Two of *runs* that are one run's measurements given twice (the same file, or a copy of
+    it, whatever its name or metadata: the same rounds in every benchmark), or None."""
+    seen: dict[tuple[Any, ...], Run] = {}
     for run in runs:
-        variants = frozenset(record.variant for record in run.records)
-        key = (run.run_id or str(run.path.resolve()), variants)
+        key = tuple((r.scenario, r.n, r.runtime, r.variant, r.processes) for r in run.records)
         if key in seen:
             return seen[key], run
         seen[key] = run
@@ -429,8 +428,9 @@ def moments(runs: Sequence[Run]) -> tuple[list[dt.datetime | None], str]:
     """The same moment of each of *runs*, and its name: their starts where every run says its
     own, else the files' dates (so that the hours between two runs are not off by a run's
     length)."""
-    if all(run.started for run in runs):
-        return [run.started for run in runs], "started"
+    found = [run.when for run in runs]
+    if all(name == "started" for _, name in found):
+        return [moment for moment, _ in found], "started"
     return [_moment(run.datetime) for run in runs], "dated"
 
 
@@ -502,7 +502,8 @@ def _run_info_problem(run: dict[str, Any]) -> str | None:
     for key in ("run_id", "profile", "partial", "pairing"):
         if not isinstance(run.get(key) or "", str):
             return f"anybench_run {key!r} is not text: {_short(run[key])}"
-    if run.get("started") and _moment(run["started"]) is None:
+    started = run.get("started")
+    if started not in (None, "") and (not isinstance(started, str) or _moment(started) is None):
         return f"anybench_run 'started' is not an ISO 8601 time: {_short(run['started'])}"
     peak = run.get("peak_rss_bytes")
     if peak is not None and not (_number(peak) and peak >= 0):
