@@ -65,10 +65,11 @@ class NoisyMachine:
         yield Hello(name="x", pid=self.pid, python="3", implementation="C", libraries={})
         [scale] = job.scales
         for runtime in scale.runtimes:
+            level = 1000 * (1 + RUNTIMES.index(runtime)) * factor
             own = rng.gauss(0, 0.01)
             yield Begin(n=scale.n, runtime=runtime, kind="throughput", deadline_s=60.0)
             for _ in range(ROUNDS):
-                ns = 1000 * (1 + RUNTIMES.index(runtime)) * factor * math.exp(state + own + rng.gauss(0, 0.01))
+                ns = level * math.exp(state + own + rng.gauss(0, 0.01))
                 yield Round(n=scale.n, runtime=runtime, kind="throughput", n_round=scale.n,
                             ops=OPS, elapsed_ns=round(ns * OPS), passes=1)  # fmt: skip
             yield Finished(n=scale.n, runtime=runtime)
