@@ -27,6 +27,7 @@ from anybench import _measure
 from anybench._measure import Measurement, Plan, Variant, measure_matrix, scenario_groups
 from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round
 from anybench._results import Record, Run
+from anybench._stats import geometric_mean
 from anybench._sweep import Budget
 from anybench._verdicts import compare_runs
 
@@ -78,12 +79,11 @@ class NoisyMachine:
 
 def _record(scenario: str, m: Measurement) -> Record:
     processes = tuple(tuple(e / m.ops_per_round for e in rounds) for rounds in m.processes)
-    medians = m.process_medians_ns_per_op()
     return Record(
         scenario=scenario,
         runtime=m.runtime,
         n=m.n,
-        ns_per_op=math.exp(sum(map(math.log, medians)) / len(medians)),
+        ns_per_op=geometric_mean(m.process_medians_ns_per_op()),  # as write_extra_info
         rounds=sum(map(len, processes)),
         ops_per_round=m.ops_per_round,
         round_ns_per_op=tuple(v for rounds in processes for v in rounds),
