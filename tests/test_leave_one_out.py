@@ -200,19 +200,45 @@ def test_runs_that_do_not_say_their_start_are_placed_by_their_files_date(
 def test_combine_marks_a_cell_made_with_a_mechanism_of_its_own(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """In the terminal table as in the Markdown: a cell any run wrote a caveat for."""
+    """In the terminal table as in the Markdown: a cell any run wrote a caveat for carries a
+    mark numbered by its caveat (†, ††), and each caveat is said under the table in its own
+    words, as in the report and the terminal table."""
+    caveat = {
+        ("chain", "1,000"): "trio queues it itself",
+        ("chain", "10"): "trio queues it *otherwise*",
+    }
     files = []
     for i in range(3):
         data = run_data(i, when=f"2026-11-25T{9 + i:02d}:00:00+00:00")
         if i == 2:
             for bench in data["benchmarks"]:
-                if bench["name"] == "test_scenario[chain-1000-trio]":
-                    bench["extra_info"]["caveat"] = "trio queues it itself"
+                info = bench["extra_info"]
+                if info["runtime"] == "trio" and (info["scenario"], f"{info['scale']:,}") in caveat:
+                    info["caveat"] = caveat[info["scenario"], f"{info['scale']:,}"]
         files.append(str(write(tmp_path, f"run{i}.json", data)))
     assert main(["combine", *files]) == 0
     lines = capsys.readouterr().out.splitlines()
-    marked = [line for line in lines if "†" in line]
-    assert len(marked) == 2
-    assert marked[0].split()[:3] == ["chain", "1,000", "trio"]
-    assert marked[0].split()[4] == "†"  # after the ratio
-    assert marked[1] == "† the runtime uses a mechanism of its own there."
+    said = dict(line.split(" ", 1) for line in lines if line.startswith("†"))
+    assert sorted(said) == ["†", "††"]
+    marked = {}
+    for line in lines:
+        words = line.split()
+        if "†" in line and not line.startswith("†"):
+            assert words[2] == "trio"
+            assert words[3].endswith("x")  # the mark follows the ratio
+            marked[words[0], words[1]] = said[words[4]]
+    assert marked == {cell: f"{note}." for cell, note in caveat.items()}
+
+    out = tmp_path / "reference.md"
+    assert main(["combine", *files, "--out", str(out)]) == 0
+    text = out.read_text()
+    said_md = dict(line.split(" ", 1) for line in text.splitlines() if line.startswith("†"))
+    marked_md = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        found = re.fullmatch(r"[0-9.]+x (†+) .*", cells[-1])
+        if found:
+            marked_md[cells[0].strip("`"), cells[1]] = said_md[found[1]]
+    assert marked_md == {
+        cell: f"{note}.".replace("*otherwise*", r"\*otherwise\*") for cell, note in caveat.items()
+    }

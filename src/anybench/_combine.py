@@ -26,13 +26,14 @@ others pooled as if one run had made them all), which is what one run's interval
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ._agree import Cell, cell_ratios
 from ._busy import summary_line
 from ._escape import markdown, markdown_code, terminal, terminal_table
 from ._format import format_ns
+from ._layout import caveat_mark, dagger_notes
 from ._results import Run, moments
 from ._runtimes import BASELINE
 from ._stats import log_interval_halfwidth, run_level_interval
@@ -369,24 +370,26 @@ def _interval(low: float | None, high: float | None) -> str:
     return f"{low:.2f}–{high:.2f}"
 
 
-def _caveat_cells(runs: Sequence[Run]) -> set[Cell]:
-    """The cells a run measured with a mechanism of its own there (marked †)."""
+def _caveat_cells(runs: Sequence[Run]) -> dict[Cell, str]:
+    """The cells a run measured with a mechanism of its own there, and what it is (the latest
+    run's words)."""
     return {
-        (r.scenario, r.n, r.runtime, r.variant) for run in runs for r in run.records if r.caveat
+        (r.scenario, r.n, r.runtime, r.variant): r.caveat
+        for run in runs
+        for r in run.records
+        if r.caveat
     }
 
 
-#: The note under a table whose cells carry † (the caveats themselves are in the report).
-DAGGER_NOTE = "† the runtime uses a mechanism of its own there."
-
-
-def _rows(combined: Sequence[Combined], caveats: set[Cell]) -> list[list[str]]:
+def _rows(
+    combined: Sequence[Combined], cell_caveats: Mapping[Cell, str], caveats: list[str]
+) -> list[list[str]]:
     return [
         [
             c.cell[0],
             f"{c.cell[1]:,}",
             c.cell[2] + (f" [{c.cell[3]}]" if c.cell[3] else ""),
-            f"{c.ratio:.2f}x" + (" †" if c.cell in caveats else ""),
+            f"{c.ratio:.2f}x" + caveat_mark(cell_caveats.get(c.cell, ""), caveats),
             _interval(c.low, c.high),
             str(c.runs),
             _interval(*c.spread) if c.runs > 1 else "–",
@@ -421,11 +424,9 @@ def _note(runs: Sequence[Run]) -> str:
 
 def format_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
     """The combined cells as a table for a terminal."""
-    caveats = _caveat_cells(runs)
-    lines = terminal_table([HEADER, *_rows(combined, caveats)], left=(0, 2))
-    lines += ["", terminal(_note(runs))]
-    if any(c.cell in caveats for c in combined):
-        lines.append(DAGGER_NOTE)
+    caveats: list[str] = []
+    lines = terminal_table([HEADER, *_rows(combined, _caveat_cells(runs), caveats)], left=(0, 2))
+    lines += ["", terminal(_note(runs)), *(terminal(note) for note in dagger_notes(caveats))]
     return "\n".join(lines)
 
 
@@ -442,24 +443,25 @@ def _baseline_ns(runs: Sequence[Run]) -> dict[tuple[str, int, str], list[float]]
     return found
 
 
-def _markdown_cell(c: Combined, caveat: bool) -> str:
-    dagger = " †" if caveat else ""
+def _markdown_cell(c: Combined, mark: str) -> str:
     if c.runs == 1:
-        return f"{c.ratio:.2f}x{dagger} [{_interval(c.low, c.high)}] (1 run)"
+        return f"{c.ratio:.2f}x{mark} [{_interval(c.low, c.high)}] (1 run)"
     low, high = c.spread
-    return f"{c.ratio:.2f}x{dagger} [{_interval(c.low, c.high)}] (runs {low:.2f}–{high:.2f})"
+    return f"{c.ratio:.2f}x{mark} [{_interval(c.low, c.high)}] (runs {low:.2f}–{high:.2f})"
 
 
-def _footer(runs: Sequence[Run]) -> list[str]:
-    """How many runs, when each was made and how busy the machine was for each."""
+def _footer(runs: Sequence[Run], caveats: Sequence[str]) -> list[str]:
+    """How many runs, when each was made and how busy the machine was for each; what the marks
+    of *caveats* say."""
     out = [
         f"Combined from {len(runs)} runs of the same code{_hours(runs)}; each run's ratio is "
         "paired by process, the combined ratio is their geometric mean and its interval a "
         f"{CONFIDENCE:.0%} t interval over the runs (the run a level of its own), so that it "
         "covers how the machine moves between runs; '(runs a–b)' is the lowest and highest run's "
         f"own figure. The {BASELINE} column is the geometric mean of the runs' ns/op (absolute "
-        f"figures move with the machine; compare ratios). {DAGGER_NOTE}",
+        "figures move with the machine; compare ratios).",
         "",
+        *(note + "\n" for note in dagger_notes([markdown(caveat) for caveat in caveats])),
     ]
     for run in runs:
         busy = (
@@ -477,7 +479,8 @@ def markdown_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
     each was."""
     runtimes = list(dict.fromkeys(c.cell[2] for c in combined))
     variants = list(dict.fromkeys(c.cell[3] for c in combined))
-    caveats = _caveat_cells(runs)
+    cell_caveats = _caveat_cells(runs)
+    caveats: list[str] = []
     axes = {(r.scenario, r.n): r.axis for run in runs for r in run.records}
     baseline = _baseline_ns(runs)
     by_row: dict[tuple[str, int, str], dict[str, Combined]] = {}
@@ -507,7 +510,10 @@ def markdown_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
             *([] if variants == [""] else [markdown(variant)]),
             base,
             *(
-                _markdown_cell(row[rt], (scenario, scale, rt, variant) in caveats)
+                _markdown_cell(
+                    row[rt],
+                    caveat_mark(cell_caveats.get((scenario, scale, rt, variant), ""), caveats),
+                )
                 if rt in row
                 else "–"
                 for rt in runtimes
@@ -515,4 +521,4 @@ def markdown_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
         ]
         out.append("| " + " | ".join(cells) + " |")
     files = ", ".join(markdown_code(run.path.name) for run in runs)
-    return "\n".join([*out, "", *_footer(runs), "", f"Files: {files}.", ""])
+    return "\n".join([*out, "", *_footer(runs, caveats), "", f"Files: {files}.", ""])

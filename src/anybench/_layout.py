@@ -185,11 +185,17 @@ def baseline_columns(entries: Sequence[Entry]) -> dict[str, str]:
 def dagger(record: Record, caveats: list[str]) -> str:
     """The † mark of a record whose runtime uses a mechanism of its own (numbered by *caveats*,
     to which a new caveat is added); "" for none."""
-    if not record.caveat:
+    return caveat_mark(record.caveat, caveats)
+
+
+def caveat_mark(caveat: str | None, caveats: list[str]) -> str:
+    """The mark of *caveat*: †, ††, ... by its place in *caveats* (added there if new); "" for
+    no caveat."""
+    if not caveat:
         return ""
-    if record.caveat not in caveats:
-        caveats.append(record.caveat)
-    return " " + "†" * (caveats.index(record.caveat) + 1)
+    if caveat not in caveats:
+        caveats.append(caveat)
+    return " " + "†" * (caveats.index(caveat) + 1)
 
 
 def dagger_notes(caveats: Sequence[str]) -> list[str]:
