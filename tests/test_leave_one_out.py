@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from anybench._cli import main
-from anybench._combine import REQUIRED_SHARE, CombineError, leave_one_out
+from anybench._combine import REQUIRED_SHARE, CombineError, _share, leave_one_out
 from anybench._results import Run, load
 
 from .test_agree import PROCESSES, SCALES, SCENARIOS, TRUE, run_data, write
@@ -85,6 +85,15 @@ def test_the_command_prints_a_verdict_per_run(
     # Without the moved run, the four agree and the command says so with its status.
     assert main(["combine", "--leave-one-out", *files[:4]]) == 0
     assert "DISAGREES" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("share", "said"),
+    [(0.896, "89.6%"), (0.8996, "89.96%"), (0.9, "90%"), (0.904, "90%"), (0.5, "50%"), (1, "100%")],
+)
+def test_a_share_is_never_said_on_the_other_side_of_the_goal(share: float, said: str) -> None:
+    """129 of 144 cells (89.6%) once printed as "90% ... (needed 90%): DISAGREES"."""
+    assert _share(share) == said
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:

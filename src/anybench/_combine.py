@@ -327,10 +327,12 @@ def format_leave_one_out(left_out: Sequence[LeftOut], *, worst: int = 10) -> str
             continue
         lines += ["", f"{left.run.stem}: {len(misses)} cells outside, farthest first:"]
         for c in misses[:worst]:
+            # Three decimals and a tenth of a percent: a miss of a fraction of a percent is
+            # still a miss, and two decimals would show the ratio inside its interval.
             lines.append(
-                f"  {c.label}: {c.ratio:.2f}x, the others "
-                f"{_interval(c.combined.next_low, c.combined.next_high)} "
-                f"({c.miss - 1:+.0%} beyond)"
+                f"  {c.label}: {c.ratio:.3f}x, the others "
+                f"{_interval(c.combined.next_low, c.combined.next_high, digits=3)} "
+                f"({c.miss - 1:+.1%} beyond)"
             )
         if len(misses) > worst:
             lines.append(f"  ... and {len(misses) - worst} more")
@@ -338,7 +340,15 @@ def format_leave_one_out(left_out: Sequence[LeftOut], *, worst: int = 10) -> str
 
 
 def _share(share: float) -> str:
-    return "–" if math.isnan(share) else f"{share:.0%}"
+    """*share* as a percentage, with the decimals it takes not to land on the other side of
+    :data:`REQUIRED_SHARE` (89.6% is not "90%")."""
+    if math.isnan(share):
+        return "–"
+    for digits in range(4):
+        text = f"{share:.{digits}%}"
+        if (float(text[:-1]) / 100 >= REQUIRED_SHARE) == (share >= REQUIRED_SHARE):
+            break
+    return text
 
 
 #: How a moment of :attr:`Run.when` or :func:`moments` is said, of one run and of several: a
@@ -364,10 +374,10 @@ def _hours(runs: Sequence[Run]) -> str:
     return f", {_SAID[name][1]} from {first_text} to {last_text} ({span:.1f} hours)"
 
 
-def _interval(low: float | None, high: float | None) -> str:
+def _interval(low: float | None, high: float | None, digits: int = 2) -> str:
     if low is None or high is None or not math.isfinite(high):
         return "–"
-    return f"{low:.2f}–{high:.2f}"
+    return f"{low:.{digits}f}–{high:.{digits}f}"
 
 
 def _caveat_cells(runs: Sequence[Run]) -> dict[Cell, str]:
