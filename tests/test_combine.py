@@ -10,6 +10,7 @@ import pytest
 
 from anybench._cli import main
 from anybench._combine import CombineError, combine, combine_cell, software_differs
+from anybench._files import create_text
 from anybench._results import Run, load
 
 from .test_agree import SCALES, SCENARIOS, TRUE, run_data, write
@@ -109,8 +110,39 @@ def test_combine_prints_a_table_and_writes_markdown(
     page = out.read_text()
     assert page.startswith("| scenario | N | asyncio | uvloop | trio |")
     assert sum(line.startswith("| `spawn` | 10 | ") for line in page.splitlines()) == 1
-    # An existing file is never replaced.
+    # An existing file is never replaced, not even one that appears while combine works.
     before = page
-    assert main(["combine", *files, "--out", str(out)]) == 1
+    assert main(["combine", *files, "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert out.read_text() == before
+    with pytest.raises(FileExistsError):
+        create_text(out, "another table")
+    assert out.read_text() == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing staged left
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--leave-one-out", "--out", "check.md"], "--leave-one-out only checks it"),
+        (["--out", ""], "--out is empty"),
+    ],
+)
+def test_an_out_that_would_be_ignored_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    options: list[str],
+    said: str,
+) -> None:
+    """--out beside --leave-one-out (which writes no table) and an empty --out once wrote
+    nothing and said nothing."""
+    monkeypatch.chdir(tmp_path)
+    files = [str(run.path) for run in _runs(tmp_path, spread=0.1, seeds=(1, 2, 3))]
+    before = sorted(tmp_path.iterdir())
+    assert main(["combine", *files, *options]) == 2
+    captured = capsys.readouterr()
+    assert said in captured.err
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+    assert sorted(tmp_path.iterdir()) == before

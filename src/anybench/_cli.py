@@ -287,8 +287,21 @@ def _add_agree(commands: Any) -> None:
 
 def _combine(args: argparse.Namespace) -> int:
     from ._combine import CombineError, combine, format_combined, markdown_combined
-    from ._files import atomic_write_text, unwritable
+    from ._files import create_text, unwritable
 
+    if args.out is not None:
+        if args.leave_one_out:
+            _error(
+                "--out writes the combined table, --leave-one-out only checks it: "
+                "run them as two commands"
+            )
+            return 2
+        if not args.out:
+            _error("--out is empty; name a new file for the Markdown table, or leave --out out")
+            return 2
+        if Path(args.out).exists():
+            _error(f"{args.out} exists; pass --out a new file (combine never replaces one)")
+            return 2
     runs = _load_distinct(args.files)
     if runs is None:
         return 2
@@ -302,11 +315,11 @@ def _combine(args: argparse.Namespace) -> int:
     print(format_combined(runs, combined))
     if args.out:
         out = Path(args.out)
-        if out.exists():
+        try:
+            create_text(out, markdown_combined(runs, combined))
+        except FileExistsError:
             _error(f"{out} exists; pass --out a new file (combine never replaces one)")
             return 1
-        try:
-            atomic_write_text(out, markdown_combined(runs, combined))
         except OSError as exc:
             _error(str(unwritable(out, exc, "write it", "--out")))
             return 1

@@ -5,7 +5,7 @@ Three promises live here. A name taken from a results file (a scenario, a latenc
 runtime, a machine) becomes one plain file-name component that cannot climb out of the output
 directory, and different names never share a file (:func:`safe_name`, the one rule). A file or
 directory appears whole or not at all: it is written beside its destination, flushed to disk and
-renamed into place (:func:`atomic_write_bytes`, :func:`write_new`, :func:`swap_directory`),
+renamed or linked into place (:func:`create_text`, :func:`write_new`, :func:`swap_directory`),
 readable as the umask allows. And a directory is replaced only when anybench wrote it as a
 report: it carries the mark :data:`REPORT_MARKER`, which lists every file of the report, and it
 holds nothing else, so a results directory, an input or anyone's own files are never removed.
@@ -119,17 +119,13 @@ def _staged_file(directory: Path, data: bytes, suffix: str) -> Iterator[Path]:
         staged.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write *data* to *path* whole or not at all: a reader sees the old file or the new one,
-    never half of it, even if the process is killed. An existing file is replaced."""
+def create_text(path: Path, text: str) -> None:
+    """Write *text* (UTF-8) to *path* as a new file, whole or not at all, even if the process is
+    killed. Raises FileExistsError if *path* exists, even if it appeared a moment ago: a file is
+    never replaced."""
     path = Path(path)
-    with _staged_file(path.parent, data, path.suffix) as staged:
-        os.replace(staged, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write_bytes` for *text*, in UTF-8."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    with _staged_file(path.parent, text.encode("utf-8"), path.suffix) as staged:
+        os.link(staged, path)  # unlike a rename, a link never replaces a file
 
 
 def write_new(directory: Path, name: str, data: bytes) -> Path:
