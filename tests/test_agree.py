@@ -219,3 +219,68 @@ def test_one_run_given_twice_is_refused_in_one_line(
         )
         assert main([*command, str(a), str(copy_of_a), str(b)]) == 2
         assert f"{a} and {copy_of_a} are the same run twice" in capsys.readouterr().err
+
+
+def _as_variant(data: dict[str, Any], label: str) -> dict[str, Any]:
+    """*data* as one variant's file of an A/B run: every record carries *label*."""
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["variant"] = label
+    return data
+
+
+def test_variant_files_share_no_cell_and_the_error_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The two files of one A/B run have the same scenarios but not one cell in common (a cell
+    is also its variant): the one-line error names the labels and points to compare, in agree
+    as in combine."""
+    a = write(tmp_path, "a.json", _as_variant(run_data(1), "x"))
+    b = write(tmp_path, "b.json", _as_variant(run_data(2), "y"))
+    for command in (["agree"], ["combine"]):
+        assert main([*command, str(a), str(b)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert "theirs differ (x in a, y in b)" in err
+        assert err.rstrip().endswith("compared with anybench compare")
+
+
+def test_a_pair_with_no_cell_in_common_is_not_said_to_agree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path, "a.json", run_data(1))
+    b = write(tmp_path, "b.json", run_data(2, when="2026-11-25T12:00:00+00:00"))
+    c = write(tmp_path, "c.json", _as_variant(run_data(3), "x"))
+    assert main(["agree", str(a), str(b), str(c)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "A a vs B b: every cell agrees." in out
+    assert "A a vs B c: no ratio cell in common; not compared." in out
+    assert "A b vs B c: no ratio cell in common; not compared." in out
+    assert not any("c: every cell agrees" in line for line in out)
+
+
+def test_a_partial_run_and_runs_of_other_code_are_said_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """agree compares any runs, but says before its table what the reader must know: a run
+    stopped early (its cells rest on fewer processes) and runs that are not of one code."""
+    a = run_data(1)
+    a["anybench_run"] = {"partial": "interrupted after pass 2 of 6"}
+    b = run_data(2, when="2026-11-25T12:00:00+00:00")
+    b["machine_info"]["anybench"]["libraries"] = {"anyio": "4.16.0"}
+    files = [str(write(tmp_path, "a.json", a)), str(write(tmp_path, "b.json", b))]
+    assert main(["agree", *files]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "PARTIAL a: interrupted after pass 2 of 6."
+    assert out[1].startswith("NOT THE SAME CODE: anyio None in a, 4.16.0 in b: a cell that differs")
+    # combine refuses other code unless forced; forced, it says both as well
+    assert main(["combine", *files, "--force"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        "PARTIAL a: interrupted after pass 2 of 6.",
+        "NOT THE SAME CODE: anyio None in a, 4.16.0 in b: a cell that differs may be the code's "
+        "doing, not the machine's.",
+    ]
+    out_md = tmp_path / "combined.md"
+    assert main(["combine", *files, "--force", "--out", str(out_md)]) == 0
+    assert "- `a.json`, file dated 2026-11-25 10:00: " in out_md.read_text()
+    assert "PARTIAL: interrupted after pass 2 of 6." in out_md.read_text()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from anybench._cli import main
-from anybench._combine import CombineError, combine, combine_cell, software_differs
+from anybench._combine import CombineError, combine, combine_cell
 from anybench._files import create_text
-from anybench._results import Run, load
+from anybench._results import Run, load, software_differs
 
 from .test_agree import SCALES, SCENARIOS, TRUE, run_data, write
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ._escape import terminal, terminal_table
 from ._layout import dagger, dagger_notes
-from ._results import Record, Run, moments
+from ._results import Record, Run, differences_text, moments, software_differs
 from ._runtimes import BASELINE
 from ._stats import benjamini_hochberg, welch_log_ratio
 from ._sweep import scale_text
@@ -173,9 +173,37 @@ def agree(runs: Sequence[Run]) -> list[PairAgreement]:
     if not any(pair.cells for pair in pairs):
         raise AgreeError(
             "the runs have no ratio cell (scenario, N and a runtime beside "
-            f"{BASELINE}) in common; pass runs of the same scenarios and runtimes"
+            f"{BASELINE}) in common{variants_differ(runs)}"
         )
     return pairs
+
+
+def variants_differ(runs: Sequence[Run]) -> str:
+    """Why runs with the same scenarios can share no cell, as the end of a message: their
+    variant labels differ (an A/B run's files each hold one variant); else the usual advice."""
+    labels = [", ".join(sorted({r.variant for r in run.records})) for run in runs]
+    if len(set(labels)) < 2:
+        return "; pass runs of the same scenarios and runtimes"
+    said = ", ".join(
+        f"{label or 'none'} in {run.stem}" for run, label in zip(runs, labels, strict=True)
+    )
+    return (
+        f": a cell is also its variant, and theirs differ ({said}); the variants of one A/B "
+        "run are compared with anybench compare"
+    )
+
+
+def run_notes(runs: Sequence[Run]) -> list[str]:
+    """What a reader of a comparison of *runs* must know first: a run that was stopped before
+    its end (its cells rest on fewer processes), and runs that are not of the same code."""
+    notes = [f"PARTIAL {run.stem}: {run.partial}." for run in runs if run.partial]
+    differences = software_differs(runs)
+    if differences:
+        notes.append(
+            f"NOT THE SAME CODE: {differences_text(differences)}: a cell that differs may be the "
+            "code's doing, not the machine's."
+        )
+    return notes
 
 
 def _label(agreement: CellAgreement) -> str:
@@ -212,7 +240,8 @@ def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
                 str(sum(c.disjoint for c in pair.cells)),
             ]
         )
-    lines = terminal_table(rows)
+    notes = run_notes(list({id(run): run for pair in pairs for run in (pair.a, pair.b)}.values()))
+    lines = [*notes, *([""] if notes else []), *terminal_table(rows)]
     lines += [
         "",
         f"Ratios to {BASELINE}, paired by process within each run. A cell differs when Welch's t "
@@ -223,6 +252,9 @@ def format_agreement(pairs: Sequence[PairAgreement], *, worst: int = 10) -> str:
     for pair in pairs:
         bad = pair.worst_first()
         title = f"A {names[id(pair.a)]} vs B {names[id(pair.b)]}"
+        if not pair.cells:
+            lines += ["", f"{title}: no ratio cell in common; not compared."]
+            continue
         if not bad:
             lines += ["", f"{title}: every cell agrees."]
             continue

@@ -29,12 +29,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ._agree import Cell, cell_ratios
+from ._agree import Cell, cell_ratios, run_notes, variants_differ
 from ._busy import summary_line
 from ._escape import markdown, markdown_code, terminal, terminal_table
 from ._format import format_ns
 from ._layout import caveat_mark, dagger_notes
-from ._results import Run, moments
+from ._results import Run, differences_text, moments, software_differs
 from ._runtimes import BASELINE
 from ._stats import log_interval_halfwidth, run_level_interval
 from ._sweep import scale_text
@@ -93,51 +93,19 @@ def combine_cell(cell: Cell, figures: Sequence[tuple[float, float, float]]) -> C
     )
 
 
-def software_differs(runs: Sequence[Run]) -> list[str]:
-    """What differs in the code and software of *runs* from the first's: anybench's version,
-    the commit, the library versions, Python (empty when they are the same)."""
-    if not runs:
-        return []
-
-    def identity(run: Run) -> dict[str, object]:
-        info = run.anybench_info
-        libraries = info.get("libraries") or {}
-        return {
-            "anybench": info.get("version"),
-            "commit": (run.commit_info.get("id") or "")[:12] or None,
-            **{lib: libraries.get(lib) for lib in sorted(libraries)},
-            "Python": " ".join(
-                str(run.machine_info.get(key) or "")
-                for key in ("python_implementation", "python_version")
-            ).strip(),
-        }
-
-    first = identity(runs[0])
-    differences = []
-    for run in runs[1:]:
-        mine = identity(run)
-        for key in dict.fromkeys([*first, *mine]):
-            if first.get(key) != mine.get(key):
-                differences.append(
-                    f"{key} {first.get(key)} in {runs[0].stem}, {mine.get(key)} in {run.stem}"
-                )
-    return differences
-
-
 def _same_software(runs: Sequence[Run], force: bool) -> None:
     differences = software_differs(runs)
     if differences and not force:
         raise CombineError(
-            f"the runs are not of the same code and software ({'; '.join(differences[:3])}"
-            f"{'; ...' if len(differences) > 3 else ''}); combine runs of one version, or "
-            "pass --force"
+            f"the runs are not of the same code and software ({differences_text(differences)}); "
+            "combine runs of one version, or pass --force"
         )
 
 
 def combine(runs: Sequence[Run], *, force: bool = False) -> list[Combined]:
     """Every ratio cell of *runs*, combined over the runs that have it. Raises
     :class:`CombineError` for fewer than two runs, runs of different software (unless
-    *force*), or runs without a ratio cell."""
+    *force*), or runs without a ratio cell in two of them."""
     if len(runs) < 2:
         raise CombineError(
             f"combine needs two or more results files, not {len(runs)}; pass runs of the same "
@@ -150,6 +118,11 @@ def combine(runs: Sequence[Run], *, force: bool = False) -> list[Combined]:
         raise CombineError(
             f"the runs have no ratio cell (a runtime beside {BASELINE} at the same scenario "
             "and N); pass runs with the baseline and another runtime"
+        )
+    if not any(sum(cell in cells_of_run for cells_of_run in per_run) > 1 for cell in cells):
+        raise CombineError(
+            "no ratio cell (a runtime beside "
+            f"{BASELINE} at the same scenario and N) is in two of the runs{variants_differ(runs)}"
         )
     return [
         combine_cell(
@@ -435,7 +408,9 @@ def _note(runs: Sequence[Run]) -> str:
 def format_combined(runs: Sequence[Run], combined: Sequence[Combined]) -> str:
     """The combined cells as a table for a terminal."""
     caveats: list[str] = []
-    lines = terminal_table([HEADER, *_rows(combined, _caveat_cells(runs), caveats)], left=(0, 2))
+    notes = [terminal(note) for note in run_notes(runs)]
+    lines = [*notes, *([""] if notes else [])]
+    lines += terminal_table([HEADER, *_rows(combined, _caveat_cells(runs), caveats)], left=(0, 2))
     lines += ["", terminal(_note(runs)), *(terminal(note) for note in dagger_notes(caveats))]
     return "\n".join(lines)
 
@@ -478,7 +453,8 @@ def _footer(runs: Sequence[Run], caveats: Sequence[str]) -> list[str]:
             summary_line(run.busy)
             or "machine busy: not measured (a run made before anybench measured it)"
         )
-        out.append(f"- {markdown_code(run.path.name)}, {_made(run)}: {markdown(busy)}")
+        partial = f" PARTIAL: {markdown(run.partial)}." if run.partial else ""
+        out.append(f"- {markdown_code(run.path.name)}, {_made(run)}: {markdown(busy)}{partial}")
     return out
 
 

@@ -424,6 +424,42 @@ def repeated_run(runs: Sequence[Run]) -> tuple[Run, Run] | None:
     return None
 
 
+def software_differs(runs: Sequence[Run]) -> list[str]:
+    """What differs in the code and software of *runs* from the first's: anybench's version,
+    the commit, the library versions, Python (empty when they are the same)."""
+    if not runs:
+        return []
+
+    def identity(run: Run) -> dict[str, object]:
+        info = run.anybench_info
+        libraries = info.get("libraries") or {}
+        return {
+            "anybench": info.get("version"),
+            "commit": (run.commit_info.get("id") or "")[:12] or None,
+            **{lib: libraries.get(lib) for lib in sorted(libraries)},
+            "Python": " ".join(
+                str(run.machine_info.get(key) or "")
+                for key in ("python_implementation", "python_version")
+            ).strip(),
+        }
+
+    first = identity(runs[0])
+    differences = []
+    for run in runs[1:]:
+        mine = identity(run)
+        for key in dict.fromkeys([*first, *mine]):
+            if first.get(key) != mine.get(key):
+                differences.append(
+                    f"{key} {first.get(key)} in {runs[0].stem}, {mine.get(key)} in {run.stem}"
+                )
+    return differences
+
+
+def differences_text(differences: Sequence[str]) -> str:
+    """The first three of :func:`software_differs`'s differences, for a one-line message."""
+    return "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+
+
 def moments(runs: Sequence[Run]) -> tuple[list[dt.datetime | None], str]:
     """The same moment of each of *runs*, and its name: their starts where every run says its
     own, else the files' dates (so that the hours between two runs are not off by a run's
