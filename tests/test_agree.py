@@ -219,6 +219,14 @@ def test_one_run_given_twice_is_refused_in_one_line(
         )
         assert main([*command, str(a), str(copy_of_a), str(b)]) == 2
         assert f"{a} and {copy_of_a} are the same run twice" in capsys.readouterr().err
+    # compare too: a run against itself would say "no change" everywhere, with nothing measured
+    assert main(["compare", str(a), str(a)]) == 2
+    assert capsys.readouterr().err == (
+        f"anybench: {a} is the same run twice; compare two runs, or an A/B run's two files\n"
+    )
+    assert main(["compare", str(a), str(copy_of_a)]) == 2
+    assert f"{a} and {copy_of_a} are the same run twice" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b)]) == 0
 
 
 def _as_variant(data: dict[str, Any], label: str) -> dict[str, Any]:

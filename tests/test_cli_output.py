@@ -27,7 +27,8 @@ def _file(tmp_path: Path, name: str = "f.json", data: dict[str, Any] | None = No
 
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     results = _file(tmp_path)
-    for args in (["table", str(results)], ["compare", str(results), str(results)]):
+    other = _file(tmp_path, "g.json", _results("spawn", "chain", "timers"))
+    for args in (["table", str(results)], ["compare", str(results), str(other)]):
         read, write = os.pipe()
         os.close(read)  # as `| head -1` does once it has its line: every write fails
         try:

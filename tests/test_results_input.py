@@ -341,11 +341,19 @@ def test_every_command_shows_each_variant_of_a_file(
     assert "asyncio (anyio 4.13.0)" in page
     assert "asyncio (anyio 4.16.0)" in page
 
-    assert main(["compare", str(path), str(path)]) == 0
+    again = _two_variants()  # the same A/B made again: each variant against its own
+    for bench in again["benchmarks"]:
+        info = bench["extra_info"]
+        info["round_elapsed_ns"] = [e * 1.01 for e in info["round_elapsed_ns"]]
+        info["ns_per_op"] *= 1.01
+    later = tmp_path / "ab-again.json"
+    later.write_text(json.dumps(again))
+    assert main(["compare", str(path), str(later)]) == 0
     out = capsys.readouterr().out
     assert f"old: {path} [variant old]" in out
     assert f"old: {path} [variant new]" in out
-    assert out.count("spawn N=10 asyncio") == 2, "each variant compared with itself"
+    assert f"new: {later} [variant new]" in out
+    assert out.count("spawn N=10 asyncio") == 2, "each variant compared with its own"
 
     single = tmp_path / "single.json"
     single.write_text(json.dumps(_results("spawn")))

@@ -158,6 +158,10 @@ def _compare(args: argparse.Namespace) -> int:
     except ResultsError as exc:
         _error(str(exc))
         return 2
+    if any(repeated_run(pair) for pair in pairs):
+        same = "is" if args.old == args.new else f"and {args.new} are"
+        _error(f"{args.old} {same} the same run twice; compare two runs, or an A/B run's two files")
+        return 2
     regressed = False
     for old, new in pairs:
         text, worse = format_comparison(old, new, threshold / 100, min_change / 100)
