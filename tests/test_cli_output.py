@@ -1,5 +1,5 @@
 """What the ``anybench`` command writes when its output cannot take it: a closed pipe, a full
-disk, an encoding without µ; and error lines that no name can break."""
+disk, an encoding without µ; error lines that no name can break; and a Ctrl-C."""
 
 from __future__ import annotations
 
@@ -121,3 +121,28 @@ def test_a_closed_standard_output_is_no_traceback(tmp_path: Path, command: str) 
     assert proc.returncode == 0, proc.stderr
     if command == "report":
         assert (tmp_path / "report" / "index.md").exists()
+
+
+def test_ctrl_c_is_one_line_and_a_run_says_how_to_write_its_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a command works ends it with one line, not a traceback; in ``anybench
+    run``, once its results are saved, while the report is drawn: the line says how to write
+    the report from the saved file."""
+    import anybench._report
+    import anybench._run
+
+    def interrupted(*args: object, **kwargs: object) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(anybench._report, "write_report", interrupted)
+    results = _file(tmp_path, "saved run.json")
+    assert main(["report", str(results)]) == 130
+    assert capsys.readouterr().err == "anybench: interrupted\n"
+
+    outcome = anybench._run.RunOutcome(exit_code=0, saved=[results])
+    monkeypatch.setattr(anybench._run, "run_and_save", lambda *args, **kwargs: outcome)
+    assert main(["run", "scenarios", "--into", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.endswith(f"write it: anybench report '{results}'\n")

@@ -8,6 +8,7 @@ import errno
 import io
 import math
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -221,6 +222,12 @@ def _run(args: argparse.Namespace) -> int:
             except OutputError as exc:
                 _error(str(exc))
                 return 1
+            except KeyboardInterrupt:
+                saved = " ".join(shlex.quote(str(p)) for p in outcome.saved)
+                _error(
+                    f"interrupted before the report was written; write it: anybench report {saved}"
+                )
+                return 130
             _say(f"report written to {page}")
     if outcome.problem and outcome.exit_code in (0, 1):
         return 1
@@ -632,6 +639,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = _main(argv)
         if sys.stdout is not None:  # None where it was closed (>&-): nothing to flush
             sys.stdout.flush()
+    except KeyboardInterrupt:
+        # What a command had finished is on disk (files are written whole or not at all).
+        _error("interrupted")
+        return 130
     except BrokenPipeError:
         # Python flushes stdout again at exit: point it at devnull so that it says nothing.
         devnull = os.open(os.devnull, os.O_WRONLY)
