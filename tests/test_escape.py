@@ -13,6 +13,8 @@ import pytest
 from anybench._cli import main
 from anybench._escape import code_fence, markdown, markdown_code, terminal
 
+from .conftest import remeasured
+
 #: What a scenario NAME, a series, a runtime, a failure or a machine may hold.
 HOSTILE = [
     "a|b",
@@ -156,7 +158,8 @@ def test_table_and_compare_escape_every_name(
         assert len(row) == len(header), (row, header)  # the columns stay aligned
     assert "\\x1b[31mboom" in table
 
-    assert main(["compare", str(hostile_results), str(hostile_results)]) == 1
+    again = remeasured(hostile_results, hostile_results.with_name("again.json"))
+    assert main(["compare", str(hostile_results), str(again)]) == 1
     compared = capsys.readouterr().out
     _assert_no_raw(compared, CONTROLS)
     assert "\\x1b[31mboom" in compared

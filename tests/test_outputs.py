@@ -19,6 +19,7 @@ import pytest
 from anybench._cli import main
 from anybench._files import REPORT_MARKER, FileNames, safe_name
 
+from .conftest import remeasured
 from .test_results import RESULTS, _bench
 
 
@@ -389,10 +390,11 @@ def test_a_threshold_that_is_no_gate_is_one_line(
     threshold: str, good: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A NaN threshold would make every comparison pass: a CI gate silently off."""
-    assert main(["compare", str(good), str(good), f"--threshold={threshold}"]) == 2
+    again = remeasured(good, good.with_name("again.json"))
+    assert main(["compare", str(good), str(again), f"--threshold={threshold}"]) == 2
     err = _one_line_error(capsys, "--threshold takes a percentage above 0 and at most 1000")
     assert repr(threshold) in err
-    assert main(["compare", str(good), str(good), "--threshold", "0.5"]) == 0
+    assert main(["compare", str(good), str(again), "--threshold", "0.5"]) == 0
 
 
 def test_a_figure_below_one_clock_reading_is_flagged_in_table_and_report(
