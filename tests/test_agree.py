@@ -270,19 +270,27 @@ def test_a_partial_run_and_runs_of_other_code_are_said_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """agree compares any runs, but says before its table what the reader must know: a run
-    stopped early (its cells rest on fewer processes) and runs that are not of one code."""
+    stopped early (its cells rest on fewer processes), runs that are not of one code, and runs
+    made on different machines (a VM moved to another host keeps its name)."""
     a = run_data(1)
     a["anybench_run"] = {"partial": "interrupted after pass 2 of 6"}
     b = run_data(2, when="2026-11-25T12:00:00+00:00")
     b["machine_info"]["anybench"]["libraries"] = {"anyio": "4.16.0"}
+    b["machine_info"]["cpu"] = {**b["machine_info"].get("cpu", {}), "brand_raw": "AMD EPYC"}
     files = [str(write(tmp_path, "a.json", a)), str(write(tmp_path, "b.json", b))]
     assert main(["agree", *files]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "PARTIAL a: interrupted after pass 2 of 6."
     assert out[1].startswith("NOT THE SAME CODE: anyio None in a, 4.16.0 in b: a cell that differs")
+    assert out[2].startswith("NOT ONE MACHINE: CPU ")
+    assert out[2].endswith(
+        " in a, AMD EPYC in b: what differs between the runs includes what "
+        "differs between the machines."
+    )
     # combine refuses other code unless forced; forced, it says both as well
     assert main(["combine", *files, "--force"]) == 0
     out = capsys.readouterr().out.splitlines()
+    assert out[2].startswith("NOT ONE MACHINE: CPU ")
     assert out[:2] == [
         "PARTIAL a: interrupted after pass 2 of 6.",
         "NOT THE SAME CODE: anyio None in a, 4.16.0 in b: a cell that differs may be the code's "

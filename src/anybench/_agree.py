@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 from ._escape import terminal, terminal_table
 from ._layout import dagger, dagger_notes
-from ._results import Record, Run, differences_text, moments, software_differs
+from ._results import (
+    Record,
+    Run,
+    differences_text,
+    machine_differs,
+    moments,
+    software_differs,
+)
 from ._runtimes import BASELINE
 from ._stats import benjamini_hochberg, welch_log_ratio
 from ._sweep import scale_text
@@ -195,13 +202,20 @@ def variants_differ(runs: Sequence[Run]) -> str:
 
 def run_notes(runs: Sequence[Run]) -> list[str]:
     """What a reader of a comparison of *runs* must know first: a run that was stopped before
-    its end (its cells rest on fewer processes), and runs that are not of the same code."""
+    its end (its cells rest on fewer processes), runs that are not of the same code, and runs
+    made on different machines."""
     notes = [f"PARTIAL {run.stem}: {run.partial}." for run in runs if run.partial]
     differences = software_differs(runs)
     if differences:
         notes.append(
             f"NOT THE SAME CODE: {differences_text(differences)}: a cell that differs may be the "
             "code's doing, not the machine's."
+        )
+    machines = machine_differs(runs)
+    if machines:
+        notes.append(
+            f"NOT ONE MACHINE: {differences_text(machines)}: what differs between the runs "
+            "includes what differs between the machines."
         )
     return notes
 

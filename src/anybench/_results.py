@@ -455,6 +455,27 @@ def software_differs(runs: Sequence[Run]) -> list[str]:
     return differences
 
 
+def machine_differs(runs: Sequence[Run]) -> list[str]:
+    """What differs in the machine of *runs* from the first's: its name, its CPU (a VM that
+    moved to another host keeps its name and changes its CPU); empty when they are the same."""
+
+    def identity(run: Run) -> dict[str, object]:
+        return {
+            "machine": run.machine_info.get("node"),
+            "CPU": (run.machine_info.get("cpu") or {}).get("brand_raw"),
+        }
+
+    differences = []
+    for run in runs[1:]:
+        first, mine = identity(runs[0]), identity(run)
+        differences += [
+            f"{key} {first[key]} in {runs[0].stem}, {mine[key]} in {run.stem}"
+            for key in first
+            if first[key] != mine[key]
+        ]
+    return differences
+
+
 def differences_text(differences: Sequence[str]) -> str:
     """The first three of :func:`software_differs`'s differences, for a one-line message."""
     return "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
