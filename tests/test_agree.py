@@ -299,4 +299,7 @@ def test_a_partial_run_and_runs_of_other_code_are_said_first(
     out_md = tmp_path / "combined.md"
     assert main(["combine", *files, "--force", "--out", str(out_md)]) == 0
     assert "- `a.json`, file dated 2026-11-25 10:00: " in out_md.read_text()
-    assert "PARTIAL: interrupted after pass 2 of 6." in out_md.read_text()
+    page = out_md.read_text()
+    assert "PARTIAL a: interrupted after pass 2 of 6.\n" in page
+    assert "NOT THE SAME CODE: anyio None in a, 4.16.0 in b" in page
+    assert "Combined from 2 runs (not all of one code), their files dated" in page

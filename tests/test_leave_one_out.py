@@ -89,7 +89,15 @@ def test_the_command_prints_a_verdict_per_run(
 
 @pytest.mark.parametrize(
     ("share", "said"),
-    [(0.896, "89.6%"), (0.8996, "89.96%"), (0.9, "90%"), (0.904, "90%"), (0.5, "50%"), (1, "100%")],
+    [
+        (0.896, "89.6%"),
+        (0.8996, "89.96%"),
+        (0.8999999, "89.999%"),
+        (0.9, "90%"),
+        (0.904, "90%"),
+        (0.5, "50%"),
+        (1, "100%"),
+    ],
 )
 def test_a_share_is_never_said_on_the_other_side_of_the_goal(share: float, said: str) -> None:
     """129 of 144 cells (89.6%) once printed as "90% ... (needed 90%): DISAGREES"."""

@@ -320,8 +320,8 @@ def _share(share: float) -> str:
     for digits in range(4):
         text = f"{share:.{digits}%}"
         if (float(text[:-1]) / 100 >= REQUIRED_SHARE) == (share >= REQUIRED_SHARE):
-            break
-    return text
+            return text
+    return f"{math.floor(share * 100_000) / 1000:.3f}%"  # just below: cut, not rounded up
 
 
 #: How a moment of :attr:`Run.when` or :func:`moments` is said, of one run and of several: a
@@ -396,7 +396,7 @@ HEADER = [
 
 def _note(runs: Sequence[Run]) -> str:
     return (
-        f"{len(runs)} runs of the same code{_hours(runs)}. Each run's ratio is paired by "
+        f"{len(runs)} runs{_of_code(runs)}{_hours(runs)}. Each run's ratio is paired by "
         "process; the combined ratio is their geometric mean, its interval a t interval over "
         "the runs (the run is a level of its own: Kalibera and Jones), so that it covers how the "
         "machine moves between runs. 'runs' own figures' is the lowest and highest run; "
@@ -435,11 +435,17 @@ def _markdown_cell(c: Combined, mark: str) -> str:
     return f"{c.ratio:.2f}x{mark} [{_interval(c.low, c.high)}] (runs {low:.2f}–{high:.2f})"
 
 
+def _of_code(runs: Sequence[Run]) -> str:
+    """ " of the same code", or what a combination forced over other code is (said above it)."""
+    return " of the same code" if not software_differs(runs) else " (not all of one code)"
+
+
 def _footer(runs: Sequence[Run], caveats: Sequence[str]) -> list[str]:
-    """How many runs, when each was made and how busy the machine was for each; what the marks
-    of *caveats* say."""
+    """What the reader must know first (:func:`run_notes`), how many runs, when each was made
+    and how busy the machine was for each; what the marks of *caveats* say."""
     out = [
-        f"Combined from {len(runs)} runs of the same code{_hours(runs)}; each run's ratio is "
+        *(markdown(note) + "\n" for note in run_notes(runs)),
+        f"Combined from {len(runs)} runs{_of_code(runs)}{_hours(runs)}; each run's ratio is "
         "paired by process, the combined ratio is their geometric mean and its interval a "
         f"{CONFIDENCE:.0%} t interval over the runs (the run a level of its own), so that it "
         "covers how the machine moves between runs; '(runs a–b)' is the lowest and highest run's "
@@ -453,8 +459,7 @@ def _footer(runs: Sequence[Run], caveats: Sequence[str]) -> list[str]:
             summary_line(run.busy)
             or "machine busy: not measured (a run made before anybench measured it)"
         )
-        partial = f" PARTIAL: {markdown(run.partial)}." if run.partial else ""
-        out.append(f"- {markdown_code(run.path.name)}, {_made(run)}: {markdown(busy)}{partial}")
+        out.append(f"- {markdown_code(run.path.name)}, {_made(run)}: {markdown(busy)}")
     return out
 
 
