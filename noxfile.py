@@ -211,6 +211,30 @@ def requirement_labels(specs: Sequence[str]) -> list[str]:
     return unique
 
 
+def split_requirements(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """bench_versions' arguments: the requirements that come first (of a runtime's library,
+    as the registry names them), then pytest's options. Raises ValueError, before anything is
+    installed, for what would otherwise measure the defaults for minutes and end in pytest's
+    "file or directory not found": a first argument that is neither (a misspelt name), or a
+    requirement after an option."""
+    distributions = runtime_distributions()
+    names = "|".join(map(re.escape, distributions))
+    requirement = re.compile(rf"^({names})\s*(===|==|>=|<=|~=|!=|>|<|$)", re.IGNORECASE)
+    rest = list(args)
+    specs = []
+    while rest and requirement.match(rest[0]):
+        specs.append(rest.pop(0))
+    if rest and not rest[0].startswith("-"):
+        raise ValueError(
+            f"{rest[0]!r} is not a requirement of a runtime's library "
+            f"({', '.join(distributions)}); requirements come first, then options"
+        )
+    late = [a for a in rest if requirement.match(a) and re.search(r"[=<>~!]", a)]
+    if late:
+        raise ValueError(f"{late[0]!r} comes after an option; requirements come first")
+    return specs, rest
+
+
 @nox.session
 def bench_versions(session: nox.Session) -> None:
     """Benchmark chosen versions of the runtimes' libraries interleaved in one run (an A/B run).
@@ -226,13 +250,10 @@ def bench_versions(session: nox.Session) -> None:
     the same versions (``anyio-a``, ``anyio-b``), which compare must find alike. Pytest options
     pass through, ``--pairing duet`` among them (two requirements only).
     """
-    # Requirements come first; everything from the first other argument on goes to pytest.
-    args = list(session.posargs)
-    specs = []
-    names = "|".join(map(re.escape, runtime_distributions()))
-    while args and re.match(rf"^({names})\s*(==|>=|<=|~=|$)", args[0]):
-        specs.append(args.pop(0))
-    pytest_args = args
+    try:
+        specs, pytest_args = split_requirements(session.posargs)
+    except ValueError as exc:
+        session.error(str(exc))
     if not specs:
         specs = list(DEFAULT_VERSIONS)
         if not any(a.startswith("--scenario") for a in pytest_args):
@@ -280,6 +301,11 @@ def bench_ab(session: nox.Session) -> None:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        if not _speaks_protocol(Path(tmp)):
+            session.error(
+                f"the base {base_ref} predates anybench's worker protocol (2026-12-01): its "
+                "workers cannot run this tree's jobs; pick a later base"
+            )
         if _asks_lockstep(pytest_args) and not _takes_turns(Path(tmp)):
             session.error(
                 f"the base {base_ref} predates --pairing lockstep: its workers cannot take "
@@ -289,7 +315,11 @@ def bench_ab(session: nox.Session) -> None:
         paths = run_variants(session, {"base": [tmp], "head": ["."]}, pytest_args)
     side = {label: p for p in paths for label in ("base", "head") if _is_variant(p, label)}
     if set(side) != {"base", "head"}:
-        session.error(f"expected the results of base and head, got {', '.join(paths)}")
+        missing = " and ".join(sorted({"base", "head"} - set(side)))
+        session.error(
+            f"the {missing} measured nothing (its failures are above, and in "
+            f"{', '.join(paths) or 'no file'}); nothing to compare"
+        )
     anybench = str(Path(session.bin) / "anybench")
     compared = subprocess.run(
         [anybench, "compare", side["base"], side["head"]], capture_output=True, text=True
@@ -319,6 +349,12 @@ def _asks_lockstep(pytest_args: Sequence[str]) -> bool:
         if a == "--pairing" or a.startswith("--pairing=")
     ]
     return bool(asked) and asked[-1] == "lockstep"
+
+
+def _speaks_protocol(tree: Path) -> bool:
+    """Whether the anybench in *tree* (an exported revision) has the worker protocol this
+    tree's parent speaks (``_protocol.py``, from 2026-12-01): older workers cannot run its jobs."""
+    return (tree / "src" / "anybench" / "_protocol.py").is_file()
 
 
 def _takes_turns(tree: Path) -> bool:

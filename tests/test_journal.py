@@ -9,6 +9,7 @@ partial. The others recover journals written here: junk, foreign, bad, or held b
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -345,6 +346,42 @@ def test_a_journal_of_the_previous_format_still_recovers(tmp_path: Path) -> None
     assert run.partial == (
         "interrupted: 3 finished benchmark(s) recovered from its journal; the rest did not run"
     )
+
+
+def test_the_partial_note_of_an_interleaved_run_counts_all_its_variants(tmp_path: Path) -> None:
+    """The note goes into each variant's file: it says the count is of all of them (each file
+    of a two-variant run holding half once read "8 benchmark(s) recovered" with 4 in it)."""
+    data = json.loads(COMMITTED.read_text())
+    results = tmp_path / "results"
+    journal = results / INCOMING / "run-ab.json.journal"
+    journal.parent.mkdir(parents=True)
+    header = {
+        "event": "header",
+        "format": 1,
+        "machine_info": data["machine_info"],
+        "commit_info": data["commit_info"],
+        "anybench_run": data.get("anybench_run"),
+        "datetime": data["datetime"],
+    }
+    records = []
+    for label in ("old", "new"):
+        for r in copy.deepcopy(data["benchmarks"][:2]):
+            r["extra_info"]["variant"] = label
+            r["name"] = r["name"].replace("]", f"-{label}]")
+            records.append(r)
+    journal.write_text(
+        _line(header) + "".join(_line({"event": "benchmark", "record": r}) for r in records)
+    )
+    [recovery] = recover_all(results)
+    assert recovery.problem is None
+    assert len(recovery.saved) == 2
+    for saved in recovery.saved:
+        run = load(saved)
+        assert len(run.records) == 2
+        assert run.partial == (
+            "interrupted: 4 finished benchmark(s) of 2 variants recovered from its journal; "
+            "the rest did not run"
+        )
 
 
 #: A committed results file with a run id: journals and raw files of one run or of another.

@@ -511,6 +511,43 @@ def test_the_same_requirement_twice_is_an_a_a_control_of_two_environments() -> N
     ]
 
 
+def test_bench_versions_refuses_a_misspelt_or_late_requirement_before_installing() -> None:
+    """A requirement it did not know once let the defaults be measured for minutes, then
+    pytest failed on "file or directory not found"."""
+    code = (
+        "import sys, noxfile\n"
+        "for args in sys.argv[1:]:\n"
+        "    try:\n"
+        "        print(noxfile.split_requirements(args.split()))\n"
+        "    except ValueError as exc:\n"
+        "        print('refused:', exc)\n"
+    )
+    cases = [
+        "anyio==4.13.0 anyio --profile quick",
+        "AnyIO>4.13 trio!=0.30 --profile quick",
+        "--profile quick",
+        "anyoi==4.13.0 anyio --profile quick",
+        "--profile quick anyio==4.13.0 anyio",
+        "anyio anyio --runtime trio",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *cases],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "(['anyio==4.13.0', 'anyio'], ['--profile', 'quick'])"
+    assert lines[1] == "(['AnyIO>4.13', 'trio!=0.30'], ['--profile', 'quick'])"
+    assert lines[2] == "([], ['--profile', 'quick'])"
+    assert lines[3].startswith("refused: 'anyoi==4.13.0' is not a requirement of a runtime's")
+    assert lines[3].endswith("requirements come first, then options")
+    assert lines[4] == "refused: 'anyio==4.13.0' comes after an option; requirements come first"
+    assert lines[5] == "(['anyio', 'anyio'], ['--runtime', 'trio'])"
+
+
 @pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
     reason="a duet needs two CPUs",
@@ -569,6 +606,21 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
         env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
     )  # fmt: skip
     assert proc.stdout.split() == ["False", "True", "True", "True", "False", "False", "False"]
+
+
+def test_bench_ab_refuses_a_base_from_before_the_worker_protocol(tmp_path: Path) -> None:
+    """Such a base's workers all failed to start, after minutes of measuring the head alone."""
+    (tmp_path / "old" / "src" / "anybench").mkdir(parents=True)
+    code = (
+        "import sys, pathlib, noxfile\n"
+        "print(*(noxfile._speaks_protocol(pathlib.Path(a)) for a in sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "old"), str(ROOT)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
+    )  # fmt: skip
+    assert proc.stdout.split() == ["False", "True"]
 
 
 def _in_pairs(order: Sequence[object]) -> bool:

@@ -174,6 +174,26 @@ def test_an_interleaved_run_of_two_variants_is_saved_as_two_files(tmp_path: Path
     assert source.read_bytes() == _write(tmp_path, "again.json", data).read_bytes()
 
 
+def test_a_run_of_two_variants_whose_one_measured_nothing_keeps_its_label_and_failures(
+    tmp_path: Path,
+) -> None:
+    """bench_ab against a base whose workers could not start: only the head has benchmarks.
+    Its file is still the head's (not taken for a plain run by "the newest results file"),
+    and the base's failures stay in it."""
+    data = copy.deepcopy(RESULTS)
+    data["machine_info"]["anybench"]["run_id"] = "abc"
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["variant"] = "head"
+        bench["name"] = bench["name"].replace("]", "-head]")
+    failed = {"test": "test_scenario[spawn-10-asyncio-base]", "error": "worker exited"}
+    data["anybench_run"] = {"failed": [failed]}
+    [head] = save(_write(tmp_path, "run.json", data), tmp_path / "results")
+    assert head.name.endswith("_head.json")
+    run = load(head)
+    assert len(run.records) == len(RESULTS["benchmarks"])
+    assert run.run_info["failed"] == [failed]
+
+
 def test_save_refuses_a_bad_file_and_writes_nothing(tmp_path: Path) -> None:
     source = _write(tmp_path, "run.json", {"benchmarks": []})
     with pytest.raises(ResultsError):

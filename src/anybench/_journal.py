@@ -248,7 +248,7 @@ def parse(text: str) -> dict[str, Any] | None:
         raise JournalError(f"its header's run info cannot be read ({exc})") from None
     run_info["failed"] = [{"test": test, "error": error} for test, error in failed.items()]
     if not complete:
-        run_info["partial"] = _partial(len(records), unrecorded, passes, planned)
+        run_info["partial"] = _partial(records, unrecorded, passes, planned)
     records += unrecorded
     return {
         "machine_info": machine_info,
@@ -263,11 +263,17 @@ def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def _partial(recorded: int, unrecorded: list[dict[str, Any]], passes: int, planned: int) -> str:
-    """Why a recovered run is partial, and how much of it there is."""
+def _partial(
+    records: list[dict[str, Any]], unrecorded: list[dict[str, Any]], passes: int, planned: int
+) -> str:
+    """Why a recovered run is partial, and how much of it there is (of all its variants: the
+    note goes into each variant's file)."""
+    labels = {r.get("extra_info", {}).get("variant") or "" for r in (*records, *unrecorded)}
+    of = f" of {len(labels)} variants" if len(labels) > 1 else ""
+    recorded = len(records)
     if not unrecorded and not passes:  # a format-1 journal, or stopped before measuring
         return (
-            f"interrupted: {recorded} finished benchmark(s) recovered from its journal; "
+            f"interrupted: {recorded} finished benchmark(s){of} recovered from its journal; "
             "the rest did not run"
         )
     counts = sorted({len(r.get("extra_info", {}).get("process_ids") or ()) for r in unrecorded})
@@ -276,7 +282,7 @@ def _partial(recorded: int, unrecorded: list[dict[str, Any]], passes: int, plann
     return (
         f"interrupted after {passes} complete pass(es) over the matrix"
         f"{f' (of up to {planned})' if planned else ''}: {recorded + len(unrecorded)} "
-        f"benchmark(s) recovered from its journal{so_far if counts else ''}; the passes after "
+        f"benchmark(s){of} recovered from its journal{so_far if counts else ''}; the passes after "
         "did not run"
     )
 

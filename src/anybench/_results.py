@@ -1001,10 +1001,18 @@ def save(source: str | os.PathLike[str], results_dir: str | os.PathLike[str]) ->
             "if missing)"
         )
     parts = run.by_variant()
-    if len(parts) == 1:
-        outputs = [(results_name(run), dumps(run.data))]
-    else:
+    labels = list(dict.fromkeys(record.variant for record in run.records))
+    if len(parts) > 1:
         outputs = [(_variant_name(run, part.variant), dumps(part.data)) for part in parts]
+    elif labels and labels[0]:
+        # One variant measured anything (the other's workers all failed, say): its file keeps
+        # its label, so that it is not taken for a plain run, and every failure, so that the
+        # other variant's are not lost with it.
+        data = _variant_data(run.data, labels[0])
+        data["anybench_run"]["failed"] = read_run_info(run.data).get("failed", [])
+        outputs = [(_variant_name(run, labels[0]), dumps(data))]
+    else:
+        outputs = [(results_name(run), dumps(run.data))]
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
         return [write_new(results_dir, name, data) for name, data in outputs]
