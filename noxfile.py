@@ -391,18 +391,33 @@ def newest_results() -> str:
     return str(runs[-1])
 
 
+def _positionals(args: Sequence[str], takes_value: Sequence[str]) -> list[str]:
+    """The arguments that are not options nor the values of *takes_value* options (``--out
+    DIR``; ``--out=DIR`` is one argument)."""
+    found = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in takes_value:
+            skip = True
+        elif not arg.startswith("-"):
+            found.append(arg)
+    return found
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """Write the Markdown and PNG report for results files (default: the newest one)."""
     session.install(".")
-    files = [arg for arg in session.posargs if arg.endswith(".json")]
+    files = _positionals(session.posargs, takes_value=("--out",))
     session.run("anybench", "report", *session.posargs, *([] if files else [newest_results()]))
 
 
 @nox.session
 def compare(session: nox.Session) -> None:
     """Compare two results files: nox -s compare -- OLD.json NEW.json [--threshold 10]."""
-    if len([arg for arg in session.posargs if not arg.startswith("-")]) < 2:
+    if len(_positionals(session.posargs, takes_value=("--threshold", "--min-change"))) < 2:
         session.error("usage: nox -s compare -- OLD.json NEW.json [--threshold PERCENT]")
     session.install(".")
     session.run("anybench", "compare", *session.posargs)

@@ -46,6 +46,7 @@ from anybench._valgrind import (
 )
 
 from .conftest import ROOT
+from .test_results import RESULTS
 
 DATA = Path(__file__).parent / "data"
 
@@ -543,6 +544,15 @@ def test_compare_on_the_command_line_takes_counts_files(
     assert main(["compare", str(a), str(b)]) == 1
     assert "REGRESSION" in capsys.readouterr().out
     assert main(["compare", str(a), str(a)]) == 0
+    # a counts file against a results file of times: said so, whichever comes first
+    timed = tmp_path / "timed.json"
+    timed.write_text(json.dumps(RESULTS))
+    for pair in ([a, timed], [timed, a]):
+        assert main(["compare", *map(str, pair)]) == 2
+        assert capsys.readouterr().err == (
+            f"anybench: {a} is a counts file and {timed} a results file of times; compare two "
+            "of one kind\n"
+        )
 
 
 # -- reading a counts file ---------------------------------------------------------------------

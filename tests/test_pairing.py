@@ -608,6 +608,25 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
     assert proc.stdout.split() == ["False", "True", "True", "True", "False", "False", "False"]
 
 
+def test_the_report_and_compare_sessions_tell_files_from_option_values() -> None:
+    """``report -- --out DIR`` names no file (the newest is reported), ``report -- results/``
+    names one (it is not replaced by the newest), ``compare -- A.json --threshold 5`` names one
+    (the session's usage line, not anybench's)."""
+    code = (
+        "import sys, noxfile\n"
+        "print(noxfile._positionals(['--out', 'DIR'], ('--out',)))\n"
+        "print(noxfile._positionals(['results/', '--force'], ('--out',)))\n"
+        "print(noxfile._positionals(['A.json', '--threshold', '5'], ('--threshold',)))\n"
+        "print(noxfile._positionals(['A.json', '--threshold=5', 'B.json'], ('--threshold',)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
+    )  # fmt: skip
+    assert proc.stdout.splitlines() == ["[]", "['results/']", "['A.json']", "['A.json', 'B.json']"]
+
+
 def test_bench_ab_refuses_a_base_from_before_the_worker_protocol(tmp_path: Path) -> None:
     """Such a base's workers all failed to start, after minutes of measuring the head alone."""
     (tmp_path / "old" / "src" / "anybench").mkdir(parents=True)

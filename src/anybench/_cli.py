@@ -133,7 +133,15 @@ def _threshold(value: str, *, allow_zero: bool = False) -> float | None:
 def _compare(args: argparse.Namespace) -> int:
     from ._counts_results import is_counts_file
 
-    if is_counts_file(args.old) or is_counts_file(args.new):
+    counted = [is_counts_file(args.old), is_counts_file(args.new)]
+    if counted[0] != counted[1]:
+        counts, timed = (args.old, args.new) if counted[0] else (args.new, args.old)
+        _error(
+            f"{counts} is a counts file and {timed} a results file of times; compare two of "
+            "one kind"
+        )
+        return 2
+    if all(counted):
         return _compare_counts(args)
     from ._compare import format_comparison
 
