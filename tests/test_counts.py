@@ -666,14 +666,54 @@ def test_the_report_marks_a_runtime_whose_work_depends_on_time() -> None:
         (["--repeats", "1000000"], "--repeats takes 2"),
         (["--jobs", "0"], "--jobs takes 1 to"),
         (["--max-n", "-1"], "--max-n takes 0"),
+        (["--profile", "full"], "every N of profile full is above --max-n 1,000; pass a larger"),
+        (["--into", "{a file}"], "{a file} is a file, not a directory; pass --into a directory"),
     ],
 )
 def test_counts_options_out_of_bounds_are_one_line(
     option: list[str], problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Before anything is counted (an --into that is a file once failed after the whole count,
+    losing it; a profile whose every N is above --max-n said only "nothing saved")."""
     spawn = str(ROOT / "scenarios" / "spawn.py")
+    a_file = tmp_path / "a file"
+    a_file.write_text("mine")
+    option = [str(a_file) if o == "{a file}" else o for o in option]
+    problem = problem.replace("{a file}", str(a_file))
     assert main(["counts", spawn, "--into", str(tmp_path / "out"), *option]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert err.startswith(f"anybench: {problem}")
     assert not (tmp_path / "out").exists()  # nothing counted, nothing saved
+    assert a_file.read_text() == "mine"
+
+
+@needs_valgrind  # without it, the missing-valgrind line comes first
+def test_a_count_that_cannot_be_saved_where_asked_is_saved_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Minutes under valgrind are never lost to a directory that cannot be written."""
+    import anybench._counts
+    import anybench._counts_results
+
+    monkeypatch.setattr(anybench._counts, "count_scenarios", lambda *args, **kwargs: _run(_bench()))
+    real_write = anybench._counts_results.write_counts
+    refused = tmp_path / "refused"
+
+    def write(run: CountsRun, into: Path) -> Path:
+        if into == refused:
+            raise PermissionError(13, "Permission denied")
+        return real_write(run, into)
+
+    monkeypatch.setattr(anybench._counts_results, "write_counts", write)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    spawn = str(ROOT / "scenarios" / "spawn.py")
+    assert main(["counts", spawn, "--into", str(refused)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    [saved] = (tmp_path / "tmp").iterdir()
+    assert err == (
+        f"anybench: cannot save into {refused} (Permission denied); saved to {saved} instead\n"
+    )
+    assert read_counts(saved).benchmarks == _run(_bench()).benchmarks

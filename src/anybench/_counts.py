@@ -639,6 +639,15 @@ def counts_main(
         return usage(f"--jobs takes 1 to {MAX_JOBS} processes at once, not {jobs}")
     if max_n is not None and max_n < 0:
         return usage(f"--max-n takes 0 (no limit) or more, not {max_n}")
+    if into.exists() and not into.is_dir():
+        return usage(
+            f"{into} is a file, not a directory; pass --into a directory (it is created if missing)"
+        )
+    if max_n is not None and not any(counted_scales(spec, profile, max_n) for spec in specs):
+        return usage(
+            f"every N of profile {profile} is above --max-n {max_n:,}; pass a larger --max-n "
+            "(0: no limit), or another --profile"
+        )
     run = count_scenarios(
         specs, runtimes, profile, max_n=max_n, repeats=repeats, jobs=jobs, log=log
     )
@@ -646,7 +655,16 @@ def counts_main(
         for line in run.failed:
             print(f"anybench: {line}", file=sys.stderr)
         return usage("no benchmark was counted; nothing saved")
-    path = write_counts(run, into)
+    try:
+        path = write_counts(run, into)
+    except OSError as exc:
+        # Never lose a finished count: it goes where it can, and the line says where.
+        path = write_counts(run, Path(tempfile.gettempdir()))
+        print(
+            f"anybench: cannot save into {into} ({exc.strerror or exc}); saved to {path} instead",
+            file=sys.stderr,
+        )
+        return 1
     for line in run.failed:
         print(f"anybench: failed: {line}", file=sys.stderr)
     log(f"counts saved to {path}")
