@@ -372,3 +372,13 @@ def test_flame_graphs_are_written_for_explained_benchmarks_only(
     [svg] = (tmp_path / "flames").iterdir()
     assert "asyncio" in svg.name
     assert "work" in svg.read_text()
+    # a file where the directory should be: one line before anything is printed
+    (tmp_path / "a file").write_text("mine")
+    assert main(["explain", str(a), str(b), "--flame", str(tmp_path / "a file")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"anybench: --flame takes a directory for the flame graph, not {str(tmp_path / 'a file')!r}"
+        "; name a directory (it is created if missing)\n"
+    )
+    assert (tmp_path / "a file").read_text() == "mine"

@@ -570,6 +570,14 @@ def _explain(args: argparse.Namespace) -> int:
             top=args.top,
             pythons=args.pythons,
         )
+    if args.flame is not None:
+        flame = Path(args.flame)
+        if not args.flame or (flame.exists() and not flame.is_dir()):
+            _error(
+                f"--flame takes a directory for the flame graph, not {args.flame!r}; name a "
+                "directory (it is created if missing)"
+            )
+            return 2
     return explain_main(
         args.files,
         sides=args.sides,

@@ -637,7 +637,10 @@ def explain_main(
         for pair in explained:
             if not (pair.a.stacks and pair.b.stacks):
                 continue
-            path = write_flame(pair, labels, Path(flame))
+            try:
+                path = write_flame(pair, labels, Path(flame))
+            except OSError as exc:
+                return usage(f"cannot write the flame graph into {flame} ({exc.strerror or exc})")
             print(f"flame graph: {path}")
             drawn += 1
         if explained and not drawn:
