@@ -434,6 +434,23 @@ def test_three_percent_more_instructions_is_a_regression(tmp_path: Path) -> None
     assert trio.endswith("same")
 
 
+def test_a_benchmark_missing_from_the_new_file_fails_and_the_summary_says_why(
+    tmp_path: Path,
+) -> None:
+    """It once exited 1 under a summary of "0 regression(s)"."""
+    text, status = _compare(tmp_path, _run(), _run(_bench(), _bench(runtime="uvloop")))
+    assert status == 1
+    lines = text.splitlines()
+    assert "missing from the new file: spawn on trio at 1,000" in lines
+    assert "new in the new file: spawn on uvloop at 1,000" in lines
+    assert lines[-2].startswith("0 regression(s), 0 improvement(s), 1 the same")
+    assert lines[-2].endswith(", 1 new in the new file")
+    assert lines[-1] == (
+        "FAILED: 1 benchmark(s) counted in the old file are missing from the new one (listed "
+        "above); count the same scenarios, runtimes and N in both"
+    )
+
+
 def test_equal_counts_are_not_flagged_nor_is_a_change_below_the_floor(tmp_path: Path) -> None:
     text, status = _compare(tmp_path, _run(), _run())
     assert status == 0

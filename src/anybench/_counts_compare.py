@@ -176,5 +176,11 @@ def compare_counts(old: CountsRun, new: CountsRun) -> tuple[str, int]:
         f"{sum(c.verdict == 'same' for c in changes)} the same within the floor (at least "
         f"{MIN_FLOOR:.1%}, {SMALL_REGION_FLOOR:.1%} for a region of fewer than "
         f"{SMALL_REGION_OPS} operations), {len(skipped)} without a verdict (not deterministic)"
+        + (f", {len(added)} new in the new file" if added else "")
     )
+    if missing:
+        lines.append(
+            f"FAILED: {len(missing)} benchmark(s) counted in the old file are missing from the "
+            "new one (listed above); count the same scenarios, runtimes and N in both"
+        )
     return "\n".join(lines), 1 if regressions or missing else 0
