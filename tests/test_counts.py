@@ -46,6 +46,7 @@ from anybench._valgrind import (
 )
 
 from .conftest import ROOT
+from .test_agree import run_data
 from .test_results import RESULTS
 
 DATA = Path(__file__).parent / "data"
@@ -734,3 +735,28 @@ def test_a_count_that_cannot_be_saved_where_asked_is_saved_elsewhere(
         f"anybench: cannot save into {refused} (Permission denied); saved to {saved} instead\n"
     )
     assert read_counts(saved).benchmarks == _run(_bench()).benchmarks
+
+
+@pytest.mark.usefixtures("unplotted")
+def test_no_time_ratio_stands_beside_counts_of_other_software(tmp_path: Path) -> None:
+    """A report of anyio 4.16's times beside anyio 4.13's counts once read "0.89x asyncio's
+    instructions, 1.20x its time" as a difference in memory and cache, where the cause was the
+    version; with two counts files, their lines now name the file they come from."""
+    times = run_data(1)  # eight processes a benchmark: time ratios with intervals
+    times["machine_info"]["anybench"]["libraries"] = {"anyio": "4.16.0", "trio": "0.35.0"}
+    timed = tmp_path / "times.json"
+    timed.write_text(json.dumps(times))
+    # instructions far from the time ratio, so that the line would be drawn if paired
+    trio = _bench(runtime="trio", instructions=(300_000_000, 300_000_000))
+    older = write_counts(_run(_bench(), trio, libraries={"anyio": "4.13.0"}), tmp_path / "a")
+    same = write_counts(_run(_bench(), trio), tmp_path / "b")
+    assert main(["report", str(timed), str(older), str(same), "--out", str(tmp_path / "r")]) == 0
+    page = (tmp_path / "r" / "index.md").read_text()
+    section = page[page.index("## Work per operation") :]
+    assert (
+        f"- `{older}` against times: anyio 4.16.0 in the time results, 4.13.0 in the counts"
+        in section
+    )
+    parted = [line for line in section.splitlines() if "asyncio's instructions" in line]
+    assert parted, section
+    assert all(f"(counts of `{same}`)" in line for line in parted)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ._counts_results import BenchmarkCounts, CountsRun
 from ._escape import markdown
 from ._layout import Entry
+from ._results import Run
 from ._runtimes import BASELINE, runtime_distributions, time_dependent_work
 from ._verdicts import Ratio
 
@@ -26,12 +27,31 @@ def _per_op(value: int | None, bench: BenchmarkCounts) -> str:
     return f"{per:,.0f}" if per >= 100 else f"{per:.3g}"
 
 
-def _time_ratio(entries: Sequence[Entry], bench: BenchmarkCounts) -> Ratio | None:
+def software_differs(run: Run, variant: str, counts: CountsRun) -> list[str]:
+    """What differs between the software of *run*'s *variant* and that of *counts*: Python's
+    version and the runtimes' libraries (empty when neither differs, or where one does not
+    say)."""
+    part = next((p for p in run.by_variant() if p.variant == variant), run)
+    pairs = [("Python", part.machine_info.get("python_version"), counts.python.get("version"))]
+    libraries = part.anybench_info.get("libraries") or {}
+    pairs += [(n, libraries.get(n), counts.libraries.get(n)) for n in runtime_distributions()]
+    return [
+        f"{name} {timed} in the time results, {counted} in the counts"
+        for name, timed, counted in pairs
+        if timed and counted and timed != counted
+    ]
+
+
+def _time_ratio(
+    entries: Sequence[Entry], bench: BenchmarkCounts, usable: Sequence[tuple[int, str]]
+) -> Ratio | None:
     """The time ratio to the baseline of the same scenario, scale and run (the first run that
-    has it), if shown."""
+    has it, of the (run, variant) pairs in *usable*), if shown."""
     by_runtime: dict[tuple[int, str, str], Entry] = {}
     for entry in entries:
         record = entry.record
+        if (entry.run, record.variant) not in usable:
+            continue
         if record.scenario == bench.scenario and record.n == bench.scale:
             by_runtime.setdefault((entry.run, record.variant, entry.runtime), entry)
     for (run, variant, runtime), entry in by_runtime.items():
@@ -43,14 +63,31 @@ def _time_ratio(entries: Sequence[Entry], bench: BenchmarkCounts) -> Ratio | Non
     return None
 
 
-def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[str]:
-    """The section's Markdown lines; none without a counts file."""
+def work_section(
+    counts: Sequence[CountsRun], entries: Sequence[Entry], runs: Sequence[Run] = ()
+) -> list[str]:
+    """The section's Markdown lines; none without a counts file. A time ratio stands beside
+    a counts ratio only where the time results (of *runs*, which *entries* index) are of the
+    counts' software: a ratio of another anyio or Python would mix that change in."""
     if not counts:
         return []
     out = ["## Work per operation (counts)", ""]
     parted: list[str] = []
     timed: dict[str, str] = {}
+    kept_apart: list[str] = []
+    sides = list(dict.fromkeys((e.run, e.record.variant) for e in entries))
     for run in counts:
+        usable = []
+        for index, variant in sides:
+            differs = software_differs(runs[index], variant, run) if index < len(runs) else []
+            if differs:
+                name = runs[index].stem + (f" [{variant}]" if variant else "")
+                kept_apart.append(
+                    f"- `{markdown(run.source)}` against {markdown(name)}: {markdown(differs[0])}"
+                )
+            else:
+                usable.append((index, variant))
+        of_file = f" (counts of `{markdown(run.source)}`)" if len(counts) > 1 else ""
         # The runtimes' libraries; the file records every installed distribution.
         shown = runtime_distributions()
         versions = ", ".join(f"{k} {v}" for k, v in run.libraries.items() if v and k in shown)
@@ -74,13 +111,13 @@ def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[
             if base is not None and base is not bench:
                 instr_ratio = bench.instructions_per_op / base.instructions_per_op
                 ratio = f"{instr_ratio:.2f}x"
-                time = _time_ratio(entries, bench)
+                time = _time_ratio(entries, bench, usable)
                 if time is not None:
                     time_text = str(time)
                     if time.known and not (time.low <= instr_ratio <= time.high):
                         parted.append(
                             f"- {markdown(bench.scenario)} at {bench.scale:,} on "
-                            f"{markdown(bench.runtime)}: {instr_ratio:.2f}x asyncio's "
+                            f"{markdown(bench.runtime)}{of_file}: {instr_ratio:.2f}x asyncio's "
                             f"instructions, {time.ratio:.2f}x its time"
                         )
             det = "yes" if bench.deterministic else f"no (spread {bench.spread:.2%})"
@@ -115,6 +152,14 @@ def work_section(counts: Sequence[CountsRun], entries: Sequence[Entry]) -> list[
             f"\N{DOUBLE DAGGER} {markdown(runtime)}: its work depends on wall time by its "
             f"design ({markdown(why)}): its counts can agree within a run and move with the "
             "machine's load between runs.",
+        ]
+    if kept_apart:
+        out += [
+            "",
+            "No time ratio is set beside a counts file's where the time results are of other "
+            "software (it would mix that change with the runtimes' difference):",
+            "",
+            *kept_apart,
         ]
     if parted:
         out += [

@@ -669,7 +669,7 @@ def _method(ctx: Context) -> list[str]:
 
 
 def _work(ctx: Context) -> list[str]:
-    return work_section(ctx.counts, ctx.entries)
+    return work_section(ctx.counts, ctx.entries, ctx.runs)
 
 
 def _explained(ctx: Context) -> list[str]:
