@@ -202,6 +202,27 @@ def test_two_runtimes_of_one_file_are_paired_by_sides() -> None:
     assert "spawn on asyncio vs trio at N=1,000" in lines[2]
 
 
+def test_two_runtimes_of_two_files_are_named_with_their_file_and_python_is_said() -> None:
+    """``explain A B --sides asyncio,trio`` takes asyncio from A and trio from B: the names say
+    so (they once said only "asyncio vs trio"), and another Python is said as the versions
+    are."""
+    a = run(bench("asyncio"), bench("trio"), anyio="4.13.0")
+    b = dataclasses.replace(
+        run(bench("asyncio"), bench("trio", extra_calls_per_op=4)), python={"version": "3.12.4"}
+    )
+    lines, explained = explain(a, b, sides=("asyncio", "trio"))
+    assert explained
+    assert lines[0].startswith("explain: asyncio (4.13.0) = A, trio (4.16.0) = B")
+    assert "library versions differ: anyio 4.13.0 -> 4.16.0" in lines
+    assert "Python differs (version 3.11.7 in A, 3.12.4 in B): the gap includes the " in "\n".join(
+        lines
+    )
+    # the same file on both sides: runtimes alone, nothing said of Python
+    lines, _ = explain(b, b, sides=("asyncio", "trio"))
+    assert lines[0].startswith("explain: asyncio = A, trio = B")  # (unnamed: A and B)
+    assert not any(line.startswith("Python differs") for line in lines)
+
+
 # -- the traced round ----------------------------------------------------------------------
 
 

@@ -539,13 +539,16 @@ def _counts_lines(a: BenchmarkCounts, b: BenchmarkCounts, labels: tuple[str, str
 def side_labels(
     run_a: CountsRun, run_b: CountsRun, sides: tuple[str, str] | None
 ) -> tuple[str, str]:
-    """Short names for the two sides: the runtimes, the anyio versions, or A and B."""
-    if sides is not None:
-        return sides
+    """Short names for the two sides: the runtimes, the anyio versions, or A and B; two
+    runtimes of two files, each with its file's (``asyncio (4.13.0)``, ``trio (4.16.0)``): the
+    gap is then of runtime and file at once, and the names say so."""
     va, vb = run_a.libraries.get("anyio"), run_b.libraries.get("anyio")
-    if va and vb and va != vb:
-        return (va, vb)
-    return ("A", "B")
+    files = (va, vb) if va and vb and va != vb else ("A", "B")
+    if sides is not None:
+        if run_a is run_b:
+            return sides
+        return (f"{sides[0]} ({files[0]})", f"{sides[1]} ({files[1]})")
+    return files
 
 
 def explain(
@@ -567,6 +570,15 @@ def explain(
     differences = library_differences(run_a, run_b)
     if differences and run_a is not run_b:
         lines.append(f"library versions differ: {', '.join(differences[:6])}")
+    pythons = [
+        f"{key} {run_a.python.get(key)} in A, {run_b.python.get(key)} in B"
+        for key in ("version", "implementation", "build")
+        if run_a.python.get(key) != run_b.python.get(key)
+    ]
+    if pythons and run_a is not run_b:
+        lines.append(
+            f"Python differs ({'; '.join(pythons)}): the gap includes the interpreter's own"
+        )
     explained = []
     for pair in pairs:
         text = explain_pair(pair, labels=labels, top=top)
