@@ -760,3 +760,14 @@ def test_no_time_ratio_stands_beside_counts_of_other_software(tmp_path: Path) ->
     parted = [line for line in section.splitlines() if "asyncio's instructions" in line]
     assert parted, section
     assert all(f"(counts of `{same}`)" in line for line in parted)
+
+
+def test_a_report_of_counts_files_alone_says_what_it_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counts = write_counts(_run(), tmp_path / "c")
+    assert main(["report", str(counts), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("anybench: only counts files given: a report shows counts beside a ")
+    assert not (tmp_path / "r").exists()

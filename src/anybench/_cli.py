@@ -98,7 +98,15 @@ def _report(args: argparse.Namespace) -> int:
         except CountsError as exc:
             _error(str(exc))
             counts_ok = False
-    runs, ok = _load_all([f for f in args.files if not is_counts_file(f)])
+    timed = [f for f in args.files if not is_counts_file(f)]
+    if not timed and counts:
+        _error(
+            "only counts files given: a report shows counts beside a results file of times; "
+            "add one (anybench report RESULTS.json COUNTS.json), or read counts with "
+            "'anybench compare' or 'explain'"
+        )
+        return 2
+    runs, ok = _load_all(timed)
     ok = ok and counts_ok
     if not runs:
         _error("no usable results file; nothing to report")
