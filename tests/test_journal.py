@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -320,13 +321,9 @@ def test_a_run_stopped_after_k_passes_keeps_k_processes_per_benchmark(
     assert all(len(ids) == 1 for ids in by_group.values())
 
 
-def test_a_journal_of_the_previous_format_still_recovers(tmp_path: Path) -> None:
-    """Format 1 (before passes): a header, then finished benchmarks, no process events."""
-    data = json.loads(COMMITTED.read_text())
-    results = tmp_path / "results"
-    journal = results / INCOMING / "run-old.json.journal"
-    journal.parent.mkdir(parents=True)
-    header = {
+def _format_1_header(data: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 journal's header (before passes) for the run of results file *data*."""
+    return {
         "event": "header",
         "format": 1,
         "machine_info": data["machine_info"],
@@ -334,6 +331,15 @@ def test_a_journal_of_the_previous_format_still_recovers(tmp_path: Path) -> None
         "anybench_run": data.get("anybench_run"),
         "datetime": data["datetime"],
     }
+
+
+def test_a_journal_of_the_previous_format_still_recovers(tmp_path: Path) -> None:
+    """Format 1 (before passes): a header, then finished benchmarks, no process events."""
+    data = json.loads(COMMITTED.read_text())
+    results = tmp_path / "results"
+    journal = results / INCOMING / "run-old.json.journal"
+    journal.parent.mkdir(parents=True)
+    header = _format_1_header(data)
     journal.write_text(
         _line(header) + "".join(_line({"event": "benchmark", "record": r})
                                 for r in data["benchmarks"][:3])
@@ -355,14 +361,7 @@ def test_the_partial_note_of_an_interleaved_run_counts_all_its_variants(tmp_path
     results = tmp_path / "results"
     journal = results / INCOMING / "run-ab.json.journal"
     journal.parent.mkdir(parents=True)
-    header = {
-        "event": "header",
-        "format": 1,
-        "machine_info": data["machine_info"],
-        "commit_info": data["commit_info"],
-        "anybench_run": data.get("anybench_run"),
-        "datetime": data["datetime"],
-    }
+    header = _format_1_header(data)
     records = []
     for label in ("old", "new"):
         for r in copy.deepcopy(data["benchmarks"][:2]):
