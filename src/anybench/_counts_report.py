@@ -27,7 +27,7 @@ def _per_op(value: int | None, bench: BenchmarkCounts) -> str:
     return f"{per:,.0f}" if per >= 100 else f"{per:.3g}"
 
 
-def software_differs(run: Run, variant: str, counts: CountsRun) -> list[str]:
+def differs_from_counts(run: Run, variant: str, counts: CountsRun) -> list[str]:
     """What differs between the software of *run*'s *variant* and that of *counts*: Python's
     version and the runtimes' libraries (empty when neither differs, or where one does not
     say)."""
@@ -79,7 +79,7 @@ def work_section(
     for run in counts:
         usable = []
         for index, variant in sides:
-            differs = software_differs(runs[index], variant, run) if index < len(runs) else []
+            differs = differs_from_counts(runs[index], variant, run) if index < len(runs) else []
             if differs:
                 name = runs[index].stem + (f" [{variant}]" if variant else "")
                 kept_apart.append(
@@ -156,8 +156,8 @@ def work_section(
     if kept_apart:
         out += [
             "",
-            "No time ratio is set beside a counts file's where the time results are of other "
-            "software (it would mix that change with the runtimes' difference):",
+            "No time ratio is set beside a counts file's ratios where the time results are of "
+            "other software (it would mix that change with the runtimes' difference):",
             "",
             *kept_apart,
         ]
