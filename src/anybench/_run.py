@@ -78,7 +78,7 @@ def pytest_command(
     cache = [] if any("cacheprovider" in arg for arg in pytest_args) else ["-p", "no:cacheprovider"]
     scenarios = [arg for target in targets for arg in ("--scenarios", target)]
     json = [] if raw is None else [f"--benchmark-json={raw}"]
-    # pytest-benchmark warns at the end of a run stopped before its first benchmark ended (what
+    # pytest-benchmark warns "Not saving anything" at the end of an interrupted run (what
     # finished is saved from the journal, not by it); a project whose pytest turns warnings into
     # errors (filterwarnings = error, as this one's) would print a traceback for it.
     quiet = ["-W", "ignore:Not saving anything:pytest_benchmark.logger.PytestBenchmarkWarning"]
