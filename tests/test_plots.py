@@ -249,9 +249,11 @@ def test_a_latency_below_zero_is_said_on_the_plot() -> None:
 def test_a_crowded_plot_is_laid_out_without_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A report of many runs at once (as every committed run in one report): a bar chart too
-    crowded for tight_layout is saved whole (bbox_inches="tight") rather than warned about with
-    a source path.
+    """A report of many runs at once (as every committed run in one report): every legend
+    entry is drawn (48 here, in three columns: a legend of 24 was once cut at 17), a runtime
+    keeps one colour in every run, and the figure widens for the legend, so that tight_layout
+    applies; a chart still too crowded for it is saved whole (bbox_inches="tight") rather than
+    warned about with a source path.
 
     Made-up runs of the committed ones' size and names (a dozen files, four runtimes, four N),
     of one scenario: the same crowded chart as every committed file in one report, without the
@@ -274,9 +276,16 @@ def test_a_crowded_plot_is_laid_out_without_a_warning(
         runs.append(load(path))
     real_save = _plots._save
     crowded: list[bool] = []
+    legends: dict[str, list[tuple[str, object]]] = {}
 
     def save(fig: Figure, path: Path) -> None:
         crowded.append(fig in _plots._CROWDED)
+        [ax] = fig.axes
+        legend = ax.get_legend()
+        legends[path.name] = [
+            (text.get_text(), handle.get_facecolor() if hasattr(handle, "get_facecolor") else None)
+            for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)
+        ]
         real_save(fig, path)
 
     monkeypatch.setattr(_plots, "_save", save)
@@ -284,4 +293,12 @@ def test_a_crowded_plot_is_laid_out_without_a_warning(
         warnings.simplefilter("always")
         write_report(runs, tmp_path / "report")
     assert [str(w.message) for w in caught if "layout" in str(w.message)] == []
-    assert any(crowded), "the made-up runs no longer crowd a chart: the test tests nothing"
+    bars = legends["spawn-bars.png"]
+    assert len(bars) == 48
+    colours = {label.split(" ")[0]: set() for label, _ in bars}
+    for label, colour in bars:
+        colours[label.split(" ")[0]].add(str(colour))
+    assert sorted(colours) == ["asyncio", "rloop", "trio", "uvloop"]
+    assert all(len(c) == 1 for c in colours.values()), colours  # one colour a runtime
+    assert len({next(iter(c)) for c in colours.values()}) == 4  # and four colours
+    assert not any(crowded)

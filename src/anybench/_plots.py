@@ -18,6 +18,7 @@ import warnings
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
@@ -40,11 +41,49 @@ WIDTH_IN, HEIGHT_IN = 8.0, 4.2
 MANTISSAS = ((1,), (1, 3), (1, 2, 5), (1, 2, 3, 5, 7), (1, 2, 3, 4, 5, 6, 7, 8, 9))
 #: Labelled ticks wanted on an axis: at least (where round values allow), at most.
 FEWEST_TICKS, MOST_TICKS = 3, 8
+#: Entries a legend holds in one column at the figure's height (more go into more columns);
+#: the width of a legend column: a character of its longest entry, and the handle and padding;
+#: the width the axes and their labels keep beside it.
+LEGEND_ROWS, LEGEND_CHAR_IN, LEGEND_HANDLE_IN, AXES_IN = 16, 0.075, 0.8, 5.6
+#: How the runs of a report of several files are told apart (a runtime keeps its colour in
+#: every run): a marker, a line style and a bar hatch per run, in the order given.
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+RUN_LINES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)), (0, (3, 1, 1, 3)))
+RUN_HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
 #: What a plot says where a latency is below zero (timers: lateness by the runtime's own clock).
 NEGATIVE_NOTE = (
     "Below 0: before the deadline as read on the runtime's own clock; a clock that counts whole "
     "milliseconds (uvloop's) reads 0 to 1 ms early for a timer that was late in real time."
 )
+
+
+class Style(NamedTuple):
+    """How one column is drawn."""
+
+    color: str
+    marker: str
+    linestyle: Any
+    hatch: str
+
+
+def _styles(entries: Sequence[Entry]) -> dict[str, Style]:
+    """Each column's colour (its runtime's: the same in every run), marker, line style and bar
+    hatch (its run's), so that a report of several files stays readable: 24 series once drew
+    in 10 colours, two runtimes of two runs in one."""
+    runtimes = list(dict.fromkeys(e.runtime for e in sorted(entries, key=lambda e: e.rank)))
+    runs = sorted({e.run for e in entries})
+    styles: dict[str, Style] = {}
+    for e in entries:
+        k = runs.index(e.run) % len(RUN_MARKERS)
+        colour = f"C{runtimes.index(e.runtime) % 10}"
+        styles.setdefault(e.column, Style(colour, RUN_MARKERS[k], RUN_LINES[k], RUN_HATCHES[k]))
+    return styles
+
+
+def _legend_title(entries: Sequence[Entry]) -> str:
+    """ "runtime", or "runtime (run)" where several runs are drawn (told apart by marker, line
+    and hatch)."""
+    return "runtime (run)" if len({e.run for e in entries}) > 1 else "runtime"
 
 
 def _sweep_axis(entries: Sequence[Entry]) -> SweepAxis:
@@ -130,7 +169,7 @@ def _scale_axis(ax: Axes, entries: Sequence[Entry]) -> None:
         ax.set_xscale("symlog", linthresh=1)
     else:
         ax.set_xscale("log")
-    ax.set_xlabel(sweep.label)
+    ax.set_xlabel(f"{sweep.label}, log scale" + (" (linear from 0 to 1)" if sweep is LOAD else ""))
     values = sorted({e.record.n for e in entries})
     at = ax.xaxis.get_transform().transform([float(v) for v in values])
     span = max(at) - min(at) if len(values) > 1 else 0.0
@@ -139,6 +178,13 @@ def _scale_axis(ax: Axes, entries: Sequence[Entry]) -> None:
         ax.xaxis.set_major_locator(FixedLocator(values))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: count_label(value)))
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _scale_text(axis: Axis) -> str:
+    """How a latency axis is scaled, for its label: log, or log with a linear band about 0."""
+    if axis.get_scale() == "symlog":
+        return f"log scale, linear within ±{EngFormatter(unit='s')(_linthresh(axis))}"
+    return "log scale" if axis.get_scale() == "log" else "linear scale"
 
 
 def _latency_scale(ax: Axes, which: str) -> bool:
@@ -169,8 +215,21 @@ def _legend(ax: Axes, title: str | None = None, handles: Sequence[Line2D] = ()) 
     if not handles and not ax.get_legend_handles_labels()[0]:
         return
     options = {"handles": list(handles)} if handles else {}
+    labels = [h.get_label() for h in handles] if handles else ax.get_legend_handles_labels()[1]
+    columns = math.ceil(len(labels) / LEGEND_ROWS)
+    # Every entry shown, and the axes keep their width: the figure widens for a legend of long
+    # names (a report of several files) or of several columns, rather than cutting it.
+    legend_in = columns * (LEGEND_CHAR_IN * max(map(len, map(str, labels))) + LEGEND_HANDLE_IN)
+    figure = ax.get_figure()
+    assert isinstance(figure, Figure)
+    figure.set_size_inches(max(WIDTH_IN, AXES_IN + legend_in), HEIGHT_IN)
     legend = ax.legend(
-        title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options
+        title=title,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        ncols=columns,
+        **options,
     )
     for text in [*legend.get_texts(), legend.get_title()]:
         text.set_text(plot_text(text.get_text()))
@@ -220,6 +279,7 @@ def _save(fig: Figure, path: Path) -> None:
 def bars_figure(scenario: str, operation: str, entries: Sequence[Entry]) -> Figure:
     """Grouped bars: ns/op per N, one bar per runtime, whiskers over the process medians."""
     columns = column_order(entries)
+    styles = _styles(entries)
     scales = sorted({e.record.n for e in entries})
     fig, ax = _figure()
     width = 0.8 / max(len(columns), 1)
@@ -235,13 +295,24 @@ def bars_figure(scenario: str, operation: str, entries: Sequence[Entry]) -> Figu
             ys.append(middle / 1e9)
             low.append(max(0.0, middle - values[0]) / 1e9)
             high.append(max(0.0, values[-1] - middle) / 1e9)
-        ax.bar(xs, ys, width, yerr=[low, high], capsize=3, label=column)
+        style = styles[column]
+        ax.bar(
+            xs,
+            ys,
+            width,
+            yerr=[low, high],
+            capsize=3,
+            label=column,
+            color=style.color,
+            hatch=style.hatch,
+            edgecolor="white" if style.hatch else None,
+        )
     symbol = _sweep_axis(entries).symbol
     ax.set_xticks(range(len(scales)), [f"{symbol}={count_label(n)}" for n in scales])
-    ax.set_ylabel("time per operation\n(median; whiskers: range of process medians)")
+    ax.set_ylabel("time per operation\n(geometric mean of process medians;\nwhiskers: their range)")
     _time_axis(ax.yaxis)
     _title(ax, f"{scenario}: {operation}" if operation else scenario)
-    _legend(ax, title="runtime")
+    _legend(ax, title=_legend_title(entries))
     ax.grid(axis="y", alpha=0.3)
     return _finish(fig)
 
@@ -249,15 +320,24 @@ def bars_figure(scenario: str, operation: str, entries: Sequence[Entry]) -> Figu
 def scaling_figure(scenario: str, entries: Sequence[Entry]) -> Figure:
     """Per-operation cost against N, log-log, one line per runtime."""
     fig, ax = _figure()
+    styles = _styles(entries)
     for column in column_order(entries):
         points = sorted((e.record.n, e.record.ns_per_op) for e in entries if e.column == column)
-        ax.plot([p[0] for p in points], [p[1] / 1e9 for p in points], marker="o", label=column)
+        style = styles[column]
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] / 1e9 for p in points],
+            marker=style.marker,
+            linestyle=style.linestyle,
+            color=style.color,
+            label=column,
+        )
     _scale_axis(ax, entries)
     ax.set_yscale("log")
-    ax.set_ylabel("time per operation (median)")
+    ax.set_ylabel("time per operation, log scale\n(geometric mean of process medians)")
     _time_axis(ax.yaxis)
     _title(ax, f"{scenario}: cost per operation as {_sweep_axis(entries).symbol} grows")
-    _legend(ax, title="runtime")
+    _legend(ax, title=_legend_title(entries))
     ax.grid(which="both", alpha=0.3)
     return _finish(fig)
 
@@ -265,8 +345,9 @@ def scaling_figure(scenario: str, entries: Sequence[Entry]) -> Figure:
 def latency_vs_scale_figure(scenario: str, series: str, entries: Sequence[Entry]) -> Figure:
     """p50 and p99 latency against N (or background load), one colour per runtime."""
     fig, ax = _figure()
+    styles = _styles(entries)
     runtimes, percentiles = [], {}
-    for k, column in enumerate(column_order(entries)):
+    for column in column_order(entries):
         points = sorted(
             (
                 (e.record.n, e.record.latency_ns[series])
@@ -277,23 +358,30 @@ def latency_vs_scale_figure(scenario: str, series: str, entries: Sequence[Entry]
         )
         if not points:
             continue
-        colour = f"C{k}"
+        colour, marker = styles[column].color, styles[column].marker
         xs = [p[0] for p in points]
-        ax.plot(xs, [p[1]["p50"] / 1e9 for p in points], marker="o", color=colour)
-        runtimes.append(Line2D([], [], color=colour, lw=2, label=column))
+        ax.plot(xs, [p[1]["p50"] / 1e9 for p in points], marker=marker, color=colour)
+        runtimes.append(Line2D([], [], color=colour, marker=marker, lw=2, label=column))
         percentiles["p50"] = Line2D([], [], color="0.3", marker="o", label="p50")
         tail = [(n, summary["p99"]) for n, summary in points if "p99" in summary]
         if tail:  # p99 is left out of summaries with too few samples
             ax.plot(
-                [p[0] for p in tail], [p[1] / 1e9 for p in tail], marker="^", ls="--", color=colour
+                [p[0] for p in tail],
+                [p[1] / 1e9 for p in tail],
+                marker=marker,
+                ls="--",
+                color=colour,
+                mfc="none",
             )
-            percentiles["p99"] = Line2D([], [], color="0.3", marker="^", ls="--", label="p99")
+            percentiles["p99"] = Line2D(
+                [], [], color="0.3", marker="o", mfc="none", ls="--", label="p99"
+            )
     _scale_axis(ax, entries)
     negative = bool(runtimes) and _latency_scale(ax, "y")
-    ax.set_ylabel(f"{plot_text(series)} latency", parse_math=False)
+    ax.set_ylabel(f"{plot_text(series)} latency ({_scale_text(ax.yaxis)})", parse_math=False)
     _time_axis(ax.yaxis)
     _title(ax, f"{scenario}: {series} latency, median (p50) and p99")
-    _legend(ax, title="runtime", handles=[*runtimes, *percentiles.values()])
+    _legend(ax, title=_legend_title(entries), handles=[*runtimes, *percentiles.values()])
     ax.grid(which="both", alpha=0.3)
     return _finish(fig, NEGATIVE_NOTE if negative else None)
 
@@ -301,19 +389,22 @@ def latency_vs_scale_figure(scenario: str, series: str, entries: Sequence[Entry]
 def cdf_figure(scenario: str, series: str, n: int, entries: Sequence[Entry]) -> Figure:
     """The latency distribution at scale *n*, as a CDF, one line per runtime."""
     fig, ax = _figure()
+    styles = _styles(entries)
     for column in column_order(entries):
         for e in entries:
             summary = e.record.latency_ns.get(series)
             if e.column == column and e.record.n == n and summary and "cdf" in summary:
                 points = summary["cdf"]
-                ax.plot([p[1] / 1e9 for p in points], [p[0] for p in points], label=column)
+                ax.plot(
+                    [p[1] / 1e9 for p in points],
+                    [p[0] for p in points],
+                    label=column,
+                    color=styles[column].color,
+                    linestyle=styles[column].linestyle,
+                )
     drawn = bool(ax.get_legend_handles_labels()[0])
     negative = drawn and _latency_scale(ax, "x")
-    scale = "log scale"
-    if drawn and ax.get_xscale() == "symlog":
-        linthresh = EngFormatter(unit="s")(_linthresh(ax.xaxis))
-        scale = f"log scale, linear within ±{linthresh}"
-    ax.set_xlabel(f"{plot_text(series)} latency ({scale})", parse_math=False)
+    ax.set_xlabel(f"{plot_text(series)} latency ({_scale_text(ax.xaxis)})", parse_math=False)
     _time_axis(ax.xaxis)
     ax.set_ylabel("percent of samples at or below")
     ax.set_ylim(-2, 102)  # a line at 0% or 100% is seen, not hidden by the frame
@@ -321,7 +412,7 @@ def cdf_figure(scenario: str, series: str, n: int, entries: Sequence[Entry]) -> 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
     symbol = _sweep_axis(entries).symbol
     _title(ax, f"{scenario} at {symbol}={count_label(n)}: {series} latency distribution")
-    _legend(ax, title="runtime")
+    _legend(ax, title=_legend_title(entries))
     ax.grid(which="both", alpha=0.3)
     return _finish(fig, NEGATIVE_NOTE if negative else None)
 
