@@ -360,7 +360,7 @@ def _scaling(ctx: Context) -> list[str]:
                 ratio = Ratio.of(at[low_n], at[high_n]).log
                 slope, low, high = scaling_slope(ratio, low_n, high_n)
                 interval = f" [{low:+.2f}, {high:+.2f}]" if math.isfinite(high - low) else ""
-                parts.append(f"{slope:+.2f}{interval} {scaling_class(slope)}")
+                parts.append(f"{slope:+.2f}{interval} {scaling_class(slope, low, high)}")
             out.append(_row([scenario, f"{low_n:,} → {high_n:,}"], parts))
             rows += 1
     if not rows:
@@ -372,7 +372,8 @@ def _scaling(ctx: Context) -> list[str]:
         "ratio): about 0 is a flat cost per operation; about 1 is a cost per operation that "
         "grows linearly with N (quadratic in total); in between, a slow growth such as log N "
         "or a garbage collector walking more live objects; below 0, fixed costs spread over "
-        "more operations. See the scaling plots below for the shape.",
+        "more operations. `~`: an estimate beyond ±0.1 whose interval still holds 0, so no "
+        "growth or fall is claimed. See the scaling plots below for the shape.",
     ]
     return out
 

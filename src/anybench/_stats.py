@@ -302,8 +302,12 @@ def scaling_slope(ratio: LogRatio, smaller_n: int, larger_n: int) -> tuple[float
     )
 
 
-def scaling_class(exponent: float) -> str:
-    """A word for a scaling exponent (see :func:`scaling_slope`)."""
+def scaling_class(exponent: float, low: float = -math.inf, high: float = math.inf) -> str:
+    """A word for a scaling exponent and its interval (see :func:`scaling_slope`): "~" where
+    the estimate says growth or fall but the interval still holds 0 (no growth), since a word
+    the next run may not repeat is no finding."""
+    if not -0.1 < exponent < 0.1 and low <= 0 <= high and math.isfinite(high - low):
+        return "~"
     if exponent <= -0.1:
         return "falling"
     if exponent < 0.1:
