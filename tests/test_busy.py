@@ -35,7 +35,7 @@ from anybench._protocol import (
     encode_event,
     encode_job,
 )
-from anybench._report import SECTIONS, Context, _busy_section
+from anybench._report import SECTIONS, Context, _busy_section, _summary
 from anybench._results import load, read_record
 from anybench._sweep import Budget
 from anybench._table import comparison_table
@@ -279,8 +279,16 @@ def test_the_report_states_how_busy_and_names_the_busy_benchmarks(tmp_path: Path
     assert all("1,000" in line for line in busy_lines)
     assert {line.split(" on ")[1].split(":")[0] for line in busy_lines} == {"asyncio", "trio"}
     assert "1 of 2 processes (CPU pressure 40%)" in busy_lines[0]
+    # and the summary table marks the busy figures, as the terminal table does
+    summary = "\n".join(_summary(Context.of([load(path)], tmp_path)))
+    marked = [line for line in summary.splitlines() if line.startswith("|") and "\\*" in line]
+    assert len(marked) == 1
+    assert marked[0].startswith("| spawn | 1,000 |")
+    assert marked[0].count("\\*") == 2
+    assert "\\* measured while the machine was busy (2 figures)" in summary
     old = tmp_path / "old.json"
     old.write_text(json.dumps(RESULTS))  # made before the workers measured how busy
+    assert "\\*" not in "\n".join(_summary(Context.of([load(old)], tmp_path)))
     section = "\n".join(_busy_section(Context.of([load(old)], tmp_path)))
     assert "machine busy" not in section
     assert "`old.json`: rounds within a worker process spread ±0.0%" in section

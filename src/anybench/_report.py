@@ -240,7 +240,7 @@ def _summary(ctx: Context) -> list[str]:
         k: {c: [] for c in columns} for k in kinds.values()
     }
     caveats: list[str] = []
-    left_out = 0
+    left_out = busy = 0
     for key in sorted_keys(cells, scenarios):
         row = cells[key]
         parts = []
@@ -251,6 +251,9 @@ def _summary(ctx: Context) -> list[str]:
                 continue
             record = entry.record
             text = format_ns(record.ns_per_op) + dagger(record, caveats)
+            if busy_processes(record.process_busy):
+                busy += 1
+                text += " \\*"
             baseline = row.get(ctx.base_of.get(column, ""))
             if record.unstable:
                 text += " (unstable)"
@@ -294,6 +297,14 @@ def _summary(ctx: Context) -> list[str]:
             "columns have, without the rows marked † (a mechanism of their own on that "
             f"runtime) and without the scenarios scaled by another axis than {N.symbol}, whose "
             f"cost is their load's{_other_axes(ctx)} ({left_out} cells left out).",
+        ]
+    if busy:
+        out += [
+            "",
+            f"\\* measured while the machine was busy ({busy} figures): a process of it waited "
+            f"for a CPU, or saw CPU pressure or steal, over {BUSY_SHARE:.0%} of its rounds' wall "
+            "time; it may read that much slow, more than its interval says (see How busy the "
+            "machine was).",
         ]
     return out + _footnotes(caveats)
 
