@@ -303,3 +303,15 @@ def test_a_partial_run_and_runs_of_other_code_are_said_first(
     assert "PARTIAL a: interrupted after pass 2 of 6.\n" in page
     assert "NOT THE SAME CODE: anyio None in a, 4.16.0 in b" in page
     assert "Combined from 2 runs (not all of one code), their files dated" in page
+
+
+def test_the_terminal_table_marks_a_ratio_that_is_not_significant(tmp_path: Path) -> None:
+    """As the report does: "0.55x" looked like a finding where its interval held 1."""
+    from anybench._table import comparison_table
+
+    data = run_data(1, shift={("spawn", 1000, "uvloop"): 1 / TRUE["uvloop"]})
+    table = comparison_table(load(write(tmp_path, "run.json", data)))
+    [row] = [line for line in table.splitlines() if line.startswith("spawn") and "1,000" in line]
+    assert re.search(r"\(1\.0\dx ~\)", row)  # uvloop made as fast as asyncio: not claimed
+    assert re.search(r"\(2\.0\dx\)", row)  # trio, twice as slow: significant, unmarked
+    assert "~ = not significant" in table

@@ -12,6 +12,7 @@ from ._format import format_ns
 from ._layout import cells_by_key, column_order, dagger, dagger_notes, entries, sorted_keys
 from ._results import Record, Run, below_clock_note
 from ._runtimes import BASELINE
+from ._verdicts import Ratio
 
 
 def comparison_table(run: Run) -> str:
@@ -40,7 +41,10 @@ def comparison_table(run: Run) -> str:
             if base is None or name == BASELINE:
                 text = format_ns(cell.ns_per_op)
             else:
-                text = f"{format_ns(cell.ns_per_op)} ({cell.ns_per_op / base.ns_per_op:.2f}x)"
+                # As the report's: paired by process, and "~" where its interval holds 1.
+                ratio = Ratio.within_run(base, cell)
+                unclear = " ~" if ratio.known and not ratio.significant else ""
+                text = f"{format_ns(cell.ns_per_op)} ({ratio.ratio:.2f}x{unclear})"
             text += dagger(cell, caveats)
             if _busy(cell):
                 busy_marks += 1
@@ -52,7 +56,8 @@ def comparison_table(run: Run) -> str:
     lines.append("")
     lines.append(
         f"ns per operation (geometric mean of the per-process medians); (x) = ratio to "
-        f"{BASELINE}, lower is faster. "
+        f"{BASELINE}, lower is faster, paired by process; ~ = not significant (its 95% "
+        "interval, in the report, holds 1). "
         f"Timer cost: {run.anybench_info.get('timer_cost_ns', float('nan')):.0f} ns per reading."
     )
     lines += dagger_notes(caveats)
