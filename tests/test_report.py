@@ -374,3 +374,28 @@ def test_a_remark_on_an_unknown_topic_is_refused_in_one_line() -> None:
     assert dict(spec.remarks) == {"memory": "per task"}
     with pytest.raises(ScenarioError, match="REMARKS names unknown topic 'memroy'; choose from"):
         ScenarioSpec.from_module(SimpleNamespace(**fields, REMARKS={"memroy": "per task"}))
+
+
+def test_the_memory_table_names_the_n_the_memory_was_measured_at(tmp_path: Path) -> None:
+    """A quick run measures memory at N = 1,000 and its largest N is 10,000: the rows said
+    10,000 and every cell "(at N=1,000)"."""
+    from anybench._report import Context, _memory
+
+    from .test_outputs import _results
+
+    data = _results("spawn")
+    for bench in data["benchmarks"]:
+        if bench["extra_info"]["scale"] == 100:
+            bench["extra_info"]["memory"] = {"bytes_per_op": 970.0, "peak_bytes": 97_000, "n": 10}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data))
+    lines = _memory(Context.of([load(path)], tmp_path))
+    [row] = [line for line in lines if line.startswith("| spawn |")]
+    assert row.startswith("| spawn | 10 | 970 B, peak 0.1 MiB | 970 B")
+    assert "(at" not in row
+    # one cell measured elsewhere: said in that cell, the row keeps the scale it shows
+    data["benchmarks"][-1]["extra_info"]["memory"]["n"] = 20
+    path.write_text(json.dumps(data))
+    [row] = [line for line in _memory(Context.of([load(path)], tmp_path)) if "| spawn |" in line]
+    assert row.startswith("| spawn | 100 |")
+    assert row.count("(at N=") == 2

@@ -394,7 +394,7 @@ def _memory(ctx: Context) -> list[str]:
     measured = [e for e in all_entries if e.record.memory]
     if not measured:
         return []
-    out = ["## Memory per operation at the largest N", ""]
+    out = ["## Memory per operation", ""]
     out += _table_head(["scenario", "N"], columns)
     by_scenario: dict[str, dict[str, Entry]] = {}
     for entry in measured:
@@ -403,7 +403,14 @@ def _memory(ctx: Context) -> list[str]:
         row = by_scenario.get(scenario)
         if not row:
             continue
-        label = next(iter(row.values())).record.scale_label
+        # The N the memory was measured at (a round of its own, at most the profile's memory
+        # N): in the N column where every cell shares it, else in each cell that differs.
+        first = next(iter(row.values())).record
+        measured_at = {
+            (e.record.memory or {}).get("n", e.record.n) for e in row.values() if e.record.memory
+        }
+        shared = measured_at.pop() if len(measured_at) == 1 else None
+        label = (first if shared is None else replace(first, n=shared)).scale_label
         parts = []
         for column in columns:
             memory = row[column].record.memory if column in row else None
@@ -411,15 +418,15 @@ def _memory(ctx: Context) -> list[str]:
             if memory and memory.get("peak_bytes") is not None:
                 text += f", peak {memory['peak_bytes'] / 2**20:,.1f} MiB"
             record = row[column].record if column in row else None
-            if memory and record and memory.get("n", record.n) != record.n:
+            if memory and record and shared is None and memory.get("n", record.n) != record.n:
                 text += f" (at {scale_text(replace(record, n=memory['n']))})"
             parts.append(text)
         out.append(_row([scenario, label], parts))
     out += [
         "",
         "Peak memory the scenario allocated from its start (set-up included) to the end of its "
-        "measured region (tracemalloc, in one extra untimed round), divided by the operations, "
-        "and that peak itself. "
+        "measured region (tracemalloc, in one extra untimed round at the N shown: the largest, "
+        "or the profile's largest for memory), divided by the operations, and that peak itself. "
         "It includes the scenario's own bookkeeping (timestamps and result lists: a few "
         "integers, about 32 B each, per operation).",
     ]
