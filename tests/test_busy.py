@@ -125,7 +125,7 @@ def test_the_summary_gives_the_median_and_the_worst_process() -> None:
         [_figures(cpu=0.98, psi=0.03), _figures(cpu=0.61, psi=0.2), _figures(cpu=0.99)]
     )
     assert line is not None
-    assert line.startswith("machine busy: CPU share of wall median 0.98 (worst 0.61)")
+    assert line.startswith("how busy: CPU share of wall median 0.98 (worst 0.61)")
     assert "steal 0.0% (worst 0.0%)" in line
     assert "CPU pressure 3% (worst 20%)" in line
     assert line.endswith("1 of 3 processes busy")
@@ -253,7 +253,7 @@ def test_the_table_states_how_busy_and_marks_the_busy_figure(tmp_path: Path) -> 
     assert marked[0].startswith("spawn")
     assert "1,000" in marked[0]
     assert marked[0].count(" *") == 2
-    assert "machine busy: CPU share of wall median 1.00 (worst 1.00)" in table
+    assert "how busy: CPU share of wall median 1.00 (worst 1.00)" in table
     assert "run-queue wait 0% (worst 30%)" in table
     assert "1 of 4 processes busy" in table
     assert "(2 figures)" in table
@@ -263,7 +263,7 @@ def test_the_table_states_how_busy_and_marks_the_busy_figure(tmp_path: Path) -> 
     assert " *" not in comparison_table(load(quiet))
     old = tmp_path / "old.json"
     old.write_text(json.dumps(RESULTS))
-    assert "machine busy" not in comparison_table(load(old))
+    assert "how busy:" not in comparison_table(load(old))
 
 
 def test_the_report_states_how_busy_and_names_the_busy_benchmarks(tmp_path: Path) -> None:
@@ -273,7 +273,7 @@ def test_the_report_states_how_busy_and_names_the_busy_benchmarks(tmp_path: Path
     lines = _busy_section(Context.of([load(path)], tmp_path))
     assert lines[0] == "## How busy the machine was"
     section = "\n".join(lines)
-    assert "`run.json`: machine busy: CPU share of wall median 1.00" in section
+    assert "`run.json`: how busy: CPU share of wall median 1.00" in section
     busy_lines = [line for line in section.splitlines() if line.startswith("- `spawn`")]
     assert len(busy_lines) == 2
     assert all("1,000" in line for line in busy_lines)
@@ -290,7 +290,7 @@ def test_the_report_states_how_busy_and_names_the_busy_benchmarks(tmp_path: Path
     old.write_text(json.dumps(RESULTS))  # made before the workers measured how busy
     assert "\\*" not in "\n".join(_summary(Context.of([load(old)], tmp_path)))
     section = "\n".join(_busy_section(Context.of([load(old)], tmp_path)))
-    assert "machine busy" not in section
+    assert "how busy:" not in section
     assert "`old.json`: rounds within a worker process spread ±0.0%" in section
 
 

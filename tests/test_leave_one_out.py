@@ -183,7 +183,7 @@ def test_the_readme_table_has_the_runs_hours_spread_and_how_busy(tmp_path: Path)
     assert "3 runs of the same code, started from 2026-11-25 09:05 to 2026-11-25 15:05" in text
     footer = [line for line in page if line.startswith("- `run")]
     assert len(footer) == 3
-    assert footer[0].startswith("- `run0.json`, started 2026-11-25 09:05: machine busy:")
+    assert footer[0].startswith("- `run0.json`, started 2026-11-25 09:05: how busy:")
     assert "0 of" in footer[0]
     processes = len(SCENARIOS) * len(SCALES) * PROCESSES
     assert f"{processes} of {processes} processes busy" in footer[2]

@@ -223,7 +223,7 @@ def summary_line(processes: Sequence[Busy]) -> str | None:
             parts.append(f"{label} {median:.{digits}%} (worst {worst:.{digits}%})")
     busy = busy_processes(processes)
     parts.append(f"{busy} of {len(processes)} processes busy")
-    return "machine busy: " + ", ".join(parts)
+    return "how busy: " + ", ".join(parts)
 
 
 def round_spread(benchmarks: Iterable[Sequence[Sequence[float]]]) -> float | None:

@@ -457,7 +457,7 @@ def _footer(runs: Sequence[Run], caveats: Sequence[str]) -> list[str]:
     for run in runs:
         busy = (
             summary_line(run.busy)
-            or "machine busy: not measured (a run made before anybench measured it)"
+            or "how busy: not measured (a run made before anybench measured it)"
         )
         out.append(f"- {markdown_code(run.path.name)}, {_made(run)}: {markdown(busy)}")
     return out
