@@ -362,6 +362,11 @@ def test_two_sides_with_nothing_in_common_are_one_line(
     other = write_counts(run(bench(scenario="timers")), tmp_path)
     assert main(["explain", str(OLD_FILE), str(other)]) == 2
     assert "no benchmarks (scenario, runtime, scale) in common" in _one_line(capsys)
+    # an N the file does not have: the line names the N it has, and one file once only
+    assert main(["explain", str(other), "--sides", "asyncio,trio", "--scale", "5000"]) == 2
+    line = _one_line(capsys)
+    assert line.rstrip().endswith(f"{other.name} has timers on asyncio at N 1,000")
+    assert " against " not in line
 
 
 def test_an_unreadable_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -344,18 +344,23 @@ def pair_benchmarks(
         f"--scale {scale}" if scale is not None else "",
     ]
     chosen_by = " ".join(f for f in filters if f)
+    inventory = _inventory(run_a) + ("" if run_a is run_b else f" against {_inventory(run_b)}")
     raise ExplainError(
         f"the two sides have no {what} in common"
         + (f" with {chosen_by}" if chosen_by else "")
-        + f"; {_inventory(run_a)} against {_inventory(run_b)}"
+        + f"; {inventory}"
     )
 
 
 def _inventory(run: CountsRun) -> str:
     scenarios = sorted({b.scenario for b in run.benchmarks})
     runtimes = sorted({b.runtime for b in run.benchmarks})
+    scales = sorted({b.scale for b in run.benchmarks if b.axis == "n"})
     name = Path(run.source).name or "a file"
-    return f"{name} has {', '.join(scenarios) or 'nothing'} on {', '.join(runtimes) or 'nothing'}"
+    return (
+        f"{name} has {', '.join(scenarios) or 'nothing'} on {', '.join(runtimes) or 'nothing'}"
+        f" at N {', '.join(f'{n:,}' for n in scales) or 'none'}"
+    )
 
 
 # -- text ------------------------------------------------------------------------------------
