@@ -106,9 +106,20 @@ def run_benchmarks(
     return paths
 
 
+def _test_paths(args: Sequence[str]) -> list[str]:
+    """The files and directories among pytest's arguments: those that look like one (a ``/`` or
+    a ``.py``), without a ``::test`` part; an option's value (``-k spawn``) does not."""
+    paths = [a.split("::")[0] for a in args if not a.startswith("-")]
+    return [p for p in paths if "/" in p or p.endswith(".py")]
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: the future, the adapter, and every scenario on every runtime."""
+    # pytest-xdist's workers would say only "no tests ran" of a path that does not exist.
+    missing = [p for p in _test_paths(session.posargs) if not (ROOT / p).exists()]
+    if missing:
+        session.error(f"{missing[0]}: no such file or directory (paths are from {ROOT})")
     install(session, "test")
     # On every core (pytest-xdist); benchmarks are never run this way: they run one at a time.
     # The ten slowest tests are named at the end: the suite's time is watched, not guessed.

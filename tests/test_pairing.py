@@ -627,6 +627,19 @@ def test_the_report_and_compare_sessions_tell_files_from_option_values() -> None
     assert proc.stdout.splitlines() == ["[]", "['results/']", "['A.json']", "['A.json', 'B.json']"]
 
 
+def test_the_tests_session_names_a_test_path_that_does_not_exist() -> None:
+    """Under pytest-xdist a missing path said only "no tests ran"; the session checks the
+    arguments that look like paths, never an option's value."""
+    code = "import sys, noxfile\nprint(noxfile._test_paths(sys.argv[1:]))\n"
+    args = ["tests/test_nope.py", "-k", "spawn", "-o", "xfail_strict=false", "tests/a.py::t", "-x"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
+    )  # fmt: skip
+    assert proc.stdout.strip() == "['tests/test_nope.py', 'tests/a.py']"
+
+
 def test_bench_ab_refuses_a_base_from_before_the_worker_protocol(tmp_path: Path) -> None:
     """Such a base's workers all failed to start, after minutes of measuring the head alone."""
     (tmp_path / "old" / "src" / "anybench").mkdir(parents=True)
