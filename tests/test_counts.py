@@ -561,7 +561,11 @@ def test_compare_on_the_command_line_takes_counts_files(
     assert b.name.endswith("_counts-2.json")
     assert main(["compare", str(a), str(b)]) == 1
     assert "REGRESSION" in capsys.readouterr().out
-    assert main(["compare", str(a), str(a)]) == 0
+    assert main(["compare", str(a), str(a)]) == 2  # one run twice, as for timed runs
+    assert (
+        capsys.readouterr().err
+        == f"anybench: {a} is the same counts twice; compare two runs' counts\n"
+    )
     # a counts file against a results file of times: said so, whichever comes first
     timed = tmp_path / "timed.json"
     timed.write_text(json.dumps(RESULTS))

@@ -497,12 +497,16 @@ _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBAD
 
 def _compare_counts(args: argparse.Namespace) -> int:
     from ._counts_compare import compare_counts
-    from ._counts_results import CountsError, read_counts
+    from ._counts_results import CountsError, counts_to_json, read_counts
 
     try:
         old, new = read_counts(args.old), read_counts(args.new)
     except CountsError as exc:
         _error(str(exc))
+        return 2
+    if counts_to_json(old) == counts_to_json(new):  # as compare refuses one timed run twice
+        same = "is" if args.old == args.new else f"and {args.new} are"
+        _error(f"{args.old} {same} the same counts twice; compare two runs' counts")
         return 2
     text, status = compare_counts(old, new)
     print(text)
