@@ -107,10 +107,17 @@ def run_benchmarks(
 
 
 def _test_paths(args: Sequence[str]) -> list[str]:
-    """The files and directories among pytest's arguments: those that look like one (a ``/`` or
-    a ``.py``), without a ``::test`` part; an option's value (``-k spawn``) does not."""
-    paths = [a.split("::")[0] for a in args if not a.startswith("-")]
-    return [p for p in paths if "/" in p or p.endswith(".py")]
+    """The test files and directories among pytest's arguments, without a ``::test`` part: under
+    ``tests``, a ``.py`` file, or a node id. An option's value elsewhere (``--junitxml
+    out/j.xml``, ``--basetemp /tmp/t``, ``-k spawn``) is not one."""
+    found = []
+    for arg in args:
+        path = arg.split("::")[0]
+        if not arg.startswith("-") and (
+            "::" in arg or path.endswith(".py") or path == "tests" or path.startswith("tests/")
+        ):
+            found.append(path)
+    return found
 
 
 @nox.session

@@ -274,6 +274,7 @@ def test_a_partial_run_and_runs_of_other_code_are_said_first(
     made on different machines (a VM moved to another host keeps its name)."""
     a = run_data(1)
     a["anybench_run"] = {"partial": "interrupted after pass 2 of 6"}
+    a["machine_info"]["cpu"] = {**a["machine_info"].get("cpu", {}), "brand_raw": "Intel Xeon"}
     b = run_data(2, when="2026-11-25T12:00:00+00:00")
     b["machine_info"]["anybench"]["libraries"] = {"anyio": "4.16.0"}
     b["machine_info"]["cpu"] = {**b["machine_info"].get("cpu", {}), "brand_raw": "AMD EPYC"}

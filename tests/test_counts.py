@@ -688,7 +688,10 @@ def test_the_report_marks_a_runtime_whose_work_depends_on_time() -> None:
         (["--repeats", "1000000"], "--repeats takes 2"),
         (["--jobs", "0"], "--jobs takes 1 to"),
         (["--max-n", "-1"], "--max-n takes 0"),
-        (["--profile", "full"], "every N of profile full is above --max-n 1,000; pass a larger"),
+        (
+            ["--profile", "full"],
+            "every N of profile full is above --max-n 1,000 (the default); pass a larger",
+        ),
         (["--into", "{a file}"], "{a file} is a file, not a directory; pass --into a directory"),
     ],
 )

@@ -631,7 +631,8 @@ def test_the_tests_session_names_a_test_path_that_does_not_exist() -> None:
     """Under pytest-xdist a missing path said only "no tests ran"; the session checks the
     arguments that look like paths, never an option's value."""
     code = "import sys, noxfile\nprint(noxfile._test_paths(sys.argv[1:]))\n"
-    args = ["tests/test_nope.py", "-k", "spawn", "-o", "xfail_strict=false", "tests/a.py::t", "-x"]
+    args = ["tests/test_nope.py", "-k", "spawn", "-o", "xfail_strict=false", "tests/a.py::t", "-x",
+            "--junitxml", "out/j.xml", "--basetemp", "/tmp/t"]  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=ROOT, capture_output=True, text=True, check=True,

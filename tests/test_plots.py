@@ -251,9 +251,9 @@ def test_a_crowded_plot_is_laid_out_without_a_warning(
 ) -> None:
     """A report of many runs at once (as every committed run in one report): every legend
     entry is drawn (48 here, in three columns: a legend of 24 was once cut at 17), a runtime
-    keeps one colour in every run, and the figure widens for the legend, so that tight_layout
-    applies; a chart still too crowded for it is saved whole (bbox_inches="tight") rather than
-    warned about with a source path.
+    keeps one colour in every run and every column has a style of its own, and the figure
+    widens for the legend, so that tight_layout applies (a chart still too crowded for it:
+    the next test).
 
     Made-up runs of the committed ones' size and names (a dozen files, four runtimes, four N),
     of one scenario: the same crowded chart as every committed file in one report, without the
@@ -302,3 +302,28 @@ def test_a_crowded_plot_is_laid_out_without_a_warning(
     assert all(len(c) == 1 for c in colours.values()), colours  # one colour a runtime
     assert len({next(iter(c)) for c in colours.values()}) == 4  # and four colours
     assert not any(crowded)
+    styles = _plots._styles(entries(runs))
+    assert len(set(styles.values())) == len(styles) == 48
+
+
+def test_a_chart_too_crowded_for_tight_layout_is_saved_whole_without_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where tight_layout gives up (matplotlib warns "Tight layout not applied", naming its
+    source), the figure is saved with bbox_inches="tight" instead, and the warning is not
+    passed on."""
+    import warnings
+
+    fig, _ = _plots._figure()
+
+    def gives_up(*args: object, **kwargs: object) -> None:
+        warnings.warn("Tight layout not applied. The margins ...", UserWarning, stacklevel=2)
+
+    monkeypatch.setattr(fig, "tight_layout", gives_up)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _plots._finish(fig)
+    assert caught == []
+    assert fig in _plots._CROWDED
+    _plots._save(fig, tmp_path / "crowded.png")
+    assert (tmp_path / "crowded.png").stat().st_size > 0

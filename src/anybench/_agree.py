@@ -189,7 +189,9 @@ def variants_differ(runs: Sequence[Run]) -> str:
     """Why runs with the same scenarios can share no cell, as the end of a message: their
     variant labels differ (an A/B run's files each hold one variant); else the usual advice."""
     labels = [", ".join(sorted({r.variant for r in run.records})) for run in runs]
-    if len(set(labels)) < 2:
+    unlabelled = [{(r.scenario, r.n, r.runtime) for r in run.records} for run in runs]
+    overlap = any(a & b for a, b in itertools.combinations(unlabelled, 2))
+    if len(set(labels)) < 2 or not overlap:
         return "; pass runs of the same scenarios and runtimes"
     said = ", ".join(
         f"{label or 'none'} in {run.stem}" for run, label in zip(runs, labels, strict=True)

@@ -305,7 +305,7 @@ def format_leave_one_out(left_out: Sequence[LeftOut], *, worst: int = 10) -> str
             lines.append(
                 f"  {c.label}: {c.ratio:.3f}x, the others "
                 f"{_interval(c.combined.next_low, c.combined.next_high, digits=3)} "
-                f"({c.miss - 1:+.1%} beyond)"
+                f"({c.miss - 1:+.{1 if c.miss - 1 >= 0.0005 else 3}%} beyond)"
             )
         if len(misses) > worst:
             lines.append(f"  ... and {len(misses) - worst} more")

@@ -645,7 +645,8 @@ def counts_main(
         )
     if max_n is not None and not any(counted_scales(spec, profile, max_n) for spec in specs):
         return usage(
-            f"every N of profile {profile} is above --max-n {max_n:,}; pass a larger --max-n "
+            f"every N of profile {profile} is above --max-n {max_n:,}"
+            f"{' (the default)' if max_n == COUNTS_MAX_N else ''}; pass a larger --max-n "
             "(0: no limit), or another --profile"
         )
     run = count_scenarios(
@@ -664,8 +665,9 @@ def counts_main(
             f"anybench: cannot save into {into} ({exc.strerror or exc}); saved to {path} instead",
             file=sys.stderr,
         )
-        return 1
     for line in run.failed:
         print(f"anybench: failed: {line}", file=sys.stderr)
+    if path.parent != into:
+        return 1
     log(f"counts saved to {path}")
     return 1 if run.failed else 0

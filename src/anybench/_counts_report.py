@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._counts_results import BenchmarkCounts, CountsRun
-from ._escape import markdown
+from ._escape import markdown, markdown_code
 from ._layout import Entry
 from ._results import Run
 from ._runtimes import BASELINE, runtime_distributions, time_dependent_work
@@ -82,17 +82,16 @@ def work_section(
             differs = differs_from_counts(runs[index], variant, run) if index < len(runs) else []
             if differs:
                 name = runs[index].stem + (f" [{variant}]" if variant else "")
-                kept_apart.append(
-                    f"- `{markdown(run.source)}` against {markdown(name)}: {markdown(differs[0])}"
-                )
+                said = f"{markdown(name)}: {markdown(differs[0])}"
+                kept_apart.append(f"- {markdown_code(run.source)} against {said}")
             else:
                 usable.append((index, variant))
-        of_file = f" (counts of `{markdown(run.source)}`)" if len(counts) > 1 else ""
+        of_file = f" (counts of {markdown_code(run.source)})" if len(counts) > 1 else ""
         # The runtimes' libraries; the file records every installed distribution.
         shown = runtime_distributions()
         versions = ", ".join(f"{k} {v}" for k, v in run.libraries.items() if v and k in shown)
         out.append(
-            f"From `{markdown(run.source)}`: Python {run.python.get('version')} "
+            f"From {markdown_code(run.source)}: Python {run.python.get('version')} "
             f"({markdown(str(run.python.get('compiler')))}), valgrind {run.valgrind}, "
             f"{markdown(versions)}; N up to {f'{run.max_n:,}' if run.max_n else 'any'}, "
             f"{run.repeats} processes each under valgrind."

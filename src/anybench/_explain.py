@@ -357,9 +357,9 @@ def _inventory(run: CountsRun) -> str:
     runtimes = sorted({b.runtime for b in run.benchmarks})
     scales = sorted({b.scale for b in run.benchmarks if b.axis == "n"})
     name = Path(run.source).name or "a file"
+    at = f" at N {', '.join(f'{n:,}' for n in scales)}" if scales else ""
     return (
-        f"{name} has {', '.join(scenarios) or 'nothing'} on {', '.join(runtimes) or 'nothing'}"
-        f" at N {', '.join(f'{n:,}' for n in scales) or 'none'}"
+        f"{name} has {', '.join(scenarios) or 'nothing'} on {', '.join(runtimes) or 'nothing'}{at}"
     )
 
 
@@ -576,7 +576,7 @@ def explain(
     if differences and run_a is not run_b:
         lines.append(f"library versions differ: {', '.join(differences[:6])}")
     pythons = [
-        f"{key} {run_a.python.get(key)} in A, {run_b.python.get(key)} in B"
+        f"{key} {run_a.python.get(key)} in {labels[0]}, {run_b.python.get(key)} in {labels[1]}"
         for key in ("version", "implementation", "build")
         if run_a.python.get(key) != run_b.python.get(key)
     ]

@@ -48,7 +48,8 @@ LEGEND_ROWS, LEGEND_CHAR_IN, LEGEND_HANDLE_IN, AXES_IN = 16, 0.075, 0.8, 5.6
 #: How the runs of a report of several files are told apart (a runtime keeps its colour in
 #: every run): a marker, a line style and a bar hatch per run, in the order given.
 RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-RUN_LINES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)), (0, (3, 1, 1, 3)))
+#: (Seven line styles against eight markers: 56 runs before a marker and line pair repeats.)
+RUN_LINES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)))
 RUN_HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
 #: What a plot says where a latency is below zero (timers: lateness by the runtime's own clock).
 NEGATIVE_NOTE = (
@@ -74,9 +75,16 @@ def _styles(entries: Sequence[Entry]) -> dict[str, Style]:
     runs = sorted({e.run for e in entries})
     styles: dict[str, Style] = {}
     for e in entries:
-        k = runs.index(e.run) % len(RUN_MARKERS)
+        k = runs.index(e.run)
         colour = f"C{runtimes.index(e.runtime) % 10}"
-        styles.setdefault(e.column, Style(colour, RUN_MARKERS[k], RUN_LINES[k], RUN_HATCHES[k]))
+        # Past eight runs a bar's hatch doubles in density ("//" -> "////"; none -> "||").
+        hatch = RUN_HATCHES[k % len(RUN_HATCHES)] * (1 + k // len(RUN_HATCHES)) or (
+            "||" * (k // len(RUN_HATCHES))
+        )
+        style = Style(
+            colour, RUN_MARKERS[k % len(RUN_MARKERS)], RUN_LINES[k % len(RUN_LINES)], hatch
+        )
+        styles.setdefault(e.column, style)
     return styles
 
 

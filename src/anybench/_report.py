@@ -418,7 +418,7 @@ def _memory(ctx: Context) -> list[str]:
             if memory and memory.get("peak_bytes") is not None:
                 text += f", peak {memory['peak_bytes'] / 2**20:,.1f} MiB"
             record = row[column].record if column in row else None
-            if memory and record and shared is None and memory.get("n", record.n) != record.n:
+            if memory and record and shared is None and memory.get("n", record.n) != first.n:
                 text += f" (at {scale_text(replace(record, n=memory['n']))})"
             parts.append(text)
         out.append(_row([scenario, label], parts))

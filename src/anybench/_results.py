@@ -471,13 +471,14 @@ def machine_differs(runs: Sequence[Run]) -> list[str]:
         differences += [
             f"{key} {first[key]} in {runs[0].stem}, {mine[key]} in {run.stem}"
             for key in first
-            if first[key] != mine[key]
+            if first[key] is not None and mine[key] is not None and first[key] != mine[key]
         ]
     return differences
 
 
 def differences_text(differences: Sequence[str]) -> str:
-    """The first three of :func:`software_differs`'s differences, for a one-line message."""
+    """The first three differences (of :func:`software_differs` or :func:`machine_differs`), for
+    a one-line message."""
     return "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
 
 

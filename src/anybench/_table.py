@@ -56,8 +56,8 @@ def comparison_table(run: Run) -> str:
     lines.append("")
     lines.append(
         f"ns per operation (geometric mean of the per-process medians); (x) = ratio to "
-        f"{BASELINE}, lower is faster, paired by process; ~ = not significant (its 95% "
-        "interval, in the report, holds 1). "
+        f"{BASELINE}, lower is faster, paired by process where both ran in the same processes; "
+        "~ = not significant (its 95% interval, in the report, holds 1). "
         f"Timer cost: {run.anybench_info.get('timer_cost_ns', float('nan')):.0f} ns per reading."
     )
     lines += dagger_notes(caveats)
