@@ -399,3 +399,26 @@ def test_the_memory_table_names_the_n_the_memory_was_measured_at(tmp_path: Path)
     [row] = [line for line in _memory(Context.of([load(path)], tmp_path)) if "| spawn |" in line]
     assert row.startswith("| spawn | 100 |")
     assert row.count("(at N=") == 2
+
+
+def test_the_latency_table_says_each_cells_samples_where_they_differ(tmp_path: Path) -> None:
+    """The samples column once listed "100, 200, 300" for a row of four runtimes, saying which
+    p99 rested on 100 (the largest but one) to no one."""
+    from anybench._report import Context, _latency
+
+    from .test_outputs import _results
+
+    data = _results("spawn")
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        if info["scale"] == 100 and info["runtime"] == "trio":
+            info["latency_ns"]["wake"]["count"] = 5
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data))
+    rows = [line for line in _latency(Context.of([load(path)], tmp_path)) if "| spawn |" in line]
+    by_n = {row.split(" | ")[2]: row for row in rows}
+    assert by_n["10"].endswith("| 3 |")
+    assert "(" not in by_n["10"]
+    assert by_n["100"].endswith("| per cell |")
+    assert by_n["100"].count(" (3) |") == 1
+    assert by_n["100"].count(" (5) |") == 1

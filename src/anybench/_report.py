@@ -442,26 +442,38 @@ def _latency(ctx: Context) -> list[str]:
         row = cells[key]
         series_names = list(dict.fromkeys(s for e in row.values() for s in e.record.latency_ns))
         for series in series_names:
-            parts = []
-            counts = set()
+            parts: list[str] = []
+            counts: list[int | None] = []
             for column in columns:
                 entry = row.get(column)
                 summary = entry.record.latency_ns.get(series) if entry else None
                 if not summary or "p50" not in summary:
                     parts.append("–")
+                    counts.append(None)
                     continue
-                counts.add(summary["count"])
+                counts.append(summary["count"])
                 parts.append(
                     f"{format_ns(summary['p50'])} / "
                     f"{format_ns(summary['p99']) if 'p99' in summary else 'n/a'} / "
                     f"{format_ns(summary['max'])}"
                 )
-            samples = ", ".join(f"{c:,}" for c in sorted(counts))
+            # One count for the row where every cell has it, else each cell says its own (a
+            # list in the last column could not be told apart: a p99 of 100 samples is the
+            # largest but one).
+            known = {c for c in counts if c is not None}
+            if len(known) > 1:
+                parts = [
+                    p if c is None else f"{p} ({c:,})" for p, c in zip(parts, counts, strict=True)
+                ]
+                samples = "per cell"
+            else:
+                samples = ", ".join(f"{c:,}" for c in known)
             label = next(iter(row.values())).record.scale_label
             out.append(_row([key[0], series, label], [*parts, samples]))
     out += [
         "",
-        "Delays from the trigger to the callback or awaiter running, over all rounds. Where "
+        "Delays from the trigger to the callback or awaiter running, over all rounds; the "
+        "samples behind each (in a cell, in brackets, where the cells of a row differ). Where "
         "all N triggers of a round happen before the loop runs the reactions, a delay "
         "includes the queue of triggers before it and grows with N by design (see each "
         "scenario's docstring).",
