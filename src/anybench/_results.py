@@ -35,7 +35,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -424,11 +424,27 @@ def repeated_run(runs: Sequence[Run]) -> tuple[Run, Run] | None:
     return None
 
 
+def _identity_differences(
+    runs: Sequence[Run], identity: Callable[[Run], dict[str, object]], *, unknown_differs: bool
+) -> list[str]:
+    """What differs in *identity* of each of *runs* from the first's, one line a key; a value
+    not recorded (None) on either side differs only if *unknown_differs*."""
+    if not runs:
+        return []
+    first = identity(runs[0])
+    differences = []
+    for run in runs[1:]:
+        mine = identity(run)
+        for key in dict.fromkeys([*first, *mine]):
+            a, b = first.get(key), mine.get(key)
+            if a != b and (unknown_differs or (a is not None and b is not None)):
+                differences.append(f"{key} {a} in {runs[0].stem}, {b} in {run.stem}")
+    return differences
+
+
 def software_differs(runs: Sequence[Run]) -> list[str]:
     """What differs in the code and software of *runs* from the first's: anybench's version,
     the commit, the library versions, Python (empty when they are the same)."""
-    if not runs:
-        return []
 
     def identity(run: Run) -> dict[str, object]:
         info = run.anybench_info
@@ -443,21 +459,13 @@ def software_differs(runs: Sequence[Run]) -> list[str]:
             ).strip(),
         }
 
-    first = identity(runs[0])
-    differences = []
-    for run in runs[1:]:
-        mine = identity(run)
-        for key in dict.fromkeys([*first, *mine]):
-            if first.get(key) != mine.get(key):
-                differences.append(
-                    f"{key} {first.get(key)} in {runs[0].stem}, {mine.get(key)} in {run.stem}"
-                )
-    return differences
+    return _identity_differences(runs, identity, unknown_differs=True)
 
 
 def machine_differs(runs: Sequence[Run]) -> list[str]:
     """What differs in the machine of *runs* from the first's: its name, its CPU (a VM that
-    moved to another host keeps its name and changes its CPU); empty when they are the same."""
+    moved to another host keeps its name and changes its CPU); where a file does not say, nothing
+    is claimed."""
 
     def identity(run: Run) -> dict[str, object]:
         return {
@@ -465,15 +473,7 @@ def machine_differs(runs: Sequence[Run]) -> list[str]:
             "CPU": (run.machine_info.get("cpu") or {}).get("brand_raw"),
         }
 
-    differences = []
-    for run in runs[1:]:
-        first, mine = identity(runs[0]), identity(run)
-        differences += [
-            f"{key} {first[key]} in {runs[0].stem}, {mine[key]} in {run.stem}"
-            for key in first
-            if first[key] is not None and mine[key] is not None and first[key] != mine[key]
-        ]
-    return differences
+    return _identity_differences(runs, identity, unknown_differs=False)
 
 
 def differences_text(differences: Sequence[str]) -> str:
