@@ -53,6 +53,11 @@ __all__ = [
 #: A round that waits for 10% of its wall time can read up to 10% slow: more than the +-1-5%
 #: intervals the figures claim, so such a figure is not the machine's quiet truth.
 BUSY_SHARE = 0.10
+#: Why a figure is marked busy, as the table and the report say under it.
+BUSY_REASON = (
+    f"a process of it waited for a CPU, or saw CPU pressure or steal, over {BUSY_SHARE:.0%} of "
+    "its rounds' wall time"
+)
 #: Where the run-queue wait is not known (no ``/proc/self/schedstat``), a process that got
 #: less CPU time than this share of its wall time is marked busy. A scenario that sleeps on
 #: purpose (timers) gets less too; the run-queue wait, where known, is not fooled by that.

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import _plots
 from ._busy import (
+    BUSY_REASON,
     BUSY_SHARE,
     NOISY_SPREAD,
     busy_processes,
@@ -301,10 +302,8 @@ def _summary(ctx: Context) -> list[str]:
     if busy:
         out += [
             "",
-            f"\\* measured while the machine was busy ({busy} figures): a process of it waited "
-            f"for a CPU, or saw CPU pressure or steal, over {BUSY_SHARE:.0%} of its rounds' wall "
-            "time; it may read that much slow, more than its interval says (see How busy the "
-            "machine was).",
+            f"\\* measured while the machine was busy ({busy} figures): {BUSY_REASON}; it may "
+            "read that much slow, more than its interval says (see How busy the machine was).",
         ]
     return out + _footnotes(caveats)
 

@@ -6,7 +6,7 @@ It is written for a terminal or a CI log: every cell and line is escaped
 
 from __future__ import annotations
 
-from ._busy import BUSY_SHARE, busy_processes, summary_line
+from ._busy import BUSY_REASON, busy_processes, summary_line
 from ._escape import terminal, terminal_table
 from ._format import format_ns
 from ._layout import cells_by_key, column_order, dagger, dagger_notes, entries, sorted_keys
@@ -66,9 +66,8 @@ def comparison_table(run: Run) -> str:
         lines.append(busy)
     if busy_marks:
         lines.append(
-            f"* measured while the machine was busy: a process of it waited for a CPU, or saw "
-            f"CPU pressure or steal, over {BUSY_SHARE:.0%} of its rounds' wall time "
-            f"({busy_marks} figures); re-run on a quieter machine to trust them."
+            f"* measured while the machine was busy: {BUSY_REASON} ({busy_marks} figures); "
+            "re-run on a quieter machine to trust them."
         )
     timer_cost_ns = run.anybench_info.get("timer_cost_ns")
     for record in run.records:
