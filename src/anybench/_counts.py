@@ -656,18 +656,20 @@ def counts_main(
         for line in run.failed:
             print(f"anybench: {line}", file=sys.stderr)
         return usage("no benchmark was counted; nothing saved")
+    saved_where_asked = True
     try:
         path = write_counts(run, into)
     except OSError as exc:
         # Never lose a finished count: it goes where it can, and the line says where.
         path = write_counts(run, Path(tempfile.gettempdir()))
+        saved_where_asked = False
         print(
             f"anybench: cannot save into {into} ({exc.strerror or exc}); saved to {path} instead",
             file=sys.stderr,
         )
     for line in run.failed:
         print(f"anybench: failed: {line}", file=sys.stderr)
-    if path.parent != into:
+    if not saved_where_asked:
         return 1
     log(f"counts saved to {path}")
     return 1 if run.failed else 0
