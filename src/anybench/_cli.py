@@ -316,6 +316,8 @@ def _combine(args: argparse.Namespace) -> int:
     from ._combine import CombineError, combine, format_combined, markdown_combined
     from ._files import create_text, unwritable
 
+    # Said before any work, and again if the file appears while combine works.
+    taken = f"{args.out} exists; pass --out a new file (combine never replaces one)"
     if args.out is not None:
         if args.leave_one_out:
             _error(
@@ -327,7 +329,7 @@ def _combine(args: argparse.Namespace) -> int:
             _error("--out is empty; name a new file for the Markdown table, or leave --out out")
             return 2
         if Path(args.out).exists():
-            _error(f"{args.out} exists; pass --out a new file (combine never replaces one)")
+            _error(taken)
             return 2
     runs = _load_distinct(args.files)
     if runs is None:
@@ -345,7 +347,7 @@ def _combine(args: argparse.Namespace) -> int:
         try:
             create_text(out, markdown_combined(runs, combined))
         except FileExistsError:
-            _error(f"{out} exists; pass --out a new file (combine never replaces one)")
+            _error(taken)
             return 1
         except OSError as exc:
             _error(str(unwritable(out, exc, "write it", "--out")))
