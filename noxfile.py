@@ -369,16 +369,20 @@ def _asks_lockstep(pytest_args: Sequence[str]) -> bool:
     return bool(asked) and asked[-1] == "lockstep"
 
 
+def _protocol(tree: Path) -> Path:
+    """The worker protocol's module of the anybench in *tree* (an exported revision)."""
+    return tree / "src" / "anybench" / "_protocol.py"
+
+
 def _speaks_protocol(tree: Path) -> bool:
-    """Whether the anybench in *tree* (an exported revision) has the worker protocol this
-    tree's parent speaks (``_protocol.py``, from 2026-12-01): older workers cannot run its jobs."""
-    return (tree / "src" / "anybench" / "_protocol.py").is_file()
+    """Whether the anybench in *tree* has the worker protocol this tree's parent speaks
+    (``_protocol.py``, from 2026-12-01): older workers cannot run its jobs."""
+    return _protocol(tree).is_file()
 
 
 def _takes_turns(tree: Path) -> bool:
-    """Whether the anybench in *tree* (an exported revision) has workers that take turns."""
-    protocol = tree / "src" / "anybench" / "_protocol.py"
-    return protocol.is_file() and "\nGO = " in protocol.read_text(encoding="utf-8")
+    """Whether the anybench in *tree* has workers that take turns."""
+    return _speaks_protocol(tree) and "\nGO = " in _protocol(tree).read_text(encoding="utf-8")
 
 
 def _is_variant(path: str, label: str) -> bool:
