@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -778,3 +781,125 @@ def test_a_report_of_counts_files_alone_says_what_it_needs(
     assert err.count("\n") == 1
     assert err.startswith("anybench: only counts files given: a report shows counts beside a ")
     assert not (tmp_path / "r").exists()
+
+
+# -- a count stopped midway ----------------------------------------------------------------------
+
+
+@needs_valgrind
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_count_stopped_midway_keeps_the_benchmarks_whose_processes_all_finished(
+    signum: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 16-minute count stopped at minute 15 once lost everything: now the benchmarks whose
+    every process finished are kept, and the run says it is partial. One process at a time, in
+    the planned order: the calls process, then asyncio and trio of repeat 1, then of repeat 2;
+    the stop comes as trio's second repeat starts, so asyncio is whole and trio is not."""
+    import anybench._counts
+    from anybench._counts import count_scenarios
+    from anybench._runtimes import runtime_named
+    from anybench._scenario import load_scenarios
+
+    real = anybench._counts._run_process
+    started: list[tuple[str, int, tuple[str, ...]]] = []
+
+    def run_process(spec: Any, chosen: Any, values: Any, mode: Any, repeat: int, *rest: Any) -> Any:
+        started.append((mode, repeat, tuple(chosen)))
+        children = rest[-1]
+        if (mode, repeat, tuple(chosen)) == ("instructions", 1, ("trio",)):
+            os.kill(os.getpid(), signum)  # as Ctrl-C, or `kill`, of the parent
+            deadline = time.monotonic() + 30
+            while not children.stopped and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert children.stopped
+        return real(spec, chosen, values, mode, repeat, *rest)
+
+    monkeypatch.setattr(anybench._counts, "_run_process", run_process)
+    [(_, spawn)] = load_scenarios([str(ROOT / "scenarios" / "spawn.py")])
+    logged: list[str] = []
+    run = count_scenarios(
+        [spawn],
+        [runtime_named("asyncio"), runtime_named("trio")],
+        "quick",
+        max_n=100,
+        repeats=2,
+        jobs=1,
+        log=logged.append,
+    )
+    assert run.partial == (
+        "interrupted after 4 of 5 processes; the benchmarks of the processes that did not "
+        "finish were not counted"
+    )
+    assert [(b.runtime, b.scale) for b in run.benchmarks] == [("asyncio", 100)]
+    assert len(run.benchmarks[0].instructions) == 2  # both repeats, never one
+    assert run.failed == ()  # what the stop cut short is not a failure
+    assert "spawn: trio, repeat 2 done" not in " ".join(logged)
+    assert started[-1] == ("instructions", 1, ("trio",))  # nothing started after the stop
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def test_a_stopped_count_stops_its_running_processes() -> None:
+    """`kill` of the parent alone does not reach the processes under valgrind, which can have
+    an hour to go: the stop kills them, and any started after it."""
+    from anybench._counts import Children, run_counts_process
+
+    children = Children()
+    job = CountsJob(
+        scenario_module="m",
+        sys_path=(),
+        runtimes=("asyncio",),
+        scales=(1,),
+        mode="calls",
+        warmup_n=1,
+    )
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with tempfile.TemporaryDirectory() as cwd:
+        threading.Timer(0.5, children.stop).start()
+        began = time.monotonic()
+        proc = run_counts_process(sleeper, job, cwd, children=children)
+        assert proc.returncode == -signal.SIGKILL
+        assert time.monotonic() - began < 30
+        began = time.monotonic()
+        assert run_counts_process(sleeper, job, cwd, children=children).returncode != 0
+        assert time.monotonic() - began < 30
+
+
+def test_a_partial_count_is_saved_and_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anybench._counts
+
+    note = "interrupted after 4 of 5 processes; the benchmarks ... were not counted"
+    monkeypatch.setattr(
+        anybench._counts, "find_valgrind", lambda: "/usr/bin/valgrind", raising=True
+    )
+    monkeypatch.setattr(
+        anybench._counts, "count_scenarios", lambda *a, **k: _run(_bench(), partial=note)
+    )
+    spawn = str(ROOT / "scenarios" / "spawn.py")
+    assert main(["counts", spawn, "--into", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    [saved] = tmp_path.iterdir()
+    assert err == f"anybench: {note}; the 1 benchmark(s) counted are saved to {saved}\n"
+    assert read_counts(saved).partial == note
+    # ... and a comparison with it says so before its table.
+    text, _ = compare_counts(_run(), read_counts(saved))
+    assert text.splitlines()[1] == f"PARTIAL new counts: {note}."
+    # Stopped before any benchmark was counted: nothing to save, and the line says so.
+    monkeypatch.setattr(
+        anybench._counts,
+        "count_scenarios",
+        lambda *a, **k: _run(_bench(), benchmarks=(), partial=note),
+    )
+    assert main(["counts", spawn, "--into", str(tmp_path / "none")]) == 130
+    assert capsys.readouterr().err == (
+        "anybench: interrupted before any benchmark was counted; nothing saved\n"
+    )
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_whole_count_has_no_partial_key() -> None:
+    from anybench._counts_results import counts_to_json
+
+    assert "partial" not in counts_to_json(_run())
+    assert counts_to_json(_run(partial="stopped"))["partial"] == "stopped"

@@ -33,8 +33,9 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,7 @@ from ._protocol import (
 )
 from ._runtimes import Runtime
 from ._scenario import ScenarioSpec
+from ._signals import deaf_to_interrupts, sigterm_as_interrupt
 from ._sweep import axis_named, scale_text, scales
 from ._valgrind import find_valgrind, valgrind_version
 
@@ -257,25 +259,66 @@ def seen_paths(python: str, roots: Iterable[str]) -> Iterator[Seen]:
         yield Seen(_venv_seen(run_dir, python), links, os.path.join(run_dir, "c"))
 
 
+class Children:
+    """The counts processes a run has running, so that a run stopped midway stops them: a
+    Ctrl-C at the terminal reaches them too, but ``kill`` of this process alone does not, and
+    each may have an hour to go."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self.stopped = False
+
+    def add(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._running.add(proc)
+            if self.stopped:  # started as the run stopped
+                proc.kill()
+
+    def discard(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+    def stop(self) -> None:
+        """Stop every process running now and any started from now on."""
+        with self._lock:
+            self.stopped = True
+            for proc in self._running:
+                proc.kill()
+
+
 def run_counts_process(
     command: Sequence[str],
     job: CountsJob,
     cwd: str,
     timeout: float = PROCESS_TIMEOUT_S,
     pycache: str | None = None,
+    children: Children | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a counts worker's *command* with *job* on its standard input, in the fixed
     environment (:func:`_environment`) and in *cwd*, an empty directory: what the caller's
-    working directory holds is no part of the count."""
-    return subprocess.run(
+    working directory holds is no part of the count. *children* holds it while it runs."""
+    with subprocess.Popen(
         command,
-        input=encode_counts_job(job),
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=_environment(pycache),
         cwd=cwd,
-        timeout=timeout,
-    )
+    ) as proc:
+        if children is not None:
+            children.add(proc)
+        try:
+            stdout, stderr = proc.communicate(encode_counts_job(job), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        finally:
+            if children is not None:
+                children.discard(proc)
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def _run_process(
@@ -286,6 +329,7 @@ def _run_process(
     repeat: int,
     valgrind: str | None,
     seen: Seen,
+    children: Children | None = None,
 ) -> _Outcome:
     outcome = _Outcome(spec.name, mode, repeat, tuple(runtimes))
     job = CountsJob(
@@ -310,7 +354,7 @@ def _run_process(
                 *command,
             ]
         try:
-            proc = run_counts_process(command, job, tmp, pycache=seen.pycache)
+            proc = run_counts_process(command, job, tmp, pycache=seen.pycache, children=children)
         except subprocess.TimeoutExpired:
             outcome.failed.append(
                 f"{spec.name}: its {mode} process ran past {PROCESS_TIMEOUT_S:g} s; stopped"
@@ -513,23 +557,55 @@ def count_scenarios(
         for name in names
     ]
 
-    def one(task: _Task) -> _Outcome:
-        spec, values, mode, repeat, chosen = task
-        outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, seen)
-        where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
-        log(
-            f"{spec.name}: {where} done"
-            + (f" ({len(outcome.failed)} failed)" if outcome.failed else "")
-        )
-        return outcome
+    children = Children()
 
+    def one(task: _Task) -> tuple[_Outcome, bool]:
+        spec, values, mode, repeat, chosen = task
+        outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, seen, children)
+        # A process that ended after the stop began is taken as cut short by it.
+        cut = children.stopped
+        if not cut:
+            where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
+            log(
+                f"{spec.name}: {where} done"
+                + (f" ({len(outcome.failed)} failed)" if outcome.failed else "")
+            )
+        return outcome, cut
+
+    # By task, in the order planned, whatever order they finish in; a run stopped midway
+    # (Ctrl-C, SIGTERM) keeps the processes that finished before the stop.
+    finished: dict[int, _Outcome] = {}
+    futures: dict[Future[tuple[_Outcome, bool]], int] = {}
     roots = [spec.import_root for spec in specs if spec.import_root]
-    with (
-        seen_paths(python, roots) as seen,
-        ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool,
-    ):
-        _cache_bytecode(seen, specs, runtimes)
-        outcomes = [*pool.map(one, call_jobs), *pool.map(one, count_jobs)]
+    with seen_paths(python, roots) as seen:
+        pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1)
+        try:
+            with sigterm_as_interrupt():
+                _cache_bytecode(seen, specs, runtimes)
+                start = 0
+                for batch in (call_jobs, count_jobs):  # every calls process before any count
+                    futures = {pool.submit(one, task): start + i for i, task in enumerate(batch)}
+                    for future in as_completed(futures):
+                        finished[futures[future]] = future.result()[0]
+                    start += len(batch)
+        except KeyboardInterrupt:
+            children.stop()
+        finally:
+            with deaf_to_interrupts():
+                pool.shutdown(cancel_futures=True)
+    # What finished before the stop though the stop came before it was taken in.
+    for future, i in futures.items():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            outcome, cut = future.result()
+            if not cut:
+                finished.setdefault(i, outcome)
+    outcomes = [finished[i] for i in sorted(finished)]
+    partial = None
+    if children.stopped:
+        partial = (
+            f"interrupted after {len(outcomes)} of {len(call_jobs) + len(count_jobs)} "
+            "processes; the benchmarks of the processes that did not finish were not counted"
+        )
 
     benchmarks = []
     failed: list[str] = []
@@ -552,6 +628,8 @@ def count_scenarios(
         for n in counted_scales(spec, profile, max_n):
             for runtime in names:
                 counted_here = [o for o in counted if runtime in o.runtimes]
+                if partial and len(counted_here) < repeats:
+                    continue  # not every repeat ran: the partial note says so
                 pieces = [o.pieces.get((runtime, n)) for o in counted_here]
                 have = [p for p in pieces if p is not None and p.dump is not None]
                 if len(have) != len(counted_here) or not have:
@@ -575,6 +653,7 @@ def count_scenarios(
         max_n=max_n,
         benchmarks=tuple(benchmarks),
         failed=tuple(dict.fromkeys(failed)),
+        partial=partial,
     )
 
 
@@ -598,8 +677,7 @@ def counts_main(
 ) -> int:
     """``anybench counts``: count the scenarios of *paths*, save the counts file under *into*,
     print its path. 0 when every benchmark was counted, 1 if some failed, 2 on a usage error
-    (one line on standard error)."""
-    from ._counts_results import write_counts
+    (one line on standard error), 130 when interrupted (what was counted is saved, partial)."""
     from ._runtimes import UnknownRuntimeError, select_runtimes
     from ._scenario import ScenarioError, load_scenarios
     from ._sweep import UnknownProfileError
@@ -655,21 +733,41 @@ def counts_main(
     if not run.benchmarks:
         for line in run.failed:
             print(f"anybench: {line}", file=sys.stderr)
+        if run.partial:
+            print(
+                "anybench: interrupted before any benchmark was counted; nothing saved",
+                file=sys.stderr,
+            )
+            return 130
         return usage("no benchmark was counted; nothing saved")
-    saved_where_asked = True
-    try:
-        path = write_counts(run, into)
-    except OSError as exc:
-        # Never lose a finished count: it goes where it can, and the line says where.
-        path = write_counts(run, Path(tempfile.gettempdir()))
-        saved_where_asked = False
-        print(
-            f"anybench: cannot save into {into} ({exc.strerror or exc}); saved to {path} instead",
-            file=sys.stderr,
-        )
+    with deaf_to_interrupts():  # a second Ctrl-C waits until the counts are saved
+        path, saved_where_asked = _save_counts(run, into)
     for line in run.failed:
         print(f"anybench: failed: {line}", file=sys.stderr)
+    if run.partial:
+        print(
+            f"anybench: {run.partial}; the {len(run.benchmarks)} benchmark(s) counted are saved "
+            f"to {path}",
+            file=sys.stderr,
+        )
+        return 130
     if not saved_where_asked:
         return 1
     log(f"counts saved to {path}")
     return 1 if run.failed else 0
+
+
+def _save_counts(run: CountsRun, into: Path) -> tuple[Path, bool]:
+    """Save *run* under *into*, or, where it cannot be, in the temporary directory: never lose a
+    finished count (the line says where it went). The path, and whether it is under *into*."""
+    from ._counts_results import write_counts
+
+    try:
+        return write_counts(run, into), True
+    except OSError as exc:
+        path = write_counts(run, Path(tempfile.gettempdir()))
+        print(
+            f"anybench: cannot save into {into} ({exc.strerror or exc}); saved to {path} instead",
+            file=sys.stderr,
+        )
+        return path, False

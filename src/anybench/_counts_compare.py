@@ -124,6 +124,11 @@ def compare_counts(old: CountsRun, new: CountsRun) -> tuple[str, int]:
     more work beyond its floor (or one counted in the old file is missing from the new), 2 if
     the builds differ (no verdict)."""
     lines = [f"counts: {old.source or 'old'} -> {new.source or 'new'}"]
+    lines += [
+        f"PARTIAL {side} counts: {run.partial}."
+        for side, run in (("old", old), ("new", new))
+        if run.partial
+    ]
     refused = identity_differences(old, new)
     if refused:
         lines.append(

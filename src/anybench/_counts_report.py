@@ -95,6 +95,7 @@ def work_section(
             f"({markdown(str(run.python.get('compiler')))}), valgrind {run.valgrind}, "
             f"{markdown(versions)}; N up to {f'{run.max_n:,}' if run.max_n else 'any'}, "
             f"{run.repeats} processes each under valgrind."
+            + (f" PARTIAL: {markdown(run.partial)}." if run.partial else "")
         )
         out += [
             "",

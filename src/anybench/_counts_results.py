@@ -150,6 +150,8 @@ class CountsRun:
     benchmarks: tuple[BenchmarkCounts, ...]
     #: Benchmarks that failed, each one line.
     failed: tuple[str, ...] = ()
+    #: Why the run is partial (stopped midway) and how much of it there is; None if whole.
+    partial: str | None = None
     source: str = ""
 
     def build_identity(self) -> dict[str, Any]:
@@ -238,6 +240,7 @@ def counts_to_json(run: CountsRun) -> dict[str, Any]:
         "repeats": run.repeats,
         "max_n": run.max_n,
         "failed": list(run.failed),
+        **({"partial": run.partial} if run.partial else {}),
         "benchmarks": [_benchmark_to_json(b) for b in run.benchmarks],
     }
 
@@ -442,6 +445,9 @@ def read_counts(path: str | Path) -> CountsRun:
     keys = [b.key for b in benchmarks]
     if len(set(keys)) != len(keys):
         raise r.fail("file", "holds a benchmark twice")
+    partial = data.get("partial")  # files of a whole run have none
+    if partial is not None and not isinstance(partial, str):
+        raise r.fail("file.partial", "should be text")
     return CountsRun(
         created=r.get(data, "created", str, "file"),
         profile=r.get(data, "profile", str, "file"),
@@ -454,6 +460,7 @@ def read_counts(path: str | Path) -> CountsRun:
         max_n=r.get(data, "max_n", (int, None), "file"),
         benchmarks=benchmarks,
         failed=tuple(failed),
+        partial=partial,
         source=source,
     )
 

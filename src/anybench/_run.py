@@ -19,18 +19,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from . import _journal
 from ._files import OutputError, unwritable
 from ._results import ResultsError, save
+from ._signals import deaf_to_interrupts, sigterm_as_interrupt
 
 #: pytest's exit codes that still leave a whole results file: all passed, or some failed (the
 #: failures are named in it).
@@ -101,38 +100,6 @@ def _uses_storage(pytest_args: Sequence[str]) -> bool:
 
 def _uses_junitxml(pytest_args: Sequence[str]) -> bool:
     return any(arg.startswith(("--junitxml", "--junit-xml")) for arg in pytest_args)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, nox stopping a session) stops the run as Ctrl-C does: what finished is
-    saved before this process ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _deaf_to_interrupts() -> Iterator[None]:
-    """Further Ctrl-C (a second press) and SIGTERM wait until what finished is saved."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
@@ -224,7 +191,7 @@ def run_and_save(
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         # Live until saved: no other run's recovery takes this journal once pytest has ended.
         with _journal.running(raw):
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 proc = subprocess.Popen(
                     pytest_command(targets, raw, [*extra, *pytest_args]), env=env
                 )
@@ -233,7 +200,7 @@ def run_and_save(
                     interrupted = False
                 except KeyboardInterrupt:
                     interrupted = True
-            with _deaf_to_interrupts():
+            with deaf_to_interrupts():
                 if interrupted:
                     log("anybench: interrupted; saving what finished")
                     code = _stop(proc)
