@@ -50,6 +50,7 @@ STAGES: tuple[frozenset[str], ...] = (
             "_format",
             "_probe",
             "_runtimes",
+            "_signals",
             "_stats",
             "_sweep",
             "_valgrind",
