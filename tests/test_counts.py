@@ -903,3 +903,53 @@ def test_a_whole_count_has_no_partial_key() -> None:
 
     assert "partial" not in counts_to_json(_run())
     assert counts_to_json(_run(partial="stopped"))["partial"] == "stopped"
+
+
+def test_a_count_of_large_n_says_first_how_long_it_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--max-n 0 --profile full` once started hours of valgrind without a word."""
+    import anybench._counts
+
+    monkeypatch.setattr(anybench._counts, "find_valgrind", lambda: "/usr/bin/valgrind")
+    monkeypatch.setattr(anybench._counts, "count_scenarios", lambda *a, **k: _run(_bench()))
+    spawn = str(ROOT / "scenarios" / "spawn.py")
+    options = ["--runtime", "asyncio,trio", "--jobs", "2", "--into", str(tmp_path)]
+    assert main(["counts", spawn, "--profile", "full", "--max-n", "0", *options]) == 0
+    # N = 10,000 and 100,000 (spawn's largest), two runtimes, two repeats, two at a time
+    assert round((10_000 + 100_000) * 2 * 2 * 0.002 / 2 / 60) == 7
+    [warning] = capsys.readouterr().err.splitlines()
+    assert warning == (
+        "anybench: counting N up to 100,000 (the default stops at 1,000): at about 2 ms an "
+        "operation under valgrind, this count takes about 7 minute(s), 2 process(es) at a "
+        "time; Ctrl-C keeps what finished"
+    )
+    assert main(["counts", spawn, "--profile", "full", "--max-n", "10000", *options]) == 0
+    assert "counting N up to 10,000 " in capsys.readouterr().err
+    assert main(["counts", spawn, "--profile", "quick", *options]) == 0  # N at most 1,000
+    assert capsys.readouterr().err == ""
+
+
+def test_a_region_of_large_n_is_given_time_for_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A region of N = 1,000,000 takes valgrind half an hour: a fixed 600 s deadline would
+    fail every one of them after ten minutes each."""
+    import anybench._counts
+    from anybench._counts import PROCESS_TIMEOUT_S, Seen, _run_process
+    from anybench._scenario import load_scenarios
+
+    seen_jobs: list[tuple[CountsJob, float]] = []
+
+    def run(command: Any, job: CountsJob, cwd: str, timeout: float, **kw: Any) -> Any:
+        seen_jobs.append((job, timeout))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(anybench._counts, "run_counts_process", run)
+    [(_, spawn)] = load_scenarios([str(ROOT / "scenarios" / "spawn.py")])
+    seen = Seen(python=sys.executable, roots={spawn.import_root: spawn.import_root})
+    for scales in ((10, 1_000), (10_000, 100_000, 1_000_000)):
+        _run_process(spawn, ("asyncio", "trio"), scales, "calls", 0, None, seen)
+    (small, small_timeout), (large, large_timeout) = seen_jobs
+    assert small.deadline_s == pytest.approx(600 + 1_000 * 0.02)
+    assert large.deadline_s == pytest.approx(600 + 1_000_000 * 0.02)  # 5.7 hours: a hang only
+    assert small_timeout == pytest.approx(PROCESS_TIMEOUT_S + 1_010 * 2 * 0.02)
+    assert large_timeout == pytest.approx(PROCESS_TIMEOUT_S + 1_110_000 * 2 * 0.02)

@@ -80,8 +80,16 @@ COUNTS_MAX_N = 1_000
 REPEATS = 2
 #: The uncounted warm-up round per runtime runs at this N (or the largest counted, if smaller).
 WARMUP_N = 100
-#: Seconds one counts process may take.
+#: Seconds one counts process may take, besides its operations' allowance (below).
 PROCESS_TIMEOUT_S = 3600.0
+#: About how long valgrind takes an operation here: a region of ``spawn`` on asyncio at
+#: N = 10,000 (1.4 billion instructions) took 16 s on 2026-12-03, 1.6 ms an operation; the
+#: heaviest operations on the N axis (``mixed`` on trio) do four times its instructions. For
+#: the estimate said before a count of large N.
+VALGRIND_S_PER_OP = 0.002
+#: What a region's deadline, and a process's time, allow per operation on top of their fixed
+#: time: ten times the above, so that a large N is never cut short by its size, only a hang.
+DEADLINE_S_PER_OP = 10 * VALGRIND_S_PER_OP
 
 
 @dataclass
@@ -339,7 +347,9 @@ def _run_process(
         scales=tuple(scale_values),
         mode=mode,
         warmup_n=min(WARMUP_N, max(scale_values)),
+        deadline_s=CountsJob.deadline_s + max(scale_values) * DEADLINE_S_PER_OP,
     )
+    timeout = PROCESS_TIMEOUT_S + sum(scale_values) * len(runtimes) * DEADLINE_S_PER_OP
     with tempfile.TemporaryDirectory(prefix="anybench-counts-", dir=FIXED_TMP) as tmp:
         command = [seen.python, "-m", "anybench._counts_worker"]
         if mode == "instructions":
@@ -354,10 +364,12 @@ def _run_process(
                 *command,
             ]
         try:
-            proc = run_counts_process(command, job, tmp, pycache=seen.pycache, children=children)
+            proc = run_counts_process(
+                command, job, tmp, timeout, pycache=seen.pycache, children=children
+            )
         except subprocess.TimeoutExpired:
             outcome.failed.append(
-                f"{spec.name}: its {mode} process ran past {PROCESS_TIMEOUT_S:g} s; stopped"
+                f"{spec.name}: its {mode} process ran past {timeout:g} s; stopped"
             )
             return outcome
         except OSError as exc:
@@ -727,6 +739,8 @@ def counts_main(
             f"{' (the default)' if max_n == COUNTS_MAX_N else ''}; pass a larger --max-n "
             "(0: no limit), or another --profile"
         )
+    if line := _large_n_warning(specs, len(runtimes), profile, max_n, repeats, jobs):
+        print(f"anybench: {line}", file=sys.stderr)
     run = count_scenarios(
         specs, runtimes, profile, max_n=max_n, repeats=repeats, jobs=jobs, log=log
     )
@@ -755,6 +769,36 @@ def counts_main(
         return 1
     log(f"counts saved to {path}")
     return 1 if run.failed else 0
+
+
+def _large_n_warning(
+    specs: Sequence[ScenarioSpec],
+    runtimes: int,
+    profile: str,
+    max_n: int | None,
+    repeats: int,
+    jobs: int | None,
+) -> str | None:
+    """Before a count of N above the default: how long valgrind will take, roughly."""
+    sizes = [
+        n
+        for spec in specs
+        if axis_named(spec.axis).counts_operations
+        for n in counted_scales(spec, profile, max_n)
+    ]
+    if not sizes or max(sizes) <= COUNTS_MAX_N:
+        return None
+    at_once = min(jobs or os.cpu_count() or 1, runtimes * repeats * len(specs))
+    seconds = sum(sizes) * runtimes * repeats * VALGRIND_S_PER_OP / at_once
+    if seconds >= 2 * 3600:
+        took = f"{seconds / 3600:,.0f} hours"
+    else:
+        took = f"{max(seconds / 60, 1):,.0f} minute(s)"
+    return (
+        f"counting N up to {max(sizes):,} (the default stops at {COUNTS_MAX_N:,}): at about "
+        f"{VALGRIND_S_PER_OP * 1000:g} ms an operation under valgrind, this count takes about "
+        f"{took}, {at_once} process(es) at a time; Ctrl-C keeps what finished"
+    )
 
 
 def _save_counts(run: CountsRun, into: Path) -> tuple[Path, bool]:
