@@ -216,6 +216,11 @@ def test_two_runtimes_of_two_files_are_named_with_their_file_and_python_is_said(
     assert "library versions differ: anyio 4.13.0 -> 4.16.0" in lines
     said = "Python differs (version 3.11.7 in asyncio (4.13.0), 3.12.4 in trio (4.16.0)): the gap"
     assert said in "\n".join(lines)
+    # Another compiler is another interpreter too, as compare on counts refuses it.
+    c = dataclasses.replace(a, python={**a.python, "compiler": "Clang 17.0.0"})
+    lines, _ = explain(a, c, sides=("asyncio", "trio"))
+    compiler = [line for line in lines if line.startswith("Python differs (compiler ")]
+    assert compiler, lines
     # the same file on both sides: runtimes alone, nothing said of Python
     lines, _ = explain(b, b, sides=("asyncio", "trio"))
     assert lines[0].startswith("explain: asyncio = A, trio = B")  # (unnamed: A and B)

@@ -101,9 +101,7 @@ def identity_differences(old: CountsRun, new: CountsRun) -> list[str]:
     lines = []
     if a["architecture"] != b["architecture"]:
         lines.append(f"architecture: {a['architecture']} -> {b['architecture']}")
-    for key in a["python"]:
-        if a["python"][key] != b["python"][key]:
-            lines.append(f"Python {key}: {a['python'][key]} -> {b['python'][key]}")
+    lines += [f"Python {key}: {x} -> {y}" for key, x, y in old.python_differences(new)]
     if a["valgrind"] != b["valgrind"]:
         lines.append(f"valgrind: {a['valgrind']} -> {b['valgrind']}")
     return lines

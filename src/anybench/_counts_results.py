@@ -166,6 +166,12 @@ class CountsRun:
             "valgrind": self.valgrind,
         }
 
+    def python_differences(self, other: CountsRun) -> list[tuple[str, Any, Any]]:
+        """The keys of the Python build (version, implementation, compiler, build, configure
+        flags) whose values differ from *other*'s: ``(key, mine, its)``."""
+        mine, its = self.build_identity()["python"], other.build_identity()["python"]
+        return [(key, mine[key], its[key]) for key in mine if mine[key] != its[key]]
+
     def by_key(self) -> dict[tuple[str, str, int], BenchmarkCounts]:
         return {b.key: b for b in self.benchmarks}
 

@@ -576,9 +576,8 @@ def explain(
     if differences and run_a is not run_b:
         lines.append(f"library versions differ: {', '.join(differences[:6])}")
     pythons = [
-        f"{key} {run_a.python.get(key)} in {labels[0]}, {run_b.python.get(key)} in {labels[1]}"
-        for key in ("version", "implementation", "build")
-        if run_a.python.get(key) != run_b.python.get(key)
+        f"{key} {a} in {labels[0]}, {b} in {labels[1]}"
+        for key, a, b in run_a.python_differences(run_b)
     ]
     if pythons and run_a is not run_b:
         lines.append(
