@@ -422,3 +422,19 @@ def test_the_latency_table_says_each_cells_samples_where_they_differ(tmp_path: P
     assert by_n["100"].endswith("| per cell |")
     assert by_n["100"].count(" (3) |") == 1
     assert by_n["100"].count(" (5) |") == 1
+
+
+@pytest.mark.usefixtures("unplotted")
+def test_a_file_from_before_the_scenarios_remarks_says_why_it_has_none(tmp_path: Path) -> None:
+    """The 2026-12-01 A/B report said that anyio's `done_callback` figure includes anybench's
+    Future; written again from its format-3 files, which do not record the scenarios'
+    REMARKS, it dropped that without a word."""
+    old = load(ROOT / "results" / "20261201T195106_vm_cpython3.11_anyio-4.13.0.json")
+    new = load(ROOT / "results" / "20261202T165602_vm_cpython3.11.json")
+    page = render([old, new], tmp_path)
+    said = [line for line in page.splitlines() if "no such remarks are shown" in line]
+    assert said == [
+        f"- `{old.path.name}`: written before results files recorded what each scenario declares "
+        "of its figures (results format 3): no such remarks are shown for it."
+    ]
+    assert "anybench's portable Future" in page  # the format-4 file's remarks are

@@ -208,6 +208,15 @@ def _footnotes(caveats: list[str]) -> list[str]:
     return ["\n" + note for note in dagger_notes([markdown(caveat) for caveat in caveats])]
 
 
+def _without_remarks(run: Run) -> bool:
+    """Whether *run*'s file predates the scenarios' ``REMARKS`` in results files (format 3 and
+    before): no benchmark of it has the key, where a scenario without remarks records {}."""
+    benchmarks = run.data.get("benchmarks") or []
+    return bool(benchmarks) and not any(
+        "remarks" in (b.get("extra_info") or {}) for b in benchmarks if isinstance(b, dict)
+    )
+
+
 def _remarks(ctx: Context, topic: str, scenarios: list[str]) -> list[str]:
     """What *scenarios* declared of their figures on *topic* (their ``REMARKS``), one item
     each, as the results recorded it."""
@@ -584,6 +593,12 @@ def _warnings(ctx: Context) -> list[str]:
         file = markdown_code(run.path.name)
         if run.partial:
             out.append(f"- {file}: PARTIAL run, {markdown(run.partial)}.")
+        if _without_remarks(run):
+            out.append(
+                f"- {file}: written before results files recorded what each scenario declares "
+                f"of its figures (results format {run.anybench_info.get('format')}): no such "
+                "remarks are shown for it."
+            )
         for name, reason in run.unavailable_runtimes.items():
             out.append(f"- {file}: runtime {markdown(name)} skipped: {markdown(reason)}")
         for failure in run.failed:
