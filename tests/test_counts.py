@@ -812,6 +812,9 @@ def test_a_count_stopped_midway_keeps_the_benchmarks_whose_processes_all_finishe
             while not children.stopped and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert children.stopped
+            # A second press, and a kill, while what finished is gathered: both ignored.
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
         return real(spec, chosen, values, mode, repeat, *rest)
 
     monkeypatch.setattr(anybench._counts, "_run_process", run_process)
@@ -836,6 +839,7 @@ def test_a_count_stopped_midway_keeps_the_benchmarks_whose_processes_all_finishe
     assert "spawn: trio, repeat 2 done" not in " ".join(logged)
     assert started[-1] == ("instructions", 1, ("trio",))  # nothing started after the stop
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_stopped_count_stops_its_running_processes() -> None:
@@ -864,6 +868,7 @@ def test_a_stopped_count_stops_its_running_processes() -> None:
         assert time.monotonic() - began < 30
 
 
+@pytest.mark.usefixtures("unplotted")
 def test_a_partial_count_is_saved_and_said_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -878,13 +883,23 @@ def test_a_partial_count_is_saved_and_said_so(
     )
     spawn = str(ROOT / "scenarios" / "spawn.py")
     assert main(["counts", spawn, "--into", str(tmp_path)]) == 130
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     [saved] = tmp_path.iterdir()
-    assert err == f"anybench: {note}; the 1 benchmark(s) counted are saved to {saved}\n"
+    assert err == f"anybench: {note}; the 1 benchmark(s) counted are saved\n"
+    # the path where scripts read it
+    assert out.splitlines()[-1] == f"counts saved to {saved} (partial)"
     assert read_counts(saved).partial == note
     # ... and a comparison with it says so before its table.
-    text, _ = compare_counts(_run(), read_counts(saved))
+    text, code = compare_counts(_run(), read_counts(saved))
     assert text.splitlines()[1] == f"PARTIAL new counts: {note}."
+    assert code == 1  # trio is not in it
+    assert text.splitlines()[-1].endswith("the new file is partial: count again, to the end")
+    # ... and a report of it says so where it shows the counts.
+    times = tmp_path / "times.json"
+    times.write_text(json.dumps(run_data(1)))
+    report = tmp_path / "report"
+    assert main(["report", str(times), str(saved), "--out", str(report)]) == 0
+    assert f"PARTIAL: {note}." in (report / "index.md").read_text()
     # Stopped before any benchmark was counted: nothing to save, and the line says so.
     monkeypatch.setattr(
         anybench._counts,
@@ -917,7 +932,7 @@ def test_a_count_of_large_n_says_first_how_long_it_takes(
     options = ["--runtime", "asyncio,trio", "--jobs", "2", "--into", str(tmp_path)]
     assert main(["counts", spawn, "--profile", "full", "--max-n", "0", *options]) == 0
     # N = 10,000 and 100,000 (spawn's largest), two runtimes, two repeats, two at a time
-    assert round((10_000 + 100_000) * 2 * 2 * 0.002 / 2 / 60) == 7
+    # = (10,000 + 100,000) * 2 * 2 * 2 ms / 2 at a time: 440 s
     [warning] = capsys.readouterr().err.splitlines()
     assert warning == (
         "anybench: counting N up to 100,000 (the default stops at 1,000): at about 2 ms an "
@@ -953,3 +968,48 @@ def test_a_region_of_large_n_is_given_time_for_its_size(monkeypatch: pytest.Monk
     assert large.deadline_s == pytest.approx(600 + 1_000_000 * 0.02)  # 5.7 hours: a hang only
     assert small_timeout == pytest.approx(PROCESS_TIMEOUT_S + 1_010 * 2 * 0.02)
     assert large_timeout == pytest.approx(PROCESS_TIMEOUT_S + 1_110_000 * 2 * 0.02)
+
+
+def test_a_bug_in_reading_one_process_sinks_no_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception of ours in one process's thread once discarded every count, after waiting
+    for the others deaf to Ctrl-C."""
+    import anybench._counts
+    from anybench._counts import _Outcome, count_scenarios
+    from anybench._runtimes import runtime_named
+    from anybench._scenario import load_scenarios
+
+    def run_process(spec: Any, chosen: Any, values: Any, mode: Any, repeat: int, *rest: Any) -> Any:
+        if mode == "calls":
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return _Outcome(spec.name, mode, repeat, tuple(chosen), finished=True)
+
+    monkeypatch.setattr(anybench._counts, "find_valgrind", lambda: "/usr/bin/valgrind")
+    monkeypatch.setattr(anybench._counts, "valgrind_version", lambda _: "valgrind-3.19.0")
+    monkeypatch.setattr(anybench._counts, "_run_process", run_process)
+    [(_, spawn)] = load_scenarios([str(ROOT / "scenarios" / "spawn.py")])
+    run = count_scenarios([spawn], [runtime_named("asyncio")], "quick", max_n=100, repeats=2)
+    assert run.partial is None
+    assert run.failed[0] == (
+        "spawn: anybench failed reading its calls process (UnicodeDecodeError: 'utf-8' codec "
+        "can't decode byte 0xff in position 0: invalid start byte)"
+    )
+
+
+def test_only_the_first_stop_interrupts_and_the_handlers_come_back() -> None:
+    from anybench._signals import stopping
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    interrupted = 0
+    with stopping() as stop:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs between bytecodes: the kill does not wait for it
+        except KeyboardInterrupt:
+            interrupted += 1
+        with stopping() as inner:  # a step of the command: the outer block holds the signals
+            assert inner is stop
+        os.kill(os.getpid(), signal.SIGINT)  # ignored: what finished is being saved
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+    assert interrupted == 1
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -221,6 +221,10 @@ def test_two_runtimes_of_two_files_are_named_with_their_file_and_python_is_said(
     lines, _ = explain(a, c, sides=("asyncio", "trio"))
     compiler = [line for line in lines if line.startswith("Python differs (compiler ")]
     assert compiler, lines
+    # Configure flags are named, not printed (hundreds of characters each).
+    d = dataclasses.replace(a, python={**a.python, "config": "--enable-shared " * 30})
+    lines, _ = explain(a, d, sides=("asyncio", "trio"))
+    assert "Python differs (configure flags): the gap includes the interpreter's own" in lines
     # the same file on both sides: runtimes alone, nothing said of Python
     lines, _ = explain(b, b, sides=("asyncio", "trio"))
     assert lines[0].startswith("explain: asyncio = A, trio = B")  # (unnamed: A and B)
@@ -412,3 +416,12 @@ def test_flame_graphs_are_written_for_explained_benchmarks_only(
         "; name a directory (it is created if missing)\n"
     )
     assert (tmp_path / "a file").read_text() == "mine"
+
+
+def test_a_partial_file_is_said_to_be_partial() -> None:
+    a = run(bench("asyncio"), bench("trio", extra_calls_per_op=4))
+    b = dataclasses.replace(a, partial="interrupted after 3 of 5 processes")
+    lines, _ = explain(b, b, sides=("asyncio", "trio"))
+    assert lines[1] == "PARTIAL: interrupted after 3 of 5 processes."
+    lines, _ = explain(a, b)
+    assert lines[1] == "PARTIAL B: interrupted after 3 of 5 processes."

@@ -70,7 +70,7 @@ from ._protocol import (
 )
 from ._runtimes import Runtime
 from ._scenario import ScenarioSpec
-from ._signals import deaf_to_interrupts, sigterm_as_interrupt
+from ._signals import stopping
 from ._sweep import axis_named, scale_text, scales
 from ._valgrind import find_valgrind, valgrind_version
 
@@ -113,6 +113,8 @@ class _Outcome:
     pieces: dict[tuple[str, int], _Piece] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     hello: Hello | None = None
+    #: The process said it was done and exited cleanly (a failed benchmark in it or not).
+    finished: bool = False
 
 
 def _anybench_version() -> str:
@@ -395,6 +397,7 @@ def _run_process(
                 outcome.failed.append(event.error.splitlines()[0])
             elif isinstance(event, Done):
                 done = True
+        outcome.finished = done and proc.returncode == 0
         if not done:
             tail = (proc.stderr.strip().splitlines() or ["(nothing on standard error)"])[-1]
             outcome.failed.append(
@@ -571,54 +574,80 @@ def count_scenarios(
 
     children = Children()
 
-    def one(task: _Task) -> tuple[_Outcome, bool]:
+    def one(task: _Task) -> _Outcome:
         spec, values, mode, repeat, chosen = task
-        outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, seen, children)
-        # A process that ended after the stop began is taken as cut short by it.
-        cut = children.stopped
-        if not cut:
+        try:
+            outcome = _run_process(spec, chosen, values, mode, repeat, valgrind, seen, children)
+        except Exception as exc:  # a bug of ours in one process's reading sinks no other
+            outcome = _Outcome(spec.name, mode, repeat, tuple(chosen))
+            outcome.failed.append(
+                f"{spec.name}: anybench failed reading its {mode} process "
+                f"({type(exc).__name__}: {exc})"
+            )
+        if outcome.finished or not children.stopped:
             where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
             log(
                 f"{spec.name}: {where} done"
                 + (f" ({len(outcome.failed)} failed)" if outcome.failed else "")
             )
-        return outcome, cut
+        return outcome
 
-    # By task, in the order planned, whatever order they finish in; a run stopped midway
-    # (Ctrl-C, SIGTERM) keeps the processes that finished before the stop.
-    finished: dict[int, _Outcome] = {}
-    futures: dict[Future[tuple[_Outcome, bool]], int] = {}
+    # By task, in the order planned, whatever order they finish in. A run stopped midway
+    # (Ctrl-C, SIGTERM) keeps the processes that finished, and no second signal cuts short
+    # what follows: in `counts_main`, until the counts are saved.
+    done: dict[int, _Outcome] = {}
     roots = [spec.import_root for spec in specs if spec.import_root]
-    with seen_paths(python, roots) as seen:
+    with stopping() as stop, seen_paths(python, roots) as seen:
         pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1)
+        futures: dict[Future[_Outcome], int] = {}
         try:
-            with sigterm_as_interrupt():
-                _cache_bytecode(seen, specs, runtimes)
-                start = 0
-                for batch in (call_jobs, count_jobs):  # every calls process before any count
-                    futures = {pool.submit(one, task): start + i for i, task in enumerate(batch)}
-                    for future in as_completed(futures):
-                        finished[futures[future]] = future.result()[0]
-                    start += len(batch)
+            _cache_bytecode(seen, specs, runtimes)
+            start = 0
+            for batch in (call_jobs, count_jobs):  # every calls process before any count
+                futures = {pool.submit(one, task): start + i for i, task in enumerate(batch)}
+                for future in as_completed(futures):
+                    done[futures[future]] = future.result()
+                start += len(batch)
         except KeyboardInterrupt:
             children.stop()
+        except BaseException:
+            children.stop()  # no process under valgrind outlives this one
+            raise
         finally:
-            with deaf_to_interrupts():
-                pool.shutdown(cancel_futures=True)
-    # What finished before the stop though the stop came before it was taken in.
-    for future, i in futures.items():
-        if future.done() and not future.cancelled() and future.exception() is None:
-            outcome, cut = future.result()
-            if not cut:
-                finished.setdefault(i, outcome)
-    outcomes = [finished[i] for i in sorted(finished)]
-    partial = None
-    if children.stopped:
-        partial = (
-            f"interrupted after {len(outcomes)} of {len(call_jobs) + len(count_jobs)} "
-            "processes; the benchmarks of the processes that did not finish were not counted"
+            stop.deaf()
+            pool.shutdown(cancel_futures=True)
+        # Those that ended as the stop came, before they were taken in.
+        for future, i in futures.items():
+            if future.done() and not future.cancelled():
+                done.setdefault(i, future.result())
+        outcomes = [done[i] for i in sorted(done)]
+        partial = None
+        if children.stopped:
+            # A process is kept if it finished (said so and exited cleanly), whenever its
+            # thread saw it end; one the stop cut short (or the terminal's Ctrl-C, which
+            # reaches it too) is not a failure of its benchmark.
+            outcomes = [o for o in outcomes if o.finished]
+            partial = (
+                f"interrupted after {len(outcomes)} of {len(call_jobs) + len(count_jobs)} "
+                "processes; the benchmarks of the processes that did not finish were not counted"
+            )
+        return _counts_run(
+            specs, names, profile, max_n, repeats, created, valgrind, outcomes, partial
         )
 
+
+def _counts_run(
+    specs: Sequence[ScenarioSpec],
+    names: Sequence[str],
+    profile: str,
+    max_n: int | None,
+    repeats: int,
+    created: str,
+    valgrind: str,
+    outcomes: Sequence[_Outcome],
+    partial: str | None,
+) -> CountsRun:
+    """The counts file's run, from what the processes returned."""
     benchmarks = []
     failed: list[str] = []
     libraries: dict[str, str | None] = {}
@@ -741,29 +770,31 @@ def counts_main(
         )
     if line := _large_n_warning(specs, len(runtimes), profile, max_n, repeats, jobs):
         print(f"anybench: {line}", file=sys.stderr)
-    run = count_scenarios(
-        specs, runtimes, profile, max_n=max_n, repeats=repeats, jobs=jobs, log=log
-    )
-    if not run.benchmarks:
-        for line in run.failed:
-            print(f"anybench: {line}", file=sys.stderr)
-        if run.partial:
-            print(
-                "anybench: interrupted before any benchmark was counted; nothing saved",
-                file=sys.stderr,
-            )
-            return 130
-        return usage("no benchmark was counted; nothing saved")
-    with deaf_to_interrupts():  # a second Ctrl-C waits until the counts are saved
+    # One block from the count to its save: after a first Ctrl-C or SIGTERM, no other cuts
+    # either short.
+    with stopping():
+        run = count_scenarios(
+            specs, runtimes, profile, max_n=max_n, repeats=repeats, jobs=jobs, log=log
+        )
+        if not run.benchmarks:
+            for line in run.failed:
+                print(f"anybench: {line}", file=sys.stderr)
+            if run.partial:
+                print(
+                    "anybench: interrupted before any benchmark was counted; nothing saved",
+                    file=sys.stderr,
+                )
+                return 130
+            return usage("no benchmark was counted; nothing saved")
         path, saved_where_asked = _save_counts(run, into)
     for line in run.failed:
         print(f"anybench: failed: {line}", file=sys.stderr)
     if run.partial:
         print(
-            f"anybench: {run.partial}; the {len(run.benchmarks)} benchmark(s) counted are saved "
-            f"to {path}",
+            f"anybench: {run.partial}; the {len(run.benchmarks)} benchmark(s) counted are saved",
             file=sys.stderr,
         )
+        log(f"counts saved to {path} (partial)")
         return 130
     if not saved_where_asked:
         return 1

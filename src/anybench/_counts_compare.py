@@ -184,6 +184,11 @@ def compare_counts(old: CountsRun, new: CountsRun) -> tuple[str, int]:
     if missing:
         lines.append(
             f"FAILED: {len(missing)} benchmark(s) counted in the old file are missing from the "
-            "new one (listed above); count the same scenarios, runtimes and N in both"
+            "new one (listed above); "
+            + (
+                "the new file is partial: count again, to the end"
+                if new.partial
+                else "count the same scenarios, runtimes and N in both"
+            )
         )
     return "\n".join(lines), 1 if regressions or missing else 0

@@ -572,11 +572,15 @@ def explain(
     )
     labels = side_labels(run_a, run_b, sides)
     lines = [f"explain: {labels[0]} = {run_a.source or 'A'}, {labels[1]} = {run_b.source or 'B'}"]
+    files = (
+        [("", run_a)] if run_a is run_b else [(f" {labels[0]}", run_a), (f" {labels[1]}", run_b)]
+    )
+    lines += [f"PARTIAL{label}: {run.partial}." for label, run in files if run.partial]
     differences = library_differences(run_a, run_b)
     if differences and run_a is not run_b:
         lines.append(f"library versions differ: {', '.join(differences[:6])}")
     pythons = [
-        f"{key} {a} in {labels[0]}, {b} in {labels[1]}"
+        "configure flags" if key == "config" else f"{key} {a} in {labels[0]}, {b} in {labels[1]}"
         for key, a, b in run_a.python_differences(run_b)
     ]
     if pythons and run_a is not run_b:

@@ -29,7 +29,7 @@ from pathlib import Path
 from . import _journal
 from ._files import OutputError, unwritable
 from ._results import ResultsError, save
-from ._signals import deaf_to_interrupts, sigterm_as_interrupt
+from ._signals import stopping
 
 #: pytest's exit codes that still leave a whole results file: all passed, or some failed (the
 #: failures are named in it).
@@ -190,23 +190,20 @@ def run_and_save(
         # No __pycache__ beside the user's scenario files.
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         # Live until saved: no other run's recovery takes this journal once pytest has ended.
-        with _journal.running(raw):
-            with sigterm_as_interrupt():
-                proc = subprocess.Popen(
-                    pytest_command(targets, raw, [*extra, *pytest_args]), env=env
-                )
-                try:
-                    code = proc.wait()
-                    interrupted = False
-                except KeyboardInterrupt:
-                    interrupted = True
-            with deaf_to_interrupts():
-                if interrupted:
-                    log("anybench: interrupted; saving what finished")
-                    code = _stop(proc)
-                outcome = _save(code, raw, journal, results_dir, report)
-                if code in RAN_CODES:
-                    outcome.recovered = _journal.recover_all(results_dir)
+        with _journal.running(raw), stopping() as stop:
+            proc = subprocess.Popen(pytest_command(targets, raw, [*extra, *pytest_args]), env=env)
+            try:
+                code = proc.wait()
+                interrupted = False
+            except KeyboardInterrupt:
+                interrupted = True
+            stop.deaf()  # a second Ctrl-C, or SIGTERM, waits until what finished is saved
+            if interrupted:
+                log("anybench: interrupted; saving what finished")
+                code = _stop(proc)
+            outcome = _save(code, raw, journal, results_dir, report)
+            if code in RAN_CODES:
+                outcome.recovered = _journal.recover_all(results_dir)
     _remove_if_empty(incoming)
     if results_dir in made:  # a run that saved nothing leaves no directory of its own
         _remove_if_empty(results_dir)
