@@ -1013,3 +1013,36 @@ def test_only_the_first_stop_interrupts_and_the_handlers_come_back() -> None:
         time.sleep(0.05)
     assert interrupted == 1
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_a_ctrl_c_while_waiting_for_a_counts_process_stops_it(tmp_path: Path) -> None:
+    """As subprocess.run does (explain's sampling waits in the main thread): the process does
+    not outlive the interrupt, here sent to this process alone."""
+    from anybench._counts import run_counts_process
+
+    job = CountsJob(
+        scenario_module="m",
+        sys_path=(),
+        runtimes=("asyncio",),
+        scales=(1,),
+        mode="calls",
+        warmup_n=1,
+    )
+    pid_file = tmp_path / "pid"
+    sleeper = [
+        sys.executable,
+        "-c",
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)",
+    ]
+
+    def interrupt_once_started() -> None:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_started).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_counts_process(sleeper, job, str(tmp_path))
+    assert not Path(f"/proc/{pid_file.read_text()}").exists()

@@ -323,7 +323,11 @@ def run_counts_process(
             stdout, stderr = proc.communicate(encode_counts_job(job), timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+            raise
+        except BaseException:  # Ctrl-C in this thread (explain's sampling): as subprocess.run
+            proc.kill()
+            proc.wait()  # killed: at once
             raise
         finally:
             if children is not None:
