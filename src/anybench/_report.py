@@ -24,7 +24,6 @@ from pathlib import Path
 from . import _plots
 from ._busy import (
     BUSY_REASON,
-    BUSY_SHARE,
     NOISY_SPREAD,
     busy_processes,
     busy_reasons,
@@ -631,9 +630,8 @@ def _busy_section(ctx: Context) -> list[str]:
     if marked:
         out += [
             "",
-            f"Measured while the machine was busy (a process waited for a CPU, or saw CPU "
-            f"pressure or steal, over {BUSY_SHARE:.0%} of its rounds' wall time): re-run "
-            "them on a quieter machine before trusting their figures.",
+            f"Measured while the machine was busy ({BUSY_REASON}): re-run them on a quieter "
+            "machine before trusting their figures.",
             "",
         ]
         for entry in marked:
