@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 #: What stops a command: Ctrl-C, and ``kill`` (or nox stopping a session).
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -16,15 +17,17 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Stopping:
     """The signals of one :func:`stopping` block."""
 
-    def __init__(self, installed: bool) -> None:
-        self._installed = installed
+    def __init__(self) -> None:
+        #: The signals this block handles: those not ignored when it began.
+        self.signals: list[signal.Signals] = []
+        self.is_deaf = False
 
     def deaf(self) -> None:
         """From now until the block ends, Ctrl-C and SIGTERM are ignored: what finished is
         being saved."""
-        if self._installed:
-            for sig in SIGNALS:
-                signal.signal(sig, signal.SIG_IGN)
+        self.is_deaf = True
+        for sig in self.signals:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 _active: Stopping | None = None
@@ -35,23 +38,37 @@ def stopping() -> Iterator[Stopping]:
     """Within the block, the first Ctrl-C or SIGTERM raises :class:`KeyboardInterrupt` (SIGTERM
     as Ctrl-C), and every later one is ignored until the block ends, so that a second press
     cannot cut short the saving of what finished; the handlers before it are then restored.
-    A block within another (a command's steps, each stoppable alone) is the outer one: it
-    restores nothing. Off the main thread, signals are left as they are."""
+    A signal ignored when the block begins (a shell's background job ignores Ctrl-C) stays
+    ignored. A block within another (a command's steps, each stoppable alone) is the outer one:
+    it restores nothing. Off the main thread, where Python runs no handler, signals are left
+    as they are and the block's ``deaf`` does nothing."""
     global _active
-    if _active is not None or threading.current_thread() is not threading.main_thread():
-        yield _active or Stopping(installed=False)
+    if threading.current_thread() is not threading.main_thread():
+        yield Stopping()
         return
-    stop = Stopping(installed=True)
+    if _active is not None:
+        yield _active
+        return
+    stop = Stopping()
 
     def first(signum: int, frame: FrameType | None) -> None:
+        if stop.is_deaf:  # came as the block turned deaf, before SIG_IGN was in place
+            return
         stop.deaf()
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, first) for sig in SIGNALS}
+    previous: dict[signal.Signals, Any] = {}
     _active = stop
     try:
+        for sig in SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            previous[sig] = signal.signal(sig, first)
+            stop.signals.append(sig)
         yield stop
     finally:
         _active = None
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stop.signals = []
+        for sig, handler in reversed(previous.items()):
+            # None: a handler not installed from Python, which Python cannot put back.
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
