@@ -981,7 +981,8 @@ def test_a_bug_in_reading_one_process_sinks_no_other(monkeypatch: pytest.MonkeyP
     def run_process(spec: Any, chosen: Any, values: Any, mode: Any, repeat: int, *rest: Any) -> Any:
         if mode == "calls":
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
-        return _Outcome(spec.name, mode, repeat, tuple(chosen), finished=True)
+        failed = [f"spawn: a line of repeat {repeat + 1}"]  # to see it was kept
+        return _Outcome(spec.name, mode, repeat, tuple(chosen), failed=failed, finished=True)
 
     monkeypatch.setattr(anybench._counts, "find_valgrind", lambda: "/usr/bin/valgrind")
     monkeypatch.setattr(anybench._counts, "valgrind_version", lambda _: "valgrind-3.19.0")
@@ -989,10 +990,155 @@ def test_a_bug_in_reading_one_process_sinks_no_other(monkeypatch: pytest.MonkeyP
     [(_, spawn)] = load_scenarios([str(ROOT / "scenarios" / "spawn.py")])
     run = count_scenarios([spawn], [runtime_named("asyncio")], "quick", max_n=100, repeats=2)
     assert run.partial is None
-    assert run.failed[0] == (
+    assert run.failed[:3] == (
         "spawn: anybench failed reading its calls process (UnicodeDecodeError: 'utf-8' codec "
-        "can't decode byte 0xff in position 0: invalid start byte)"
+        "can't decode byte 0xff in position 0: invalid start byte)",
+        "spawn: a line of repeat 1",
+        "spawn: a line of repeat 2",
     )
+
+
+def _stop_at_first_count(
+    monkeypatch: pytest.MonkeyPatch, before: Any = None, signum: int = signal.SIGINT
+) -> None:
+    """Count with no valgrind: the calls process gives *before* (a finished outcome if None)
+    and the stop comes, as *signum* to this process, as the first count starts."""
+    import anybench._counts
+    from anybench._counts import _Outcome
+
+    def run_process(spec: Any, chosen: Any, values: Any, mode: Any, repeat: int, *rest: Any) -> Any:
+        outcome = _Outcome(spec.name, mode, repeat, tuple(chosen))
+        if mode == "calls":
+            if before is not None:
+                return before(outcome)
+            outcome.finished = True
+            return outcome
+        children = rest[-1]
+        os.kill(os.getpid(), signum)
+        deadline = time.monotonic() + 30
+        while not children.stopped and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert children.stopped
+        outcome.stopped = True  # as _run_process finds a process killed by the stop
+        return outcome
+
+    monkeypatch.setattr(anybench._counts, "find_valgrind", lambda: "/usr/bin/valgrind")
+    monkeypatch.setattr(anybench._counts, "valgrind_version", lambda _: "valgrind-3.19.0")
+    monkeypatch.setattr(anybench._counts, "_run_process", run_process)
+
+
+def test_a_stopped_count_keeps_the_failures_from_before_the_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only what the stop cut short goes unreported: a process that timed out before it is
+    still a failure of its benchmark."""
+    from anybench._counts import count_scenarios
+    from anybench._runtimes import runtime_named
+    from anybench._scenario import load_scenarios
+
+    def timed_out(outcome: Any) -> Any:
+        outcome.failed.append("spawn: its calls process ran past 3600 s; stopped")
+        return outcome
+
+    _stop_at_first_count(monkeypatch, timed_out)
+    [(_, spawn)] = load_scenarios([str(ROOT / "scenarios" / "spawn.py")])
+    run = count_scenarios([spawn], [runtime_named("asyncio")], "quick", max_n=100, jobs=1)
+    assert run.partial == (
+        "interrupted after 0 of 3 processes; the benchmarks of the processes that did not "
+        "finish were not counted"
+    )
+    assert run.failed == ("spawn: its calls process ran past 3600 s; stopped",)
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.usefixtures("unplotted")
+def test_a_second_stop_while_a_stopped_count_saves_is_ignored(
+    second: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second Ctrl-C, or a `kill`, while what finished is being written once cut the save
+    short: the count was lost after all."""
+    import anybench._counts
+
+    _stop_at_first_count(monkeypatch)
+    monkeypatch.setattr(anybench._counts, "_counts_run", lambda *a: _run(_bench(), partial=a[-1]))
+    real_save = anybench._counts._save_counts
+
+    def save(*args: Any) -> Any:
+        os.kill(os.getpid(), second)
+        time.sleep(0.2)  # the handler runs between bytecodes: give it the chance
+        return real_save(*args)
+
+    monkeypatch.setattr(anybench._counts, "_save_counts", save)
+    spawn = str(ROOT / "scenarios" / "spawn.py")
+    assert main(["counts", spawn, "--max-n", "100", "--into", str(tmp_path)]) == 130
+    [saved] = tmp_path.iterdir()
+    assert read_counts(saved).partial is not None
+    assert capsys.readouterr().out.splitlines()[-1] == f"counts saved to {saved} (partial)"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    ("returncode", "stopped", "cut_short"),
+    [
+        (130, False, True),  # the worker's own exit on Ctrl-C (the terminal's reaches it)
+        (-signal.SIGINT, False, True),  # ... before it could catch it
+        (-signal.SIGTERM, False, True),  # `kill` of the process group
+        (-signal.SIGKILL, True, True),  # killed by the run's stop
+        (-signal.SIGKILL, False, False),  # killed by something else: the kernel's OOM killer
+        (1, True, False),  # failed by itself
+    ],
+)
+def test_a_process_is_cut_short_by_a_stop_only_as_a_stop_ends_it(
+    returncode: int, stopped: bool, cut_short: bool
+) -> None:
+    from anybench._counts import Children, _cut_short
+
+    children = Children()
+    if stopped:
+        children.stop()
+    assert _cut_short(returncode, children) is cut_short
+
+
+def test_a_stop_block_leaves_an_ignored_signal_ignored() -> None:
+    """A shell's background job inherits Ctrl-C ignored: a block must not hand its workers a
+    Ctrl-C they were meant never to see."""
+    from anybench._signals import stopping
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with stopping() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # handled
+            stop.deaf()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_stop_block_off_the_main_thread_leaves_signals_alone() -> None:
+    """Python runs handlers in the main thread only, and lets no other thread set one."""
+    from anybench._signals import stopping
+
+    problems: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            with stopping() as stop:
+                stop.deaf()
+        except BaseException as exc:  # a ValueError from signal.signal, once
+            problems.append(exc)
+
+    with stopping():  # the main thread's block: the other thread's is not it
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)
+    assert problems == []
 
 
 def test_only_the_first_stop_interrupts_and_the_handlers_come_back() -> None:

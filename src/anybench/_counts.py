@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -57,6 +58,7 @@ from ._counts_results import (
     python_functions_top,
 )
 from ._protocol import (
+    INTERRUPTED,
     Calls,
     CountsJob,
     CountsMode,
@@ -115,6 +117,8 @@ class _Outcome:
     hello: Hello | None = None
     #: The process said it was done and exited cleanly (a failed benchmark in it or not).
     finished: bool = False
+    #: The run's stop cut it short (see :func:`_cut_short`): no failure of its benchmarks.
+    stopped: bool = False
 
 
 def _anybench_version() -> str:
@@ -402,6 +406,7 @@ def _run_process(
             elif isinstance(event, Done):
                 done = True
         outcome.finished = done and proc.returncode == 0
+        outcome.stopped = not outcome.finished and _cut_short(proc.returncode, children)
         if not done:
             tail = (proc.stderr.strip().splitlines() or ["(nothing on standard error)"])[-1]
             outcome.failed.append(
@@ -411,6 +416,14 @@ def _run_process(
         if mode == "instructions" and regions:
             _read_regions(spec, regions, Path(tmp), outcome)
     return outcome
+
+
+def _cut_short(returncode: int, children: Children | None) -> bool:
+    """Whether a process that did not finish ended as a stop ends it: a Ctrl-C at the terminal
+    (which reaches it too), SIGTERM to the process group, or killed by *children* stopping."""
+    if returncode in (INTERRUPTED, -signal.SIGINT, -signal.SIGTERM):
+        return True
+    return returncode == -signal.SIGKILL and children is not None and children.stopped
 
 
 def _read_regions(spec: ScenarioSpec, regions: list[Region], tmp: Path, outcome: _Outcome) -> None:
@@ -588,7 +601,7 @@ def count_scenarios(
                 f"{spec.name}: anybench failed reading its {mode} process "
                 f"({type(exc).__name__}: {exc})"
             )
-        if outcome.finished or not children.stopped:
+        if not outcome.stopped:
             where = f"{chosen[0]}, repeat {repeat + 1}" if mode == "instructions" else "calls"
             log(
                 f"{spec.name}: {where} done"
@@ -627,12 +640,12 @@ def count_scenarios(
         outcomes = [done[i] for i in sorted(done)]
         partial = None
         if children.stopped:
-            # A process is kept if it finished (said so and exited cleanly), whenever its
-            # thread saw it end; one the stop cut short (or the terminal's Ctrl-C, which
-            # reaches it too) is not a failure of its benchmark.
-            outcomes = [o for o in outcomes if o.finished]
+            # A process the stop cut short is not a failure of its benchmarks; one that
+            # failed before it (a timeout, a crash) still is.
+            outcomes = [o for o in outcomes if not o.stopped]
+            finished = sum(o.finished for o in outcomes)
             partial = (
-                f"interrupted after {len(outcomes)} of {len(call_jobs) + len(count_jobs)} "
+                f"interrupted after {finished} of {len(call_jobs) + len(count_jobs)} "
                 "processes; the benchmarks of the processes that did not finish were not counted"
             )
         return _counts_run(

@@ -52,6 +52,7 @@ from typing import Any
 
 from ._protocol import (
     GO,
+    INTERRUPTED,
     Begin,
     Busy,
     Calibration,
@@ -88,8 +89,6 @@ __all__ = [
 #: Extra seconds a round may take, beyond its deadline, before its worker is killed: the
 #: scenario's own cooperative deadline fires first where it can.
 KILL_MARGIN_S = 2.0
-#: The status a worker exits with when Ctrl-C stops it (see :func:`anybench._worker.main`).
-INTERRUPTED = 130
 #: Seconds a fresh worker may take to import and say hello.
 START_TIMEOUT_S = 60.0
 

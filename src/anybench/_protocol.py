@@ -107,6 +107,8 @@ class Job:
 
 #: The line a worker that takes turns (:attr:`Job.turns`) waits for before each round.
 GO = "go"
+#: The status a worker exits with when Ctrl-C stops it (:func:`serve`).
+INTERRUPTED = 130
 
 
 # -- the events ----------------------------------------------------------------------------
@@ -503,4 +505,4 @@ def serve(decode: Callable[[str], _Job], work: Callable[[_Job, Emit], None]) -> 
     try:
         work(job, emit)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
