@@ -191,11 +191,16 @@ def run_and_save(
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         # Live until saved: no other run's recovery takes this journal once pytest has ended.
         with _journal.running(raw), stopping() as stop:
-            proc = subprocess.Popen(pytest_command(targets, raw, [*extra, *pytest_args]), env=env)
+            proc: subprocess.Popen[bytes] | None = None
             try:
+                proc = subprocess.Popen(
+                    pytest_command(targets, raw, [*extra, *pytest_args]), env=env
+                )
                 code = proc.wait()
                 interrupted = False
             except KeyboardInterrupt:
+                if proc is None:
+                    raise  # before pytest began: nothing ran, nothing to save
                 interrupted = True
             stop.deaf()  # a second Ctrl-C, or SIGTERM, waits until what finished is saved
             if interrupted:
