@@ -279,6 +279,7 @@ def test_the_report_states_how_busy_and_names_the_busy_benchmarks(tmp_path: Path
     assert all("1,000" in line for line in busy_lines)
     assert {line.split(" on ")[1].split(":")[0] for line in busy_lines} == {"asyncio", "trio"}
     assert "1 of 2 processes (CPU pressure 40%)" in busy_lines[0]
+    assert "(a figure is marked when a process of it waited for a CPU, " in section
     # and the summary table marks the busy figures, as the terminal table does
     summary = "\n".join(_summary(Context.of([load(path)], tmp_path)))
     marked = [line for line in summary.splitlines() if line.startswith("|") and "\\*" in line]

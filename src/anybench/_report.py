@@ -630,8 +630,9 @@ def _busy_section(ctx: Context) -> list[str]:
     if marked:
         out += [
             "",
-            f"Measured while the machine was busy ({BUSY_REASON}): re-run them on a quieter "
-            "machine before trusting their figures.",
+            "These benchmarks were measured while the machine was busy (a figure is marked "
+            f"when {BUSY_REASON}): re-run them on a quieter machine before trusting their "
+            "figures.",
             "",
         ]
         for entry in marked:
