@@ -1103,6 +1103,33 @@ def test_a_process_is_cut_short_by_a_stop_only_as_a_stop_ends_it(
     assert _cut_short(returncode, children) is cut_short
 
 
+@pytest.mark.parametrize(
+    ("returncode", "stopped"),
+    [
+        (130, True),  # Ctrl-C at the terminal reached it
+        (-signal.SIGKILL, True),  # killed by the run's stop
+        (1, False),  # failed by itself
+    ],
+)
+def test_a_process_knows_whether_the_stop_cut_it_short(
+    returncode: int, stopped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anybench._counts
+    from anybench._counts import Children, Seen, _run_process
+    from anybench._scenario import load_scenarios
+
+    def run(command: Any, job: CountsJob, cwd: str, timeout: float, **kw: Any) -> Any:
+        return subprocess.CompletedProcess(command, returncode, "", "")
+
+    monkeypatch.setattr(anybench._counts, "run_counts_process", run)
+    [(_, spawn)] = load_scenarios([str(ROOT / "scenarios" / "spawn.py")])
+    seen = Seen(python=sys.executable, roots={spawn.import_root: spawn.import_root})
+    children = Children()
+    children.stop()
+    outcome = _run_process(spawn, ("asyncio",), (10,), "calls", 0, None, seen, children)
+    assert (outcome.finished, outcome.stopped) == (False, stopped)
+
+
 def test_a_stop_block_leaves_an_ignored_signal_ignored() -> None:
     """A shell's background job inherits Ctrl-C ignored: a block must not hand its workers a
     Ctrl-C they were meant never to see."""

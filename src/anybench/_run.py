@@ -200,7 +200,9 @@ def run_and_save(
                 interrupted = False
             except KeyboardInterrupt:
                 if proc is None:
-                    raise  # before pytest began: nothing ran, nothing to save
+                    # Popen had not returned: no journal to save (a pytest it had started got
+                    # the terminal's Ctrl-C too).
+                    raise
                 interrupted = True
             stop.deaf()  # a second Ctrl-C, or SIGTERM, waits until what finished is saved
             if interrupted:

@@ -69,6 +69,14 @@ def stopping() -> Iterator[Stopping]:
     finally:
         _active = None
         stop.signals = []
-        for sig, handler in reversed(previous.items()):
-            # None: a handler not installed from Python, which Python cannot put back.
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        # A signal held while the handlers are put back goes to the restored one: none can
+        # land halfway and leave this block's handler, deaf, in place.
+        held = hasattr(signal, "pthread_sigmask")  # not on Windows
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS) if held else None
+        try:
+            for sig, handler in reversed(previous.items()):
+                # None: a handler not installed from Python, which Python cannot put back.
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        finally:
+            if mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
