@@ -786,6 +786,16 @@ def test_a_report_of_counts_files_alone_says_what_it_needs(
 # -- a count stopped midway ----------------------------------------------------------------------
 
 
+def _stop_this_process(signum: int, children: Any) -> None:
+    """Send *signum* to this process, as Ctrl-C or `kill` of the parent, from a count's worker
+    thread, and wait until the run has stopped its *children*."""
+    os.kill(os.getpid(), signum)
+    deadline = time.monotonic() + 30
+    while not children.stopped and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert children.stopped
+
+
 @needs_valgrind
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_count_stopped_midway_keeps_the_benchmarks_whose_processes_all_finished(
@@ -807,11 +817,7 @@ def test_a_count_stopped_midway_keeps_the_benchmarks_whose_processes_all_finishe
         started.append((mode, repeat, tuple(chosen)))
         children = rest[-1]
         if (mode, repeat, tuple(chosen)) == ("instructions", 1, ("trio",)):
-            os.kill(os.getpid(), signum)  # as Ctrl-C, or `kill`, of the parent
-            deadline = time.monotonic() + 30
-            while not children.stopped and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert children.stopped
+            _stop_this_process(signum, children)
             # A second press, and a kill, while what finished is gathered: both ignored.
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGTERM)
@@ -1014,11 +1020,7 @@ def _stop_at_first_count(
             outcome.finished = True
             return outcome
         children = rest[-1]
-        os.kill(os.getpid(), signum)
-        deadline = time.monotonic() + 30
-        while not children.stopped and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert children.stopped
+        _stop_this_process(signum, children)
         outcome.stopped = True  # as _run_process finds a process killed by the stop
         return outcome
 
