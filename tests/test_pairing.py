@@ -759,7 +759,8 @@ async def run(n, probe):
     end = time.monotonic()
     probe.stop()
     with open(os.path.join(os.environ["PAIRING_MARKS"], str(os.getpid())), "a") as f:
-        f.write(f"{start} {end}\\n")
+        cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        f.write(f"{start} {end} {cpus}\\n")
 '''
 
 
@@ -767,7 +768,8 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--pairing lockstep``: both variants' workers alive at once, each round of one run
-    while the other's worker waits, their rounds alternating."""
+    while the other's worker waits, their rounds alternating, both pinned to one CPU (where
+    there are two, the other in the next pass)."""
     (tmp_path / "stamped_pairing.py").write_text(textwrap.dedent(STAMPED))
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -785,15 +787,16 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     )  # fmt: skip
     pids: dict[int, str] = {}
     pass_of: dict[int, int] = {}
+    cpu_of: dict[int, int | None] = {}
     real = _measure.run_worker
 
     def noting(variant: Variant, job: Job, **placed: Any) -> Iterator[Event]:
         assert placed.get("turns") is not None
-        assert placed.get("cpu") is None  # nobody is pinned: they never run together
         for event in real(variant, job, **placed):
             if isinstance(event, Hello):
                 pids[event.pid] = variant.label
                 pass_of[event.pid] = 1 + len(pids) // 3  # two workers a pass
+                cpu_of[event.pid] = placed.get("cpu")
             yield event
 
     monkeypatch.setattr(_measure, "run_worker", noting)
@@ -807,9 +810,17 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     regions = sorted(
         (float(start), float(end), int(path.name))
         for path in marks.iterdir()
-        for start, end in (line.split() for line in path.read_text().splitlines())
+        for start, end, _ in (line.split() for line in path.read_text().splitlines())
     )
     assert len(pids) == 4
+    if hasattr(os, "sched_setaffinity"):
+        # One CPU for both workers of a pass, the other CPU (if any) for the next pass's, and
+        # each worker ran on nothing else.
+        usable = sorted(os.sched_getaffinity(0))[:2]
+        for pid, number in pass_of.items():
+            assert cpu_of[pid] == usable[(number - 1) % len(usable)]
+            ran_on = {line.split()[2] for line in (marks / str(pid)).read_text().splitlines()}
+            assert ran_on == {str(cpu_of[pid])}
     assert len(regions) >= 24  # warm-ups and six throughput rounds, in each of four workers
     for (_, end, _), (start, _, _) in itertools.pairwise(regions):
         assert end <= start, "two workers' rounds overlapped"
