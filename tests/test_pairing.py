@@ -656,15 +656,13 @@ def test_bench_ab_refuses_a_base_from_before_the_worker_protocol(tmp_path: Path)
     assert proc.stdout.split() == ["False", "True"]
 
 
-def _in_pairs(order: Sequence[object]) -> bool:
-    """Whether *order* goes a, b, b, a, a, b, ...: each two turns are both sides', and the side
-    that ended one pair leads the next."""
-    return all(order[k] != order[k + 1] for k in range(0, len(order) - 1, 2)) and all(
-        order[k] == order[k + 1] for k in range(1, len(order) - 1, 2)
-    )
+def _by_turns(order: Sequence[object]) -> bool:
+    """Whether *order* goes a, b, a, b, ...: no side twice in a row."""
+    return all(x != y for x, y in itertools.pairwise(order))
 
 
-def test_turns_go_to_one_side_at_a_time_in_pairs_that_change_leader() -> None:
+@pytest.mark.parametrize("leader", ["a", "b"])
+def test_turns_go_to_one_side_at_a_time_by_turns_the_lower_rank_first(leader: str) -> None:
     turns = _measure.Turns(expected=2)
     held: list[str] = []
     inside = threading.Lock()
@@ -672,7 +670,9 @@ def test_turns_go_to_one_side_at_a_time_in_pairs_that_change_leader() -> None:
 
     def side(name: str, pause_s: float) -> None:
         ready.wait()
-        turns.arrive(name)
+        if name != leader:
+            time.sleep(0.01)  # the other asks first: the rank decides, not who asks first
+        turns.arrive(name, rank=0 if name == leader else 1)
         for _ in range(20):
             turns.acquire(name)
             assert inside.acquire(blocking=False), "two sides held a turn at once"
@@ -687,8 +687,9 @@ def test_turns_go_to_one_side_at_a_time_in_pairs_that_change_leader() -> None:
     for thread in threads:
         thread.join()
     assert sorted(held) == ["a"] * 20 + ["b"] * 20
-    # However slow b is to ask for its next turn: a, b, b, a, a, b, ... (or b, a, a, b, ...).
-    assert _in_pairs(held), held
+    # However slow b is to ask for its next turn: the leader's, the other's, the leader's, ...
+    assert held[0] == leader
+    assert _by_turns(held), held
 
 
 def _kept_waiting(turns: _measure.Turns, side: str) -> None:
@@ -702,20 +703,21 @@ def _kept_waiting(turns: _measure.Turns, side: str) -> None:
 
 def test_a_side_that_has_ended_is_not_waited_for() -> None:
     turns = _measure.Turns(expected=2)
-    turns.arrive("a")
-    turns.arrive("b")
-    turns.acquire("a")
-    turns.release("a")
-    _kept_waiting(turns, "a")  # b has had no turn yet: a waits for it
+    turns.arrive("a", rank=1)
+    turns.arrive("b", rank=0)
+    _kept_waiting(turns, "a")  # as many turns each (none): b, of the lower rank, leads
     turns.acquire("b")
     turns.release("b")
-    _kept_waiting(turns, "a")  # as many turns each: b, which had the last, leads the pair
-    turns.acquire("b")
-    turns.release("b")
-    turns.leave("b")  # b's worker ended (its last round done, or it failed)
+    _kept_waiting(turns, "b")  # a has had no turn yet: b waits for it
     turns.acquire("a")
     turns.release("a")
-    turns.acquire("a")
+    _kept_waiting(turns, "a")  # as many turns each again: b leads
+    turns.acquire("b")
+    turns.release("b")
+    turns.leave("a")  # a's worker ended (its last round done, or it failed)
+    turns.acquire("b")
+    turns.release("b")
+    turns.acquire("b")
 
 
 def test_no_turn_is_given_before_every_worker_has_started_or_ended() -> None:
@@ -824,13 +826,15 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     assert len(regions) >= 24  # warm-ups and six throughput rounds, in each of four workers
     for (_, end, _), (start, _, _) in itertools.pairwise(regions):
         assert end <= start, "two workers' rounds overlapped"
-    # No round before both workers of a pass had started, and then theirs went in pairs until
-    # one had none left: a's, b's, b's, a's, ... then the rest of one (cut here).
-    for number in (1, 2):
+    # No round before both workers of a pass had started, and then theirs went by turns until
+    # one had none left: a's, b's, a's, ... then the rest of one (cut here); a led the first
+    # pass and b the second (the pass's order, reversed from one pass to the next).
+    for number, leader in ((1, "a"), (2, "b")):
         mine = [pid for pid in pids if pass_of[pid] == number]
         order = [pid for _, _, pid in regions if pid in mine]
         first_done = min(len(order) - order[::-1].index(pid) for pid in mine)
-        assert _in_pairs(order[:first_done]), order
+        assert _by_turns(order[:first_done]), order
+        assert pids[order[0]] == leader, order
 
 
 def test_a_lockstep_run_through_pytest_is_compared_by_turns(

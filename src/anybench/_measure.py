@@ -220,29 +220,35 @@ def rotation_order(workers: Sequence[Any], rotation: int) -> list[Any]:
 
 
 class Turns:
-    """The rounds of several workers (``--pairing lockstep``), one at a time and in pairs: no
+    """The rounds of several workers (``--pairing lockstep``), one at a time and by turns: no
     round starts before all *expected* workers have started (said hello, or ended), so that
     none runs its rounds while another imports; a worker's round waits until no other worker's
     round runs; a worker that has had more turns than another still running waits for it; and
-    where they have had as many, the one that had the last turn goes first. Two workers' rounds
-    then come a's, b's, b's, a's, a's, b's, ... until one has ended: each round is next to the
-    other's, and each leads as often as the other, so that a drift over seconds falls on both
-    alike. A worker slow to ask (busy between its rounds) is waited for: the wait is not
-    measured."""
+    where they have had as many, the one of lower rank (its variant's place in the pass) goes
+    first. Two workers' rounds then come a's, b's, a's, b's, ... until one has ended: each
+    round is next to the other's, and follows the other's (but the very first), so that a
+    drift over seconds, and what a round leaves in the CPU's caches, fall on both alike. The
+    pass's order gives the ranks, and it is reversed from one pass to the next, so each
+    variant leads in half the passes. (Who led was once left to whichever asked first, in
+    pairs a's, b's, b's, a's: then a process of one throughput round had it always just after
+    its own warm-up in one variant and after the other variant's round in the other, and an A/A
+    read one side 5-16% slower.) A worker slow to ask (busy between its rounds) is waited for:
+    the wait is not measured."""
 
     def __init__(self, expected: int = 1) -> None:
         self._changed = threading.Condition()
         self._expected = expected
         self._started: set[object] = set()
         self._ended: set[object] = set()
+        self._rank: dict[object, int] = {}
         self._holder: object | None = None
-        self._last: object | None = None
         self._had: collections.Counter[object] = collections.Counter()
 
-    def arrive(self, side: object) -> None:
-        """*side*'s worker has started."""
+    def arrive(self, side: object, rank: int = 0) -> None:
+        """*side*'s worker has started; of two with as many turns, the lower *rank* leads."""
         with self._changed:
             self._started.add(side)
+            self._rank[side] = rank
             self._changed.notify_all()
 
     def leave(self, side: object) -> None:
@@ -256,9 +262,10 @@ class Turns:
 
     def _must_wait(self, side: object) -> bool:
         """Whether another worker still running is owed a turn before *side*."""
-        mine = self._had[side]
+        mine, rank = self._had[side], self._rank.get(side, 0)
         return any(
-            self._had[other] < mine or (self._had[other] == mine and other is self._last)
+            self._had[other] < mine
+            or (self._had[other] == mine and self._rank.get(other, 0) < rank)
             for other in self._started - self._ended - {side}
         )
 
@@ -281,7 +288,6 @@ class Turns:
         with self._changed:
             if self._holder is side:
                 self._holder = None
-                self._last = side
                 self._changed.notify_all()
 
 
@@ -305,6 +311,7 @@ def run_worker(
     cpu: int | None = None,
     stop: threading.Event | None = None,
     turns: Turns | None = None,
+    rank: int = 0,
 ) -> Iterator[Event]:
     """Start a worker for *job* and yield its events as they come, up to :class:`Done`.
 
@@ -315,7 +322,8 @@ def run_worker(
     system lets a process be pinned). *stop*: once set, the worker is killed and
     KeyboardInterrupt raised, as if Ctrl-C had stopped it (the run is stopping). *turns*: the
     worker runs each round in a turn of its own (the job says so to it), from the GO this
-    sends it after its :class:`Begin` until its :class:`Round` (see :class:`Turns`).
+    sends it after its :class:`Begin` until its :class:`Round` (see :class:`Turns`), where
+    *rank* is its place among them.
     """
     limit_bytes = job.plan.memory_limit_bytes
     side = object()
@@ -394,7 +402,7 @@ def run_worker(
                 except ProtocolError as exc:
                     raise WorkerFailed(f"{what}: {exc} (worker killed)") from None
                 if isinstance(message, Hello) and turns is not None:
-                    turns.arrive(side)
+                    turns.arrive(side, rank)
                 if isinstance(message, Begin):
                     limit_s = message.deadline_s
                     what = f"a {message.kind} round"
@@ -606,8 +614,7 @@ def measure_matrix(
                 def at_slot(slot: int = slot) -> int:
                     return slot
 
-                # lockstep: their rounds take turns, the variants in the pass's order asking
-                # first.
+                # lockstep: their rounds take turns, the pass's first variant leading.
                 turns = Turns(expected=len(todo)) if pairing == "lockstep" else None
                 sides = [
                     functools.partial(
@@ -622,6 +629,7 @@ def measure_matrix(
                         at_slot,
                         cpu=_pinned(pairing, i, number, cpus),
                         turns=turns,
+                        rank=list(todo).index(label),
                     )
                     for i, (label, runtimes) in enumerate(sorted(todo.items()))
                 ]
@@ -654,6 +662,7 @@ def _measure_side(
     cpu: int | None = None,
     stop: threading.Event | None = None,
     turns: Turns | None = None,
+    rank: int = 0,
 ) -> None:
     """One variant's share of *group* in pass *number* (from 0): a worker over *runtimes*, and
     a fresh one for those a kill left, each placed in the pass by *place*; each worker's
@@ -678,6 +687,7 @@ def _measure_side(
                 cpu=cpu,
                 stop=stop,
                 turns=turns,
+                rank=rank,
             )
         finally:
             for key, m in mine.items():
@@ -832,6 +842,7 @@ def _one_worker(
     cpu: int | None = None,
     stop: threading.Event | None = None,
     turns: Turns | None = None,
+    rank: int = 0,
 ) -> list[tuple[int, str]]:
     """Run one worker over *todo*, (N, runtime) pairs; return the pairs it did not get to
     (after a kill in the round of another), for a fresh worker.
@@ -839,8 +850,8 @@ def _one_worker(
     Every worker settles at least one pair, finished or failed, so that the work handed out
     again shrinks each time: a worker that dies outside any round of an unsettled pair (before
     its first round, or between two) would die the same way in a fresh one, and every pair it
-    had left fails with the reason. *cpu*, *stop* and *turns*: as :func:`run_worker` takes
-    them.
+    had left fails with the reason. *cpu*, *stop*, *turns* and *rank*: as :func:`run_worker`
+    takes them.
     """
     job = Job(
         scenario_module=scenario,
@@ -860,7 +871,7 @@ def _one_worker(
         events = (
             run_worker(variant, job)
             if alone
-            else run_worker(variant, job, cpu=cpu, stop=stop, turns=turns)
+            else run_worker(variant, job, cpu=cpu, stop=stop, turns=turns, rank=rank)
         )
         for message in events:
             if isinstance(message, Hello):
