@@ -761,7 +761,7 @@ async def run(n, probe):
     end = time.monotonic()
     probe.stop()
     with open(os.path.join(os.environ["PAIRING_MARKS"], str(os.getpid())), "a") as f:
-        cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        cpus = ",".join(map(str, sorted(getattr(os, "sched_getaffinity", lambda _: "-")(0))))
         f.write(f"{start} {end} {cpus}\\n")
 '''
 
@@ -770,8 +770,7 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--pairing lockstep``: both variants' workers alive at once, each round of one run
-    while the other's worker waits, their rounds alternating, both pinned to one CPU (where
-    there are two, the other in the next pass)."""
+    while the other's worker waits, their rounds alternating."""
     (tmp_path / "stamped_pairing.py").write_text(textwrap.dedent(STAMPED))
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -815,14 +814,12 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
         for start, end, _ in (line.split() for line in path.read_text().splitlines())
     )
     assert len(pids) == 4
-    if hasattr(os, "sched_setaffinity"):
-        # One CPU for both workers of a pass, the other CPU (if any) for the next pass's, and
-        # each worker ran on nothing else.
-        usable = sorted(os.sched_getaffinity(0))[:2]
-        for pid, number in pass_of.items():
-            assert cpu_of[pid] == usable[(number - 1) % len(usable)]
-            ran_on = {line.split()[2] for line in (marks / str(pid)).read_text().splitlines()}
-            assert ran_on == {str(cpu_of[pid])}
+    # Nobody is pinned: they never run together.
+    assert set(cpu_of.values()) == {None}
+    usable = ",".join(map(str, sorted(getattr(os, "sched_getaffinity", lambda _: "-")(0))))
+    for pid in pass_of:
+        ran_on = {line.split()[2] for line in (marks / str(pid)).read_text().splitlines()}
+        assert ran_on == {usable}
     assert len(regions) >= 24  # warm-ups and six throughput rounds, in each of four workers
     for (_, end, _), (start, _, _) in itertools.pairwise(regions):
         assert end <= start, "two workers' rounds overlapped"
