@@ -226,14 +226,14 @@ class Turns:
     round runs; a worker that has had more turns than another still running waits for it; and
     where they have had as many, the one of lower rank (its variant's place in the pass) goes
     first. Two workers' rounds then come a's, b's, a's, b's, ... until one has ended: each
-    round is next to the other's, and follows the other's (but the very first), so that a
-    drift over seconds, and what a round leaves in the CPU's caches, fall on both alike. The
-    pass's order gives the ranks, and it is reversed from one pass to the next, so each
-    variant leads in half the passes. (Who led was once left to whichever asked first, in
-    pairs a's, b's, b's, a's: then a process of one throughput round had it always just after
-    its own warm-up in one variant and after the other variant's round in the other, and an A/A
-    read one side 5-16% slower.) A worker slow to ask (busy between its rounds) is waited for:
-    the wait is not measured."""
+    round is next to the other's, so that a drift over seconds falls on both alike. The pass's
+    order gives the ranks, and it is reversed from one pass to the next, so each variant leads
+    in half the passes. (Who led was once left to whichever worker asked first, in pairs a's,
+    b's, b's, a's, so one variant could hold the same place in most passes: an A/A of one round
+    a process read one side 5-16% slower. What remains, and keeps lockstep from verdicts, is in
+    the README: the round that ends a process runs beside the other worker's exit, which takes
+    no turn.) A worker slow to ask (busy between its rounds) is waited for: the wait is not
+    measured."""
 
     def __init__(self, expected: int = 1) -> None:
         self._changed = threading.Condition()
