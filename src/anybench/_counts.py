@@ -36,7 +36,7 @@ import sysconfig
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -624,8 +624,14 @@ def count_scenarios(
             start = 0
             for batch in (call_jobs, count_jobs):  # every calls process before any count
                 futures = {pool.submit(one, task): start + i for i, task in enumerate(batch)}
-                for future in as_completed(futures):
-                    done[futures[future]] = future.result()
+                pending = set(futures)
+                while pending:
+                    # Not one long wait: Python runs a signal's handler in the main thread,
+                    # between bytecodes, and a signal the kernel hands to a worker thread
+                    # does not wake a wait here (a Ctrl-C went unheard until a count ended).
+                    ended, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in ended:
+                        done[futures[future]] = future.result()
                 start += len(batch)
         except KeyboardInterrupt:
             children.stop()
