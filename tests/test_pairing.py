@@ -670,9 +670,9 @@ def test_turns_go_to_one_side_at_a_time_by_turns_the_lower_rank_first(leader: st
 
     def side(name: str, pause_s: float) -> None:
         ready.wait()
-        if name != leader:
-            time.sleep(0.01)  # the other asks first: the rank decides, not who asks first
         turns.arrive(name, rank=0 if name == leader else 1)
+        if name == leader:
+            time.sleep(0.05)  # the other asks first: the rank decides, not who asks first
         for _ in range(20):
             turns.acquire(name)
             assert inside.acquire(blocking=False), "two sides held a turn at once"
@@ -824,14 +824,20 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     for (_, end, _), (start, _, _) in itertools.pairwise(regions):
         assert end <= start, "two workers' rounds overlapped"
     # No round before both workers of a pass had started, and then theirs went by turns until
-    # one had none left: a's, b's, a's, ... then the rest of one (cut here); a led the first
-    # pass and b the second (the pass's order, reversed from one pass to the next).
-    for number, leader in ((1, "a"), (2, "b")):
+    # one had none left: a's, b's, a's, ... then the rest of one (cut here); a led both
+    # passes (the leader changes every second pass: test_lockstep_leaders_change_every_...).
+    for number, leader in ((1, "a"), (2, "a")):
         mine = [pid for pid in pids if pass_of[pid] == number]
         order = [pid for _, _, pid in regions if pid in mine]
         first_done = min(len(order) - order[::-1].index(pid) for pid in mine)
         assert _by_turns(order[:first_done]), order
         assert pids[order[0]] == leader, order
+
+
+def test_lockstep_leaders_change_every_second_pass_where_the_runtimes_change_every_pass() -> None:
+    """Each variant leads in as many passes with the runtimes forward as backward."""
+    led = [(_measure._leaders(["a", "b"], number)[0], number % 2) for number in range(8)]
+    assert sorted(led) == [(label, way) for label in "ab" for way in (0, 0, 1, 1)]
 
 
 def test_a_lockstep_run_through_pytest_is_compared_by_turns(

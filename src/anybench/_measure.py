@@ -226,14 +226,14 @@ class Turns:
     round runs; a worker that has had more turns than another still running waits for it; and
     where they have had as many, the one of lower rank (its variant's place in the pass) goes
     first. Two workers' rounds then come a's, b's, a's, b's, ... until one has ended: each
-    round is next to the other's, so that a drift over seconds falls on both alike. The pass's
-    order gives the ranks, and it is reversed from one pass to the next, so each variant leads
-    in half the passes. (Who led was once left to whichever worker asked first, in pairs a's,
-    b's, b's, a's, so one variant could hold the same place in most passes: an A/A of one round
-    a process read one side 5-16% slower. What remains, and keeps lockstep from verdicts, is in
-    the README: the round that ends a process runs beside the other worker's exit, which takes
-    no turn.) A worker slow to ask (busy between its rounds) is waited for: the wait is not
-    measured."""
+    round is next to the other's, so that a drift over seconds falls on both alike. The ranks
+    come from :func:`_leaders`, so that each of two variants leads in half the passes, with
+    the runtimes going forward as often as backward. (Who led was once left to whichever
+    worker asked first, in pairs a's, b's, b's, a's, so one variant could hold the same place
+    in most passes: an A/A of one round a process read one side 5-16% slower. What remains,
+    and keeps lockstep from verdicts, is in the README: the round that ends a process runs
+    beside the other worker's exit, which takes no turn.) A worker slow to ask (busy between
+    its rounds) is waited for: the wait is not measured."""
 
     def __init__(self, expected: int = 1) -> None:
         self._changed = threading.Condition()
@@ -501,6 +501,15 @@ def pass_order(groups: int, passes: int, seed: str | int) -> list[list[int]]:
     return order
 
 
+def _leaders(labels: Sequence[str], number: int) -> list[str]:
+    """The order in which a ``lockstep`` pass's variants lead their turns, in pass *number*
+    (from 0): reversed every second pass, where the runtimes' order is reversed every pass, so
+    that each variant leads as often with the runtimes going forward as backward. (Reversed
+    with the runtimes, the same variant always had the last round of the same runtime, beside
+    the other worker's exit.)"""
+    return rotation_order(labels, number // 2)
+
+
 def _pinned(pairing: str, side: int, number: int, cpus: Sequence[int]) -> int | None:
     """The CPU the worker of the *side*-th variant (from 0) in pass *number* (from 0) is pinned
     to, of *cpus* (none where the system cannot pin): in a duet, one CPU each, the two changing
@@ -611,7 +620,7 @@ def measure_matrix(
                 def at_slot(slot: int = slot) -> int:
                     return slot
 
-                # lockstep: their rounds take turns, the pass's first variant leading.
+                # lockstep: their rounds take turns, the leader changing every second pass.
                 turns = Turns(expected=len(todo)) if pairing == "lockstep" else None
                 sides = [
                     functools.partial(
@@ -626,7 +635,7 @@ def measure_matrix(
                         at_slot,
                         cpu=_pinned(pairing, i, number, cpus),
                         turns=turns,
-                        rank=list(todo).index(label),
+                        rank=_leaders(sorted(todo), number).index(label),
                     )
                     for i, (label, runtimes) in enumerate(sorted(todo.items()))
                 ]
