@@ -788,16 +788,15 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     )  # fmt: skip
     pids: dict[int, str] = {}
     pass_of: dict[int, int] = {}
-    cpu_of: dict[int, int | None] = {}
     real = _measure.run_worker
 
     def noting(variant: Variant, job: Job, **placed: Any) -> Iterator[Event]:
         assert placed.get("turns") is not None
+        assert placed.get("cpu") is None  # nobody is pinned: they never run together
         for event in real(variant, job, **placed):
             if isinstance(event, Hello):
                 pids[event.pid] = variant.label
                 pass_of[event.pid] = 1 + len(pids) // 3  # two workers a pass
-                cpu_of[event.pid] = placed.get("cpu")
             yield event
 
     monkeypatch.setattr(_measure, "run_worker", noting)
@@ -814,8 +813,7 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
         for start, end, _ in (line.split() for line in path.read_text().splitlines())
     )
     assert len(pids) == 4
-    # Nobody is pinned: they never run together.
-    assert set(cpu_of.values()) == {None}
+    # Each ran where this process may (no CPU of its own).
     usable = ",".join(map(str, sorted(getattr(os, "sched_getaffinity", lambda _: "-")(0))))
     for pid in pass_of:
         ran_on = {line.split()[2] for line in (marks / str(pid)).read_text().splitlines()}
