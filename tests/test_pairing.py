@@ -732,6 +732,24 @@ def test_no_turn_is_given_before_every_worker_has_started_or_ended() -> None:
     turns.acquire("a")
 
 
+def test_a_worker_that_joins_late_starts_level_with_the_others_not_at_none() -> None:
+    """A fresh worker (after a kill) takes turns by turns with the one still running, not
+    every turn the other has had, in a row."""
+    turns = _measure.Turns(expected=2)
+    turns.arrive("a", rank=0)
+    turns.arrive("b", rank=1)
+    for _ in range(3):
+        for side in ("a", "b"):
+            turns.acquire(side)
+            turns.release(side)
+    turns.leave("a")  # killed in its round; a fresh worker takes its place
+    turns.arrive("a2", rank=0)
+    turns.acquire("a2")  # as many turns as b (three): the lower rank leads
+    turns.release("a2")
+    _kept_waiting(turns, "a2")  # then b's turn, not a2's fourth in a row
+    turns.acquire("b")
+
+
 def test_a_released_turn_that_was_never_held_changes_nothing() -> None:
     turns = _measure.Turns()
     turns.arrive("a")
@@ -745,7 +763,8 @@ def test_a_released_turn_that_was_never_held_changes_nothing() -> None:
 #: Each round's region, noted as "start end" on the system-wide monotonic clock, in a file per
 #: worker in $PAIRING_MARKS.
 STAMPED = '''
-"""A region that notes when it ran, for the lockstep test."""
+"""A region that notes when it ran, and the worker's exit, for the lockstep test."""
+import atexit
 import os
 import time
 
@@ -760,9 +779,24 @@ async def run(n, probe):
     time.sleep(0.003)
     end = time.monotonic()
     probe.stop()
-    with open(os.path.join(os.environ["PAIRING_MARKS"], str(os.getpid())), "a") as f:
+    _note(start, end)
+
+
+def _note(start, end, what="round"):
+    marks = os.environ.get("PAIRING_MARKS")  # none in a process that only imported this
+    if marks is None:
+        return
+    with open(os.path.join(marks, str(os.getpid())), "a") as f:
         cpus = ",".join(map(str, sorted(getattr(os, "sched_getaffinity", lambda _: "-")(0))))
-        f.write(f"{start} {end} {cpus}\\n")
+        f.write(f"{start} {end} {cpus} {what}\\n")
+
+
+@atexit.register
+def _exiting():
+    # The worker's exit, made long enough to be seen beside another worker's round.
+    start = time.monotonic()
+    time.sleep(0.02)
+    _note(start, time.monotonic(), "exit")
 '''
 
 
@@ -770,7 +804,8 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--pairing lockstep``: both variants' workers alive at once, each round of one run
-    while the other's worker waits, their rounds alternating."""
+    while the other's worker waits, their rounds alternating; and a worker's exit, which
+    follows its last round, never beside the other's last round."""
     (tmp_path / "stamped_pairing.py").write_text(textwrap.dedent(STAMPED))
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -810,17 +845,20 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     regions = sorted(
         (float(start), float(end), int(path.name))
         for path in marks.iterdir()
-        for start, end, _ in (line.split() for line in path.read_text().splitlines())
+        for start, end, *_ in (line.split() for line in path.read_text().splitlines())
     )
+    exits = [line for path in marks.iterdir() for line in path.read_text().splitlines()
+             if line.endswith(" exit")]  # fmt: skip
+    assert len(exits) == 4
     assert len(pids) == 4
     # Each ran where this process may (no CPU of its own).
     usable = ",".join(map(str, sorted(getattr(os, "sched_getaffinity", lambda _: "-")(0))))
     for pid in pass_of:
         ran_on = {line.split()[2] for line in (marks / str(pid)).read_text().splitlines()}
         assert ran_on == {usable}
-    assert len(regions) >= 24  # warm-ups and six throughput rounds, in each of four workers
+    assert len(regions) >= 28  # warm-ups, six throughput rounds and the exit of four workers
     for (_, end, _), (start, _, _) in itertools.pairwise(regions):
-        assert end <= start, "two workers' rounds overlapped"
+        assert end <= start, "two workers' rounds (or a round and an exit) overlapped"
     # No round before both workers of a pass had started, and then theirs went by turns until
     # one had none left: a's, b's, a's, ... then the rest of one (cut here); a led both
     # passes (the leader changes every second pass: test_lockstep_leaders_change_every_...).

@@ -230,10 +230,12 @@ class Turns:
     come from :func:`_leaders`, so that each of two variants leads in half the passes, with
     the runtimes going forward as often as backward. (Who led was once left to whichever
     worker asked first, in pairs a's, b's, b's, a's, so one variant could hold the same place
-    in most passes: an A/A of one round a process read one side 5-16% slower. What remains,
-    and keeps lockstep from verdicts, is in the README: the round that ends a process runs
-    beside the other worker's exit, which takes no turn.) A worker slow to ask (busy between
-    its rounds) is waited for: the wait is not measured."""
+    in most passes: an A/A of one round a process read one side 5-16% slower.) A worker's exit
+    takes a turn of its own after its last round, held until it has exited, so that the last
+    round of the other runs alone too (it once ran beside that exit: an A/A read one side
+    18-71% off there). A worker that joins late (a fresh one, after a kill) starts level with
+    the others still running, not at none, so that it does not take a run of turns in a row.
+    A worker slow to ask (busy between its rounds) is waited for: the wait is not measured."""
 
     def __init__(self, expected: int = 1) -> None:
         self._changed = threading.Condition()
@@ -247,6 +249,8 @@ class Turns:
     def arrive(self, side: object, rank: int = 0) -> None:
         """*side*'s worker has started; of two with as many turns, the lower *rank* leads."""
         with self._changed:
+            running = [self._had[other] for other in self._started - self._ended]
+            self._had[side] = min(running, default=0)
             self._started.add(side)
             self._rank[side] = rank
             self._changed.notify_all()
@@ -409,8 +413,14 @@ def run_worker(
                     if turns is not None:
                         turns.acquire(side, stop)
                         _send_go(proc)
+                elif isinstance(message, Done):
+                    what = "exiting"
+                    if turns is not None:
+                        # Its exit takes a turn too, held until it has exited (see leave).
+                        turns.acquire(side, stop)
+                        _send_go(proc)
                 elif turns is not None:
-                    turns.release(side)  # its round ended (or it failed, or it is done)
+                    turns.release(side)  # its round ended (or it failed)
                 since = time.monotonic()
                 done = isinstance(message, Done)
                 yield message

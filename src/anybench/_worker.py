@@ -278,6 +278,11 @@ def work(job: Job, emit: Emit) -> None:
             if name not in scale.failed:
                 emit(Finished(n=n, runtime=name, busy=busy))
     emit(Done())
+    if job.turns:
+        # Its exit (the interpreter freeing all it built) takes a turn too, as a round does:
+        # it waits for the parent's GO, so that another worker's round never runs beside it.
+        # The parent gone (end of input), it exits all the same.
+        sys.stdin.readline()
 
 
 #: The runtimes this process has run a round on.
