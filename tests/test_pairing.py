@@ -448,14 +448,18 @@ def test_a_duet_runs_the_two_variants_workers_at_once_one_per_cpu(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
     reason="a duet needs two CPUs",
 )
+@pytest.mark.parametrize("heard_by", ["main", "side"])
 def test_a_duet_stopped_midway_keeps_the_process_that_finished(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, heard_by: str
 ) -> None:
     """Ctrl-C while b's worker still runs: a's finished process was handed on (journalled) as
-    it came, b's worker is killed, and the run stops."""
+    it came, b's worker is killed, and the run stops; also where the kernel hands the signal
+    to a thread that waits on a worker, not to the main thread (Python runs the handler in
+    the main thread only when that thread next runs: it must not be in a long wait)."""
     groups, variants, plan, spans = _tiny(tmp_path, monkeypatch, slow="PAIRING_SLOW=1")
     settled: list[tuple[str, int]] = []
     returned = threading.Event()
+    sent_to: list[str] = []
 
     def ctrl_c() -> None:
         # A real SIGINT to the main thread after 0.2 s, and again every 5 s until the run has
@@ -466,7 +470,10 @@ def test_a_duet_stopped_midway_keeps_the_process_that_finished(
         # signal never lands in the first's unwinding.
         wait = 0.2
         while not returned.wait(wait):
-            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            sides = [t for t in threading.enumerate() if t.name.endswith("(body)")]
+            target = threading.main_thread() if heard_by == "main" or not sides else sides[0]
+            sent_to.append(target.name)
+            signal.pthread_kill(target.ident or 0, signal.SIGINT)
             wait = 5.0
 
     def on_process(group: Group, key: tuple[int, str, str], m: Measurement) -> None:
@@ -484,6 +491,7 @@ def test_a_duet_stopped_midway_keeps_the_process_that_finished(
         returned.set()
         signal.signal(signal.SIGINT, previous)
     assert settled == [("a", 1)]
+    assert sent_to[0].endswith("(body)") == (heard_by == "side"), sent_to
     [(_, _, _, _, slow_pid)] = [span for span in spans if span[0] == "b"]
     assert slow_pid > 0
     with pytest.raises(ProcessLookupError):  # killed and reaped: no worker left behind
