@@ -812,8 +812,9 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--pairing lockstep``: both variants' workers alive at once, each round of one run
-    while the other's worker waits, their rounds alternating; and a worker's exit, which
-    follows its last round, never beside the other's last round."""
+    while the other's worker waits, their rounds alternating, both pinned to one CPU (where
+    there are two, the other in the next pass); and a worker's exit, which follows its last
+    round, never beside the other's last round."""
     (tmp_path / "stamped_pairing.py").write_text(textwrap.dedent(STAMPED))
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -833,13 +834,15 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
     pass_of: dict[int, int] = {}
     real = _measure.run_worker
 
+    cpu_of: dict[int, int | None] = {}
+
     def noting(variant: Variant, job: Job, **placed: Any) -> Iterator[Event]:
         assert placed.get("turns") is not None
-        assert placed.get("cpu") is None  # nobody is pinned: they never run together
         for event in real(variant, job, **placed):
             if isinstance(event, Hello):
                 pids[event.pid] = variant.label
                 pass_of[event.pid] = 1 + len(pids) // 3  # two workers a pass
+                cpu_of[event.pid] = placed.get("cpu")
             yield event
 
     monkeypatch.setattr(_measure, "run_worker", noting)
@@ -859,11 +862,14 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
              if line.endswith(" exit")]  # fmt: skip
     assert len(exits) == 4
     assert len(pids) == 4
-    # Each ran where this process may (no CPU of its own).
-    usable = ",".join(map(str, sorted(getattr(os, "sched_getaffinity", lambda _: "-")(0))))
-    for pid in pass_of:
-        ran_on = {line.split()[2] for line in (marks / str(pid)).read_text().splitlines()}
-        assert ran_on == {usable}
+    if hasattr(os, "sched_setaffinity"):
+        # One CPU for both workers of a pass, the other CPU (if any) for the next pass's, and
+        # each worker ran on nothing else, its exit included.
+        usable = sorted(os.sched_getaffinity(0))[:2]
+        for pid, number in pass_of.items():
+            assert cpu_of[pid] == usable[(number - 1) % len(usable)]
+            ran_on = {line.split()[2] for line in (marks / str(pid)).read_text().splitlines()}
+            assert ran_on == {str(cpu_of[pid])}
     assert len(regions) >= 28  # warm-ups, six throughput rounds and the exit of four workers
     for (_, end, _), (start, _, _) in itertools.pairwise(regions):
         assert end <= start, "two workers' rounds (or a round and an exit) overlapped"

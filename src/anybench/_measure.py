@@ -96,11 +96,13 @@ START_TIMEOUT_S = 60.0
 #: other, their order reversed from one pass to the next. ``duet``: the two variants' workers
 #: at the same moment, each pinned to a core of its own, so that whatever the minute does to
 #: the machine falls on both (after Bulej et al.'s duet benchmarking). ``lockstep``: the
-#: variants' workers alive at once but taking turns, one round at a time (:class:`Turns`), so
-#: that rounds of the two are milliseconds apart and never run together: what the machine
-#: does over a second or two falls on both, with no contention between them. (Not pinned:
-#: pinned to one CPU, one worker's work outside its turns, its exit above all, slowed the
-#: other's round beside it, and an A/A read native rows 12-30% apart; see the README.)
+#: variants' workers alive at once but taking turns, one round at a time (:class:`Turns`), all
+#: pinned to one CPU (the other in the next pass), so that rounds of the two are milliseconds
+#: apart on one CPU and never run together: what that CPU does over a second or two falls on
+#: both, with no contention between them. (A VM's two CPUs move each on its own: unpinned, one
+#: worker's round could land on a CPU in a slow spell and the other's on one that was not.
+#: Pinned, a worker's exit must take a turn too: beside the other's last round, on its CPU, it
+#: read 18-71% slow; see the README.)
 PAIRINGS = ("alternate", "duet", "lockstep")
 DEFAULT_PAIRING = "alternate"
 
@@ -523,10 +525,13 @@ def _leaders(labels: Sequence[str], number: int) -> list[str]:
 def _pinned(pairing: str, side: int, number: int, cpus: Sequence[int]) -> int | None:
     """The CPU the worker of the *side*-th variant (from 0) in pass *number* (from 0) is pinned
     to, of *cpus* (none where the system cannot pin): in a duet, one CPU each, the two changing
-    sides from one pass to the next, so that a faster CPU favours neither variant; otherwise
-    none."""
+    sides from one pass to the next, so that a faster CPU favours neither variant; in lockstep,
+    every variant's on one CPU, the other in the next pass, so that adjacent turns share what
+    that CPU does; alternating, none."""
     if pairing == "duet" and len(cpus) == 2:
         return cpus[(side + number) % 2]
+    if pairing == "lockstep" and cpus:
+        return cpus[number % len(cpus)]
     return None
 
 
