@@ -326,8 +326,9 @@ def bench_ab(session: nox.Session) -> None:
             )
         if _asks_lockstep(pytest_args) and not _takes_turns(Path(tmp)):
             session.error(
-                f"the base {base_ref} predates --pairing lockstep: its workers cannot take "
-                "turns; use --pairing alternate (the default) or duet"
+                f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04): "
+                "its workers cannot take turns, or take none for their exit; use --pairing "
+                "alternate (the default) or duet"
             )
         # pip copies the base into its environment: the directory may go once they are made.
         paths = run_variants(session, {"base": [tmp], "head": ["."]}, pytest_args)
@@ -381,8 +382,12 @@ def _speaks_protocol(tree: Path) -> bool:
 
 
 def _takes_turns(tree: Path) -> bool:
-    """Whether the anybench in *tree* has workers that take turns."""
-    return _speaks_protocol(tree) and "\nGO = " in _protocol(tree).read_text(encoding="utf-8")
+    """Whether the anybench in *tree* has workers that take turns as this tree's do: a turn
+    for each round and one for the exit (``TURNS_VERSION`` 2 or later)."""
+    if not _speaks_protocol(tree):
+        return False
+    found = re.search(r"^TURNS_VERSION = (\d+)$", _protocol(tree).read_text(encoding="utf-8"), re.M)
+    return found is not None and int(found.group(1)) >= 2
 
 
 def _is_variant(path: str, label: str) -> bool:

@@ -599,21 +599,27 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
     old = tmp_path / "old" / "src" / "anybench"
     old.mkdir(parents=True)
     (old / "_protocol.py").write_text("PROTOCOL = 1\n")
+    # Turns for rounds but none for the exit (2026-12-04, before TURNS_VERSION).
+    no_exit = tmp_path / "no_exit" / "src" / "anybench"
+    no_exit.mkdir(parents=True)
+    (no_exit / "_protocol.py").write_text('PROTOCOL = 1\nGO = "go"\n')
     code = (
         "import sys, pathlib, noxfile\n"
-        "print(noxfile._takes_turns(pathlib.Path(sys.argv[1])), "
-        "noxfile._takes_turns(pathlib.Path(sys.argv[2])))\n"
-        "for args in sys.argv[3:]:\n"
+        "print(*(noxfile._takes_turns(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
+        "for args in sys.argv[4:]:\n"
         "    print(noxfile._asks_lockstep(args.split()))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "old"), str(ROOT), "--pairing lockstep",
+        [sys.executable, "-c", code, str(tmp_path / "old"), str(tmp_path / "no_exit"), str(ROOT),
+         "--pairing lockstep",
          "--pairing=lockstep -x", "--pairing lockstep --pairing alternate", "--profile quick",
          "--pairing"],
         cwd=ROOT, capture_output=True, text=True, check=True,
         env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
     )  # fmt: skip
-    assert proc.stdout.split() == ["False", "True", "True", "True", "False", "False", "False"]
+    assert proc.stdout.split() == [
+        "False", "False", "True", "True", "True", "False", "False", "False"
+    ]  # fmt: skip
 
 
 def test_the_report_and_compare_sessions_tell_files_from_option_values() -> None:

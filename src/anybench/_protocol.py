@@ -100,13 +100,19 @@ class Job:
     plan: Plan
     scales: tuple[ScaleJob, ...]
     #: Rounds by turns (``--pairing lockstep``): after each :class:`Begin` the worker waits for
-    #: a line on its standard input (:data:`GO`) before it starts the round, so that the parent
-    #: can let two workers run their rounds one at a time, taking turns.
+    #: a line on its standard input (:data:`GO`) before it starts the round, and after its
+    #: :class:`Done` for one more before it exits, so that the parent can let two workers run
+    #: their rounds, and their exits, one at a time, taking turns.
     turns: bool = False
 
 
-#: The line a worker that takes turns (:attr:`Job.turns`) waits for before each round.
+#: The line a worker that takes turns (:attr:`Job.turns`) waits for before each round, and
+#: before its exit.
 GO = "go"
+#: How this anybench's workers take turns, for a parent that checks another tree's (``nox -s
+#: bench_ab``): 2, a turn for each round and one for the exit. (1, until 2026-12-04, took none
+#: for the exit, which then ran beside the other worker's last round.)
+TURNS_VERSION = 2
 #: The status a worker exits with when Ctrl-C stops it (:func:`serve`).
 INTERRUPTED = 130
 
