@@ -37,7 +37,7 @@ from anybench._measure import (
     pairing_problem,
     scenario_groups,
 )
-from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round
+from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round, ScaleJob
 from anybench._results import Record, Run
 from anybench._sweep import Budget
 from anybench._verdicts import BY_DUET, BY_PASS, WELCH, Ratio, compare_runs, variant_pairing
@@ -888,6 +888,40 @@ def test_lockstep_runs_the_variants_rounds_by_turns_never_together(
         first_done = min(len(order) - order[::-1].index(pid) for pid in mine)
         assert _by_turns(order[:first_done]), order
         assert pids[order[0]] == leader, order
+
+
+def test_a_worker_stopped_while_it_waits_for_its_exit_turn_keeps_its_work(
+    tmp_path: Path,
+) -> None:
+    """Its Done sent, its work stands: a stop while it waits for the turn of its exit (the other
+    worker still in its rounds) hands on every event, Done last, with no exception, and kills
+    it. (Once, the stop raised there, and its finished process never reached the journal.)"""
+    (tmp_path / "stamped_pairing.py").write_text(textwrap.dedent(STAMPED))
+    job = Job(
+        scenario_module="stamped_pairing",
+        sys_path=(str(tmp_path), *sys.path),
+        runtimes=("asyncio",),
+        plan=Plan(Budget(processes=1, min_rounds=2, max_rounds=2, latency_rounds=0), 60),
+        scales=(ScaleJob(n=10, runtimes=("asyncio",)),),
+    )
+    turns = _measure.Turns()
+    stop = threading.Event()
+    events: list[Event] = []
+    for event in _measure.run_worker(
+        Variant("a", sys.executable), job, stop=stop, turns=turns, rank=1
+    ):
+        events.append(event)
+        if isinstance(event, Finished):
+            # Another worker joins, level with it, and leads the next turn, which it holds:
+            # this one's exit waits for it, and the run stops meanwhile.
+            turns.arrive("other", rank=0)
+            turns.acquire("other")
+            threading.Timer(0.3, stop.set).start()
+    assert isinstance(events[-1], Done)
+    assert sum(isinstance(e, Round) and e.kind == "throughput" for e in events) == 2
+    [pid] = [e.pid for e in events if isinstance(e, Hello)]
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
 
 
 def test_lockstep_leaders_change_every_second_pass_where_the_runtimes_change_every_pass() -> None:

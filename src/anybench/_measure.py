@@ -236,8 +236,10 @@ class Turns:
     takes a turn of its own after its last round, held until it has exited, so that the last
     round of the other runs alone too (it once ran beside that exit: an A/A read one side
     18-71% off there). A worker that joins late (a fresh one, after a kill) starts level with
-    the others still running, not at none, so that it does not take a run of turns in a row.
-    A worker slow to ask (busy between its rounds) is waited for: the wait is not measured."""
+    the others still running, not at none, so that it does not take a run of turns in a row;
+    until it has said hello, though, the other's rounds run beside its start (kills are rare:
+    a deadline, the memory limit). A worker slow to ask (busy between its rounds) is waited
+    for: the wait is not measured."""
 
     def __init__(self, expected: int = 1) -> None:
         self._changed = threading.Condition()
@@ -328,8 +330,11 @@ def run_worker(
     system lets a process be pinned). *stop*: once set, the worker is killed and
     KeyboardInterrupt raised, as if Ctrl-C had stopped it (the run is stopping). *turns*: the
     worker runs each round in a turn of its own (the job says so to it), from the GO this
-    sends it after its :class:`Begin` until its :class:`Round` (see :class:`Turns`), where
-    *rank* is its place among them.
+    sends it after its :class:`Begin` until its :class:`Round`, and its exit in one more, from
+    the GO after its :class:`Done` until it has exited (see :class:`Turns`), where *rank* is
+    its place among them. Once it has sent :class:`Done` its work stands, however it ends: a
+    stop or a Ctrl-C while it waits for that last turn, or exits, kills it and ends this
+    without an exception, so that what it finished is handed on.
     """
     limit_bytes = job.plan.memory_limit_bytes
     side = object()
@@ -372,6 +377,8 @@ def run_worker(
         fd = proc.stdout.fileno()
         while True:
             if stop is not None and stop.is_set():
+                if done:  # killed below, its work stands
+                    return
                 raise KeyboardInterrupt
             left = limit_s + KILL_MARGIN_S - (time.monotonic() - since)
             if left <= 0:
@@ -388,18 +395,18 @@ def run_worker(
             chunk = os.read(fd, 1 << 20).decode("utf-8")
             if not chunk:  # the worker exited
                 code = proc.wait()
+                if done:  # its work is done and handed on, however it ended
+                    return
                 if code in (INTERRUPTED, -signal.SIGINT):
                     # Ctrl-C reaches the whole process group: the run stops, as the worker did,
                     # and no benchmark fails for it.
                     raise KeyboardInterrupt
                 if code:
                     raise WorkerFailed(f"{what}: the worker exited with status {code}")
-                if not done:
-                    raise WorkerFailed(
-                        f"{what}: the worker exited (status 0) before finishing it; does the "
-                        "scenario call sys.exit() or os._exit()?"
-                    )
-                return
+                raise WorkerFailed(
+                    f"{what}: the worker exited (status 0) before finishing it; does the "
+                    "scenario call sys.exit() or os._exit()?"
+                )
             buffer += chunk
             *lines, buffer = buffer.split("\n")
             for line in lines:
@@ -407,6 +414,10 @@ def run_worker(
                     message = decode_event(line)
                 except ProtocolError as exc:
                     raise WorkerFailed(f"{what}: {exc} (worker killed)") from None
+                if done:
+                    raise WorkerFailed(
+                        f"the worker sent {type(message).__name__} after Done (worker killed)"
+                    )
                 if isinstance(message, Hello) and turns is not None:
                     turns.arrive(side, rank)
                 if isinstance(message, Begin):
@@ -419,7 +430,11 @@ def run_worker(
                     what = "exiting"
                     if turns is not None:
                         # Its exit takes a turn too, held until it has exited (see leave).
-                        turns.acquire(side, stop)
+                        try:
+                            turns.acquire(side, stop)
+                        except KeyboardInterrupt:  # stopping: killed below, its work stands
+                            yield message
+                            return
                         _send_go(proc)
                 elif turns is not None:
                     turns.release(side)  # its round ended (or it failed)
@@ -427,11 +442,14 @@ def run_worker(
                 done = isinstance(message, Done)
                 yield message
     finally:
-        if turns is not None:
-            turns.leave(side)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        try:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        finally:
+            if turns is not None:
+                # Only once it is gone: a killed worker's end is freed outside any other turn.
+                turns.leave(side)
         proc.stdout.close()
         if not proc.stdin.closed:
             with contextlib.suppress(OSError):
@@ -439,8 +457,8 @@ def run_worker(
 
 
 def _send_go(proc: subprocess.Popen[str]) -> None:
-    """Tell a worker that takes turns to start its round (one that has exited meanwhile says
-    so itself, by its exit)."""
+    """Tell a worker that takes turns to start its round, or its exit (one that has exited
+    meanwhile says so itself, by its exit)."""
     assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError):
         proc.stdin.write(GO + "\n")

@@ -11,7 +11,8 @@ scale and the runtime, :class:`Begin` before each round (with the deadline the p
 enforce) and :class:`Round` after it (kind ``warmup``, ``throughput``, ``latency`` or
 ``memory``), then :class:`Finished` for each runtime that finished the scale, or
 :class:`Failed` for one that did not; finally :class:`Done`. A worker that ends without
-:class:`Done` did not finish its job.
+:class:`Done` did not finish its job. A worker that takes turns (:attr:`Job.turns`) waits for
+a :data:`GO` line after each :class:`Begin`, and after its :class:`Done`, before it exits.
 
 The codec is generic over the dataclasses' fields: a field added to a class here crosses the
 boundary with no other change (a field whose wire form differs from its value, such as the
