@@ -774,8 +774,8 @@ def test_a_released_turn_that_was_never_held_changes_nothing() -> None:
     turns.acquire("b")
 
 
-#: Each round's region, noted as "start end" on the system-wide monotonic clock, in a file per
-#: worker in $PAIRING_MARKS.
+#: Each round's region, and the worker's exit, noted as "start end CPUS round|exit" on the
+#: system-wide monotonic clock, in a file per worker in $PAIRING_MARKS.
 STAMPED = '''
 """A region that notes when it ran, and the worker's exit, for the lockstep test."""
 import atexit
