@@ -4,6 +4,7 @@ import gc
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,6 +18,22 @@ import pytest
 
 from anybench import Runtime, ScenarioSpec, _run
 from anybench.pytest_plugin import runtime_params
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_as_from_a_terminal() -> Iterator[None]:
+    """The tests of a stop (Ctrl-C, SIGTERM) need the SIGINT handler an interactive Python
+    has: a shell's background job (``.ci/run &``, and pytest-xdist's workers under it) starts
+    with SIGINT ignored, anybench then leaves it ignored, and such a test waited 30 s for a
+    signal nobody heard, and failed."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
