@@ -430,12 +430,10 @@ def run_worker(
                     what = "exiting"
                     if turns is not None:
                         # Its exit takes a turn too, held until it has exited (see leave).
-                        try:
+                        # Stopped while it waits: the stop check above ends it, work kept.
+                        with contextlib.suppress(KeyboardInterrupt):
                             turns.acquire(side, stop)
-                        except KeyboardInterrupt:  # stopping: killed below, its work stands
-                            yield message
-                            return
-                        _send_go(proc)
+                            _send_go(proc)
                 elif turns is not None:
                     turns.release(side)  # its round ended (or it failed)
                 since = time.monotonic()
