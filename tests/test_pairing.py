@@ -481,15 +481,12 @@ def test_a_duet_stopped_midway_keeps_the_process_that_finished(
         if key[2] == "a":  # a Ctrl-C, once a's process is in
             threading.Thread(target=ctrl_c, daemon=True).start()
 
-    # A shell's background job inherits SIGINT ignored, and Python then installs no handler for
-    # it (the signal would be lost): this test gets the one an interactive Python has.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGINT has an interactive Python's handler even in a background job (conftest).
     try:
         with pytest.raises(KeyboardInterrupt):
             measure_matrix(groups, plan, variants, pairing="duet", on_process=on_process)
     finally:
         returned.set()
-        signal.signal(signal.SIGINT, previous)
     assert settled == [("a", 1)]
     assert sent_to[0].endswith("(body)") == (heard_by == "side"), sent_to
     [(_, _, _, _, slow_pid)] = [span for span in spans if span[0] == "b"]
