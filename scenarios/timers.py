@@ -2,24 +2,34 @@
 
 Set-up (outside the region): N tasks are spawned and each arms its timer for ``base + i * STEP_S``
 on the loop clock (``anyio.current_time()``), ``base`` leaving time for all to arm first; the main
-task then sleeps until just before ``base`` and spins to it. How long arming takes is predicted from
-the spawning: arming costs a task 0.4-0.9 times what spawning it did on asyncio, uvloop and rloop,
-but 1.5-2.0 times on trio under anyio 4.16 and 3.2-4.2 times under anyio 4.13 (measured at N =
-10,000 and 100,000), so ``base`` is ARM_MARGIN times the largest ratio this process has seen on this
-loop after the spawning, and at least MIN_ARM_FACTOR times (FIRST_ARM_FACTOR times before a ratio is
-known). Timers not all armed before ``base`` would start the region during the arming and miss part
-of it (a fixed factor of 3 had let that happen on trio under anyio 4.13: 8-9 µs a timer, where its
-timers take 21): such a try is cancelled before any region begins and the set-up done again, its
-deadlines leaving ARM_MARGIN times the ratio just seen (a busy machine had stretched one arming to
-7.5 times the spawning where 3.1 was allowed); after ARM_ATTEMPTS tries the round fails, naming the
-ratio. One operation is one timer: it expires and its task resumes. The timers fall due as one burst
-(STEP_S is shorter than any runtime takes per timer), so a timer's lateness includes the timers due
-before it: it grows with N by design. In latency rounds the measured region runs from ``base`` (or
-from the first task resuming, if the main task wakes too late) until the last task has resumed. In
-throughput rounds the main task spins on until every deadline is DUE_MARGIN_S behind it before the
-region starts: the region is then the expiring and resuming alone, on every runtime, with no wait
-for a clock to reach a deadline in it (on uvloop, whose clock counts whole milliseconds, that wait
-was up to a millisecond a round, most of a region at N = 100, and made its figure vary by ±10-26%).
+task then collects the set-up's garbage and spins until its region starts, never yielding to the
+loop in between, so that no timer can expire and no task resume before the region that measures
+them. (It used to sleep until just before ``base`` and spin from there. Where the collection,
+80-90 ms on trio at N = 10,000, left less time than that, the sleep ended after ``base``: trio
+expired every timer in the step that woke the main task, before its region began, and the region
+measured the resuming alone, 13.7 µs a timer where the others measured 35, in 1 to 6 of the 24
+processes of a run.)
+
+How long arming takes is predicted from the spawning: arming costs a task 0.4-0.9 times what
+spawning it did on asyncio, uvloop and rloop, but 1.5-2.0 times on trio under anyio 4.16 and
+3.2-4.2 times under anyio 4.13 (measured at N = 10,000 and 100,000), so ``base`` is ARM_MARGIN
+times the largest ratio this process has seen on this loop after the spawning, and at least
+MIN_ARM_FACTOR times (FIRST_ARM_FACTOR times before a ratio is known). The collection counts as
+arming. Timers not all armed (and collected) SPIN_S before ``base`` would start the region during
+the arming and miss part of it (a fixed factor of 3 had let that happen on trio under anyio 4.13:
+8-9 µs a timer, where its timers take 21): such a try is cancelled before any region begins and
+the set-up done again, its deadlines leaving ARM_MARGIN times the ratio just seen (a busy machine
+had stretched one arming to 7.5 times the spawning where 3.1 was allowed); after ARM_ATTEMPTS
+tries the round fails, naming the ratio.
+
+One operation is one timer: it expires and its task resumes. The timers fall due as one burst
+(STEP_S is shorter than any runtime takes per timer), so a timer's lateness includes the timers
+due before it: it grows with N by design. In latency rounds the measured region runs from
+``base`` until the last task has resumed. In throughput rounds the main task spins on until every
+deadline is DUE_MARGIN_S behind it before the region starts: the region is then the expiring and
+resuming alone, on every runtime, with no wait for a clock to reach a deadline in it (on uvloop,
+whose clock counts whole milliseconds, that wait was up to a millisecond a round, most of a
+region at N = 100, and made its figure vary by ±10-26%).
 
 Lateness is read on the loop's own clock. uvloop's clock counts whole milliseconds (``uv_now``),
 and the deadlines here fall in the millisecond of ``base`` (itself a whole millisecond there):
@@ -61,7 +71,8 @@ LEAD_S, ARM_MARGIN, MIN_ARM_FACTOR, FIRST_ARM_FACTOR = 0.01, 2.0, 3.0, 8.0
 ARM_ATTEMPTS = 3
 #: The largest arming-over-spawning ratio seen, by kind of loop (see _loop_kind).
 _arm_ratios: dict[str, float] = {}
-SPIN_S = 0.003  # the main task sleeps until this long before ``base``, then spins
+#: The arming (and the collection after it) must end at least this long before ``base``.
+SPIN_S = 0.003
 #: Throughput rounds: how long after the last deadline the region starts (every timer is due on
 #: every clock: uvloop's counts whole milliseconds and rounds a delay to the nearest one).
 DUE_MARGIN_S = 0.002
@@ -97,14 +108,8 @@ async def _attempt(n: int, probe: Probe, kind: str) -> tuple[float | None, float
     woke = [0.0] * n
     runs = [0] * n
     armed = resumed = woke_undecided = 0
-    armed_in_time = decided = started = False
+    armed_in_time = decided = False
     all_armed = anyio.Event()
-
-    def start_region() -> None:
-        nonlocal started
-        if not started:
-            started = True
-            probe.start(ops=n)
 
     async def sleeper(i: int) -> None:
         nonlocal armed, resumed, woke_undecided
@@ -117,7 +122,6 @@ async def _attempt(n: int, probe: Probe, kind: str) -> tuple[float | None, float
             return
         if stamps:  # anyio.current_time() costs a microsecond or two: latency rounds only
             woke[i] = anyio.current_time()
-        start_region()  # a no-op unless this task beat the main task to the first deadline
         runs[i] += 1
         resumed += 1
         if resumed == n:
@@ -134,6 +138,9 @@ async def _attempt(n: int, probe: Probe, kind: str) -> tuple[float | None, float
         base = now + LEAD_S + factor * spawning
         deadlines[:] = [base + i * STEP_S for i in range(n)]
         await all_armed.wait()
+        # Now, not at the deadline, where it would make all late; and before the time is read,
+        # so that the deadlines leave room for it as they do for the arming.
+        probe.collect_garbage()
         armed_at = anyio.current_time()
         ratio = (armed_at - now) / spawning if spawning > 0 else 0.0
         _arm_ratios[kind] = max(ratio, _arm_ratios.get(kind, 0.0))
@@ -142,13 +149,12 @@ async def _attempt(n: int, probe: Probe, kind: str) -> tuple[float | None, float
         if not armed_in_time:
             tg.cancel_scope.cancel()
         else:
-            probe.collect_garbage()  # now, not at the deadline, where it would make all late
-            await anyio.sleep_until(base - SPIN_S)
             # Latency rounds start at the first deadline; throughput rounds once all are due.
+            # No await until then: nothing the region measures can happen before it starts.
             start_at = base if stamps else deadlines[-1] + DUE_MARGIN_S
             while anyio.current_time() < start_at:
                 pass
-            start_region()
+            probe.start(ops=n)
     if not armed_in_time:
         return ratio, factor
     # A task that woke before the main task found every timer armed in time woke SPIN_S early.

@@ -8,6 +8,7 @@ by its deadline (ScenarioTimeout), naming the scenario, runtime and N. Nothing h
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import anyio
@@ -240,6 +241,48 @@ def test_timers_fails_a_round_whose_timers_are_armed_late_every_time(
     # Once a ratio is known, the deadlines leave at least MIN_ARM_FACTOR times the spawning.
     monkeypatch.setattr(scenarios.timers, "MIN_ARM_FACTOR", 8.0)
     run_round(scenarios.timers, runtime, 1_000, deadline_s=30)
+
+
+def test_timers_no_timer_expires_before_the_region_however_long_the_collection_takes(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The garbage collection before the region once took longer than the deadlines left
+    (80-90 ms on trio at N = 10,000): the main task's sleep ended after the first deadline, the
+    loop expired the timers in that same step, and the region measured the resuming alone. Now
+    the collection counts as arming, and nothing yields between it and the region: every task
+    resumes after the region has started, and in time (a timer expired before the main task
+    woke would read the whole collection late)."""
+    monkeypatch.setattr(scenarios.timers, "_arm_ratios", {})
+    started = False
+    before: list[float] = []
+    slow = [0.6]  # the first try's collection: far past the 10 ms lead and 8x the spawning
+
+    class SlowlyCollecting(Probe):
+        def collect_garbage(self) -> None:
+            super().collect_garbage()
+            if slow:
+                time.sleep(slow.pop())
+
+        def start(self, ops: int) -> None:
+            nonlocal started
+            started = True
+            super().start(ops)
+
+    real_sleep_until = anyio.sleep_until
+
+    async def noting(deadline: float) -> None:
+        await real_sleep_until(deadline)  # raises in a try abandoned for its late arming
+        if not started:
+            before.append(deadline)
+
+    monkeypatch.setattr(anyio, "sleep_until", noting)
+    result = run_round(
+        scenarios.timers, runtime, 1_000, deadline_s=30, latency=True, probe_type=SlowlyCollecting
+    )
+    assert not slow  # the slow collection happened
+    assert result.ops == 1_000
+    assert before == []
+    assert min(result.samples["lateness"]) < 0.3e9
 
 
 def test_timers_learns_how_long_arming_takes_on_each_loop(runtime: Runtime) -> None:
