@@ -60,7 +60,16 @@ STAGES: tuple[frozenset[str], ...] = (
     frozenset({"_scenario", "_future"}),
     # measuring: one round, a worker process, a group of them
     frozenset(
-        {"_harness", "_protocol", "_busy", "_worker", "_measure", "_counts_worker", "_bytecodes"}
+        {
+            "_harness",
+            "_protocol",
+            "_busy",
+            "_fresh",
+            "_worker",
+            "_measure",
+            "_counts_worker",
+            "_bytecodes",
+        }
     ),
     # the results files, written and read
     frozenset({"_results", "_journal", "_counts_results"}),

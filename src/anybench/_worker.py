@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from . import _busy
+from . import _busy, _fresh
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
 from ._protocol import (
@@ -234,6 +234,9 @@ def work(job: Job, emit: Emit) -> None:
     for entry in reversed(job.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    # Before the scenario and the runtimes are imported: their compiled code comes from copies
+    # made for this process, so that where it lies in memory is drawn anew in every worker.
+    _fresh.install()
     # The module by its name, as the parent found it (a user's module: from its sys_path).
     scenario = ScenarioSpec.from_module(importlib.import_module(job.scenario_module))
     # runtime_named imports the modules that register a runtime from outside, if any.

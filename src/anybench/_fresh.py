@@ -1,0 +1,132 @@
+"""A worker loads its environment's compiled extension modules from copies of their files made
+for that process alone, so that where their code lies in the machine's memory is drawn anew in
+every process.
+
+Why: every process that maps the same file shares the same pages of the kernel's page cache,
+placed once, when the file was first read. Which cache sets a library's hot code falls into
+follows from those pages, and so does a difference in speed that is the same in every process
+that maps that file and different for another copy of it. Two environments of an A/B run each
+have their own copy of uvloop and of rloop: the same bytes, other pages. Measured on this
+project's machine (uvloop 0.23, a future awaited by a task, N = 100, four copies of uvloop's
+``loop.so`` in fresh directories, eight processes each, interleaved): one copy was 8% slower
+than the others in each of its eight processes. In A/A runs (two environments with the same
+versions) the ratios on uvloop and rloop left no change outside their 95% interval about three
+times as often as those on asyncio and trio, whose compiled code both environments share; one
+said rloop was 6.3% slower [+5.4%, +7.2%], eleven pairs of processes agreeing. No number of
+processes averages such an offset away, since all of a variant's processes share it, and no
+pairing cancels it. A copy per process turns it into one more thing that varies between
+processes, which the intervals see and more processes average out (as Stabilizer randomises a
+program's layout: Curtsinger and Berger, ASPLOS 2013).
+
+What is copied: every extension module imported after :func:`install`, from anywhere but the
+interpreter's own standard library (the base installation both variants share, as they share
+the interpreter). Each copy is removed once loaded (the process keeps its mapping). A module
+that does not load from its copy (one that finds its libraries beside its own file, a temporary
+directory that forbids executing) loads from its own file, and :data:`FROM_OWN_FILE` names it.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+
+#: The modules this process loaded from a copy of their file, and those loaded from their own
+#: file after their copy would not load (with why).
+FROM_COPY: list[str] = []
+FROM_OWN_FILE: dict[str, str] = {}
+
+
+def shared_roots() -> tuple[list[str], list[str]]:
+    """Where the interpreter's own standard library lies (in its base installation, which
+    every environment made from it shares), then where installed libraries lie (the
+    environment's own, even where they are inside the standard library's directory); both
+    resolved."""
+    base = {"installed_base": sys.base_prefix, "base": sys.base_prefix}
+    base |= {"installed_platbase": sys.base_exec_prefix, "platbase": sys.base_exec_prefix}
+    stdlib = {sysconfig.get_path(name, vars=base) for name in ("stdlib", "platstdlib")}
+    installed = {sysconfig.get_path(name) for name in ("purelib", "platlib")}
+    return _resolved(stdlib), _resolved(installed)
+
+
+def _resolved(paths: set[str]) -> list[str]:
+    return sorted({str(Path(path).resolve()) for path in paths if path})
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    resolved = str(Path(path).resolve())
+    return any(resolved == root or resolved.startswith(root + os.sep) for root in roots)
+
+
+class _CopyLoader(importlib.machinery.ExtensionFileLoader):
+    """Loads an extension module from a copy of its file, then removes the copy; from its own
+    file if the copy does not load."""
+
+    def __init__(self, name: str, copy: str, original: str) -> None:
+        super().__init__(name, copy)
+        self.original = original
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        copy = self.path
+        try:
+            module = super().create_module(spec)
+        except ImportError as exc:
+            spec.origin = self.path = self.original
+            module = super().create_module(spec)
+            why = FROM_OWN_FILE[spec.name] = (str(exc).splitlines() or [type(exc).__name__])[0]
+            print(
+                f"anybench: {spec.name} loads from its own file, its copy would not ({why}): "
+                "where its code lies in memory is the same in every process of this environment",
+                file=sys.stderr,
+            )
+        else:
+            FROM_COPY.append(spec.name)
+        finally:
+            shutil.rmtree(os.path.dirname(copy), ignore_errors=True)
+        return module
+
+
+class FreshCopies(importlib.abc.MetaPathFinder):
+    """Finds extension modules as the path finder does, and hands out a fresh copy of the file
+    of each one that does not lie in the standard library's directories (*stdlib*), or that
+    lies in an installed library's (*installed*)."""
+
+    def __init__(self, stdlib: Sequence[str], installed: Sequence[str]) -> None:
+        self.stdlib, self.installed = list(stdlib), list(installed)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if (
+            spec is None
+            or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader)
+            or spec.origin is None
+            or (_under(spec.origin, self.stdlib) and not _under(spec.origin, self.installed))
+        ):
+            return None  # the finders after this one find it as ever
+        # A directory of its own: the file keeps its name, and nothing else can be in the way.
+        copy = os.path.join(tempfile.mkdtemp(prefix="anybench-"), os.path.basename(spec.origin))
+        shutil.copyfile(spec.origin, copy)
+        return importlib.util.spec_from_file_location(
+            fullname,
+            copy,
+            loader=_CopyLoader(fullname, copy, spec.origin),
+            submodule_search_locations=spec.submodule_search_locations,
+        )
+
+
+def install() -> None:
+    """From now on, this process loads extension modules from fresh copies (see the module's
+    docstring). Once per process; a second call changes nothing."""
+    if not any(isinstance(finder, FreshCopies) for finder in sys.meta_path):
+        sys.meta_path.insert(0, FreshCopies(*shared_roots()))
