@@ -330,6 +330,13 @@ def bench_ab(session: nox.Session) -> None:
                 "its workers cannot take turns, or take none for their exit; use --pairing "
                 "alternate (the default) or duet"
             )
+        if not _copies_extensions(Path(tmp)):
+            session.warn(
+                f"the base {base_ref} predates fresh copies of compiled code (2026-12-05): its "
+                "workers run uvloop's and rloop's code from where it lies in their environment, "
+                "one placement in memory for all of them; a change of a few percent on those "
+                "runtimes alone may be that placement, not the head's doing"
+            )
         # pip copies the base into its environment: the directory may go once they are made.
         paths = run_variants(session, {"base": [tmp], "head": ["."]}, pytest_args)
     side = {label: p for p in paths for label in ("base", "head") if _is_variant(p, label)}
@@ -388,6 +395,12 @@ def _takes_turns(tree: Path) -> bool:
         return False
     found = re.search(r"^TURNS_VERSION = (\d+)$", _protocol(tree).read_text(encoding="utf-8"), re.M)
     return found is not None and int(found.group(1)) >= 2
+
+
+def _copies_extensions(tree: Path) -> bool:
+    """Whether the anybench in *tree* has its workers load compiled extension modules from
+    copies of their own (``_fresh.py``, from 2026-12-05), as this tree's do."""
+    return (tree / "src" / "anybench" / "_fresh.py").is_file()
 
 
 def _is_variant(path: str, label: str) -> bool:

@@ -593,6 +593,7 @@ def test_a_duet_of_one_variant_is_refused_in_one_line() -> None:
 def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turns(
     tmp_path: Path,
 ) -> None:
+    """And warns (`_copies_extensions`) of a base older than fresh copies of compiled code."""
     old = tmp_path / "old" / "src" / "anybench"
     old.mkdir(parents=True)
     (old / "_protocol.py").write_text("PROTOCOL = 1\n")
@@ -603,6 +604,7 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
     code = (
         "import sys, pathlib, noxfile\n"
         "print(*(noxfile._takes_turns(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
+        "print(*(noxfile._copies_extensions(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
         "for args in sys.argv[4:]:\n"
         "    print(noxfile._asks_lockstep(args.split()))\n"
     )
@@ -615,7 +617,9 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
         env={**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "system")},
     )  # fmt: skip
     assert proc.stdout.split() == [
-        "False", "False", "True", "True", "True", "False", "False", "False"
+        "False", "False", "True",
+        "False", "False", "True",  # the bases older than fresh copies of compiled code: a warning
+        "True", "True", "False", "False", "False",
     ]  # fmt: skip
 
 

@@ -127,6 +127,7 @@ class FreshCopies(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """From now on, this process loads extension modules from fresh copies (see the module's
-    docstring). Once per process; a second call changes nothing."""
-    if not any(isinstance(finder, FreshCopies) for finder in sys.meta_path):
+    docstring). Once per process; a second call changes nothing. Not on Windows, where a
+    loaded library's file cannot be removed: there every copy would stay behind."""
+    if os.name != "nt" and not any(isinstance(finder, FreshCopies) for finder in sys.meta_path):
         sys.meta_path.insert(0, FreshCopies(*shared_roots()))
