@@ -70,13 +70,10 @@ def test_the_standard_librarys_extensions_load_from_their_own_files(tmp_path: Pa
     assert Path(str(found["file"])).exists()
 
 
-def test_an_extension_whose_copy_does_not_load_loads_from_its_own_file(tmp_path: Path) -> None:
-    """As one that finds its libraries beside its own file would, or where the temporary
-    directory forbids executing: it loads, and says so on standard error."""
-    pytest.importorskip("uvloop")
-    found = _in_fresh_python(
-        tmp_path,
-        """
+#: Code that makes the copy fail to load (as one that finds its libraries beside its own file
+#: would, or where the temporary directory forbids executing), or fail to be made (a full disk).
+FAILING = {
+    "to load": """
         import _imp, tempfile
         real = _imp.create_dynamic
         def refusing(spec, *args):
@@ -84,13 +81,39 @@ def test_an_extension_whose_copy_does_not_load_loads_from_its_own_file(tmp_path:
                 raise ImportError("cannot open shared object file: refused by the test")
             return real(spec, *args)
         _imp.create_dynamic = refusing
+        """,
+    "to be made": """
+        import shutil
+        def full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+        shutil.copyfile = full
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("failing", "why"),
+    [
+        ("to load", "cannot open shared object file: refused by the test"),
+        ("to be made", "[Errno 28] No space left on device"),
+    ],
+)
+def test_an_extension_whose_copy_fails_loads_from_its_own_file(
+    tmp_path: Path, failing: str, why: str
+) -> None:
+    """It loads all the same, and says so on standard error."""
+    pytest.importorskip("uvloop")
+    found = _in_fresh_python(
+        tmp_path,
+        FAILING[failing]
+        + """
         import uvloop.loop
         print(json.dumps({"file": uvloop.loop.__file__, "copied": _fresh.FROM_COPY,
                           "own": _fresh.FROM_OWN_FILE}))
         """,
     )
     assert found["copied"] == []
-    assert found["own"] == {"uvloop.loop": "cannot open shared object file: refused by the test"}
+    assert found["own"] == {"uvloop.loop": why}
     assert Path(str(found["file"])).exists()
     assert found["left in tmp"] == []
     assert "uvloop.loop loads from its own file" in str(found["stderr"])

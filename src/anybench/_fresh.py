@@ -22,7 +22,8 @@ What is copied: every extension module imported after :func:`install`, from anyw
 interpreter's own standard library (the base installation both variants share, as they share
 the interpreter). Each copy is removed once loaded (the process keeps its mapping). A module
 that does not load from its copy (one that finds its libraries beside its own file, a temporary
-directory that forbids executing) loads from its own file, and :data:`FROM_OWN_FILE` names it.
+directory that forbids executing, or is full) loads from its own file, and :data:`FROM_OWN_FILE`
+names it.
 """
 
 from __future__ import annotations
@@ -62,9 +63,19 @@ def _resolved(paths: set[str]) -> list[str]:
     return sorted({str(Path(path).resolve()) for path in paths if path})
 
 
-def _under(path: str, roots: Sequence[str]) -> bool:
+def lies_under(path: str, roots: Sequence[str]) -> bool:
+    """Whether *path*, resolved, is one of the (resolved) directories *roots* or inside one."""
     resolved = str(Path(path).resolve())
     return any(resolved == root or resolved.startswith(root + os.sep) for root in roots)
+
+
+def _from_own_file(name: str, exc: BaseException) -> None:
+    why = FROM_OWN_FILE[name] = (str(exc).splitlines() or [type(exc).__name__])[0]
+    print(
+        f"anybench: {name} loads from its own file, its copy would not ({why}): where its code "
+        "lies in memory is the same in every process of this environment",
+        file=sys.stderr,
+    )
 
 
 class _CopyLoader(importlib.machinery.ExtensionFileLoader):
@@ -82,12 +93,7 @@ class _CopyLoader(importlib.machinery.ExtensionFileLoader):
         except ImportError as exc:
             spec.origin = self.path = self.original
             module = super().create_module(spec)
-            why = FROM_OWN_FILE[spec.name] = (str(exc).splitlines() or [type(exc).__name__])[0]
-            print(
-                f"anybench: {spec.name} loads from its own file, its copy would not ({why}): "
-                "where its code lies in memory is the same in every process of this environment",
-                file=sys.stderr,
-            )
+            _from_own_file(spec.name, exc)
         else:
             FROM_COPY.append(spec.name)
         finally:
@@ -103,6 +109,10 @@ class FreshCopies(importlib.abc.MetaPathFinder):
     def __init__(self, stdlib: Sequence[str], installed: Sequence[str]) -> None:
         self.stdlib, self.installed = list(stdlib), list(installed)
 
+    def copies(self, origin: str) -> bool:
+        """Whether an extension module whose file is *origin* loads from a copy."""
+        return lies_under(origin, self.installed) or not lies_under(origin, self.stdlib)
+
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
@@ -111,12 +121,22 @@ class FreshCopies(importlib.abc.MetaPathFinder):
             spec is None
             or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader)
             or spec.origin is None
-            or (_under(spec.origin, self.stdlib) and not _under(spec.origin, self.installed))
+            or not self.copies(spec.origin)
         ):
             return None  # the finders after this one find it as ever
         # A directory of its own: the file keeps its name, and nothing else can be in the way.
-        copy = os.path.join(tempfile.mkdtemp(prefix="anybench-"), os.path.basename(spec.origin))
-        shutil.copyfile(spec.origin, copy)
+        try:
+            directory = tempfile.mkdtemp(prefix="anybench-")
+        except OSError as exc:
+            _from_own_file(fullname, exc)
+            return None
+        copy = os.path.join(directory, os.path.basename(spec.origin))
+        try:
+            shutil.copyfile(spec.origin, copy)
+        except OSError as exc:  # a full or read-only temporary directory
+            shutil.rmtree(directory, ignore_errors=True)
+            _from_own_file(fullname, exc)
+            return None
         return importlib.util.spec_from_file_location(
             fullname,
             copy,

@@ -15,7 +15,6 @@ import gc
 import importlib
 import linecache
 import math
-import os
 import sys
 import sysconfig
 import time
@@ -174,8 +173,7 @@ def _roots() -> tuple[list[str], list[str]]:
 
 
 def _outside(path: str, roots: Sequence[str]) -> bool:
-    resolved = str(Path(path).resolve())
-    return not any(resolved == root or resolved.startswith(root + os.sep) for root in roots)
+    return not _fresh.lies_under(path, roots)
 
 
 def _leaf(exc: BaseException) -> BaseException:
