@@ -73,6 +73,22 @@ def test_the_figures_come_from_the_kernels_counters(tmp_path: Path) -> None:
     assert _busy.runqueue_share(busy) == pytest.approx(8e-6)
 
 
+def test_a_worker_waiting_for_its_turn_is_measured_over_its_own_turns(tmp_path: Path) -> None:
+    """``--pairing lockstep``: half of a worker's wall time is the other's rounds, while it
+    waits blocked. Its CPU share and its wait for a CPU are over the rest; the machine's CPU
+    pressure over the whole time."""
+    before = sample(_proc(tmp_path, "a", user=1000, idle=800, steal=100, some=5_000, wait=1_000))
+    after = sample(_proc(tmp_path, "b", user=1500, idle=1200, steal=200, some=55_000, wait=9_000))
+    start = dataclasses.replace(before, wall_ns=0, cpu_ns=0)
+    end = dataclasses.replace(after, wall_ns=1_000_000_000, cpu_ns=490_000_000)
+    busy = between(start, end, waited_ns=500_000_000)
+    assert busy.wall_ns == 500_000_000
+    assert _busy.cpu_share(busy) == pytest.approx(0.98)
+    assert _busy.runqueue_share(busy) == pytest.approx(1.6e-5)
+    assert busy.pressure_share == pytest.approx(0.05)
+    assert busy_reasons(dataclasses.replace(busy, runqueue_ns=None)) == []
+
+
 def test_missing_or_unreadable_files_give_none_not_an_error(tmp_path: Path) -> None:
     garbled = tmp_path / "garbled"
     garbled.write_text("cpu  x y z\nsome nothing\n")

@@ -148,10 +148,16 @@ def sample(sources: Sources = DEFAULT_SOURCES) -> Sample:
     )
 
 
-def between(start: Sample, end: Sample) -> Busy:
+def between(start: Sample, end: Sample, waited_ns: int = 0) -> Busy:
     """How busy the machine was from *start* to *end* (a figure whose counters are missing at
-    either end, or went backwards, is None)."""
-    wall = max(end.wall_ns - start.wall_ns, 1)
+    either end, or went backwards, is None).
+
+    *waited_ns* of that time the process spent blocked, waiting for its turn (``--pairing
+    lockstep``, where another worker's round runs meanwhile): its wall time, against which its
+    CPU time and its wait for a CPU are measured, leaves that out (a quiet lockstep worker read
+    a CPU share of 0.50 without it). CPU pressure is the machine's, over the whole time."""
+    whole = max(end.wall_ns - start.wall_ns, 1)
+    wall = max(whole - max(waited_ns, 0), 1)
     runqueue = None
     if start.runqueue_ns is not None and end.runqueue_ns is not None:
         runqueue = end.runqueue_ns - start.runqueue_ns
@@ -164,7 +170,7 @@ def between(start: Sample, end: Sample) -> Busy:
     pressure = None
     if start.pressure_us is not None and end.pressure_us is not None:
         waited_us = end.pressure_us - start.pressure_us
-        pressure = min(waited_us * 1000 / wall, 1.0) if waited_us >= 0 else None
+        pressure = min(waited_us * 1000 / whole, 1.0) if waited_us >= 0 else None
     return Busy(
         wall_ns=wall,
         cpu_ns=max(end.cpu_ns - start.cpu_ns, 0),

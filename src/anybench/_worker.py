@@ -270,7 +270,7 @@ def work(job: Job, emit: Emit) -> None:
             elapsed_s = time.perf_counter() - started - scale.waited_s
             if stops_early(r + 1, rounds, least, elapsed_s, allowed_s):
                 break
-        busy = _busy.between(before, _busy.sample())
+        busy = _busy.between(before, _busy.sample(), round(scale.waited_s * 1e9))
         for name in order:
             for _ in range(scale_job.latency_rounds):
                 scale.attempt(name, scale.one, "latency", name, warmed[name].passes)
