@@ -195,8 +195,9 @@ def run_variants(
 ) -> list[str]:
     """Benchmark *variants* (label: pip requirements) interleaved in one run, save one results
     file per variant and report them side by side; return the files' paths. Each pass over the
-    matrix gives every benchmark one process per variant, back to back (or, with
-    ``--pairing duet`` among *pytest_args*, at the same moment): compare pairs them by pass."""
+    matrix gives every benchmark one process per variant, alive at once on one CPU and taking
+    turns round by round (``--pairing lockstep``, the default; ``alternate``: back to back;
+    ``duet``: at the same moment, one per CPU): compare pairs them by pass."""
     # A verdict between variants needs more processes than a first look: the variance between
     # processes is the unit of its interval.
     if not any(a.startswith("--processes") for a in pytest_args):
@@ -266,7 +267,7 @@ def bench_versions(session: nox.Session) -> None:
     newest, on the scenarios that show scheduling cost, and the native baselines as the control.
     The same requirement twice (``-- anyio anyio``) is the A/A control: two environments with
     the same versions (``anyio-a``, ``anyio-b``), which compare must find alike. Pytest options
-    pass through, ``--pairing duet`` among them (two requirements only).
+    pass through, ``--pairing alternate`` or ``duet`` among them (duet: two requirements only).
     """
     try:
         specs, pytest_args = split_requirements(session.posargs)
@@ -295,10 +296,11 @@ def bench_ab(session: nox.Session) -> None:
     processes. Both sides run this tree's benchmarks and scenarios, driven by this tree's
     plugin: what differs is the installed package (harness, adapter, Future) and what it
     requires. The two results files (``*_base``, ``*_head``) are reported side by side and
-    compared, their processes paired by pass (``--pairing duet`` runs each pass's two at the
-    same moment); the comparison is saved beside them (``compare-*.txt``), and the session
-    fails on its verdict: a REGRESSION, or a benchmark that ran in the base and is missing or
-    failed in the head. The pull-request workflow (.github/workflows/pr-bench.yml) runs this.
+    compared, their processes paired by pass (a base too old to take turns pairs by
+    ``--pairing alternate``, and says so); the comparison is saved beside them
+    (``compare-*.txt``), and the session fails on its verdict: a REGRESSION, or a benchmark
+    that ran in the base and is missing or failed in the head. The pull-request workflow
+    (.github/workflows/pr-bench.yml) runs this.
     """
     if not session.posargs or session.posargs[0].startswith("-"):
         session.error("usage: nox -s bench_ab -- BASE_REF [pytest options], e.g. origin/main")
@@ -324,12 +326,21 @@ def bench_ab(session: nox.Session) -> None:
                 f"the base {base_ref} predates anybench's worker protocol (2026-12-01): its "
                 "workers cannot run this tree's jobs; pick a later base"
             )
-        if _asks_lockstep(pytest_args) and not _takes_turns(Path(tmp)):
-            session.error(
-                f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04): "
-                "its workers cannot take turns, or take none for their exit; use --pairing "
-                "alternate (the default) or duet"
-            )
+        if not _takes_turns(Path(tmp)):
+            asked = _asked_pairing(pytest_args)
+            if asked == "lockstep":
+                session.error(
+                    f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04): "
+                    "its workers cannot take turns, or take none for their exit; use --pairing "
+                    "alternate or duet"
+                )
+            if asked is None:
+                session.warn(
+                    f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04), "
+                    "the default: its workers cannot take turns; this run pairs by --pairing "
+                    "alternate"
+                )
+                pytest_args = [*pytest_args, "--pairing", "alternate"]
         if not _copies_extensions(Path(tmp)):
             session.warn(
                 f"the base {base_ref} predates fresh copies of compiled code (2026-12-05): its "
@@ -363,8 +374,8 @@ def bench_ab(session: nox.Session) -> None:
         session.error("anybench compare could not compare the two runs; see its message above")
 
 
-def _asks_lockstep(pytest_args: Sequence[str]) -> bool:
-    """Whether *pytest_args* ask for ``--pairing lockstep`` (the last ``--pairing`` counts)."""
+def _asked_pairing(pytest_args: Sequence[str]) -> str | None:
+    """The ``--pairing`` that *pytest_args* ask for (the last one counts), if any."""
     asked = [
         (
             a.split("=", 1)[1]
@@ -374,7 +385,7 @@ def _asks_lockstep(pytest_args: Sequence[str]) -> bool:
         for i, a in enumerate(pytest_args)
         if a == "--pairing" or a.startswith("--pairing=")
     ]
-    return bool(asked) and asked[-1] == "lockstep"
+    return asked[-1] if asked else None
 
 
 def _protocol(tree: Path) -> Path:

@@ -98,8 +98,9 @@ def test_each_group_gets_a_worker_per_variant_in_each_pass_in_turn(
     keys = [(n, rt, v) for n in (10, 100) for rt in ("trio", "asyncio") for v in ("a", "b")]
     variants = {"a": Variant("a"), "b": Variant("b")}
     results = measure_group(
-        "x", keys, _plan(processes=3, max_processes=3), variants, runtime_order=["asyncio", "trio"]
-    )
+        "x", keys, _plan(processes=3, max_processes=3), variants,
+        runtime_order=["asyncio", "trio"], pairing="alternate",
+    )  # fmt: skip
     forward, backward = ["asyncio", "trio"], ["trio", "asyncio"]
     # Two groups (N=10, N=100) a pass, in whichever order the pass drew.
     assert calls == [

@@ -264,8 +264,9 @@ def test_a_loose_variant_takes_the_other_into_its_extra_passes(
     monkeypatch.setattr(_measure, "run_worker", run_worker)
     plan = Plan(Budget(processes=3, max_processes=6, precision=1e-6))
     [found] = measure_matrix(
-        _groups(("a", "b")), plan, {"a": Variant("a"), "b": Variant("b")}, seed=1
-    )
+        _groups(("a", "b")), plan, {"a": Variant("a"), "b": Variant("b")}, seed=1,
+        pairing="alternate",
+    )  # fmt: skip
     for m in found.values():
         assert m.process_passes == [1, 2, 3, 4, 5, 6]
 
@@ -297,8 +298,9 @@ def test_variants_that_drift_together_are_settled_by_their_paired_ratio(
     monkeypatch.setattr(_measure, "run_worker", run_worker)
     plan = Plan(Budget(processes=3, max_processes=6, precision=1e-6, pair_precision=0.01))
     [found] = measure_matrix(
-        _groups(("a", "b")), plan, {"a": Variant("a"), "b": Variant("b")}, seed=1
-    )
+        _groups(("a", "b")), plan, {"a": Variant("a"), "b": Variant("b")}, seed=1,
+        pairing="alternate",
+    )  # fmt: skip
     for m in found.values():
         assert m.process_passes == [1, 2, 3]
         assert not m.tight(0.05)
@@ -606,7 +608,7 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
         "print(*(noxfile._takes_turns(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
         "print(*(noxfile._copies_extensions(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
         "for args in sys.argv[4:]:\n"
-        "    print(noxfile._asks_lockstep(args.split()))\n"
+        "    print(repr(noxfile._asked_pairing(args.split())))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "old"), str(tmp_path / "no_exit"), str(ROOT),
@@ -619,7 +621,7 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
     assert proc.stdout.split() == [
         "False", "False", "True",
         "False", "False", "True",  # the bases older than fresh copies of compiled code: a warning
-        "True", "True", "False", "False", "False",
+        "'lockstep'", "'lockstep'", "'alternate'", "None", "''",
     ]  # fmt: skip
 
 
@@ -931,14 +933,16 @@ def test_lockstep_leaders_change_every_second_pass_where_the_runtimes_change_eve
     assert sorted(led) == [(label, way) for label in "ab" for way in (0, 0, 1, 1)]
 
 
+@pytest.mark.parametrize("asked", [["--pairing", "lockstep"], []], ids=["asked", "by default"])
 def test_a_lockstep_run_through_pytest_is_compared_by_turns(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], asked: list[str]
 ) -> None:
+    """``lockstep`` is also what a run of several variants that asks for no pairing does."""
     raw = tmp_path / "raw.json"
     proc = run_benchmarks(
         "--scenario", "spawn", "--scales", "3", "--processes", "2", "--max-processes", "2",
         "--runtime", "asyncio", "--variant", f"a={sys.executable}",
-        "--variant", f"b={_python(tmp_path, 'python-b')}", "--pairing", "lockstep",
+        "--variant", f"b={_python(tmp_path, 'python-b')}", *asked,
         f"--benchmark-json={raw}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -107,7 +107,11 @@ def _ab_run(
         for name in names
         for group in scenario_groups(name, [(10, rt, v) for rt in RUNTIMES for v in "ab"])
     ]
-    found = measure_matrix(groups, Plan(BUDGET), {"a": Variant("a"), "b": Variant("b")}, seed=seed)
+    # Its machine models workers one after another, as `alternate` places them.
+    found = measure_matrix(
+        groups, Plan(BUDGET), {"a": Variant("a"), "b": Variant("b")}, seed=seed,
+        pairing="alternate",
+    )  # fmt: skip
     records: dict[str, list[Record]] = {"a": [], "b": []}
     passes = []
     for name, measured in zip(names, found, strict=True):

@@ -28,7 +28,6 @@ from ._harness import run_round
 from ._journal import SUFFIX as JOURNAL_SUFFIX
 from ._journal import Journal
 from ._measure import (
-    DEFAULT_PAIRING,
     Group,
     Key,
     Measurement,
@@ -90,8 +89,9 @@ class RunState:
     plan: Plan
     variants: dict[str, Variant]
     deadline_s: float
-    #: How the variants' workers meet in a pass (see :data:`anybench._measure.PAIRINGS`).
-    pairing: str = DEFAULT_PAIRING
+    #: How the variants' workers meet in a pass (see :data:`anybench._measure.PAIRINGS`; none:
+    #: :func:`anybench._measure.resolved_pairing`).
+    pairing: str | None = None
     journal_target: str | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Scenario name -> the (N, runtime, variant) of its selected benchmarks.
@@ -410,6 +410,7 @@ class Measurer:
             sys_path=[spec.import_root or os.getcwd()],
             runtime_order=list(RUNTIMES),
             axis=spec.axis,
+            pairing=state.pairing,
         )
 
 

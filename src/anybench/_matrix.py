@@ -201,7 +201,8 @@ def check_choices(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--memory-limit takes a positive number of MiB up to {ceiling}, not {limit}"
         )
-    problem = pairing_problem(config.getoption("pairing"), len(selected_variants(config)))
+    asked = config.getoption("pairing")
+    problem = None if asked is None else pairing_problem(asked, len(selected_variants(config)))
     if problem is not None:
         raise pytest.UsageError(problem)
 

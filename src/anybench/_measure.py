@@ -84,6 +84,7 @@ __all__ = [
     "measure_group",
     "measure_matrix",
     "pairing_problem",
+    "resolved_pairing",
 ]
 
 #: Extra seconds a round may take, beyond its deadline, before its worker is killed: the
@@ -104,7 +105,18 @@ START_TIMEOUT_S = 60.0
 #: Pinned, a worker's exit must take a turn too: beside the other's last round, on its CPU, it
 #: read 18-71% slow; see the README.)
 PAIRINGS = ("alternate", "duet", "lockstep")
-DEFAULT_PAIRING = "alternate"
+#: The pairing of a run of several variants that asks for none: ``lockstep``, measured here on
+#: two days, quiet and noisy, to give floors of ±2-3% where ``alternate`` gave ±2-12% (README).
+DEFAULT_PAIRING = "lockstep"
+
+
+def resolved_pairing(asked: str | None, variants: int) -> str:
+    """The pairing a run of *variants* variants uses: what it *asked* for, or by default
+    :data:`DEFAULT_PAIRING` for several variants and ``alternate`` (one worker after another:
+    nothing to pair) for one."""
+    if asked is not None:
+        return asked
+    return DEFAULT_PAIRING if variants > 1 else "alternate"
 
 
 def _usable_cpus() -> list[int]:
@@ -557,7 +569,7 @@ def measure_matrix(
     variants: dict[str, Variant],
     *,
     seed: str | int = 0,
-    pairing: str = DEFAULT_PAIRING,
+    pairing: str | None = None,
     on_process: OnProcess | None = None,
     on_pass: Callable[[int], None] | None = None,
     log: Callable[[str], None] = lambda _: None,
@@ -577,14 +589,17 @@ def measure_matrix(
     every variant at once, so that a variant's process of a pass has the other variants' of
     that pass to pair with (see :meth:`anybench._verdicts.Ratio.between_variants`).
 
-    *pairing* places a group's variants in a pass (see :data:`PAIRINGS`): ``alternate`` one
-    after the other, ``duet`` the two at the same moment, one per CPU (two variants only: see
-    :func:`pairing_problem`; the two workers of a group then share their position in the
-    pass). *on_process* is called as each worker settles a benchmark, in the calling thread
-    whichever the pairing; *on_pass* (with the pass's number, from 1) as each pass ends.
+    *pairing* places a group's variants in a pass (see :data:`PAIRINGS`; none: see
+    :func:`resolved_pairing`): ``alternate`` one after the other, ``lockstep`` alive at once
+    and taking turns, ``duet`` the two at the same moment, one per CPU (two variants only: see
+    :func:`pairing_problem`; the workers of a group then share their position in the pass).
+    *on_process* is called as each worker settles a benchmark, in the calling thread whichever
+    the pairing; *on_pass* (with the pass's number, from 1) as each pass ends.
     """
     labels_of = [sorted({label for _, _, label in group.keys}) for group in groups]
-    problem = pairing_problem(pairing, len({label for labels in labels_of for label in labels}))
+    variant_count = len({label for labels in labels_of for label in labels})
+    pairing = resolved_pairing(pairing, variant_count)
+    problem = pairing_problem(pairing, variant_count)
     if problem is not None:
         raise ValueError(problem)
     budget = plan.budget
@@ -813,10 +828,12 @@ def measure_group(
     runtime_order: Sequence[str] = (),
     axis: str = N.name,
     seed: str | int = 0,
+    pairing: str | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[Key, Measurement]:
     """Measure every benchmark of one scenario (module name *scenario*) named by *keys*: its
-    groups (one per N) in passes, as :func:`measure_matrix` measures a whole matrix.
+    groups (one per N) in passes, as :func:`measure_matrix` measures a whole matrix (the
+    variants placed as *pairing* says).
 
     *runtime_order* orders the runtimes within a worker (by default the order of the keys).
     Returns a :class:`Measurement` per key; a failed one carries its reason.
@@ -825,7 +842,7 @@ def measure_group(
         scenario, keys, sys_path=sys_path, runtime_order=runtime_order, axis=axis
     )
     results: dict[Key, Measurement] = {}
-    for found in measure_matrix(groups, plan, variants, seed=seed, log=log):
+    for found in measure_matrix(groups, plan, variants, seed=seed, pairing=pairing, log=log):
         results.update(found)
     return {key: results[key] for key in keys}
 

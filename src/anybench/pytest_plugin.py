@@ -53,7 +53,7 @@ from ._matrix import (
     selected_scenarios,
     selected_variants,
 )
-from ._measure import DEFAULT_PAIRING, Plan
+from ._measure import DEFAULT_PAIRING, Plan, resolved_pairing
 from ._results import RESULTS_FORMAT, write_run_info
 from ._runtimes import RUNTIMES, Runtime, library_versions
 from ._scenario import ScenarioError, ScenarioSpec, load_scenarios
@@ -146,12 +146,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pairing",
-        default=DEFAULT_PAIRING,
+        default=None,
         metavar="HOW",
         help="how the --variant's workers of a benchmark meet in each pass: 'alternate' "
         "(one after the other, their order reversed each pass), 'duet' (at the same moment, "
         "one per CPU; needs two CPUs and exactly two variants) or 'lockstep' (alive at once, "
-        f"their rounds taking turns, one at a time); default: {DEFAULT_PAIRING}",
+        "pinned to one CPU, their rounds taking turns, one at a time); default: "
+        f"{DEFAULT_PAIRING}",
     )
     group.addoption(
         "--memory-limit",
@@ -189,7 +190,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = RunState(
         plan=_plan(config),
         variants=selected_variants(config),
-        pairing=config.getoption("pairing"),
+        pairing=resolved_pairing(config.getoption("pairing"), len(selected_variants(config))),
         deadline_s=config.getoption("deadline"),
         journal_target=config.getoption("benchmark_json", None),
     )
@@ -284,7 +285,7 @@ def run_info(config: pytest.Config) -> dict[str, Any]:
         timer_cost_ns=state.timer_cost_ns,
         failed=state.failures,
         peak_rss_bytes=peak_rss_bytes(),
-        pairing=config.getoption("pairing") if len(selected_variants(config)) > 1 else None,
+        pairing=state.pairing if len(state.variants) > 1 else None,
         started=state.started or None,
     )
 
