@@ -7,8 +7,8 @@ loop in between, so that no timer can expire and no task resume before the regio
 them. (It used to sleep until just before ``base`` and spin from there. Where the collection,
 80-90 ms on trio at N = 10,000, left less time than that, the sleep ended after ``base``: trio
 expired every timer in the step that woke the main task, before its region began, and the region
-measured the resuming alone, 13.7 µs a timer where the others measured 35, in 1 to 6 of the 24
-processes of a run.)
+measured the resuming alone, 13.7 µs a timer where the others measured 35, in none to six of
+a variant's 24 processes in a run.)
 
 How long arming takes is predicted from the spawning: arming costs a task 0.4-0.9 times what
 spawning it did on asyncio, uvloop and rloop, but 1.5-2.0 times on trio under anyio 4.16 and
