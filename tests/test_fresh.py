@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from anybench._fresh import FreshCopies
 from anybench._measure import Plan, Variant, measure_matrix, scenario_groups
 from anybench._sweep import Budget
 
@@ -35,25 +36,46 @@ def _in_fresh_python(tmp_path: Path, code: str) -> dict[str, object]:
     return found
 
 
+#: Where the running process maps a file named like uvloop's compiled loop from (Linux).
+MAPPED = """
+        def mapped():
+            with open("/proc/self/maps") as maps:
+                return sorted({line.split(None, 5)[5].strip() for line in maps
+                               if "/loop.cpython" in line})
+        """
+
+linux_only = pytest.mark.skipif(
+    not Path("/proc/self/maps").exists(), reason="reads where the process maps its files"
+)
+
+
+@linux_only
 def test_an_installed_librarys_extension_loads_from_a_copy_that_is_then_removed(
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("uvloop")
     found = _in_fresh_python(
         tmp_path,
-        """
+        MAPPED
+        + """
+        import importlib.util
+        importlib.util.find_spec("uvloop.loop")  # found, not loaded: nothing is copied
         import os, uvloop, uvloop.loop, asyncio
         assert uvloop.run(asyncio.sleep(0, "ran")) == "ran"
-        print(json.dumps({"file": uvloop.loop.__file__, "package": uvloop.__file__,
+        print(json.dumps({"file": uvloop.loop.__file__, "mapped": mapped(),
                           "copied": _fresh.FROM_COPY, "own": _fresh.FROM_OWN_FILE}))
         """,
     )
     assert found["copied"] == ["uvloop.loop"]
     assert found["own"] == {}
-    assert str(found["file"]).startswith(str(tmp_path / "tmp"))  # a copy, in a directory...
-    assert found["left in tmp"] == []  # ... removed once loaded
-    # The package's Python code is read into the heap anyway: it stays where it is installed.
-    assert not str(found["package"]).startswith(str(tmp_path))
+    # The process runs a copy, in a directory of its own, removed once loaded...
+    [mapped] = found["mapped"]
+    assert mapped.startswith(str(tmp_path / "tmp"))
+    assert mapped.endswith("(deleted)")
+    assert found["left in tmp"] == []
+    # ... and the module names its own file.
+    assert Path(str(found["file"])).exists()
+    assert not str(found["file"]).startswith(str(tmp_path))
 
 
 def test_the_standard_librarys_extensions_load_from_their_own_files(tmp_path: Path) -> None:
@@ -61,13 +83,39 @@ def test_the_standard_librarys_extensions_load_from_their_own_files(tmp_path: Pa
     found = _in_fresh_python(
         tmp_path,
         """
-        assert "cmath" not in sys.modules
-        import cmath
-        print(json.dumps({"file": cmath.__file__, "copied": _fresh.FROM_COPY}))
+        import importlib.machinery, importlib.util
+        # One not yet imported, and not built into the interpreter (as some builds have cmath).
+        name = next((name for name in ("cmath", "_lsprof", "mmap", "_bz2", "_lzma", "_ctypes")
+                     if name not in sys.modules and name not in sys.builtin_module_names
+                     and isinstance(getattr(importlib.util.find_spec(name), "loader", None),
+                                    importlib.machinery.ExtensionFileLoader)), None)
+        if name is not None:
+            module = importlib.import_module(name)
+        print(json.dumps({"name": name, "file": name and module.__file__,
+                          "copied": _fresh.FROM_COPY}))
         """,
     )
+    if found["name"] is None:
+        pytest.skip("no standard library extension module left to import")
     assert found["copied"] == []
     assert Path(str(found["file"])).exists()
+
+
+@pytest.mark.parametrize(
+    ("origin", "copied"),
+    [
+        ("/base/lib/python3.x/lib-dynload/_asyncio.so", False),
+        ("/base/lib/python3.x/site-packages/uvloop/loop.so", True),  # installed in the base
+        ("/venv/lib/python3.x/site-packages/rloop/_rloop.so", True),
+        ("/project/build/_speedups.so", True),
+    ],
+)
+def test_what_is_copied_is_what_the_environments_do_not_share(origin: str, copied: bool) -> None:
+    finder = FreshCopies(
+        stdlib=["/base/lib/python3.x"],
+        installed=["/base/lib/python3.x/site-packages", "/venv/lib/python3.x/site-packages"],
+    )
+    assert finder.copies(origin) is copied
 
 
 #: Code that makes the copy fail to load (as one that finds its libraries beside its own file
@@ -121,9 +169,8 @@ def test_an_extension_whose_copy_fails_loads_from_its_own_file(
 
 #: Notes the file its runtime's loop was loaded from, in $FRESH_MARKS/<pid>.
 NOTING = '''
-"""Notes where uvloop's compiled loop was loaded from, for the test of fresh copies."""
+"""Notes where uvloop's compiled loop is mapped from, for the test of fresh copies."""
 import os
-import sys
 
 NAME = "noting_fresh"
 OPERATION = "a loop turn"
@@ -133,12 +180,14 @@ LATENCIES = {}
 async def run(n, probe):
     probe.start(ops=n)
     probe.stop()
-    loop = sys.modules.get("uvloop.loop")
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split(None, 5)[5].strip() for line in maps if "/loop.cpython" in line}
     with open(os.path.join(os.environ["FRESH_MARKS"], str(os.getpid())), "w") as f:
-        f.write(getattr(loop, "__file__", "") or "")
+        f.write("\\n".join(sorted(mapped)))
 '''
 
 
+@linux_only
 def test_every_worker_loads_the_runtimes_compiled_code_from_a_copy_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -160,6 +209,6 @@ def test_every_worker_loads_the_runtimes_compiled_code_from_a_copy_of_its_own(
     assert found[keys[0]].failure is None
     loaded = [path.read_text() for path in marks.iterdir()]
     assert len(loaded) == 2  # two workers
-    assert all(file.startswith(str(temp)) for file in loaded)
+    assert all(file.startswith(str(temp)) and file.endswith("(deleted)") for file in loaded)
     assert len(set(loaded)) == 2  # a copy each
     assert list(temp.iterdir()) == []

@@ -20,7 +20,8 @@ program's layout: Curtsinger and Berger, ASPLOS 2013).
 
 What is copied: every extension module imported after :func:`install`, from anywhere but the
 interpreter's own standard library (the base installation both variants share, as they share
-the interpreter). Each copy is removed once loaded (the process keeps its mapping). A module
+the interpreter). Each copy is made as the module loads and removed once it has (the process
+keeps its mapping; the module's ``__file__`` stays its own file). A module
 that does not load from its copy (one that finds its libraries beside its own file, a temporary
 directory that forbids executing, or is full) loads from its own file, and :data:`FROM_OWN_FILE`
 names it.
@@ -79,32 +80,41 @@ def _from_own_file(name: str, exc: BaseException) -> None:
 
 
 class _CopyLoader(importlib.machinery.ExtensionFileLoader):
-    """Loads an extension module from a copy of its file, then removes the copy; from its own
-    file if the copy does not load."""
-
-    def __init__(self, name: str, copy: str, original: str) -> None:
-        super().__init__(name, copy)
-        self.original = original
+    """Loads an extension module from a copy of its file made as it loads, then removes the
+    copy; from its own file if the copy cannot be made or loaded. The module's ``__file__``
+    stays its own file."""
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
-        copy = self.path
+        original = self.path
         try:
-            module = super().create_module(spec)
-        except ImportError as exc:
-            spec.origin = self.path = self.original
+            # A directory of its own: the file keeps its name, and nothing can be in the way.
+            directory = tempfile.mkdtemp(prefix="anybench-")
+        except OSError as exc:  # a full or read-only temporary directory
+            _from_own_file(spec.name, exc)
+            return super().create_module(spec)
+        try:
+            spec.origin = os.path.join(directory, os.path.basename(original))
+            shutil.copyfile(original, spec.origin)
+            module = super().create_module(spec)  # dlopen: the process maps the copy
+        except (OSError, ImportError) as exc:
+            spec.origin = original
             module = super().create_module(spec)
             _from_own_file(spec.name, exc)
         else:
             FROM_COPY.append(spec.name)
+            if getattr(module, "__file__", None) == spec.origin:  # set as it initialised
+                module.__file__ = original
         finally:
-            shutil.rmtree(os.path.dirname(copy), ignore_errors=True)
+            spec.origin = original
+            shutil.rmtree(directory, ignore_errors=True)
         return module
 
 
 class FreshCopies(importlib.abc.MetaPathFinder):
-    """Finds extension modules as the path finder does, and hands out a fresh copy of the file
-    of each one that does not lie in the standard library's directories (*stdlib*), or that
-    lies in an installed library's (*installed*)."""
+    """Finds extension modules as the path finder does, and has each one that does not lie in
+    the standard library's directories (*stdlib*), or that lies in an installed library's
+    (*installed*), load from a fresh copy of its file. Finding it copies nothing: a module
+    looked up and never loaded leaves nothing behind."""
 
     def __init__(self, stdlib: Sequence[str], installed: Sequence[str]) -> None:
         self.stdlib, self.installed = list(stdlib), list(installed)
@@ -123,31 +133,19 @@ class FreshCopies(importlib.abc.MetaPathFinder):
             or spec.origin is None
             or not self.copies(spec.origin)
         ):
-            return None  # the finders after this one find it as ever
-        # A directory of its own: the file keeps its name, and nothing else can be in the way.
-        try:
-            directory = tempfile.mkdtemp(prefix="anybench-")
-        except OSError as exc:
-            _from_own_file(fullname, exc)
-            return None
-        copy = os.path.join(directory, os.path.basename(spec.origin))
-        try:
-            shutil.copyfile(spec.origin, copy)
-        except OSError as exc:  # a full or read-only temporary directory
-            shutil.rmtree(directory, ignore_errors=True)
-            _from_own_file(fullname, exc)
-            return None
-        return importlib.util.spec_from_file_location(
-            fullname,
-            copy,
-            loader=_CopyLoader(fullname, copy, spec.origin),
-            submodule_search_locations=spec.submodule_search_locations,
-        )
+            return None  # the path finder after this one finds it as ever
+        spec.loader = _CopyLoader(fullname, spec.origin)
+        return spec
 
 
 def install() -> None:
     """From now on, this process loads extension modules from fresh copies (see the module's
     docstring). Once per process; a second call changes nothing. Not on Windows, where a
     loaded library's file cannot be removed: there every copy would stay behind."""
-    if os.name != "nt" and not any(isinstance(finder, FreshCopies) for finder in sys.meta_path):
-        sys.meta_path.insert(0, FreshCopies(*shared_roots()))
+    if os.name == "nt" or any(isinstance(finder, FreshCopies) for finder in sys.meta_path):
+        return
+    # Just before the path finder: the built-in and frozen importers, and any hook installed
+    # before it, still come first.
+    path_finder = importlib.machinery.PathFinder
+    at = next((i for i, f in enumerate(sys.meta_path) if f is path_finder), len(sys.meta_path))
+    sys.meta_path.insert(at, FreshCopies(*shared_roots()))

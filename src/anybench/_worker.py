@@ -15,6 +15,7 @@ import gc
 import importlib
 import linecache
 import math
+import os
 import sys
 import sysconfig
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from . import _busy, _fresh
+from . import _busy
 from ._harness import RoundResult, ScenarioTimeout, run_round
 from ._probe import ScenarioFailed
 from ._protocol import (
@@ -173,7 +174,8 @@ def _roots() -> tuple[list[str], list[str]]:
 
 
 def _outside(path: str, roots: Sequence[str]) -> bool:
-    return not _fresh.lies_under(path, roots)
+    resolved = str(Path(path).resolve())
+    return not any(resolved == root or resolved.startswith(root + os.sep) for root in roots)
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -234,6 +236,10 @@ def work(job: Job, emit: Emit) -> None:
             sys.path.insert(0, entry)
     # Before the scenario and the runtimes are imported: their compiled code comes from copies
     # made for this process, so that where it lies in memory is drawn anew in every worker.
+    # (Imported here: a counted process, which describes failures with this module, must not
+    # hold it on its heap.)
+    from . import _fresh
+
     _fresh.install()
     # The module by its name, as the parent found it (a user's module: from its sys_path).
     scenario = ScenarioSpec.from_module(importlib.import_module(job.scenario_module))
