@@ -2,13 +2,14 @@
 
 Set-up (outside the region): N tasks are spawned and each arms its timer for ``base + i * STEP_S``
 on the loop clock (``anyio.current_time()``), ``base`` leaving time for all to arm first; the main
-task then collects the set-up's garbage and spins until its region starts, never yielding to the
-loop in between, so that no timer can expire and no task resume before the region that measures
-them. (It used to sleep until just before ``base`` and spin from there. Where the collection,
-80-90 ms on trio at N = 10,000, left less time than that, the sleep ended after ``base``: trio
-expired every timer in the step that woke the main task, before its region began, and the region
-measured the resuming alone, 13.7 µs a timer where the others measured 35, in none to six of
-a variant's 24 processes in a run.)
+task then collects the set-up's garbage, blocks its thread (``time.sleep``) until SPIN_S before
+its region starts and spins from there, never yielding to the loop in between, so that no timer
+can expire and no task resume before the region that measures them. (It used to sleep on the
+loop until just before ``base`` and spin from there. Where the collection, 80-90 ms on trio at
+N = 10,000, left less time than that, the sleep ended after ``base``: trio expired every timer
+in the step that woke the main task, before its region began, and the region measured the
+resuming alone, 13.7 µs a timer where the others measured 35, in none to six of a variant's 24
+processes in a run.)
 
 How long arming takes is predicted from the spawning: arming costs a task 0.4-0.9 times what
 spawning it did on asyncio, uvloop and rloop, but 1.5-2.0 times on trio under anyio 4.16 and
@@ -42,6 +43,8 @@ Checks: every task woke exactly once, and (in latency rounds, which read the loo
 wake-up) none before its deadline (within EARLY_TOLERANCE_NS).
 """
 
+import time
+
 import anyio
 import anyio.lowlevel
 
@@ -71,7 +74,8 @@ LEAD_S, ARM_MARGIN, MIN_ARM_FACTOR, FIRST_ARM_FACTOR = 0.01, 2.0, 3.0, 8.0
 ARM_ATTEMPTS = 3
 #: The largest arming-over-spawning ratio seen, by kind of loop (see _loop_kind).
 _arm_ratios: dict[str, float] = {}
-#: The arming (and the collection after it) must end at least this long before ``base``.
+#: The arming (and the collection after it) must end at least this long before ``base``; the
+#: main task spins (rather than sleeps) for as long before its region starts.
 SPIN_S = 0.003
 #: Throughput rounds: how long after the last deadline the region starts (every timer is due on
 #: every clock: uvloop's counts whole milliseconds and rounds a delay to the nearest one).
@@ -151,7 +155,9 @@ async def _attempt(n: int, probe: Probe, kind: str) -> tuple[float | None, float
         else:
             # Latency rounds start at the first deadline; throughput rounds once all are due.
             # No await until then: nothing the region measures can happen before it starts.
+            # The loop's thread sleeps (yielding to nothing) until just before, then spins.
             start_at = base if stamps else deadlines[-1] + DUE_MARGIN_S
+            time.sleep(max(0.0, start_at - SPIN_S - anyio.current_time()))
             while anyio.current_time() < start_at:
                 pass
             probe.start(ops=n)
