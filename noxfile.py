@@ -326,21 +326,12 @@ def bench_ab(session: nox.Session) -> None:
                 f"the base {base_ref} predates anybench's worker protocol (2026-12-01): its "
                 "workers cannot run this tree's jobs; pick a later base"
             )
-        if not _takes_turns(Path(tmp)):
-            asked = _asked_pairing(pytest_args)
-            if asked == "lockstep":
-                session.error(
-                    f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04): "
-                    "its workers cannot take turns, or take none for their exit; use --pairing "
-                    "alternate or duet"
-                )
-            if asked is None:
-                session.warn(
-                    f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04), "
-                    "the default: its workers cannot take turns; this run pairs by --pairing "
-                    "alternate"
-                )
-                pytest_args = [*pytest_args, "--pairing", "alternate"]
+        try:
+            pytest_args, note = _pairing_for_base(Path(tmp), base_ref, pytest_args)
+        except ValueError as exc:
+            session.error(str(exc))
+        if note:
+            session.warn(note)
         if not _copies_extensions(Path(tmp)):
             session.warn(
                 f"the base {base_ref} predates fresh copies of compiled code (2026-12-05): its "
@@ -372,6 +363,29 @@ def bench_ab(session: nox.Session) -> None:
         session.error("the head is slower than the base (REGRESSION above), or lost a benchmark")
     if compared.returncode != 0:
         session.error("anybench compare could not compare the two runs; see its message above")
+
+
+def _pairing_for_base(tree: Path, base_ref: str, pytest_args: list[str]) -> tuple[list[str], str]:
+    """The pytest options of an A/B against the base exported to *tree*, and what to tell the
+    user ("": nothing). A base whose workers cannot take turns is paired by ``alternate`` where
+    no pairing was asked (lockstep being the default), and cannot run ``lockstep`` asked for by
+    name (ValueError, in one line)."""
+    if _takes_turns(tree):
+        return pytest_args, ""
+    asked = _asked_pairing(pytest_args)
+    if asked == "lockstep":
+        raise ValueError(
+            f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04): its "
+            "workers cannot take turns, or take none for their exit; use --pairing alternate "
+            "or duet"
+        )
+    if asked is not None:
+        return pytest_args, ""
+    note = (
+        f"the base {base_ref} predates --pairing lockstep as it is now (2026-12-04), the "
+        "default: its workers cannot take turns; this run pairs by --pairing alternate"
+    )
+    return [*pytest_args, "--pairing", "alternate"], note
 
 
 def _asked_pairing(pytest_args: Sequence[str]) -> str | None:

@@ -609,6 +609,13 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
         "print(*(noxfile._copies_extensions(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
         "for args in sys.argv[4:]:\n"
         "    print(repr(noxfile._asked_pairing(args.split())))\n"
+        "old = pathlib.Path(sys.argv[1])\n"
+        "for args in ([], ['--pairing', 'duet'], ['--pairing', 'lockstep']):\n"
+        "    try:\n"
+        "        found, note = noxfile._pairing_for_base(old, 'v1', args)\n"
+        "        print(repr('+'.join(found)), bool(note))\n"
+        "    except ValueError as exc:\n"
+        "        print('refused', str(exc).startswith('the base v1 predates'))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "old"), str(tmp_path / "no_exit"), str(ROOT),
@@ -622,6 +629,9 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
         "False", "False", "True",
         "False", "False", "True",  # the bases older than fresh copies of compiled code: a warning
         "'lockstep'", "'lockstep'", "'alternate'", "None", "''",
+        # Against a base that cannot take turns: none asked, alternate (and a note); one asked,
+        # as asked; lockstep asked by name, refused.
+        "'--pairing+alternate'", "True", "'--pairing+duet'", "False", "refused", "True",
     ]  # fmt: skip
 
 

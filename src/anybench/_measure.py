@@ -16,12 +16,14 @@ pass only while one of its benchmarks' intervals is wider than the precision ask
 a maximum, in every variant at once. The first process of a benchmark calibrates its passes per
 round for the later ones.
 
-A group's variants meet in each pass as ``--pairing`` says (:data:`PAIRINGS`): one after the
+A group's variants meet in each pass as ``--pairing`` says (:data:`PAIRINGS`): alive at once on
+one CPU, their rounds taking turns (``lockstep``, the default: :class:`Turns`), one after the
 other (``alternate``), or at the same moment, each worker pinned to a CPU of its own (``duet``,
-two variants only). Either way each variant's process of a pass has the other's beside it, and
+two variants only). Each way each variant's process of a pass has the other's beside it, and
 a comparison of the two pairs them by pass (:meth:`anybench._verdicts.Ratio.between_variants`).
-A duet's two workers are waited on by a thread each, through the same :func:`_one_worker` as
-any worker; what they settle is handed on in the calling thread, as it comes.
+The workers of a lockstep or a duet are waited on by a thread each, through the same
+:func:`_one_worker` as any worker; what they settle is handed on in the calling thread, as it
+comes.
 
 The parent watches every worker: a round that outruns its deadline (set-up included), or a
 worker whose resident memory passes the limit, is killed from outside and fails that benchmark
@@ -105,8 +107,9 @@ START_TIMEOUT_S = 60.0
 #: Pinned, a worker's exit must take a turn too: beside the other's last round, on its CPU, it
 #: read 18-71% slow; see the README.)
 PAIRINGS = ("alternate", "duet", "lockstep")
-#: The pairing of a run of several variants that asks for none: ``lockstep``, measured here on
-#: two days, quiet and noisy, to give floors of ±2-3% where ``alternate`` gave ±2-12% (README).
+#: The pairing of a run of several variants that asks for none: ``lockstep``. Measured here on
+#: two days: floors of ±2-3% on a quiet machine (as ``alternate``'s), ±3-6.5% in the host's slow
+#: spells (``alternate``: ±11.5-12%), ±12% with the unit tests running beside it (README).
 DEFAULT_PAIRING = "lockstep"
 
 

@@ -235,14 +235,17 @@ class Busy:
     """How busy the machine was while a worker ran the throughput rounds of one scale (all its
     runtimes' rounds together), as the worker measured it (see :mod:`anybench._busy`)."""
 
-    #: Wall time over the rounds, and the CPU time the worker process got in it.
+    #: Wall time over the rounds, and the CPU time the worker process got in it. Under
+    #: ``--pairing lockstep`` (from 2026-12-05) the wall time leaves out the time the worker
+    #: waited, blocked, for its turns: it is its own turns' time.
     wall_ns: int
     cpu_ns: int
     #: Time the worker waited on a run queue, ready to run (``/proc/self/schedstat``).
     runqueue_ns: int | None = None
     #: Share of all CPU time stolen by the hypervisor (``/proc/stat``), over the rounds.
     steal_share: float | None = None
-    #: Share of the wall time in which some task waited for a CPU (``/proc/pressure/cpu``).
+    #: Share of the time over the rounds (turns waited for included) in which some task waited
+    #: for a CPU (``/proc/pressure/cpu``): the machine's, not the worker's.
     pressure_share: float | None = None
 
 

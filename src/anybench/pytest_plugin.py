@@ -152,7 +152,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(one after the other, their order reversed each pass), 'duet' (at the same moment, "
         "one per CPU; needs two CPUs and exactly two variants) or 'lockstep' (alive at once, "
         "pinned to one CPU, their rounds taking turns, one at a time); default: "
-        f"{DEFAULT_PAIRING}",
+        f"{DEFAULT_PAIRING} (with one variant there is nothing to pair)",
     )
     group.addoption(
         "--memory-limit",
@@ -187,10 +187,11 @@ _SCENARIO_FILES = pytest.StashKey[dict[Path, ScenarioSpec]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     check_choices(config)
+    variants = selected_variants(config)
     config.stash[STATE] = RunState(
         plan=_plan(config),
-        variants=selected_variants(config),
-        pairing=resolved_pairing(config.getoption("pairing"), len(selected_variants(config))),
+        variants=variants,
+        pairing=resolved_pairing(config.getoption("pairing"), len(variants)),
         deadline_s=config.getoption("deadline"),
         journal_target=config.getoption("benchmark_json", None),
     )
