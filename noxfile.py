@@ -425,7 +425,7 @@ def _takes_turns(tree: Path) -> bool:
 def _copies_extensions(tree: Path) -> bool:
     """Whether the anybench in *tree* has its workers load compiled extension modules from
     copies of their own (``_fresh.py``, from 2026-12-05), as this tree's do."""
-    return (tree / "src" / "anybench" / "_fresh.py").is_file()
+    return _protocol(tree).with_name("_fresh.py").is_file()
 
 
 def _is_variant(path: str, label: str) -> bool:
