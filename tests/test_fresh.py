@@ -3,18 +3,27 @@ for that process (anybench._fresh): a fresh placement in memory in every process
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from anybench import _measure
+from anybench._compare import format_comparison
 from anybench._fresh import FreshCopies
-from anybench._measure import Plan, Variant, measure_matrix, scenario_groups
+from anybench._measure import Plan, Variant, measure_group, measure_matrix, scenario_groups
+from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round
+from anybench._results import load, read_record
 from anybench._sweep import Budget
+
+from .test_results import RESULTS
 
 
 def _in_fresh_python(tmp_path: Path, code: str) -> dict[str, object]:
@@ -207,8 +216,103 @@ def test_every_worker_loads_the_runtimes_compiled_code_from_a_copy_of_its_own(
     )  # fmt: skip
     [found] = measure_matrix(groups, plan, {"a": Variant("a", sys.executable)})
     assert found[keys[0]].failure is None
+    # ... which the benchmark's measurement says, for its results.
+    assert "uvloop.loop" in found[keys[0]].copied
+    assert (found[keys[0]].own_file, found[keys[0]].own_file_processes) == ({}, 0)
     loaded = [path.read_text() for path in marks.iterdir()]
     assert len(loaded) == 2  # two workers
     assert all(file.startswith(str(temp)) and file.endswith("(deleted)") for file in loaded)
     assert len(set(loaded)) == 2  # a copy each
     assert list(temp.iterdir()) == []
+
+
+# -- what the results say of it --------------------------------------------------------------
+
+
+def test_the_parent_counts_the_processes_that_loaded_compiled_code_from_its_own_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pids = iter(range(100, 200))
+
+    def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
+        pid = next(pids)
+        yield Hello(name="x", pid=pid, python="3.x", implementation="CPython", libraries={})
+        own = {"uvloop.loop": "no space left"} if pid == 101 else {}
+        for scale_job in job.scales:
+            for runtime in scale_job.runtimes:
+                n = scale_job.n
+                yield Begin(n=n, runtime=runtime, kind="throughput", deadline_s=60.0)
+                yield Round(n, runtime, "throughput", n, 100, 1_000_000, 1)
+                copied = () if own else ("uvloop.loop",)
+                yield Finished(n=n, runtime=runtime, copied=copied, own_file=own)
+        yield Done()
+
+    monkeypatch.setattr(_measure, "run_worker", run_worker)
+    plan = Plan(budget=Budget(processes=3, max_processes=3))
+    results = measure_group("x", [(10, "uvloop", "")], plan, {"": Variant()})
+    [m] = results.values()
+    assert m.copied == {"uvloop.loop"}
+    assert (m.own_file, m.own_file_processes) == ({"uvloop.loop": "no space left"}, 1)
+
+
+def _with_copies(own: dict[str, str], processes: int) -> dict[str, Any]:
+    data = copy.deepcopy(RESULTS)
+    for bench in data["benchmarks"]:
+        extra = bench["extra_info"]
+        extra["copied_modules"] = ["uvloop.loop"]
+        extra["own_file_modules"] = own if extra["runtime"] == "trio" else {}
+        extra["own_file_processes"] = processes if extra["runtime"] == "trio" else 0
+    return data
+
+
+def test_results_keep_what_was_copied_and_what_was_not(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(_with_copies({"uvloop.loop": "no space left"}, 1)))
+    run = load(path)
+    trio = next(r for r in run.records if r.runtime == "trio")
+    assert trio.copied_modules == ("uvloop.loop",)
+    assert (trio.own_file_modules, trio.own_file_processes) == ({"uvloop.loop": "no space left"}, 1)
+    assert run.made_copies
+    assert run.placement is not None
+    assert "uvloop.loop (no space left)" in run.placement
+    # A file written before workers made copies says nothing of it.
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(RESULTS))
+    assert not load(old).made_copies
+    assert load(old).placement is None
+    assert all(r.copied_modules is None for r in load(old).records)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("copied_modules", "uvloop.loop", "copied_modules must be a list of module names"),
+        ("own_file_modules", ["uvloop.loop"], "own_file_modules must map module names to why"),
+        ("own_file_processes", 2, "own_file_processes must count the processes"),
+        ("own_file_processes", 0, "own_file_processes must count the processes"),
+    ],
+)
+def test_malformed_copies_are_refused_in_one_line(key: str, value: Any, problem: str) -> None:
+    extra = copy.deepcopy(RESULTS["benchmarks"][0]["extra_info"])
+    extra |= {"own_file_modules": {"uvloop.loop": "why"}, "own_file_processes": 1}
+    read_record("x", dict(extra))  # as written, it loads: one process, one module
+    extra[key] = value
+    with pytest.raises(ValueError, match=problem):
+        read_record("x", extra)
+
+
+def test_compare_says_where_compiled_code_was_not_placed_afresh(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text(json.dumps(_with_copies({}, 0)))
+    fallen = tmp_path / "fallen.json"
+    fallen.write_text(json.dumps(_with_copies({"uvloop.loop": "no space left"}, 1)))
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps(RESULTS))
+    text, _ = format_comparison(load(fresh), load(fresh), threshold=0.1)
+    assert "PLACEMENT" not in text
+    text, _ = format_comparison(load(fresh), load(fallen), threshold=0.1)
+    [line] = [line for line in text.splitlines() if "PLACEMENT" in line]
+    assert line.startswith("PLACEMENT new run: compiled code loaded from its own file")
+    text, _ = format_comparison(load(before), load(fresh), threshold=0.1)
+    [line] = [line for line in text.splitlines() if "PLACEMENT" in line]
+    assert "only the new run's workers loaded compiled code (uvloop.loop) from fresh" in line

@@ -88,6 +88,28 @@ def noisy_lines(label: str, run: Run) -> list[str]:
     ]
 
 
+def placement_lines(old: Run, new: Run) -> list[str]:
+    """Where the two runs' compiled code did not lie somewhere new in every process (see
+    :attr:`~anybench._results.Run.placement`), or only one run's did: one line each."""
+    lines = [
+        f"PLACEMENT {label} run: {run.placement}."
+        for label, run in (("old", old), ("new", new))
+        if run.placement
+    ]
+    if old.made_copies != new.made_copies:
+        copying, other = ("new", "old") if new.made_copies else ("old", "new")
+        run = new if new.made_copies else old
+        copied = sorted({name for r in run.records for name in r.copied_modules or ()})
+        if copied:
+            lines.append(
+                f"PLACEMENT: only the {copying} run's workers loaded compiled code "
+                f"({', '.join(copied)}) from fresh copies (anybench from 2026-12-05); the "
+                f"{other} run's shared one place in memory, whose offset may be part of a "
+                "change on the runtimes that use it."
+            )
+    return lines
+
+
 def format_comparison(
     old: Run, new: Run, threshold: float, min_change: float = MIN_CHANGE
 ) -> tuple[str, bool]:
@@ -99,6 +121,7 @@ def format_comparison(
         if run.partial:
             lines.append(f"PARTIAL {label} run: {run.partial}.")
         lines += noisy_lines(label, run)
+    lines += placement_lines(old, new)
     differences = machines_differ(old, new)
     if differences:
         lines.append("WARNING: the runs differ in machine or software, so part of any change is ")

@@ -188,6 +188,12 @@ class Measurement:
     #: workers that ran at the same moment (``--pairing duet``) share their position.
     process_passes: list[int] = field(default_factory=list)
     process_positions: list[int] = field(default_factory=list)
+    #: The compiled modules its processes loaded from fresh copies of their files (see
+    #: :mod:`anybench._fresh`); those some loaded from their own file instead, with why, and in
+    #: how many processes.
+    copied: set[str] = field(default_factory=set)
+    own_file: dict[str, str] = field(default_factory=dict)
+    own_file_processes: int = 0
     ops_per_round: int = 0
     passes: int = 0
     #: Per latency round: series -> samples (ns).
@@ -922,7 +928,7 @@ def _one_worker(
     current: tuple[int, str] | None = None
     hello: Hello | None = None
     throughput: dict[tuple[int, str], list[int]] = {}
-    busy: dict[tuple[int, str], Busy | None] = {}
+    finished: dict[tuple[int, str], Finished] = {}
     try:
         alone = cpu is None and stop is None and turns is None
         events = (
@@ -952,7 +958,7 @@ def _one_worker(
                 _add_round(m, message, throughput.setdefault(pair, []))
             elif isinstance(message, Finished):
                 done.add(pair)
-                busy[pair] = message.busy
+                finished[pair] = message
         unsettled = [pair for pair in todo if pair not in done]
         if unsettled:
             raise WorkerFailed(f"the worker said it was done without finishing {unsettled}")
@@ -974,7 +980,11 @@ def _one_worker(
             if rounds and (n, runtime) in done and m.failure is None:
                 m.processes.append(rounds)
                 m.process_ids.append(hello.pid if hello is not None else 0)
-                m.process_busy.append(busy.get((n, runtime)))
+                end = finished.get((n, runtime), Finished(n, runtime))
+                m.process_busy.append(end.busy)
+                m.copied.update(end.copied)
+                m.own_file.update(end.own_file)
+                m.own_file_processes += bool(end.own_file)
         share = (time.monotonic() - started) / len(todo)
         for n, runtime in todo:
             results[(n, runtime, variant.label)].worker_s += share

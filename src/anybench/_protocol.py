@@ -258,6 +258,11 @@ class Finished:
     n: int
     runtime: str
     busy: Busy | None = None
+    #: The compiled modules this worker had loaded from a fresh copy of their file by then
+    #: (see :mod:`anybench._fresh`), and those it loaded from their own file, with why. Both
+    #: empty from a worker that makes no copies (Windows; before 2026-12-05).
+    copied: tuple[str, ...] = ()
+    own_file: dict[str, str] = field(default_factory=dict)
 
 
 @event("failed")

@@ -592,6 +592,8 @@ def _warnings(ctx: Context) -> list[str]:
         file = markdown_code(run.path.name)
         if run.partial:
             out.append(f"- {file}: PARTIAL run, {markdown(run.partial)}.")
+        if run.placement:
+            out.append(f"- {file}: {markdown(run.placement)}.")
         if _without_remarks(run):
             out.append(
                 f"- {file}: written before results files recorded what each scenario declares "

@@ -156,6 +156,13 @@ class Record:
     stamped_ns_per_op: float | None = None
     #: The scenario's own constants (see :class:`anybench.ScenarioSpec`); empty before format 3.
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: The compiled modules its worker processes loaded from fresh copies of their files (see
+    #: :mod:`anybench._fresh`); None in files written before workers made copies (2026-12-05).
+    copied_modules: tuple[str, ...] | None = None
+    #: Those that some of its processes loaded from their own file, as workers did before, with
+    #: why; and in how many of its processes.
+    own_file_modules: dict[str, str] = field(default_factory=dict)
+    own_file_processes: int = 0
 
     @property
     def process_medians(self) -> list[float]:
@@ -254,6 +261,30 @@ class Run:
                 if busy is not None:
                     seen.setdefault((record.variant, record.scenario, record.n, process), busy)
         return list(seen.values())
+
+    @property
+    def placement(self) -> str | None:
+        """Where this run's compiled code did not lie somewhere new in every worker process
+        (see :mod:`anybench._fresh`), as one sentence; None where it did, and where nothing was
+        said (files written before workers made copies: see :attr:`made_copies`)."""
+        loaded = {name: why for r in self.records for name, why in r.own_file_modules.items()}
+        if not loaded:
+            return None
+        benchmarks = sum(1 for r in self.records if r.own_file_processes)
+        processes = sum(r.own_file_processes for r in self.records)
+        names = "; ".join(f"{name} ({why})" for name, why in sorted(loaded.items()))
+        return (
+            f"compiled code loaded from its own file, not a fresh copy, in {processes} "
+            f"benchmark processes of {benchmarks} benchmarks: {names}. Where that code lies in "
+            "memory was the same in each such process, an offset more processes do not average "
+            "away"
+        )
+
+    @property
+    def made_copies(self) -> bool:
+        """Whether this run's workers loaded compiled code from fresh copies (files written
+        from 2026-12-05 on say so; before, every process of an environment shared its files)."""
+        return any(r.copied_modules is not None for r in self.records)
 
     @property
     def started(self) -> dt.datetime | None:
@@ -685,6 +716,9 @@ def write_extra_info(
         "process_busy": [None if b is None else dataclasses.asdict(b) for b in m.process_busy],
         "process_passes": m.process_passes,
         "process_positions": m.process_positions,
+        "copied_modules": sorted(m.copied),
+        "own_file_modules": m.own_file,
+        "own_file_processes": m.own_file_processes,
         "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
         "timer_cost_ns": timer_cost_ns,
         "unstable": (
@@ -793,6 +827,7 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         if not math.isclose(ns_per_op, from_rounds, rel_tol=NS_PER_OP_TOLERANCE):
             raise ValueError(f"ns_per_op is {ns_per_op:.3g} but its rounds give {from_rounds:.3g}")
     process_busy = _process_busy(extra.get("process_busy") or [], len(processes))
+    copied, own_file, own_file_processes = _copies(extra, len(processes))
     order = {key: _process_order(extra, key, len(processes)) for key in _ORDER_KEYS}
     return Record(
         scenario=extra["scenario"],
@@ -819,7 +854,33 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         unstable=text("unstable") or None,
         stamped_ns_per_op=None if stamped is None else float(stamped),
         parameters=parameters,
+        copied_modules=copied,
+        own_file_modules=own_file,
+        own_file_processes=own_file_processes,
     )
+
+
+def _copies(
+    extra: dict[str, Any], processes: int
+) -> tuple[tuple[str, ...] | None, dict[str, str], int]:
+    """Which compiled modules the processes loaded from copies and from their own file, and in
+    how many processes the latter (as :func:`write_extra_info` wrote them); raise ValueError
+    unless they are names, reasons and a count of processes."""
+    copied = extra.get("copied_modules")
+    if copied is not None and not (
+        isinstance(copied, list) and all(isinstance(name, str) and name for name in copied)
+    ):
+        raise ValueError(f"copied_modules must be a list of module names, not {_short(copied)}")
+    own_file = extra.get("own_file_modules") or {}
+    if not isinstance(own_file, dict) or not all(isinstance(v, str) for v in own_file.values()):
+        raise ValueError(f"own_file_modules must map module names to why, not {_short(own_file)}")
+    count = extra.get("own_file_processes") or 0
+    if not (_whole(count) and 0 <= count <= processes) or bool(count) != bool(own_file):
+        raise ValueError(
+            f"own_file_processes must count the processes (of {processes}) that loaded "
+            f"own_file_modules, not {_short(count)}"
+        )
+    return (None if copied is None else tuple(copied)), own_file, count
 
 
 def _process_busy(value: Any, processes: int) -> tuple[Busy | None, ...]:

@@ -283,7 +283,15 @@ def work(job: Job, emit: Emit) -> None:
             if scale_job.memory_n is not None:
                 scale.attempt(name, scale.one, "memory", name, 1, scale_job.memory_n)
             if name not in scale.failed:
-                emit(Finished(n=n, runtime=name, busy=busy))
+                emit(
+                    Finished(
+                        n=n,
+                        runtime=name,
+                        busy=busy,
+                        copied=tuple(_fresh.FROM_COPY),
+                        own_file=dict(_fresh.FROM_OWN_FILE),
+                    )
+                )
     emit(Done())
     if job.turns:
         # Its exit (the interpreter freeing all it built) takes a turn too, as a round does:
