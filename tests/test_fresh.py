@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -15,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from anybench import _measure
+from anybench import _fresh, _measure
 from anybench._compare import format_comparison
-from anybench._fresh import FreshCopies
+from anybench._fresh import LARGE_BLOCKS, LARGE_BYTES, SMALL_BYTES, SMALL_OBJECTS, FreshCopies
 from anybench._measure import Plan, Variant, measure_group, measure_matrix, scenario_groups
 from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round
 from anybench._results import load, read_record
@@ -187,12 +188,16 @@ LATENCIES = {}
 
 
 async def run(n, probe):
+    from anybench import _fresh
+
     probe.start(ops=n)
     probe.stop()
     with open("/proc/self/maps") as maps:
         mapped = {line.split(None, 5)[5].strip() for line in maps if "/loop.cpython" in line}
     with open(os.path.join(os.environ["FRESH_MARKS"], str(os.getpid())), "w") as f:
         f.write("\\n".join(sorted(mapped)))
+    with open(os.path.join(os.environ["FRESH_MARKS"], f"{os.getpid()}.shift"), "w") as f:
+        f.write(str(sum(len(item) for item in _fresh._SHIFT)))
 '''
 
 
@@ -219,11 +224,34 @@ def test_every_worker_loads_the_runtimes_compiled_code_from_a_copy_of_its_own(
     # ... which the benchmark's measurement says, for its results.
     assert "uvloop.loop" in found[keys[0]].copied
     assert (found[keys[0]].own_file, found[keys[0]].own_file_processes) == ({}, 0)
-    loaded = [path.read_text() for path in marks.iterdir()]
-    assert len(loaded) == 2  # two workers
+    loaded = [path.read_text() for path in marks.iterdir() if path.suffix != ".shift"]
+    shifts = [int(path.read_text()) for path in marks.glob("*.shift")]
+    assert len(loaded) == len(shifts) == 2  # two workers
+    # Each held a heap shift of its own draw before the scenario ran.
+    assert shifts[0] != shifts[1]
+    assert all(
+        0 < shift <= SMALL_OBJECTS * SMALL_BYTES + LARGE_BLOCKS * LARGE_BYTES for shift in shifts
+    )
     assert all(file.startswith(str(temp)) and file.endswith("(deleted)") for file in loaded)
     assert len(set(loaded)) == 2  # a copy each
     assert list(temp.iterdir()) == []
+
+
+def test_the_heap_is_shifted_by_a_random_amount_held_for_the_life_of_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_fresh, "_SHIFT", [])
+    held = _fresh.shift_heap(random.Random(1))
+    assert held == sum(len(item) for item in _fresh._SHIFT) > 0
+    small = [item for item in _fresh._SHIFT if isinstance(item, bytes)]
+    large = [item for item in _fresh._SHIFT if isinstance(item, bytearray)]
+    assert len(small) <= SMALL_OBJECTS
+    assert all(1 <= len(b) <= SMALL_BYTES for b in small)
+    assert len(large) <= LARGE_BLOCKS
+    assert all(SMALL_BYTES < len(b) <= LARGE_BYTES for b in large)
+    assert _fresh.shift_heap() == 0  # once a process
+    monkeypatch.setattr(_fresh, "_SHIFT", [])
+    assert _fresh.shift_heap(random.Random(2)) != held  # another draw, another shift
 
 
 # -- what the results say of it --------------------------------------------------------------

@@ -241,6 +241,8 @@ def work(job: Job, emit: Emit) -> None:
     from . import _fresh
 
     _fresh.install()
+    # ... and the objects it measures land at a random shift in its heap (see _fresh).
+    _fresh.shift_heap()
     # The module by its name, as the parent found it (a user's module: from its sys_path).
     scenario = ScenarioSpec.from_module(importlib.import_module(job.scenario_module))
     # runtime_named imports the modules that register a runtime from outside, if any.
