@@ -37,10 +37,13 @@ DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.16.0")
 VERSION_PROCESSES = 6
 #: ... and up to this many for a group while a ratio between the variants is wider than ±5%
 #: (anybench._sweep.Budget.pair_precision): the interval narrows as one over the root of the
-#: pairs, so 24 pairs bring a ±12% row of 6 pairs to about ±5%. (At 16, rows of `cancellation`
-#: and `chain` at N = 10,000 stopped at ±6% in the `quick` A/B and A/A runs of 2026-12-02;
-#: the extra passes go to the loose groups only.)
-VERSION_MAX_PROCESSES = 24
+#: pairs, so 24 pairs bring a ±12% row of 6 pairs to about ±5%. At 24, the rows of `timers` at
+#: N = 100 and `fan_out_event` at N = 10,000 on uvloop and rloop (changes of +100% to +240%
+#: between anyio 4.13 and 4.16, whose pairs spread ±12-17%) stopped at ±6-8% in the `quick`
+#: A/Bs of 2026-12-05; at 48, the A/B of 03:01 settled every group by pass 28, every row
+#: within ±5%, in 11 min 12 s, as long as the runs that stopped at 24. The extra passes go to
+#: the loose groups only.
+VERSION_MAX_PROCESSES = 48
 #: How long nox lets ``anybench run`` stop and save after a Ctrl-C before it terminates it
 #: (nox's own default is 0.3 s): anybench gives pytest 25 s at most (anybench._run).
 INTERRUPT_TIMEOUT_S = 60.0
