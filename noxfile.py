@@ -335,12 +335,12 @@ def bench_ab(session: nox.Session) -> None:
             session.error(str(exc))
         if note:
             session.warn(note)
-        if not _copies_extensions(Path(tmp)):
+        if not _places_afresh(Path(tmp)):
             session.warn(
-                f"the base {base_ref} predates fresh copies of compiled code (2026-12-05): its "
-                "workers run uvloop's and rloop's code from where it lies in their environment, "
-                "one placement in memory for all of them; a change of a few percent on those "
-                "runtimes alone may be that placement, not the head's doing"
+                f"the base {base_ref} predates a fresh placement in memory in every worker "
+                "(copies of compiled code, a random shift of the heap: 2026-12-05): its workers "
+                "lay out their code and objects alike in every process, so a change of a few "
+                "percent (a native row's too) may be that layout, not the head's doing"
             )
         # pip copies the base into its environment: the directory may go once they are made.
         paths = run_variants(session, {"base": [tmp], "head": ["."]}, pytest_args)
@@ -425,10 +425,12 @@ def _takes_turns(tree: Path) -> bool:
     return found is not None and int(found.group(1)) >= 2
 
 
-def _copies_extensions(tree: Path) -> bool:
+def _places_afresh(tree: Path) -> bool:
     """Whether the anybench in *tree* has its workers load compiled extension modules from
-    copies of their own (``_fresh.py``, from 2026-12-05), as this tree's do."""
-    return _protocol(tree).with_name("_fresh.py").is_file()
+    copies of their own and shift their heap (``_fresh.py`` with ``shift_heap``, from
+    2026-12-05), as this tree's do."""
+    fresh = _protocol(tree).with_name("_fresh.py")
+    return fresh.is_file() and "def shift_heap(" in fresh.read_text(encoding="utf-8")
 
 
 def _is_variant(path: str, label: str) -> bool:

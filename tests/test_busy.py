@@ -11,7 +11,7 @@ import dataclasses
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +156,11 @@ def test_busy_crosses_the_protocol_and_old_workers_still_decode() -> None:
     )
 
 
-def test_the_parent_keeps_each_processs_busy_beside_its_pid(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def fake_workers(
+    finished: Callable[[int], dict[str, Any]],
+) -> Callable[[Variant, Job], Iterator[Event]]:
+    """Workers (pids 100, 101, ...) that run one throughput round of each benchmark of their
+    job and end it with a Finished of the fields *finished* gives for their pid."""
     pids = iter(range(100, 200))
 
     def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
@@ -169,9 +171,16 @@ def test_the_parent_keeps_each_processs_busy_beside_its_pid(
                 n = scale_job.n
                 yield Begin(n=n, runtime=runtime, kind="throughput", deadline_s=60.0)
                 yield Round(n, runtime, "throughput", n, 100, 1_000_000, 1)
-                yield Finished(n=n, runtime=runtime, busy=_figures(cpu=pid / 1000))
+                yield Finished(n=n, runtime=runtime, **finished(pid))
         yield Done()
 
+    return run_worker
+
+
+def test_the_parent_keeps_each_processs_busy_beside_its_pid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_worker = fake_workers(lambda pid: {"busy": _figures(cpu=pid / 1000)})
     monkeypatch.setattr(_measure, "run_worker", run_worker)
     plan = Plan(budget=Budget(processes=3, max_processes=3))
     results = measure_group("x", [(10, "asyncio", ""), (10, "trio", "")], plan, {"": Variant()})

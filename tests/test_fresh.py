@@ -10,7 +10,6 @@ import random
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from anybench import _fresh, _measure
 from anybench._compare import format_comparison
 from anybench._fresh import LARGE_BLOCKS, LARGE_BYTES, SMALL_BYTES, SMALL_OBJECTS, FreshCopies
 from anybench._measure import Plan, Variant, measure_group, measure_matrix, scenario_groups
-from anybench._protocol import Begin, Done, Event, Finished, Hello, Job, Round
 from anybench._results import load, read_record
 from anybench._sweep import Budget
 
+from .test_busy import fake_workers
 from .test_results import RESULTS
 
 
@@ -260,21 +259,13 @@ def test_the_heap_is_shifted_by_a_random_amount_held_for_the_life_of_the_process
 def test_the_parent_counts_the_processes_that_loaded_compiled_code_from_its_own_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pids = iter(range(100, 200))
+    def finished(pid: int) -> dict[str, Any]:
+        # The second worker's copy could not be made: it loaded uvloop's from its own file.
+        if pid == 101:
+            return {"own_file": {"uvloop.loop": "no space left"}}
+        return {"copied": ("uvloop.loop",)}
 
-    def run_worker(variant: Variant, job: Job) -> Iterator[Event]:
-        pid = next(pids)
-        yield Hello(name="x", pid=pid, python="3.x", implementation="CPython", libraries={})
-        own = {"uvloop.loop": "no space left"} if pid == 101 else {}
-        for scale_job in job.scales:
-            for runtime in scale_job.runtimes:
-                n = scale_job.n
-                yield Begin(n=n, runtime=runtime, kind="throughput", deadline_s=60.0)
-                yield Round(n, runtime, "throughput", n, 100, 1_000_000, 1)
-                copied = () if own else ("uvloop.loop",)
-                yield Finished(n=n, runtime=runtime, copied=copied, own_file=own)
-        yield Done()
-
+    run_worker = fake_workers(finished)
     monkeypatch.setattr(_measure, "run_worker", run_worker)
     plan = Plan(budget=Budget(processes=3, max_processes=3))
     results = measure_group("x", [(10, "uvloop", "")], plan, {"": Variant()})

@@ -595,7 +595,7 @@ def test_a_duet_of_one_variant_is_refused_in_one_line() -> None:
 def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turns(
     tmp_path: Path,
 ) -> None:
-    """And warns (`_copies_extensions`) of a base older than fresh copies of compiled code."""
+    """And warns (`_places_afresh`) of a base older than a fresh placement in every worker."""
     old = tmp_path / "old" / "src" / "anybench"
     old.mkdir(parents=True)
     (old / "_protocol.py").write_text("PROTOCOL = 1\n")
@@ -603,10 +603,12 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
     no_exit = tmp_path / "no_exit" / "src" / "anybench"
     no_exit.mkdir(parents=True)
     (no_exit / "_protocol.py").write_text('PROTOCOL = 1\nGO = "go"\n')
+    # ... and copies of compiled code, but no shift of the heap (2026-12-05, before 18fd81c).
+    (no_exit / "_fresh.py").write_text("def install():\n    pass\n")
     code = (
         "import sys, pathlib, noxfile\n"
         "print(*(noxfile._takes_turns(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
-        "print(*(noxfile._copies_extensions(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
+        "print(*(noxfile._places_afresh(pathlib.Path(tree)) for tree in sys.argv[1:4]))\n"
         "for args in sys.argv[4:]:\n"
         "    print(repr(noxfile._asked_pairing(args.split())))\n"
         "old = pathlib.Path(sys.argv[1])\n"
@@ -627,7 +629,7 @@ def test_bench_ab_refuses_lockstep_against_a_base_whose_workers_cannot_take_turn
     )  # fmt: skip
     assert proc.stdout.split() == [
         "False", "False", "True",
-        "False", "False", "True",  # the bases older than fresh copies of compiled code: a warning
+        "False", "False", "True",  # bases older than a fresh placement in every worker: a warning
         "'lockstep'", "'lockstep'", "'alternate'", "None", "''",
         # Against a base that cannot take turns: none asked, alternate (and a note); one asked,
         # as asked; lockstep asked by name, refused.
