@@ -269,13 +269,20 @@ def _warmup(passes: int, wall_s: float, n: int = 100) -> Warmup:
                   passes, wall_s)  # fmt: skip
 
 
-def test_short_passes_get_three_rounds_where_one_rotation_fits_the_budget() -> None:
+def test_short_passes_get_three_rounds_where_one_rotation_does_not_make_the_worker_late() -> None:
     # timers at N = 100 in `quick`: 13 passes of a set-up that waits, four runtimes; the budget
     # of a process is 0.67 s; a rotation of 0.6 s gave two rounds (the budget's), now three
     quick = PROFILES["quick"].budget
     assert rounds_for(100, [_warmup(13, 0.15) for _ in range(4)], quick) == (3, MEDIAN_ROUNDS)
-    # a rotation past the budget: one round (the process is the unit of every interval)
-    assert rounds_for(100, [_warmup(13, 0.17) for _ in range(4)], quick) == (1, 1)
+    # a rotation past the budget but short of making the worker late (twice it): three still
+    assert rounds_for(100, [_warmup(13, 0.17) for _ in range(4)], quick) == (3, MEDIAN_ROUNDS)
+    # as in bench_versions, whose six processes halve a process's budget to 0.33 s: anyio 4.13's
+    # timers took 0.5 s a rotation there, and one round, where anyio 4.16's took three
+    versions = replace(quick, processes=6)
+    assert rounds_for(100, [_warmup(10, 0.125) for _ in range(4)], versions) == (3, MEDIAN_ROUNDS)
+    # a rotation that alone makes the worker late: one round (the process is the unit of every
+    # interval)
+    assert rounds_for(100, [_warmup(13, 0.34) for _ in range(4)], quick) == (1, 1)
     assert rounds_for(100, [_warmup(13, 0.5) for _ in range(4)], quick) == (1, 1)
     # a single long pass is not raised: one round at N = 10,000 stays one round
     long_regions = [_warmup(1, 0.1, n=10_000) for _ in range(4)]
