@@ -196,7 +196,7 @@ async def run(n, probe):
     with open(os.path.join(os.environ["FRESH_MARKS"], str(os.getpid())), "w") as f:
         f.write("\\n".join(sorted(mapped)))
     with open(os.path.join(os.environ["FRESH_MARKS"], f"{os.getpid()}.shift"), "w") as f:
-        f.write(str(sum(len(item) for item in _fresh._SHIFT)))
+        f.write(str(_fresh.SHIFTED_BYTES))
 '''
 
 
@@ -226,8 +226,9 @@ def test_every_worker_loads_the_runtimes_compiled_code_from_a_copy_of_its_own(
     loaded = [path.read_text() for path in marks.iterdir() if path.suffix != ".shift"]
     shifts = [int(path.read_text()) for path in marks.glob("*.shift")]
     assert len(loaded) == len(shifts) == 2  # two workers
-    # Each held a heap shift of its own draw before the scenario ran.
+    # Each held a heap shift of its own draw before the scenario ran, and said so.
     assert shifts[0] != shifts[1]
+    assert sorted(found[keys[0]].process_heap_shift) == sorted(shifts)  # type: ignore[type-var]
     assert all(
         0 < shift <= SMALL_OBJECTS * SMALL_BYTES + LARGE_BLOCKS * LARGE_BYTES for shift in shifts
     )
@@ -240,8 +241,9 @@ def test_the_heap_is_shifted_by_a_random_amount_held_for_the_life_of_the_process
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_fresh, "_SHIFT", [])
+    monkeypatch.setattr(_fresh, "SHIFTED_BYTES", None)
     held = _fresh.shift_heap(random.Random(1))
-    assert held == sum(len(item) for item in _fresh._SHIFT) > 0
+    assert held == _fresh.SHIFTED_BYTES == sum(len(item) for item in _fresh._SHIFT) > 0
     small = [item for item in _fresh._SHIFT if isinstance(item, bytes)]
     large = [item for item in _fresh._SHIFT if isinstance(item, bytearray)]
     assert len(small) <= SMALL_OBJECTS
@@ -250,6 +252,7 @@ def test_the_heap_is_shifted_by_a_random_amount_held_for_the_life_of_the_process
     assert all(SMALL_BYTES < len(b) <= LARGE_BYTES for b in large)
     assert _fresh.shift_heap() == 0  # once a process
     monkeypatch.setattr(_fresh, "_SHIFT", [])
+    monkeypatch.setattr(_fresh, "SHIFTED_BYTES", None)
     assert _fresh.shift_heap(random.Random(2)) != held  # another draw, another shift
 
 
@@ -262,16 +265,23 @@ def test_the_parent_counts_the_processes_that_loaded_compiled_code_from_its_own_
     def finished(pid: int) -> dict[str, Any]:
         # The second worker's copy could not be made: it loaded uvloop's from its own file.
         if pid == 101:
-            return {"own_file": {"uvloop.loop": "no space left"}}
-        return {"copied": ("uvloop.loop",)}
+            return {
+                "copied": (),
+                "own_file": {"uvloop.loop": "no space left"},
+                "heap_shift_bytes": 5,
+            }
+        return {"copied": ("uvloop.loop",), "heap_shift_bytes": 7}
 
-    run_worker = fake_workers(finished)
-    monkeypatch.setattr(_measure, "run_worker", run_worker)
-    plan = Plan(budget=Budget(processes=3, max_processes=3))
-    results = measure_group("x", [(10, "uvloop", "")], plan, {"": Variant()})
-    [m] = results.values()
+    monkeypatch.setattr(_measure, "run_worker", fake_workers(finished))
+    plan = Plan(budget=Budget(processes=2, max_processes=2))
+    [m] = measure_group("x", [(10, "uvloop", "")], plan, {"": Variant()}).values()
     assert m.copied == {"uvloop.loop"}
     assert (m.own_file, m.own_file_processes) == ({"uvloop.loop": "no space left"}, 1)
+    assert m.process_heap_shift == [7, 5]
+    # A worker that says nothing of either (an older anybench's, as bench_ab's base runs)
+    monkeypatch.setattr(_measure, "run_worker", fake_workers(lambda pid: {}))
+    [m] = measure_group("x", [(10, "uvloop", "")], plan, {"": Variant()}).values()
+    assert (m.copied, m.process_heap_shift) == (None, [None, None])
 
 
 def _with_copies(own: dict[str, str], processes: int) -> dict[str, Any]:
@@ -281,6 +291,7 @@ def _with_copies(own: dict[str, str], processes: int) -> dict[str, Any]:
         extra["copied_modules"] = ["uvloop.loop"]
         extra["own_file_modules"] = own if extra["runtime"] == "trio" else {}
         extra["own_file_processes"] = processes if extra["runtime"] == "trio" else 0
+        extra["process_heap_shift_bytes"] = [1234]
     return data
 
 
@@ -291,13 +302,13 @@ def test_results_keep_what_was_copied_and_what_was_not(tmp_path: Path) -> None:
     trio = next(r for r in run.records if r.runtime == "trio")
     assert trio.copied_modules == ("uvloop.loop",)
     assert (trio.own_file_modules, trio.own_file_processes) == ({"uvloop.loop": "no space left"}, 1)
-    assert run.made_copies
+    assert run.placed_afresh
     assert run.placement is not None
     assert "uvloop.loop (no space left)" in run.placement
     # A file written before workers made copies says nothing of it.
     old = tmp_path / "old.json"
     old.write_text(json.dumps(RESULTS))
-    assert not load(old).made_copies
+    assert not load(old).placed_afresh
     assert load(old).placement is None
     assert all(r.copied_modules is None for r in load(old).records)
 
@@ -309,6 +320,11 @@ def test_results_keep_what_was_copied_and_what_was_not(tmp_path: Path) -> None:
         ("own_file_modules", ["uvloop.loop"], "own_file_modules must map module names to why"),
         ("own_file_processes", 2, "own_file_processes must count the processes"),
         ("own_file_processes", 0, "own_file_processes must count the processes"),
+        ("own_file_processes", True, "own_file_processes must count the processes"),
+        ("own_file_modules", [], "own_file_modules must map module names to why"),
+        ("own_file_modules", {"": "why"}, "own_file_modules must map module names to why"),
+        ("process_heap_shift_bytes", [-1], "process_heap_shift_bytes must list whole bytes"),
+        ("process_heap_shift_bytes", [1, 2], "process_heap_shift_bytes names 2 processes"),
     ],
 )
 def test_malformed_copies_are_refused_in_one_line(key: str, value: Any, problem: str) -> None:
@@ -334,4 +350,11 @@ def test_compare_says_where_compiled_code_was_not_placed_afresh(tmp_path: Path) 
     assert line.startswith("PLACEMENT new run: compiled code loaded from its own file")
     text, _ = format_comparison(load(before), load(fresh), threshold=0.1)
     [line] = [line for line in text.splitlines() if "PLACEMENT" in line]
-    assert "only the new run's workers loaded compiled code (uvloop.loop) from fresh" in line
+    assert line.startswith("PLACEMENT: only the new run's workers placed their code and objects")
+    # One that copied but did not shift its heap (2026-12-05, before 18fd81c) is not afresh.
+    unshifted = _with_copies({}, 0)
+    for bench in unshifted["benchmarks"]:
+        bench["extra_info"]["process_heap_shift_bytes"] = [None]
+    half = tmp_path / "half.json"
+    half.write_text(json.dumps(unshifted))
+    assert not load(half).placed_afresh

@@ -90,23 +90,21 @@ def noisy_lines(label: str, run: Run) -> list[str]:
 
 def placement_lines(old: Run, new: Run) -> list[str]:
     """Where the two runs' compiled code did not lie somewhere new in every process (see
-    :attr:`~anybench._results.Run.placement`), or only one run's did: one line each."""
+    :attr:`~anybench._results.Run.placement`), or only one run's code and objects did (see
+    :attr:`~anybench._results.Run.placed_afresh`): one line each."""
     lines = [
         f"PLACEMENT {label} run: {run.placement}."
         for label, run in (("old", old), ("new", new))
         if run.placement
     ]
-    if old.made_copies != new.made_copies:
-        copying, other = ("new", "old") if new.made_copies else ("old", "new")
-        run = new if new.made_copies else old
-        copied = sorted({name for r in run.records for name in r.copied_modules or ()})
-        if copied:
-            lines.append(
-                f"PLACEMENT: only the {copying} run's workers loaded compiled code "
-                f"({', '.join(copied)}) from fresh copies (anybench from 2026-12-05); the "
-                f"{other} run's shared one place in memory, whose offset may be part of a "
-                "change on the runtimes that use it."
-            )
+    if old.placed_afresh != new.placed_afresh:
+        placed, other = ("new", "old") if new.placed_afresh else ("old", "new")
+        lines.append(
+            f"PLACEMENT: only the {placed} run's workers placed their code and objects afresh "
+            "(copies of compiled code, a random shift of the heap: anybench from 2026-12-05); "
+            f"the {other} run's laid them out alike in every process of an environment, an "
+            "offset which may be part of a change, a native row's too."
+        )
     return lines
 
 

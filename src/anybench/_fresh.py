@@ -63,13 +63,16 @@ FROM_COPY: list[str] = []
 FROM_OWN_FILE: dict[str, str] = {}
 
 #: How far :func:`shift_heap` shifts the heap: up to SMALL_OBJECTS byte strings of 1 to
-#: SMALL_BYTES bytes each (nearly all of CPython's small-object allocator's size classes, which
-#: serve objects up to 512 bytes), and up to LARGE_BLOCKS blocks of up to LARGE_BYTES each (from
-#: the C allocator, below the size it maps on its own): at most about 9 MB, a few milliseconds.
+#: SMALL_BYTES bytes of data each (objects of 34 to 545 bytes: CPython's small-object allocator
+#: serves those up to 512, in all but its two smallest size classes, and the C allocator the
+#: rest), and up to LARGE_BLOCKS blocks of up to LARGE_BYTES each (from the C allocator, below
+#: the size it maps on its own): about 3.6 MB on average, at most about 15 MB; a few ms.
 SMALL_OBJECTS, SMALL_BYTES = 20_000, 512
 LARGE_BLOCKS, LARGE_BYTES = 64, 65_536
-#: What this process holds to shift its heap (see :func:`shift_heap`).
+#: What this process holds to shift its heap, and how many bytes (None: not shifted); see
+#: :func:`shift_heap`.
 _SHIFT: list[bytes | bytearray] = []
+SHIFTED_BYTES: int | None = None
 
 
 def shared_roots() -> tuple[list[str], list[str]]:
@@ -181,7 +184,8 @@ def shift_heap(rng: random.Random | None = None) -> int:
     process: a second call adds nothing. *rng*: where the amounts come from (by default, the
     operating system's randomness, another draw in every process). The objects are bytes, which
     the garbage collector never visits."""
-    if _SHIFT:
+    global SHIFTED_BYTES
+    if SHIFTED_BYTES is not None:
         return 0
     rng = rng or random.Random()
     small = [bytes(rng.randint(1, SMALL_BYTES)) for _ in range(rng.randint(0, SMALL_OBJECTS))]
@@ -190,4 +194,5 @@ def shift_heap(rng: random.Random | None = None) -> int:
         for _ in range(rng.randint(0, LARGE_BLOCKS))
     ]
     _SHIFT.extend([*small, *large])
-    return sum(len(item) for item in _SHIFT)
+    SHIFTED_BYTES = sum(len(item) for item in _SHIFT)
+    return SHIFTED_BYTES

@@ -189,11 +189,13 @@ class Measurement:
     process_passes: list[int] = field(default_factory=list)
     process_positions: list[int] = field(default_factory=list)
     #: The compiled modules its processes loaded from fresh copies of their files (see
-    #: :mod:`anybench._fresh`); those some loaded from their own file instead, with why, and in
-    #: how many processes.
-    copied: set[str] = field(default_factory=set)
+    #: :mod:`anybench._fresh`; None once a process said nothing of copies); those some loaded
+    #: from their own file instead, with why, and in how many processes.
+    copied: set[str] | None = field(default_factory=set)
     own_file: dict[str, str] = field(default_factory=dict)
     own_file_processes: int = 0
+    #: Per process, the bytes it held to shift its heap (None: not shifted).
+    process_heap_shift: list[int | None] = field(default_factory=list)
     ops_per_round: int = 0
     passes: int = 0
     #: Per latency round: series -> samples (ns).
@@ -982,8 +984,12 @@ def _one_worker(
                 m.process_ids.append(hello.pid if hello is not None else 0)
                 end = finished.get((n, runtime), Finished(n, runtime))
                 m.process_busy.append(end.busy)
-                m.copied.update(end.copied)
+                if end.copied is None or m.copied is None:
+                    m.copied = None
+                else:
+                    m.copied.update(end.copied)
                 m.own_file.update(end.own_file)
+                m.process_heap_shift.append(end.heap_shift_bytes)
                 m.own_file_processes += bool(end.own_file)
         share = (time.monotonic() - started) / len(todo)
         for n, runtime in todo:

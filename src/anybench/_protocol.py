@@ -259,10 +259,13 @@ class Finished:
     runtime: str
     busy: Busy | None = None
     #: The compiled modules this worker had loaded from a fresh copy of their file by then
-    #: (see :mod:`anybench._fresh`), and those it loaded from their own file, with why. Both
-    #: empty from a worker that makes no copies (Windows; before 2026-12-05).
-    copied: tuple[str, ...] = ()
+    #: (see :mod:`anybench._fresh`; None from a worker that says nothing of copies: before
+    #: 2026-12-05), and those it loaded from their own file, with why.
+    copied: tuple[str, ...] | None = None
     own_file: dict[str, str] = field(default_factory=dict)
+    #: The bytes it held to shift its heap (:func:`anybench._fresh.shift_heap`); None from a
+    #: worker that did not shift it (before 2026-12-05).
+    heap_shift_bytes: int | None = None
 
 
 @event("failed")

@@ -163,6 +163,9 @@ class Record:
     #: why; and in how many of its processes.
     own_file_modules: dict[str, str] = field(default_factory=dict)
     own_file_processes: int = 0
+    #: Per worker process, the bytes it held to shift its heap (see :mod:`anybench._fresh`);
+    #: None for one that did not. Empty in files written before workers shifted it.
+    process_heap_shift: tuple[int | None, ...] = ()
 
     @property
     def process_medians(self) -> list[float]:
@@ -266,25 +269,32 @@ class Run:
     def placement(self) -> str | None:
         """Where this run's compiled code did not lie somewhere new in every worker process
         (see :mod:`anybench._fresh`), as one sentence; None where it did, and where nothing was
-        said (files written before workers made copies: see :attr:`made_copies`)."""
+        said (files written before workers made copies: see :attr:`placed_afresh`)."""
         loaded = {name: why for r in self.records for name, why in r.own_file_modules.items()}
         if not loaded:
             return None
+        # A worker names every module it loaded so far: all the benchmarks it measured do.
         benchmarks = sum(1 for r in self.records if r.own_file_processes)
-        processes = sum(r.own_file_processes for r in self.records)
+        most = max(r.own_file_processes for r in self.records)
         names = "; ".join(f"{name} ({why})" for name, why in sorted(loaded.items()))
         return (
-            f"compiled code loaded from its own file, not a fresh copy, in {processes} "
-            f"benchmark processes of {benchmarks} benchmarks: {names}. Where that code lies in "
-            "memory was the same in each such process, an offset more processes do not average "
-            "away"
+            f"compiled code loaded from its own file, not a fresh copy, in the worker processes "
+            f"of {benchmarks} benchmarks (in at most {most} of one's): {names}. Where that code "
+            "lies in memory was the same in each such process, an offset more processes do not "
+            "average away"
         )
 
     @property
-    def made_copies(self) -> bool:
-        """Whether this run's workers loaded compiled code from fresh copies (files written
-        from 2026-12-05 on say so; before, every process of an environment shared its files)."""
-        return any(r.copied_modules is not None for r in self.records)
+    def placed_afresh(self) -> bool:
+        """Whether every worker process of this run loaded compiled code from fresh copies and
+        shifted its heap (files written from 2026-12-05 on say so; before, every process of an
+        environment laid out its code and objects alike)."""
+        return all(
+            r.copied_modules is not None
+            and len(r.process_heap_shift) == len(r.processes)
+            and None not in r.process_heap_shift
+            for r in self.records
+        )
 
     @property
     def started(self) -> dt.datetime | None:
@@ -716,9 +726,10 @@ def write_extra_info(
         "process_busy": [None if b is None else dataclasses.asdict(b) for b in m.process_busy],
         "process_passes": m.process_passes,
         "process_positions": m.process_positions,
-        "copied_modules": sorted(m.copied),
+        "copied_modules": None if m.copied is None else sorted(m.copied),
         "own_file_modules": m.own_file,
         "own_file_processes": m.own_file_processes,
+        "process_heap_shift_bytes": m.process_heap_shift,
         "round_elapsed_ns": [e for rounds in m.processes for e in rounds],
         "timer_cost_ns": timer_cost_ns,
         "unstable": (
@@ -828,6 +839,20 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
             raise ValueError(f"ns_per_op is {ns_per_op:.3g} but its rounds give {from_rounds:.3g}")
     process_busy = _process_busy(extra.get("process_busy") or [], len(processes))
     copied, own_file, own_file_processes = _copies(extra, len(processes))
+    heap_shift = extra.get("process_heap_shift_bytes")
+    if heap_shift is None:
+        heap_shift = []
+    if not isinstance(heap_shift, list) or not all(
+        b is None or (_whole(b) and b >= 0) for b in heap_shift
+    ):
+        raise ValueError(
+            f"process_heap_shift_bytes must list whole bytes or null, not {_short(heap_shift)}"
+        )
+    if heap_shift and len(heap_shift) != len(processes):
+        raise ValueError(
+            f"process_heap_shift_bytes names {len(heap_shift)} processes, but "
+            f"{len(processes)} have rounds"
+        )
     order = {key: _process_order(extra, key, len(processes)) for key in _ORDER_KEYS}
     return Record(
         scenario=extra["scenario"],
@@ -857,6 +882,7 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         copied_modules=copied,
         own_file_modules=own_file,
         own_file_processes=own_file_processes,
+        process_heap_shift=tuple(heap_shift),
     )
 
 
@@ -871,10 +897,14 @@ def _copies(
         isinstance(copied, list) and all(isinstance(name, str) and name for name in copied)
     ):
         raise ValueError(f"copied_modules must be a list of module names, not {_short(copied)}")
-    own_file = extra.get("own_file_modules") or {}
-    if not isinstance(own_file, dict) or not all(isinstance(v, str) for v in own_file.values()):
+    own_file = extra.get("own_file_modules")
+    own_file = {} if own_file is None else own_file
+    if not isinstance(own_file, dict) or not all(
+        name and isinstance(why, str) for name, why in own_file.items()
+    ):
         raise ValueError(f"own_file_modules must map module names to why, not {_short(own_file)}")
-    count = extra.get("own_file_processes") or 0
+    count = extra.get("own_file_processes")
+    count = 0 if count is None else count
     if not (_whole(count) and 0 <= count <= processes) or bool(count) != bool(own_file):
         raise ValueError(
             f"own_file_processes must count the processes (of {processes}) that loaded "

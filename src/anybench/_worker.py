@@ -296,6 +296,7 @@ def work(job: Job, emit: Emit) -> None:
                         busy=busy,
                         copied=tuple(_fresh.FROM_COPY),
                         own_file=dict(_fresh.FROM_OWN_FILE),
+                        heap_shift_bytes=_fresh.SHIFTED_BYTES,
                     )
                 )
     emit(Done())
