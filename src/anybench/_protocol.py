@@ -259,8 +259,8 @@ class Finished:
     runtime: str
     busy: Busy | None = None
     #: The compiled modules this worker had loaded from a fresh copy of their file by then
-    #: (see :mod:`anybench._fresh`; None from a worker that says nothing of copies: before
-    #: 2026-12-05), and those it loaded from their own file, with why.
+    #: (see :mod:`anybench._fresh`; None from a worker that makes none, on Windows, or says
+    #: nothing of them, before 2026-12-05), and those it loaded from their own file, with why.
     copied: tuple[str, ...] | None = None
     own_file: dict[str, str] = field(default_factory=dict)
     #: The bytes it held to shift its heap (:func:`anybench._fresh.shift_heap`); None from a

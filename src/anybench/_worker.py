@@ -294,7 +294,8 @@ def work(job: Job, emit: Emit) -> None:
                         n=n,
                         runtime=name,
                         busy=busy,
-                        copied=tuple(_fresh.FROM_COPY),
+                        # None where it makes no copies (Windows): it says nothing of them.
+                        copied=tuple(_fresh.FROM_COPY) if _fresh.INSTALLED else None,
                         own_file=dict(_fresh.FROM_OWN_FILE),
                         heap_shift_bytes=_fresh.SHIFTED_BYTES,
                     )
