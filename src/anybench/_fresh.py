@@ -61,8 +61,6 @@ from types import ModuleType
 #: file after their copy would not load (with why).
 FROM_COPY: list[str] = []
 FROM_OWN_FILE: dict[str, str] = {}
-#: Whether this process loads extension modules from copies (see :func:`install`).
-INSTALLED = False
 
 #: How far :func:`shift_heap` shifts the heap: up to SMALL_OBJECTS byte strings of 1 to
 #: SMALL_BYTES bytes of data each (objects of 34 to 545 bytes: CPython's small-object allocator
@@ -171,15 +169,18 @@ def install() -> None:
     """From now on, this process loads extension modules from fresh copies (see the module's
     docstring). Once per process; a second call changes nothing. Not on Windows, where a
     loaded library's file cannot be removed: there every copy would stay behind."""
-    global INSTALLED
-    if os.name == "nt" or any(isinstance(finder, FreshCopies) for finder in sys.meta_path):
+    if os.name == "nt" or installed():
         return
     # Just before the path finder: the built-in and frozen importers, and any hook installed
     # before it, still come first.
     path_finder = importlib.machinery.PathFinder
     at = next((i for i, f in enumerate(sys.meta_path) if f is path_finder), len(sys.meta_path))
     sys.meta_path.insert(at, FreshCopies(*shared_roots()))
-    INSTALLED = True
+
+
+def installed() -> bool:
+    """Whether this process loads extension modules from fresh copies (:func:`install`)."""
+    return any(isinstance(finder, FreshCopies) for finder in sys.meta_path)
 
 
 def shift_heap(rng: random.Random | None = None) -> int:

@@ -838,21 +838,7 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         if not math.isclose(ns_per_op, from_rounds, rel_tol=NS_PER_OP_TOLERANCE):
             raise ValueError(f"ns_per_op is {ns_per_op:.3g} but its rounds give {from_rounds:.3g}")
     process_busy = _process_busy(extra.get("process_busy") or [], len(processes))
-    copied, own_file, own_file_processes = _copies(extra, len(processes))
-    heap_shift = extra.get("process_heap_shift_bytes")
-    if heap_shift is None:
-        heap_shift = []
-    if not isinstance(heap_shift, list) or not all(
-        b is None or (_whole(b) and b >= 0) for b in heap_shift
-    ):
-        raise ValueError(
-            f"process_heap_shift_bytes must list whole bytes or null, not {_short(heap_shift)}"
-        )
-    if heap_shift and len(heap_shift) != len(processes):
-        raise ValueError(
-            f"process_heap_shift_bytes names {len(heap_shift)} processes, but "
-            f"{len(processes)} have rounds"
-        )
+    copied, own_file, own_file_processes, heap_shift = _placement(extra, len(processes))
     order = {key: _process_order(extra, key, len(processes)) for key in _ORDER_KEYS}
     return Record(
         scenario=extra["scenario"],
@@ -882,16 +868,16 @@ def read_record(name: str, extra: dict[str, Any], results_format: int = RESULTS_
         copied_modules=copied,
         own_file_modules=own_file,
         own_file_processes=own_file_processes,
-        process_heap_shift=tuple(heap_shift),
+        process_heap_shift=heap_shift,
     )
 
 
-def _copies(
+def _placement(
     extra: dict[str, Any], processes: int
-) -> tuple[tuple[str, ...] | None, dict[str, str], int]:
-    """Which compiled modules the processes loaded from copies and from their own file, and in
-    how many processes the latter (as :func:`write_extra_info` wrote them); raise ValueError
-    unless they are names, reasons and a count of processes."""
+) -> tuple[tuple[str, ...] | None, dict[str, str], int, tuple[int | None, ...]]:
+    """Which compiled modules the processes loaded from copies and from their own file, in how
+    many processes the latter, and each process's heap shift (as :func:`write_extra_info` wrote
+    them); raise ValueError unless they are names, reasons, a count and bytes per process."""
     copied = extra.get("copied_modules")
     if copied is not None and not (
         isinstance(copied, list) and all(isinstance(name, str) and name for name in copied)
@@ -910,7 +896,17 @@ def _copies(
             f"own_file_processes must count the processes (of {processes}) that loaded "
             f"own_file_modules, not {_short(count)}"
         )
-    return (None if copied is None else tuple(copied)), own_file, count
+    shift = extra.get("process_heap_shift_bytes")
+    shift = [] if shift is None else shift
+    if not isinstance(shift, list) or not all(b is None or (_whole(b) and b >= 0) for b in shift):
+        raise ValueError(
+            f"process_heap_shift_bytes must list whole bytes or null, not {_short(shift)}"
+        )
+    if shift and len(shift) != processes:
+        raise ValueError(
+            f"process_heap_shift_bytes names {len(shift)} processes, but {processes} have rounds"
+        )
+    return (None if copied is None else tuple(copied)), own_file, count, tuple(shift)
 
 
 def _process_busy(value: Any, processes: int) -> tuple[Busy | None, ...]:

@@ -295,7 +295,7 @@ def work(job: Job, emit: Emit) -> None:
                         runtime=name,
                         busy=busy,
                         # None where it makes no copies (Windows): it says nothing of them.
-                        copied=tuple(_fresh.FROM_COPY) if _fresh.INSTALLED else None,
+                        copied=tuple(_fresh.FROM_COPY) if _fresh.installed() else None,
                         own_file=dict(_fresh.FROM_OWN_FILE),
                         heap_shift_bytes=_fresh.SHIFTED_BYTES,
                     )
