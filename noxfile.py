@@ -32,7 +32,7 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
 RESULTS = ROOT / "results"
 #: What bench_versions compares when not told: the anyio releases around the per-task-handle
-#: change, and the newest.
+#: change (4.16.0 the newest when it was pinned, so that the default A/B stays the same).
 DEFAULT_VERSIONS = ("anyio==4.13.0", "anyio==4.16.0")
 VERSION_PROCESSES = 6
 #: ... and up to this many for a group while a ratio between the variants is wider than ±5%
@@ -266,8 +266,8 @@ def bench_versions(session: nox.Session) -> None:
     anybench._runtimes names them) come first; each gets an environment of its own, and one run
     interleaves their worker processes, so the machine's drift falls on all of them alike. Each
     is saved as a results file of its own (sharing the run's id), then reported side by side
-    and, for two, compared, their processes paired by pass. By default: anyio 4.13.0 and the
-    newest, on the scenarios that show scheduling cost, and the native baselines as the control.
+    and, for two, compared, their processes paired by pass. By default: anyio 4.13.0 and
+    4.16.0, on the scenarios that show scheduling cost, and the native baselines as the control.
     The same requirement twice (``-- anyio anyio``) is the A/A control: two environments with
     the same versions (``anyio-a``, ``anyio-b``), which compare must find alike. Pytest options
     pass through, ``--pairing alternate`` or ``duet`` among them (duet: two requirements only).

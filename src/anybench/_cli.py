@@ -458,8 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run scenario modules on every selected runtime, save a new results file in DIR "
-        "and write its report (options other than --into and --no-report go to pytest, e.g. "
-        "--profile quick --runtime asyncio,trio)",
+        "and write its report (options other than --into, --no-report and --saved-list go to "
+        "pytest, e.g. --profile quick --runtime asyncio,trio)",
         allow_abbrev=False,
     )
     run.add_argument(
