@@ -12,13 +12,16 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._escape import terminal
 from ._files import OutputError
 from ._results import ResultsError, Run, load, pair_variants, repeated_run, save
 from ._table import comparison_table
 from ._verdicts import MIN_CHANGE
+
+if TYPE_CHECKING:
+    from ._counts_results import CountsRun
 
 
 def _error(message: str) -> None:
@@ -150,8 +153,11 @@ def _compare(args: argparse.Namespace) -> int:
         )
         return 2
     if all(counted):
+        if args.work:
+            _error("--work goes with two results files of times; these are counts already")
+            return 2
         return _compare_counts(args)
-    from ._compare import format_comparison
+    from ._compare import format_comparison, work_mismatch
 
     threshold = _threshold(args.threshold)
     if threshold is None:
@@ -179,9 +185,17 @@ def _compare(args: argparse.Namespace) -> int:
         same = "is" if args.old == args.new else f"and {args.new} are"
         _error(f"{args.old} {same} the same run twice; compare two runs, or an A/B run's two files")
         return 2
+    work = _work_counts(args.work, len(pairs)) if args.work else None
+    if work is False:
+        return 2
+    if work and (why := work_mismatch(pairs[0][0], pairs[0][1], work)):
+        _error(why)
+        return 2
     regressed = False
     for old, new in pairs:
-        text, worse = format_comparison(old, new, threshold / 100, min_change / 100)
+        text, worse = format_comparison(
+            old, new, threshold / 100, min_change / 100, work=work or None
+        )
         print(text)
         regressed = regressed or worse
     return 1 if regressed else 0
@@ -437,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="call a change slower or faster only if its interval lies wholly beyond this "
         f"(default: {MIN_CHANGE * 100:g}; 0: any change whose interval excludes none)",
     )
+    compare.add_argument(
+        "--work",
+        nargs=2,
+        metavar=("OLD_counts.json", "NEW_counts.json"),
+        help="counts files of the old and the new side's software (anybench counts): each row "
+        "also shows the change in instructions per operation, and where time and work part",
+    )
     compare.set_defaults(func=_compare)
 
     save_cmd = commands.add_parser(
@@ -495,6 +516,20 @@ def _options_before_paths(argv: list[str], args: argparse.Namespace) -> bool:
 
 #: errno values of an output that cannot be written (a full disk, a device gone): one line.
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
+
+
+def _work_counts(paths: list[str], pairs: int) -> tuple[CountsRun, CountsRun] | bool:
+    """compare's --work: the two counts files, or False once the error is said."""
+    from ._counts_results import CountsError, read_counts
+
+    if pairs != 1:
+        _error(f"--work goes with one comparison, of two sides; these files make {pairs}")
+        return False
+    try:
+        return read_counts(paths[0]), read_counts(paths[1])
+    except CountsError as exc:
+        _error(str(exc))
+        return False
 
 
 def _compare_counts(args: argparse.Namespace) -> int:

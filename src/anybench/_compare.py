@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 
 from ._busy import NOISY_SPREAD, noisy, round_spread
+from ._counts_compare import CountsChange
+from ._counts_report import differs_from_counts
+from ._counts_results import CountsRun
 from ._escape import terminal
 from ._layout import dagger, dagger_notes, scale_text
 from ._results import Record, Run
@@ -108,11 +111,67 @@ def placement_lines(old: Run, new: Run) -> list[str]:
     return lines
 
 
+def work_mismatch(old: Run, new: Run, work: tuple[CountsRun, CountsRun]) -> str | None:
+    """Why the counts *work* (old's, new's) are not of the two timed runs' software, in one
+    line, or None: a counts file of another anyio or Python would put that change in the work
+    column (Python's version and the runtimes' libraries are compared, where both say)."""
+    for side, run, counts in (("old", old, work[0]), ("new", new, work[1])):
+        variant = run.records[0].variant if run.records else ""
+        differs = differs_from_counts(run, variant, counts)
+        if differs:
+            return (
+                f"the {side} counts ({counts.source}) are not of the {side} run's software: "
+                f"{differs[0]}; give --work the counts of each side's environment, old first"
+            )
+    return None
+
+
+#: The work column's words for a counts verdict (anybench._counts_compare.CountsChange): the
+#: table's verdicts, REGRESSION among them, are time's.
+_WORK_VERDICTS = {"REGRESSION": "more", "improved": "less"}
+
+
+def _work_text(change: Change, work: tuple[CountsRun, CountsRun]) -> tuple[str, str]:
+    """The row's work column (instructions per operation, old to new) and, where time and work
+    part, a line saying so; empty where either file has no counts of this benchmark."""
+    scenario, n, runtime = change.key
+    before = work[0].by_key().get((scenario, runtime, n))
+    after = work[1].by_key().get((scenario, runtime, n))
+    if before is None or after is None:
+        return "", ""
+    counted = CountsChange(before, after)
+    said = _WORK_VERDICTS.get(counted.verdict, counted.verdict)
+    text = f"  work {counted.change:+.1%} {said}"
+    moved_time = change.verdict in ("slower", "faster", "REGRESSION")
+    parted = ""
+    if moved_time and counted.verdict == "same":
+        parted = (
+            f"{_name(change.new)}: time {change.ratio.ratio - 1:+.1%} ({change.verdict}), "
+            f"instructions {counted.change:+.2%} (same within ±{counted.floor:.0%}): the same "
+            "work took another time: memory, cache, the kernel or waiting, not more code run"
+        )
+    elif counted.verdict in ("REGRESSION", "improved") and not moved_time:
+        parted = (
+            f"{_name(change.new)}: instructions {counted.change:+.2%} ({said} work), "
+            f"time {change.ratio.ratio - 1:+.1%} ({change.verdict}): the work changed, by less "
+            "than this run's time can tell, or the machine hides it"
+        )
+    return text, parted
+
+
 def format_comparison(
-    old: Run, new: Run, threshold: float, min_change: float = MIN_CHANGE
+    old: Run,
+    new: Run,
+    threshold: float,
+    min_change: float = MIN_CHANGE,
+    work: tuple[CountsRun, CountsRun] | None = None,
 ) -> tuple[str, bool]:
     """The text of ``anybench compare`` and whether it fails: a REGRESSION (see
-    :func:`compare_runs`), or a benchmark of old that is missing from new or failed in it."""
+    :func:`compare_runs`), or a benchmark of old that is missing from new or failed in it.
+
+    With *work* (counts files of old's and new's software, see :func:`work_mismatch`), each
+    row that both count also shows the change in instructions per operation, and the rows
+    where time and work part are listed below the table. The verdicts stay time's."""
     changes, only_old, only_new, drift = compare_runs(old, new, threshold, min_change)
     lines = [f"old: {old.source}", f"new: {new.source}", f"runs {drift.note}."]
     for label, run in (("old", old), ("new", new)):
@@ -132,6 +191,7 @@ def format_comparison(
     lines += [header, "-" * (len(header) + 10)]
     caveats: list[str] = []
     notes: list[str] = []
+    parted: list[str] = []
     for change in changes:
         ratio = change.ratio
         interval = (
@@ -144,10 +204,13 @@ def format_comparison(
         p99 = change.p99_change
         p99_text = f"  p99 latency {p99:+.0%}" if p99 is not None else ""
         name = _name(change.new) + dagger(change.new, caveats)
+        work_text, parts = _work_text(change, work) if work else ("", "")
+        if parts:
+            parted.append(parts)
         lines.append(
             f"{name:<36} {change.old.ns_per_op:>11,.0f} {change.new.ns_per_op:>11,.0f} "
             f"{ratio.ratio - 1:>+8.1%}  {interval:<17} {floor_text:>6}  "
-            f"{method_text(ratio):<9} {change.verdict}{p99_text}"
+            f"{method_text(ratio):<9} {change.verdict}{p99_text}{work_text}"
         )
         if ratio.note:
             notes.append(f"{_name(change.new)}: {ratio.note}")
@@ -175,6 +238,14 @@ def format_comparison(
         f"REGRESSION: the whole interval above +{threshold:.0%}, and that survives it too. "
         "A benchmark missing from new, or failed in it, also fails the comparison."
     )
+    if work:
+        lines.append(
+            f"work = new/old - 1 of instructions per operation under valgrind ({work[0].source} "
+            f"-> {work[1].source}; see `anybench compare` of the two): deterministic, it does "
+            "not see memory, cache, the kernel or waiting; the verdicts are time's."
+        )
+        if parted:
+            lines += ["", "Where time and work part:", *(f"  {line}" for line in parted)]
     lines += dagger_notes(caveats)
     if notes:
         lines += ["", "Pairing notes:", *(f"  {note}" for note in notes)]
