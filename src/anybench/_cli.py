@@ -185,17 +185,17 @@ def _compare(args: argparse.Namespace) -> int:
         same = "is" if args.old == args.new else f"and {args.new} are"
         _error(f"{args.old} {same} the same run twice; compare two runs, or an A/B run's two files")
         return 2
-    work = _work_counts(args.work, len(pairs)) if args.work else None
-    if work is False:
-        return 2
-    if work and (why := work_mismatch(pairs[0][0], pairs[0][1], work)):
-        _error(why)
-        return 2
+    work = None
+    if args.work:
+        work = _work_counts(args.work, len(pairs))
+        if work is None:
+            return 2
+        if why := work_mismatch(pairs[0][0], pairs[0][1], work):
+            _error(why)
+            return 2
     regressed = False
     for old, new in pairs:
-        text, worse = format_comparison(
-            old, new, threshold / 100, min_change / 100, work=work or None
-        )
+        text, worse = format_comparison(old, new, threshold / 100, min_change / 100, work=work)
         print(text)
         regressed = regressed or worse
     return 1 if regressed else 0
@@ -518,18 +518,18 @@ def _options_before_paths(argv: list[str], args: argparse.Namespace) -> bool:
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
 
 
-def _work_counts(paths: list[str], pairs: int) -> tuple[CountsRun, CountsRun] | bool:
-    """compare's --work: the two counts files, or False once the error is said."""
+def _work_counts(paths: list[str], pairs: int) -> tuple[CountsRun, CountsRun] | None:
+    """compare's --work: the two counts files, or None once the error is said."""
     from ._counts_results import CountsError, read_counts
 
     if pairs != 1:
         _error(f"--work goes with one comparison, of two sides; these files make {pairs}")
-        return False
+        return None
     try:
         return read_counts(paths[0]), read_counts(paths[1])
     except CountsError as exc:
         _error(str(exc))
-        return False
+        return None
 
 
 def _compare_counts(args: argparse.Namespace) -> int:
