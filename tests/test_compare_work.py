@@ -8,7 +8,9 @@ are refused in one line.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,64 +36,116 @@ def _timed(name: str, anyio: str, records: list[Record]) -> Run:
     )
 
 
-def _sides(change: float, scenario: str = "done_callback") -> tuple[Run, Run]:
-    """An A/B of one benchmark (asyncio, N = 100) whose new side is *change* times the old,
-    paired by pass."""
+def _sides(
+    change: float, scenario: str = "done_callback", runtime: str = "asyncio"
+) -> tuple[Run, Run]:
+    """An A/B of one benchmark (N = 100) whose new side is *change* times the old, paired by
+    pass."""
     a, b = _drifting(seed=11, passes=8, change=change)
     passes = list(range(1, 9))
-    old = _timed("old", "4.13.0", [_record(a, passes, variant="a", scenario=scenario)])
-    new = _timed("new", "4.16.0", [_record(b, passes, variant="b", scenario=scenario)])
+    kinds = {"scenario": scenario, "runtime": runtime}
+    old = _timed("old", "4.13.0", [_record(a, passes, variant="a", **kinds)])
+    new = _timed("new", "4.16.0", [_record(b, passes, variant="b", **kinds)])
     return old, new
 
 
 def _work(
-    instructions_old: int, instructions_new: int, scenario: str = "done_callback"
+    instructions_old: int,
+    instructions_new: int,
+    scenario: str = "done_callback",
+    runtime: str = "asyncio",
+    **new_changes: Any,
 ) -> tuple[CountsRun, CountsRun]:
-    def side(anyio: str, instructions: int) -> CountsRun:
-        bench = _bench(scenario, scale=100, ops=100, instructions=(instructions,) * 2)
-        return _counts(bench, libraries={"anyio": anyio, "trio": "0.35.0"})
+    def side(anyio: str, instructions: int, **changes: Any) -> CountsRun:
+        bench = _bench(scenario, runtime, scale=100, ops=100, instructions=(instructions,) * 2)
+        return _counts(bench, libraries={"anyio": anyio, "trio": "0.35.0"}, **changes)
 
-    return side("4.13.0", instructions_old), side("4.16.0", instructions_new)
+    return side("4.13.0", instructions_old), side("4.16.0", instructions_new, **new_changes)
 
 
 def _row(text: str, start: str = "done_callback N=100 asyncio") -> str:
     return next(line for line in text.splitlines() if line.startswith(start))
 
 
+def _parted(text: str) -> str:
+    return text.split("Where time and work part:")[1] if "Where time and work part:" in text else ""
+
+
 def test_slower_time_with_the_same_work_is_said_to_part_and_stays_the_verdict() -> None:
     old, new = _sides(1.12)
     text, failed = format_comparison(old, new, 0.10, work=_work(1_000_000, 1_001_000))
     row = _row(text)
-    assert "slower" in row or "REGRESSION" in row
+    assert " REGRESSION " in row
     assert row.endswith("work +0.1% same")
-    assert "Where time and work part:" in text
-    parted = text.split("Where time and work part:")[1]
-    assert "done_callback N=100 asyncio: time +11.9% (REGRESSION)" in parted
-    assert "instructions +0.10% (same within ±1%)" in parted
-    assert "memory, cache, the kernel or waiting" in parted
+    parted = _parted(text)
+    assert "done_callback N=100 asyncio: time +11.9% [" in parted
+    assert "(REGRESSION), instructions +0.10% (the same within its ±1% floor)" in parted
+    assert "the same work took another time: memory, cache, the kernel or waiting" in parted
     # time's verdicts, time's exit status: the same as without --work
+    assert failed
     assert failed == format_comparison(old, new, 0.10)[1]
 
 
-def test_more_work_that_time_cannot_tell_is_named_and_agreeing_rows_are_not() -> None:
+def test_work_that_moved_where_time_did_not_or_the_other_way_is_named() -> None:
     old, new = _sides(1.0)
     text, failed = format_comparison(old, new, 0.10, work=_work(1_000_000, 1_050_000))
     assert _row(text).endswith("work +5.0% more")
-    assert "instructions +5.00% (more work), time" in text
+    assert "instructions +5.00% (more work): time's interval holds no change" in _parted(text)
     assert not failed  # work alone fails nothing: the verdicts are time's
-    # Both moved (time +30%, work +30%): no parting line.
-    old, new = _sides(1.30)
-    text, _ = format_comparison(old, new, 0.10, work=_work(1_000_000, 1_300_000))
-    assert _row(text).endswith("work +30.0% more")
+    # Time slower, work less: opposite ways.
+    old, new = _sides(1.12)
+    text, _ = format_comparison(old, new, 0.10, work=_work(1_000_000, 950_000))
+    assert _row(text).endswith("work -5.0% less")
+    assert "(less work): time and work moved opposite ways" in _parted(text)
+
+
+def test_time_and_work_that_move_alike_do_not_part_whatever_their_sizes() -> None:
+    for time_change, instructions in ((1.30, 1_300_000), (1.30, 1_100_000), (1.0, 1_002_000)):
+        old, new = _sides(time_change)
+        text, _ = format_comparison(old, new, 0.10, work=_work(1_000_000, instructions))
+        assert "work " in _row(text)
+        assert "Where time and work part" not in text
+
+
+def test_counts_that_are_not_deterministic_are_shown_and_never_said_to_part() -> None:
+    old, new = _sides(1.12)
+    work = _work(1_000_000, 1_000_000)
+    shaky = _bench("done_callback", scale=100, ops=100, instructions=(1_000_000, 1_010_000))
+    work = (work[0], dataclasses.replace(work[1], benchmarks=(shaky,)))
+    text, _ = format_comparison(old, new, 0.10, work=work)
+    assert _row(text).endswith("no verdict")
     assert "Where time and work part" not in text
 
 
-def test_a_row_without_counts_has_no_work_column() -> None:
+def test_a_runtime_whose_work_depends_on_time_is_marked() -> None:
+    old, new = _sides(1.12, runtime="rloop")
+    text, _ = format_comparison(old, new, 0.10, work=_work(1_000_000, 1_000_000, runtime="rloop"))
+    assert _row(text, "done_callback N=100 rloop").endswith("work +0.0% same \N{DOUBLE DAGGER}")
+    assert "\N{DOUBLE DAGGER} work that depends on wall time" in text
+    assert "done_callback N=100 rloop \N{DOUBLE DAGGER}: time" in _parted(text)
+    old, new = _sides(1.12)
+    text, _ = format_comparison(old, new, 0.10, work=_work(1_000_000, 1_000_000))
+    assert "\N{DOUBLE DAGGER}" not in text
+
+
+def test_a_row_without_counts_has_no_work_column_and_no_row_at_all_is_said() -> None:
     old, new = _sides(1.12)
     text, _ = format_comparison(old, new, 0.10, work=_work(1, 1, scenario="spawn"))
     assert "work " not in _row(text)
     assert "Where time and work part" not in text
     assert "work = new/old - 1 of instructions per operation" in text
+    assert "WORK: no benchmark compared here is in both counts files" in text
+    text, _ = format_comparison(old, new, 0.10, work=_work(1, 1))
+    assert "WORK: no benchmark" not in text
+
+
+def test_counts_of_different_builds_are_refused() -> None:
+    old, new = _sides(1.0)
+    why = work_mismatch(old, new, _work(1, 1, valgrind="3.22.0"))
+    assert why == (
+        "the two counts files were made on different builds (valgrind: 3.19.0 -> 3.22.0), so "
+        "their instructions do not compare; count both sides on one"
+    )
 
 
 def test_counts_of_other_software_are_refused() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ._busy import NOISY_SPREAD, noisy, round_spread
-from ._counts_compare import CountsChange
+from ._counts_compare import CountsChange, identity_differences
 from ._counts_report import differs_from_counts
 from ._counts_results import CountsRun
 from ._escape import terminal
@@ -115,6 +115,12 @@ def work_mismatch(old: Run, new: Run, work: tuple[CountsRun, CountsRun]) -> str 
     """Why the counts *work* (old's, new's) are not of the two timed runs' software, in one
     line, or None: a counts file of another anyio or Python would put that change in the work
     column (Python's version and the runtimes' libraries are compared, where both say)."""
+    builds = identity_differences(work[0], work[1])
+    if builds:
+        return (
+            f"the two counts files were made on different builds ({builds[0]}), so their "
+            "instructions do not compare; count both sides on one"
+        )
     for side, run, counts in (("old", old, work[0]), ("new", new, work[1])):
         variant = run.records[0].variant if run.records else ""
         differs = differs_from_counts(run, variant, counts)
@@ -133,7 +139,13 @@ _WORK_VERDICTS = {"REGRESSION": "more", "improved": "less"}
 
 def _work_text(change: Change, work: tuple[CountsRun, CountsRun]) -> tuple[str, str]:
     """The row's work column (instructions per operation, old to new) and, where time and work
-    part, a line saying so; empty where either file has no counts of this benchmark."""
+    part, a line saying so; empty where either file has no counts of this benchmark.
+
+    They part where a reader would conclude otherwise from each: time's verdict moved and the
+    work stayed the same (within its floor) or moved the other way, or the work moved and
+    time's interval holds no change at all. How much each moved is in the row: instructions do
+    not turn into time one for one, so a difference in size alone is not called a parting. A
+    benchmark whose counts are not deterministic is shown, never said to part."""
     scenario, n, runtime = change.key
     before = work[0].by_key().get((scenario, runtime, n))
     after = work[1].by_key().get((scenario, runtime, n))
@@ -141,22 +153,34 @@ def _work_text(change: Change, work: tuple[CountsRun, CountsRun]) -> tuple[str, 
         return "", ""
     counted = CountsChange(before, after)
     said = _WORK_VERDICTS.get(counted.verdict, counted.verdict)
-    text = f"  work {counted.change:+.1%} {said}"
-    moved_time = change.verdict in ("slower", "faster", "REGRESSION")
-    parted = ""
-    if moved_time and counted.verdict == "same":
-        parted = (
-            f"{_name(change.new)}: time {change.ratio.ratio - 1:+.1%} ({change.verdict}), "
-            f"instructions {counted.change:+.2%} (same within ±{counted.floor:.0%}): the same "
-            "work took another time: memory, cache, the kernel or waiting, not more code run"
+    mark = " \N{DOUBLE DAGGER}" if counted.depends_on_time else ""
+    text = f"  work {counted.change:+.1%} {said}{mark}"
+    ratio = change.ratio
+    if not (counted.deterministic and ratio.known and math.isfinite(ratio.high)):
+        return text, ""
+    worked = {"REGRESSION": 1, "improved": -1}.get(counted.verdict, 0)
+    timed = 1 if ratio.ratio > 1 else -1
+    moved = change.verdict in ("slower", "faster", "REGRESSION")
+    interval = f"[{ratio.low - 1:+.1%}, {ratio.high - 1:+.1%}]"
+    head = (
+        f"{_name(change.new)}{mark}: time {ratio.ratio - 1:+.1%} {interval} ({change.verdict}), "
+        f"instructions {counted.change:+.2%}"
+    )
+    if moved and worked == 0:
+        why = (
+            f" (the same within its ±{counted.floor:.0%} floor): the same work took another "
+            "time: memory, cache, the kernel or waiting"
         )
-    elif counted.verdict in ("REGRESSION", "improved") and not moved_time:
-        parted = (
-            f"{_name(change.new)}: instructions {counted.change:+.2%} ({said} work), "
-            f"time {change.ratio.ratio - 1:+.1%} ({change.verdict}): the work changed, by less "
-            "than this run's time can tell, or the machine hides it"
+    elif moved and worked == -timed:
+        why = f" ({said} work): time and work moved opposite ways"
+    elif worked and ratio.low <= 1 <= ratio.high:
+        why = (
+            f" ({said} work): time's interval holds no change; the work's change cost too "
+            "little time to show here, or the machine hid it"
         )
-    return text, parted
+    else:
+        return text, ""
+    return text, head + why
 
 
 def format_comparison(
@@ -244,6 +268,21 @@ def format_comparison(
             f"-> {work[1].source}; see `anybench compare` of the two): deterministic, it does "
             "not see memory, cache, the kernel or waiting; the verdicts are time's."
         )
+        if not any(_work_text(change, work)[0] for change in changes):
+            lines.append(
+                "WORK: no benchmark compared here is in both counts files (other scales or "
+                "runtimes): count these with anybench counts --profile of the runs."
+            )
+        lines += [
+            f"PARTIAL {side} counts: {run.partial}."
+            for side, run in (("old", work[0]), ("new", work[1]))
+            if run.partial
+        ]
+        if any(_work_text(change, work)[0].endswith("\N{DOUBLE DAGGER}") for change in changes):
+            lines.append(
+                "\N{DOUBLE DAGGER} work that depends on wall time by the runtime's design "
+                "(see anybench compare of the counts)."
+            )
         if parted:
             lines += ["", "Where time and work part:", *(f"  {line}" for line in parted)]
     lines += dagger_notes(caveats)
