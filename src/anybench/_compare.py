@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ._busy import NOISY_SPREAD, noisy, round_spread
-from ._counts_compare import CountsChange, identity_differences
+from ._counts_compare import CountsChange, identity_differences, partial_lines
 from ._counts_report import differs_from_counts
 from ._counts_results import CountsRun
 from ._escape import terminal
@@ -137,21 +137,28 @@ def work_mismatch(old: Run, new: Run, work: tuple[CountsRun, CountsRun]) -> str 
 _WORK_VERDICTS = {"REGRESSION": "more", "improved": "less"}
 
 
-def _work_text(change: Change, work: tuple[CountsRun, CountsRun]) -> tuple[str, str]:
+def _work_changes(work: tuple[CountsRun, CountsRun]) -> dict[tuple[str, int, str], CountsChange]:
+    """The benchmarks both counts files hold, by the key of a time comparison's rows
+    (:attr:`anybench._verdicts.Change.key`: scenario, scale, runtime)."""
+    after = work[1].by_key()
+    return {
+        (scenario, scale, runtime): CountsChange(before, after[scenario, runtime, scale])
+        for (scenario, runtime, scale), before in work[0].by_key().items()
+        if (scenario, runtime, scale) in after
+    }
+
+
+def _work_text(change: Change, counted: CountsChange | None) -> tuple[str, str]:
     """The row's work column (instructions per operation, old to new) and, where time and work
-    part, a line saying so; empty where either file has no counts of this benchmark.
+    part, a line saying so; empty where the counts hold no such benchmark.
 
     They part where a reader would conclude otherwise from each: time's verdict moved and the
     work stayed the same (within its floor) or moved the other way, or the work moved and
     time's interval holds no change at all. How much each moved is in the row: instructions do
     not turn into time one for one, so a difference in size alone is not called a parting. A
     benchmark whose counts are not deterministic is shown, never said to part."""
-    scenario, n, runtime = change.key
-    before = work[0].by_key().get((scenario, runtime, n))
-    after = work[1].by_key().get((scenario, runtime, n))
-    if before is None or after is None:
+    if counted is None:
         return "", ""
-    counted = CountsChange(before, after)
     said = _WORK_VERDICTS.get(counted.verdict, counted.verdict)
     mark = " \N{DOUBLE DAGGER}" if counted.depends_on_time else ""
     text = f"  work {counted.change:+.1%} {said}{mark}"
@@ -216,6 +223,8 @@ def format_comparison(
     caveats: list[str] = []
     notes: list[str] = []
     parted: list[str] = []
+    counted = _work_changes(work) if work else {}
+    work_texts: list[str] = []
     for change in changes:
         ratio = change.ratio
         interval = (
@@ -228,7 +237,8 @@ def format_comparison(
         p99 = change.p99_change
         p99_text = f"  p99 latency {p99:+.0%}" if p99 is not None else ""
         name = _name(change.new) + dagger(change.new, caveats)
-        work_text, parts = _work_text(change, work) if work else ("", "")
+        work_text, parts = _work_text(change, counted.get(change.key))
+        work_texts.append(work_text)
         if parts:
             parted.append(parts)
         lines.append(
@@ -268,17 +278,13 @@ def format_comparison(
             f"-> {work[1].source}; see `anybench compare` of the two): deterministic, it does "
             "not see memory, cache, the kernel or waiting; the verdicts are time's."
         )
-        if not any(_work_text(change, work)[0] for change in changes):
+        if not any(work_texts):
             lines.append(
                 "WORK: no benchmark compared here is in both counts files (other scales or "
                 "runtimes): count these with anybench counts --profile of the runs."
             )
-        lines += [
-            f"PARTIAL {side} counts: {run.partial}."
-            for side, run in (("old", work[0]), ("new", work[1]))
-            if run.partial
-        ]
-        if any(_work_text(change, work)[0].endswith("\N{DOUBLE DAGGER}") for change in changes):
+        lines += partial_lines(*work)
+        if any(text.endswith("\N{DOUBLE DAGGER}") for text in work_texts):
             lines.append(
                 "\N{DOUBLE DAGGER} work that depends on wall time by the runtime's design "
                 "(see anybench compare of the counts)."

@@ -117,16 +117,22 @@ def library_differences(old: CountsRun, new: CountsRun) -> list[str]:
     ]
 
 
+def partial_lines(old: CountsRun, new: CountsRun) -> list[str]:
+    """A line for each of the two counts files that was stopped midway (``PARTIAL old counts:
+    ...``)."""
+    return [
+        f"PARTIAL {side} counts: {run.partial}."
+        for side, run in (("old", old), ("new", new))
+        if run.partial
+    ]
+
+
 def compare_counts(old: CountsRun, new: CountsRun) -> tuple[str, int]:
     """The comparison as text, and the exit status: 0, 1 if any deterministic benchmark does
     more work beyond its floor (or one counted in the old file is missing from the new), 2 if
     the builds differ (no verdict)."""
     lines = [f"counts: {old.source or 'old'} -> {new.source or 'new'}"]
-    lines += [
-        f"PARTIAL {side} counts: {run.partial}."
-        for side, run in (("old", old), ("new", new))
-        if run.partial
-    ]
+    lines += partial_lines(old, new)
     refused = identity_differences(old, new)
     if refused:
         lines.append(
